@@ -1,0 +1,86 @@
+// `cliphba version`: what this binary runs on. Users paste this into bug reports, so it says
+// which BLAS is really loaded (libblas.so.3 is an alternatives link on Debian).
+#include <ATen/Parallel.h>
+#include <dlfcn.h>
+#include <fmt/core.h>
+#include <hdf5.h>
+#include <link.h>
+#include <mpi.h>
+#include <torch/version.h>
+
+#include <climits>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "apps/commands.h"
+#include "core/version.h"
+
+namespace cliphba::apps {
+
+namespace {
+
+int CollectBlas(struct dl_phdr_info* info, size_t, void* data) {
+  std::string name = info->dlpi_name ? info->dlpi_name : "";
+  if (name.find("blas") != std::string::npos || name.find("mkl") != std::string::npos) {
+    char resolved[PATH_MAX];
+    if (realpath(name.c_str(), resolved)) name = resolved;
+    static_cast<std::vector<std::string>*>(data)->push_back(name);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int RunVersion(const CommonArgs& args) {
+  char mpi_version[MPI_MAX_LIBRARY_VERSION_STRING];
+  int len = 0;
+  MPI_Get_library_version(mpi_version, &len);  // allowed before MPI_Init
+  std::string mpi(mpi_version, len);
+  if (auto nl = mpi.find_first_of("\r\n"); nl != std::string::npos) mpi.resize(nl);
+  while (!mpi.empty() && (mpi.back() == ',' || mpi.back() == ' ')) mpi.pop_back();
+
+  unsigned h5_major = 0, h5_minor = 0, h5_release = 0;
+  H5get_libversion(&h5_major, &h5_minor, &h5_release);
+#ifdef H5_HAVE_PARALLEL
+  const bool h5_parallel = true;
+#else
+  const bool h5_parallel = false;
+#endif
+  std::vector<std::string> blas;
+  dl_iterate_phdr(CollectBlas, &blas);
+  std::string openblas_config;
+  using GetConfig = char* (*)();
+  if (auto fn = reinterpret_cast<GetConfig>(dlsym(RTLD_DEFAULT, "openblas_get_config")))
+    openblas_config = fn();
+
+  nlohmann::json j;
+  j["cliphba"] = Version();
+  j["libtorch"] = TORCH_VERSION;
+  j["mpi"] = mpi;
+  j["hdf5"] = fmt::format("{}.{}.{}", h5_major, h5_minor, h5_release);
+  j["hdf5_parallel"] = h5_parallel;
+  j["blas"] = blas;
+  j["openblas_config"] = openblas_config;
+  j["aten_threads"] = at::get_num_threads();
+  const char* wait = std::getenv("OMP_WAIT_POLICY");
+  j["omp_wait_policy"] = wait ? wait : "";
+  if (args.json) {
+    fmt::print("{}\n", j.dump());
+    return 0;
+  }
+  fmt::print("cliphba   {}\n", Version());
+  fmt::print("LibTorch  {}\n", TORCH_VERSION);
+  fmt::print("MPI       {}\n", mpi);
+  fmt::print("HDF5      {}.{}.{} ({})\n", h5_major, h5_minor, h5_release,
+             h5_parallel ? "parallel, MPI-IO" : "serial");
+  for (const auto& b : blas) fmt::print("BLAS      {}\n", b);
+  if (blas.empty()) fmt::print("BLAS      (none loaded)\n");
+  if (!openblas_config.empty()) fmt::print("OpenBLAS  {}\n", openblas_config);
+  fmt::print("threads   {} (ATen), OMP_WAIT_POLICY={}\n", at::get_num_threads(),
+             wait ? wait : "(unset)");
+  return 0;
+}
+
+}  // namespace cliphba::apps

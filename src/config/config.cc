@@ -1,0 +1,407 @@
+#include "config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/hash.h"
+
+namespace cliphba::config {
+
+namespace {
+
+enum class Kind { kString, kInteger, kNumber, kBoolean, kStringList };
+
+const char* KindName(Kind k) {
+  switch (k) {
+    case Kind::kString:
+      return "string";
+    case Kind::kInteger:
+      return "integer";
+    case Kind::kNumber:
+      return "number";
+    case Kind::kBoolean:
+      return "boolean";
+    case Kind::kStringList:
+      return "list of strings";
+  }
+  return "?";
+}
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// One key: where it lives in Config, its type, range and documentation.
+struct Field {
+  std::string path;
+  Kind kind;
+  void* target;
+  std::string doc;
+  double min = -kInf;
+  double max = kInf;
+  std::vector<std::string> choices;  // allowed values (strings and list elements); empty = any
+};
+
+Field Str(std::string path, std::string* t, std::string doc,
+          std::vector<std::string> choices = {}) {
+  return {std::move(path), Kind::kString, t, std::move(doc), -kInf, kInf, std::move(choices)};
+}
+Field Int(std::string path, int64_t* t, std::string doc, double min, double max = kInf) {
+  return {std::move(path), Kind::kInteger, t, std::move(doc), min, max, {}};
+}
+Field Num(std::string path, double* t, std::string doc, double min, double max = kInf) {
+  return {std::move(path), Kind::kNumber, t, std::move(doc), min, max, {}};
+}
+Field Bool(std::string path, bool* t, std::string doc) {
+  return {std::move(path), Kind::kBoolean, t, std::move(doc), -kInf, kInf, {}};
+}
+Field List(std::string path, std::vector<std::string>* t, std::string doc,
+           std::vector<std::string> choices = {}) {
+  return {std::move(path), Kind::kStringList, t, std::move(doc), -kInf, kInf, std::move(choices)};
+}
+
+// The schema, bound to the members of `c`. Declaration order = documentation order.
+std::vector<Field> Schema(Config* c) {
+  const std::vector<std::string> metrics = {"correlation", "cosine", "euclidean", "spose"};
+  auto& sb = c->synth_behavior;
+  auto& rb = c->rsa_behavior;
+  return {
+      Str("log.level", &c->log.level, "log verbosity",
+          {"trace", "debug", "info", "warn", "error", "off"}),
+      Bool("log.all_ranks", &c->log.all_ranks, "print info lines on every MPI rank"),
+      Int("runtime.threads", &c->runtime.threads,
+          "intra-op threads per process (ATen + OpenBLAS); 0 = cores / ranks on the node", 0, 4096),
+      Str("synth.behavior.out_dir", &sb.out_dir, "output folder of the synthetic behaviour set"),
+      Int("synth.behavior.n_objects", &sb.n_objects,
+          "number of objects (every triplet is simulated: at most 400)", 3, 400),
+      Int("synth.behavior.n_dims", &sb.n_dims, "embedding dimensions", 1, 4096),
+      Int("synth.behavior.n_active", &sb.n_active, "non-zero dimensions per object (<= n_dims)", 1,
+          4096),
+      Num("synth.behavior.scale", &sb.scale, "mean value of an active dimension", 1e-6, 1e3),
+      Int("synth.behavior.repeats", &sb.repeats, "simulated choices per distinct triplet", 1,
+          100000),
+      Int("synth.behavior.n_listed", &sb.n_listed, "behavioural triplet rows in triplets.npy", 0,
+          1e9),
+      Num("synth.behavior.model_noise", &sb.model_noise,
+          "noise sd of the model embedding, relative to scale", 0, 1e3),
+      Int("synth.behavior.seed", &sb.seed, "random seed (0 .. 2^53)", 0, 9007199254740992.0),
+      Str("rsa.behavior.embedding", &rb.embedding, "embedding CSV (,image_name,0..d-1)"),
+      Str("rsa.behavior.rdm", &rb.rdm, "reference RDM, NPY (n x n)"),
+      Str("rsa.behavior.rdm_names", &rb.rdm_names, "RDM row names in RDM order (.txt or .csv)"),
+      Str("rsa.behavior.triplets", &rb.triplets,
+          "optional NPY (t x 3) int64 behavioural choices (a, b, odd) in RDM order"),
+      Str("rsa.behavior.out", &rb.out, "optional HDF5 results file"),
+      List("rsa.behavior.metrics", &rb.metrics, "model RDM types to compute", metrics),
+      Num("rsa.behavior.symmetry_tolerance", &rb.symmetry_tolerance,
+          "largest accepted asymmetry |a_ij - a_ji| and diagonal |a_ii| of the reference RDM", 0,
+          1),
+  };
+}
+
+std::string Quote(const std::string& s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    out += ch;
+  }
+  return out + "\"";
+}
+
+std::string FormatNumber(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  std::string s = buf;
+  // Shortest text that reads back to the same double, for readability.
+  for (int precision = 1; precision < 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) {
+      s = buf;
+      break;
+    }
+  }
+  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+  return s;
+}
+
+std::string ValueText(const Field& f) {
+  switch (f.kind) {
+    case Kind::kString:
+      return Quote(*static_cast<std::string*>(f.target));
+    case Kind::kInteger:
+      return std::to_string(*static_cast<int64_t*>(f.target));
+    case Kind::kNumber:
+      return FormatNumber(*static_cast<double*>(f.target));
+    case Kind::kBoolean:
+      return *static_cast<bool*>(f.target) ? "true" : "false";
+    case Kind::kStringList: {
+      std::string out = "[";
+      for (const auto& s : *static_cast<std::vector<std::string>*>(f.target))
+        out += (out.size() > 1 ? ", " : "") + Quote(s);
+      return out + "]";
+    }
+  }
+  return "";
+}
+
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string Suggestion(const std::string& path, const std::vector<Field>& fields) {
+  std::string best;
+  size_t best_d = std::numeric_limits<size_t>::max();
+  auto consider = [&](const std::string& candidate) {
+    size_t d = EditDistance(path, candidate);
+    if (d < best_d) best_d = d, best = candidate;
+  };
+  for (const Field& f : fields) {
+    consider(f.path);
+    // Also every section prefix ("rsa.behavior"), for misspelt sections.
+    for (size_t dot = f.path.find('.'); dot != std::string::npos; dot = f.path.find('.', dot + 1))
+      consider(f.path.substr(0, dot));
+  }
+  if (best_d <= std::max<size_t>(3, path.size() / 3)) return "; did you mean '" + best + "'?";
+  return "; see configs/reference.yaml for every key";
+}
+
+struct Source {
+  std::string name;  // file path or "--set"
+  std::string Where(const YAML::Mark& mark) const {
+    if (name == "--set" || mark.is_null()) return name;
+    return name + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+  }
+};
+
+[[noreturn]] void Fail(const Source& src, const YAML::Mark& mark, const std::string& path,
+                       const std::string& what) {
+  throw ConfigError(src.Where(mark) + ": " + path + ": " + what);
+}
+
+std::string Describe(const YAML::Node& node) {
+  if (node.IsScalar()) return "'" + node.Scalar() + "'";
+  if (node.IsSequence()) return "a list";
+  if (node.IsMap()) return "a mapping";
+  return "nothing (null)";
+}
+
+void CheckChoice(const Field& f, const std::string& value, const Source& src,
+                 const YAML::Mark& mark) {
+  if (f.choices.empty() || std::find(f.choices.begin(), f.choices.end(), value) != f.choices.end())
+    return;
+  std::string list;
+  for (const auto& c : f.choices) list += (list.empty() ? "" : ", ") + c;
+  Fail(src, mark, f.path, "expected one of " + list + ", got '" + value + "'");
+}
+
+std::string RangeText(const Field& f) {
+  std::string lo = f.kind == Kind::kInteger ? std::to_string(int64_t(f.min)) : FormatNumber(f.min);
+  std::string hi = f.kind == Kind::kInteger ? std::to_string(int64_t(f.max)) : FormatNumber(f.max);
+  if (f.max == kInf) return ">= " + lo;
+  return "in [" + lo + ", " + hi + "]";
+}
+
+// Assigns `node` (a YAML value) to field `f`. raw_string: take a --set string value verbatim.
+void Assign(const Field& f, const YAML::Node& node, const Source& src, const char* raw_string) {
+  const YAML::Mark mark = node.Mark();
+  const std::string expected =
+      std::string("expected ") + (f.kind == Kind::kInteger ? "an " : "a ") + KindName(f.kind);
+  if (f.kind == Kind::kStringList) {
+    if (!node.IsSequence()) Fail(src, mark, f.path, expected + ", got " + Describe(node));
+    std::vector<std::string> values;
+    for (const auto& item : node) {
+      if (!item.IsScalar()) Fail(src, item.Mark(), f.path, "expected a list of strings");
+      CheckChoice(f, item.Scalar(), src, item.Mark());
+      values.push_back(item.Scalar());
+    }
+    *static_cast<std::vector<std::string>*>(f.target) = values;
+    return;
+  }
+  if (raw_string == nullptr && !node.IsScalar())
+    Fail(src, mark, f.path, expected + ", got " + Describe(node));
+  const std::string text = raw_string ? raw_string : node.Scalar();
+  switch (f.kind) {
+    case Kind::kString:
+      CheckChoice(f, text, src, mark);
+      *static_cast<std::string*>(f.target) = text;
+      return;
+    case Kind::kBoolean: {
+      static const std::vector<std::string> t = {"true", "True", "TRUE", "yes", "on"};
+      static const std::vector<std::string> fl = {"false", "False", "FALSE", "no", "off"};
+      if (std::find(t.begin(), t.end(), text) != t.end()) {
+        *static_cast<bool*>(f.target) = true;
+      } else if (std::find(fl.begin(), fl.end(), text) != fl.end()) {
+        *static_cast<bool*>(f.target) = false;
+      } else {
+        Fail(src, mark, f.path, "expected a boolean (true or false), got '" + text + "'");
+      }
+      return;
+    }
+    case Kind::kInteger:
+    case Kind::kNumber: {
+      char* end = nullptr;
+      errno = 0;
+      double v = 0;
+      if (f.kind == Kind::kInteger) {
+        long long iv = std::strtoll(text.c_str(), &end, 10);
+        if (text.empty() || *end != '\0' || errno == ERANGE)
+          Fail(src, mark, f.path, "expected an integer " + RangeText(f) + ", got '" + text + "'");
+        v = double(iv);
+        if (v < f.min || v > f.max)
+          Fail(src, mark, f.path, "expected an integer " + RangeText(f) + ", got " + text);
+        *static_cast<int64_t*>(f.target) = iv;
+      } else {
+        v = std::strtod(text.c_str(), &end);
+        if (text.empty() || *end != '\0' || !std::isfinite(v))
+          Fail(src, mark, f.path,
+               "expected a finite number " + RangeText(f) + ", got '" + text + "'");
+        if (v < f.min || v > f.max)
+          Fail(src, mark, f.path, "expected a number " + RangeText(f) + ", got " + text);
+        *static_cast<double*>(f.target) = v;
+      }
+      return;
+    }
+    case Kind::kStringList:
+      break;
+  }
+}
+
+const Field* Find(const std::vector<Field>& fields, const std::string& path) {
+  for (const Field& f : fields)
+    if (f.path == path) return &f;
+  return nullptr;
+}
+
+bool IsSection(const std::vector<Field>& fields, const std::string& path) {
+  for (const Field& f : fields)
+    if (f.path.compare(0, path.size() + 1, path + ".") == 0) return true;
+  return false;
+}
+
+void Walk(const YAML::Node& map, const std::string& prefix, const std::vector<Field>& fields,
+          const Source& src) {
+  for (const auto& kv : map) {
+    const std::string key = kv.first.Scalar();
+    const std::string path = prefix.empty() ? key : prefix + "." + key;
+    if (const Field* f = Find(fields, path)) {
+      Assign(*f, kv.second, src, nullptr);
+    } else if (IsSection(fields, path)) {
+      if (kv.second.IsNull()) continue;  // an empty section
+      if (!kv.second.IsMap())
+        Fail(src, kv.second.Mark(), path, "expected a mapping of keys, got " + Describe(kv.second));
+      Walk(kv.second, path, fields, src);
+    } else {
+      Fail(src, kv.first.Mark(), path, "unknown key" + Suggestion(path, fields));
+    }
+  }
+}
+
+void ValidateCrossField(const Config& c) {
+  if (c.synth_behavior.n_active > c.synth_behavior.n_dims) {
+    throw ConfigError("synth.behavior.n_active (" + std::to_string(c.synth_behavior.n_active) +
+                      ") must not exceed synth.behavior.n_dims (" +
+                      std::to_string(c.synth_behavior.n_dims) + ")");
+  }
+  if (c.rsa_behavior.metrics.empty())
+    throw ConfigError("rsa.behavior.metrics: expected at least one RDM type");
+}
+
+}  // namespace
+
+Config LoadConfig(const std::string& file, const std::vector<std::string>& overrides) {
+  Config config;
+  std::vector<Field> fields = Schema(&config);
+  if (!file.empty()) {
+    std::ifstream probe(file);
+    if (!probe) throw IoError(file + ": cannot open the configuration file");
+    YAML::Node root;
+    try {
+      root = YAML::LoadFile(file);
+    } catch (const YAML::ParserException& e) {
+      throw ConfigError(file + ":" + std::to_string(e.mark.line + 1) + ":" +
+                        std::to_string(e.mark.column + 1) + ": malformed YAML: " + e.msg);
+    } catch (const YAML::Exception& e) {
+      throw ConfigError(file + ": cannot parse YAML: " + e.what());
+    }
+    Source src{file};
+    if (root.IsMap()) {
+      Walk(root, "", fields, src);
+    } else if (!root.IsNull()) {
+      Fail(src, root.Mark(), "(top level)", "expected a mapping of keys, got " + Describe(root));
+    }
+  }
+  Source set{"--set"};
+  for (const std::string& o : overrides) {
+    size_t eq = o.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw ConfigError("--set '" + o + "': expected key.path=value");
+    const std::string path = o.substr(0, eq), value = o.substr(eq + 1);
+    const Field* f = Find(fields, path);
+    if (f == nullptr)
+      Fail(set, YAML::Mark::null_mark(), path, "unknown key" + Suggestion(path, fields));
+    if (f->kind == Kind::kString) {
+      Assign(*f, YAML::Node(), set, value.c_str());
+      continue;
+    }
+    YAML::Node node;
+    try {
+      node = YAML::Load(value);
+    } catch (const YAML::Exception& e) {
+      Fail(set, YAML::Mark::null_mark(), path, "cannot parse value '" + value + "' as YAML");
+    }
+    if (f->kind != Kind::kStringList && node.IsScalar()) {
+      Assign(*f, node, set, value.c_str());
+    } else {
+      Assign(*f, node, set, nullptr);
+    }
+  }
+  ValidateCrossField(config);
+  return config;
+}
+
+std::vector<KeyInfo> ConfigKeys() {
+  Config defaults;
+  std::vector<KeyInfo> keys;
+  for (const Field& f : Schema(&defaults))
+    keys.push_back({f.path, KindName(f.kind), ValueText(f), f.doc});
+  return keys;
+}
+
+std::string DumpConfig(const Config& config) {
+  Config copy = config;
+  std::ostringstream out;
+  std::vector<std::string> open;  // the section path currently open
+  for (const Field& f : Schema(&copy)) {
+    std::vector<std::string> parts;
+    std::stringstream ss(f.path);
+    for (std::string p; std::getline(ss, p, '.');) parts.push_back(p);
+    size_t common = 0;
+    while (common < open.size() && common + 1 < parts.size() && open[common] == parts[common])
+      ++common;
+    open.resize(common);
+    for (size_t i = common; i + 1 < parts.size(); ++i) {
+      out << std::string(2 * i, ' ') << parts[i] << ":\n";
+      open.push_back(parts[i]);
+    }
+    out << std::string(2 * (parts.size() - 1), ' ') << parts.back() << ": " << ValueText(f) << "\n";
+  }
+  return out.str();
+}
+
+std::string ConfigHash(const Config& config) { return HashHex(DumpConfig(config)); }
+
+}  // namespace cliphba::config

@@ -1,0 +1,37 @@
+// YAML configuration -> validated option structs (the only user of yaml-cpp).
+//
+// Precedence: struct defaults < the YAML file < `--set key.path=value` overrides (in order).
+// Every error is a ConfigError naming the source (file:line:column or "--set"), the key path and
+// what was expected; an unknown key comes with a "did you mean" suggestion.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/options.h"
+
+namespace cliphba::config {
+
+// Description of one configuration key.
+struct KeyInfo {
+  std::string path;           // e.g. "rsa.behavior.embedding"
+  std::string type;           // "string", "integer", "number", "boolean", "list of strings"
+  std::string default_value;  // YAML text of the default
+  std::string doc;            // one-line description with unit and range
+};
+
+// Loads `file` (empty: none) and applies `overrides` ("a.b.c=value", the value parsed as YAML).
+// Throws ConfigError (unknown key, wrong type, value out of range, malformed YAML, bad override
+// syntax) or IoError (file missing or unreadable).
+Config LoadConfig(const std::string& file, const std::vector<std::string>& overrides);
+
+// Every key of Config with type, default and documentation, in declaration order.
+std::vector<KeyInfo> ConfigKeys();
+
+// The resolved configuration as YAML, keys in declaration order (for --print-config and hashing).
+std::string DumpConfig(const Config& config);
+
+// Stable hash of DumpConfig(config): 16 hex digits. Stored in result files and checkpoints.
+std::string ConfigHash(const Config& config);
+
+}  // namespace cliphba::config

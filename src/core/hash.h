@@ -1,0 +1,13 @@
+// Stable content hashes (FNV-1a 64) used for config hashes in result files and checkpoints.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace cliphba {
+
+uint64_t Fnv1a64(const std::string& data);
+// 16 lower-case hex digits of Fnv1a64(data).
+std::string HashHex(const std::string& data);
+
+}  // namespace cliphba

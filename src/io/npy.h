@@ -1,0 +1,54 @@
+// NPY (NumPy .npy, format versions 1.0-3.0) reading and writing.
+//
+// Supported: little-endian (or byte-order-free) float32 '<f4', float64 '<f8', int64 '<i8',
+// int32 '<i4', int8 '|i1', uint8 '|u1'; C order; 0-D to 4-D. Anything else (Fortran order,
+// big-endian, object or structured dtypes, > 4 dims) is refused with a DataError naming the file
+// and the offending header field; Fortran order only unless the caller opts in with
+// allow_fortran_order (the array is then converted to C order on read). A file whose size
+// disagrees with its header (truncated, or with trailing bytes the header does not account for)
+// is refused as well.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cliphba::io {
+
+struct NpyHeader {
+  std::string descr;           // e.g. "<f8"
+  at::ScalarType dtype;        // the ATen type of descr
+  std::vector<int64_t> shape;  // C-order shape; empty for a 0-D array
+  int64_t data_offset = 0;     // byte offset of the first element
+  int64_t data_bytes = 0;      // product(shape) * itemsize
+  bool fortran_order = false;  // only ever true when allow_fortran_order was given
+};
+
+// Parses and validates the header of `path` without reading the data.
+// Throws IoError (missing/unreadable file) or DataError (malformed/unsupported header, size
+// mismatch between header and file). fortran_order=True is a DataError unless allow_fortran_order.
+NpyHeader ReadNpyHeader(const std::string& path, bool allow_fortran_order = false);
+
+struct NpyReadOptions {
+  // Files whose data are at least this many bytes are memory-mapped read-only instead of read;
+  // the returned tensor then keeps the mapping alive (and must not be written to).
+  int64_t mmap_threshold_bytes = int64_t(64) << 20;
+  // Accept Fortran-order files (e.g. the shared data/things/RDM48_triplet.npy) and return them as
+  // C-order copies (never memory-mapped). Off: such files are a DataError.
+  bool allow_fortran_order = false;
+};
+
+// Reads `path` into a contiguous CPU tensor of the file's dtype and shape.
+// Returns a tensor that owns its storage (a read buffer or a read-only mapping).
+// Throws as ReadNpyHeader; IoError on a short read.
+at::Tensor ReadNpy(const std::string& path, const NpyReadOptions& options = {});
+
+// Writes `tensor` (any supported dtype, <= 4 dims, CPU; made contiguous) as NPY 1.0.
+// Atomic: data go to `path + ".partial"`, which is renamed to `path` only when complete, so a crash
+// never leaves a truncated file under the final name. Throws IoError / DataError (unsupported
+// dtype).
+void WriteNpy(const std::string& path, const at::Tensor& tensor);
+
+}  // namespace cliphba::io

@@ -1,0 +1,113 @@
+// The results store: HDF5 files of results written serially or collectively over MPI-IO through
+// one interface, never left looking complete after a crash.
+//
+// A store writes to `path + ".partial"`; Commit() closes it and renames it to `path`. A store that
+// is destroyed without Commit() (an exception, a failed rank) removes its partial file, and a
+// killed process leaves only the ".partial" name behind, so a file under the final name is always
+// complete. The layout of cliphba's files is documented in results/README.md.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <mpi.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace cliphba::io {
+
+class H5File;  // io/h5.h
+
+class ResultsStore {
+ public:
+  // Creates a store written by this process alone (HDF5 sec2 driver). Replaces an existing
+  // `path` only at Commit(). Throws IoError naming the path.
+  static ResultsStore Create(const std::string& path);
+
+  // Collective: every rank of `comm` must call with the same path. All ranks open one file with
+  // the MPI-IO driver; every subsequent Write*/SetAttribute call is collective too (all ranks, same
+  // arguments except the `local` rows of WriteRows).
+  static ResultsStore CreateParallel(const std::string& path, MPI_Comm comm);
+
+  ResultsStore(ResultsStore&&) noexcept;
+  ResultsStore& operator=(ResultsStore&&) noexcept;
+  ResultsStore(const ResultsStore&) = delete;
+  ResultsStore& operator=(const ResultsStore&) = delete;
+  // Without Commit(): closes and deletes the partial file. Never throws.
+  ~ResultsStore();
+
+  // Writes a whole dataset at `dataset_path` (e.g. "/behavior/rdm/correlation"); intermediate
+  // groups are created. dtype float32, float64, int64, int32 or int8; any rank <= 4 (0-D = scalar).
+  // Parallel mode: collective; every rank passes the same tensor, rank 0's data are written.
+  void WriteTensor(const std::string& dataset_path, const at::Tensor& tensor);
+
+  // Collective in parallel mode: creates a dataset of `full_shape` and `dtype`, and each rank
+  // writes its `local` block of rows [row_offset, row_offset + local.size(0)) along dim 0 with a
+  // collective MPI-IO transfer. A rank may own zero rows (local.size(0) == 0). Serial mode: the one
+  // process owns all rows (row_offset 0, local == the whole dataset). REQUIRES: the dataset does
+  // not exist.
+  void WriteRows(const std::string& dataset_path, const std::vector<int64_t>& full_shape,
+                 at::ScalarType dtype, int64_t row_offset, const at::Tensor& local);
+
+  // A 1-D variable-length UTF-8 string dataset (object names, labels).
+  void WriteStrings(const std::string& dataset_path, const std::vector<std::string>& values);
+
+  // Attributes on a group or dataset ("/" is the root); the object must exist (groups are created).
+  void SetAttribute(const std::string& object_path, const std::string& name,
+                    const std::string& value);
+  void SetAttribute(const std::string& object_path, const std::string& name, double value);
+  void SetAttribute(const std::string& object_path, const std::string& name, int64_t value);
+  void SetAttribute(const std::string& object_path, const std::string& name,
+                    const std::vector<double>& values);
+  void SetAttribute(const std::string& object_path, const std::string& name,
+                    const std::vector<std::string>& values);
+
+  // Flushes, closes and atomically renames the partial file to its final name.
+  // Collective in parallel mode (rank 0 renames after a barrier). Throws IoError (e.g. disk full).
+  void Commit();
+
+  const std::string& path() const { return path_; }
+  bool parallel() const { return comm_ != MPI_COMM_NULL; }
+  // For tests: whether this rank's last WriteRows transfer really was collective MPI-IO
+  // (H5Pget_mpio_actual_io_mode != H5D_MPIO_NO_COLLECTIVE). Always false in serial mode.
+  bool last_io_was_collective() const { return last_io_collective_; }
+
+ private:
+  ResultsStore(std::string path, MPI_Comm comm);
+  std::string path_;
+  std::string partial_path_;
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  int rank_ = 0;
+  std::unique_ptr<H5File> file_;
+  bool committed_ = false;
+  bool last_io_collective_ = false;
+  // Parallel mode only, rank 0: variable-length string datasets created collectively but written
+  // at Commit() (HDF5 1.10 cannot write VL data through MPI-IO); see results_store.cc.
+  std::vector<std::pair<std::string, std::vector<std::string>>> deferred_strings_;
+};
+
+// Read access to a finished results file (serial; any rank may open it read-only).
+class ResultsReader {
+ public:
+  // Throws IoError if `path` is missing or not an HDF5 file.
+  explicit ResultsReader(const std::string& path);
+  ~ResultsReader();
+  ResultsReader(const ResultsReader&) = delete;
+  ResultsReader& operator=(const ResultsReader&) = delete;
+
+  bool Exists(const std::string& object_path) const;
+  // Reads a numeric dataset into a CPU tensor of its stored dtype. Throws DataError if missing.
+  at::Tensor ReadTensor(const std::string& dataset_path) const;
+  std::vector<std::string> ReadStrings(const std::string& dataset_path) const;
+  std::string ReadStringAttribute(const std::string& object_path, const std::string& name) const;
+  double ReadDoubleAttribute(const std::string& object_path, const std::string& name) const;
+  int64_t ReadIntAttribute(const std::string& object_path, const std::string& name) const;
+
+ private:
+  std::string path_;
+  std::unique_ptr<H5File> file_;
+};
+
+}  // namespace cliphba::io
