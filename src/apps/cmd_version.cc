@@ -34,6 +34,7 @@ int CollectBlas(struct dl_phdr_info* info, size_t, void* data) {
 }  // namespace
 
 int RunVersion(const CommonArgs& args) {
+  ApplyRuntime("warn", /*threads=*/0);  // report the thread count a run would use
   char mpi_version[MPI_MAX_LIBRARY_VERSION_STRING];
   int len = 0;
   MPI_Get_library_version(mpi_version, &len);  // allowed before MPI_Init

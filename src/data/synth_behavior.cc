@@ -25,7 +25,7 @@ constexpr uint64_t kNoiseStream = 4ull << 56;
 constexpr uint64_t kOrderStream = 5ull << 56;
 
 std::string ObjectName(int64_t i) {
-  char buf[32];
+  char buf[48];
   std::snprintf(buf, sizeof buf, "object%04lld_01b.jpg", static_cast<long long>(i));
   return buf;
 }
