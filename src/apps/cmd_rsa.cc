@@ -5,6 +5,7 @@
 // by image name -> RDMs x comparisons + triplet accuracy -> HDF5 (atomic) -> print.
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -123,6 +124,20 @@ int RunRsaBehavior(const CommonArgs& args) {
     choices = io::ReadNpy(o.triplets);
     if (choices.dim() != 2 || choices.size(1) != 3 || choices.scalar_type() != at::kLong)
       throw DataError(o.triplets + ": expected an int64 (t x 3) array of (a, b, odd) rows");
+    // Checked here so that the message names the triplets file (indices are RDM rows).
+    const int64_t n = int64_t(names.size());
+    choices = choices.contiguous();
+    const int64_t* p = choices.data_ptr<int64_t>();
+    for (int64_t r = 0; r < choices.size(0); ++r) {
+      const int64_t a = p[3 * r], b = p[3 * r + 1], c = p[3 * r + 2];
+      if (std::min({a, b, c}) < 0 || std::max({a, b, c}) >= n)
+        throw DataError(o.triplets + ": row " + std::to_string(r) + " (" + std::to_string(a) +
+                        ", " + std::to_string(b) + ", " + std::to_string(c) +
+                        ") has an object index outside [0, " + std::to_string(n) +
+                        "); indices are rows of the RDM, in the order of " + o.rdm_names);
+      if (a == b || a == c || b == c)
+        throw DataError(o.triplets + ": row " + std::to_string(r) + " repeats an object");
+    }
   }
   LOG_INFO("behaviour RSA: {} objects x {} dims, {} RDM types", embedding.size(0),
            embedding.size(1), metrics.size());

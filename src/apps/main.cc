@@ -6,6 +6,8 @@
 
 #include "apps/commands.h"
 #include "core/error.h"
+#include "core/log.h"
+#include "core/version.h"
 
 using cliphba::apps::CommonArgs;
 
@@ -34,10 +36,12 @@ void AddKeyOption(CLI::App* cmd, const std::string& flag, const std::string& key
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Log lines go to stderr (the default spdlog logger writes to stdout, which is reserved for
+  // results and --json).
+  cliphba::SetLogRank(0, 1);
   CLI::App app{"cliphba: brain-aligned CLIP models of individual people, at cohort scale"};
   app.require_subcommand(1);
-  app.set_version_flag("--version",
-                       [] { return std::string("cliphba ") + "see `cliphba version`"; });
+  app.set_version_flag("--version", [] { return std::string("cliphba ") + cliphba::Version(); });
 
   CommonArgs args;
   std::vector<std::string> flag_overrides;
@@ -84,7 +88,13 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
-    return code == 0 ? 0 : static_cast<int>(cliphba::ExitCode::kUsage);
+    if (code == 0) return 0;
+    // CLI11 reports a missing subcommand before unexpected arguments: name what was not understood.
+    if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr) {
+      for (const std::string& extra : app.remaining(true))
+        std::fprintf(stderr, "cliphba: error: unknown command or argument '%s'\n", extra.c_str());
+    }
+    return static_cast<int>(cliphba::ExitCode::kUsage);
   }
   args.overrides.insert(args.overrides.end(), flag_overrides.begin(), flag_overrides.end());
   try {
