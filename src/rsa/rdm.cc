@@ -104,31 +104,79 @@ at::Tensor SequentialGram(const at::Tensor& x) {
   return g;
 }
 
-// S_ij for i < j (upper triangle of the returned (n, n) matrix; the rest is 0).
-at::Tensor SposeSimilarity(const at::Tensor& gram) {
+// std::exp(x) for x <= 0, bit for bit, with the two common exact cases short-cut: exp(0) == 1, and
+// below -746 the result rounds to 0 (exp(-745.2) is already 0), which glibc reaches through its
+// slow underflow path (~6x a normal call). Most SPoSE terms underflow: their Gram values differ by
+// hundreds to thousands.
+inline double ExpNonPositive(double x) {
+  if (x == 0.0) return 1.0;
+  if (x < -746.0) return 0.0;
+  return std::exp(x);
+}
+
+// Pairs in rows before row i of the condensed order.
+inline int64_t RowOffset(int64_t i, int64_t n) { return i * n - i * (i + 1) / 2; }
+
+// Condensed 1 - S_ij over i < j. Row i holds n - 1 - i pairs, so the work is split over pairs of
+// rows (t, n - 1 - t) of equal total length; every S_ij is computed exactly as defined above.
+at::Tensor SposeDissimilarity(const at::Tensor& gram) {
   const int64_t n = gram.size(0);
-  at::Tensor s = at::zeros({n, n}, gram.options());
+  at::Tensor out_t = at::empty({NumPairs(n)}, gram.options());
   const double* g = gram.data_ptr<double>();
-  double* out = s.data_ptr<double>();
-  at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const double* gi = g + i * n;
-      for (int64_t j = i + 1; j < n; ++j) {
-        const double* gj = g + j * n;
-        const double a = gi[j];
-        double acc = 0;
-        for (int64_t k = 0; k < n; ++k) {  // ascending k: part of the definition (see above)
-          if (k == i || k == j) continue;
-          const double b = gi[k], c = gj[k];
-          const double mx = std::max(a, std::max(b, c));
-          const double ea = std::exp(a - mx), eb = std::exp(b - mx), ec = std::exp(c - mx);
-          acc += ea / ((ea + eb) + ec);
-        }
-        out[i * n + j] = acc / double(n - 2);
+  double* out = out_t.data_ptr<double>();
+  auto row = [&](int64_t i) {
+    const double* gi = g + i * n;
+    double* dst = out + RowOffset(i, n);  // dst[j - i - 1] = pair (i, j)
+    for (int64_t j = i + 1; j < n; ++j) {
+      const double* gj = g + j * n;
+      const double a = gi[j];
+      double acc = 0;
+      for (int64_t k = 0; k < n; ++k) {  // ascending k: part of the definition (see above)
+        if (k == i || k == j) continue;
+        const double b = gi[k], c = gj[k];
+        const double mx = std::max(a, std::max(b, c));
+        const double ea = ExpNonPositive(a - mx), eb = ExpNonPositive(b - mx),
+                     ec = ExpNonPositive(c - mx);
+        acc += ea / ((ea + eb) + ec);
       }
+      dst[j - i - 1] = 1.0 - acc / double(n - 2);
+    }
+  };
+  at::parallel_for(0, n / 2, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      row(t);
+      row(n - 1 - t);
     }
   });
-  return s;
+  if (n % 2 == 1) row(n / 2);  // the middle row of an odd n
+  return out_t;
+}
+
+// The condensed RDM of the rows of x (n, d) for a GEMM-based metric: per block of rows
+// [i0, i1), one GEMM x[i0:i1] x[i0:n]^T (only the upper triangle's columns) into a reused buffer,
+// then finish(v, i, j) writes each pair straight into the condensed output. No n x n temporary.
+template <typename Finish>
+at::Tensor BlockedGramRdm(const at::Tensor& x, const Finish& finish) {
+  const int64_t n = x.size(0);
+  const int64_t block = 64;
+  at::Tensor out_t = at::empty({NumPairs(n)}, x.options());
+  at::Tensor buf = at::empty({std::min(block, n) * n}, x.options());
+  double* out = out_t.data_ptr<double>();
+  for (int64_t i0 = 0; i0 < n - 1; i0 += block) {
+    const int64_t i1 = std::min(i0 + block, n), rows = i1 - i0, cols = n - i0;
+    at::Tensor c = buf.narrow(0, 0, rows * cols).view({rows, cols});
+    at::mm_out(c, x.narrow(0, i0, rows), x.narrow(0, i0, cols).t());
+    const double* pc = c.data_ptr<double>();
+    at::parallel_for(0, rows, 8, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t i = i0 + r;
+        const double* src = pc + r * cols;    // src[j - i0] = x_i . x_j
+        double* dst = out + RowOffset(i, n);  // dst[j - i - 1] = pair (i, j)
+        for (int64_t j = i + 1; j < n; ++j) dst[j - i - 1] = finish(src[j - i0], i, j);
+      }
+    });
+  }
+  return out_t;
 }
 
 }  // namespace
@@ -208,21 +256,20 @@ CondensedRdm ComputeRdm(const at::Tensor& features, RdmMetric metric) {
       if (metric == RdmMetric::kCorrelation) x = x - x.mean(/*dim=*/1, /*keepdim=*/true);
       at::Tensor norms = x.norm(2, /*dim=*/1, /*keepdim=*/true);  // (n, 1)
       RequireNonZero(norms, MetricName(metric));
-      at::Tensor unit = x / norms;
-      at::Tensor sim = at::mm(unit, unit.t());  // (n, n)
-      at::Tensor v = UpperTriangle(sim);
-      return {n, at::rsub(v, 1.0)};
+      at::Tensor unit = (x / norms).contiguous();
+      return {n, BlockedGramRdm(unit, [](double sim, int64_t, int64_t) { return 1.0 - sim; })};
     }
     case RdmMetric::kEuclidean: {
-      at::Tensor sq = (x * x).sum(/*dim=*/1);                                    // (n)
-      at::Tensor d2 = sq.unsqueeze(1) + sq.unsqueeze(0) - 2 * at::mm(x, x.t());  // (n, n)
-      at::Tensor v = UpperTriangle(d2.contiguous());
-      return {n, v.clamp_min_(0).sqrt_()};
+      at::Tensor sq_t = (x * x).sum(/*dim=*/1).contiguous();  // (n)
+      const double* sq = sq_t.data_ptr<double>();
+      // |x_i|^2 + |x_j|^2 - 2 x_i.x_j, clamped at 0 against rounding.
+      return {n, BlockedGramRdm(x, [sq](double dot, int64_t i, int64_t j) {
+                return std::sqrt(std::max((sq[i] + sq[j]) - 2.0 * dot, 0.0));
+              })};
     }
     case RdmMetric::kSpose: {
       if (n < 3) throw DataError("the SPoSE similarity needs at least 3 objects");
-      at::Tensor s = SposeSimilarity(SequentialGram(x));
-      return {n, at::rsub(UpperTriangle(s), 1.0)};
+      return {n, SposeDissimilarity(SequentialGram(x))};
     }
   }
   throw DataError("unknown RDM metric");

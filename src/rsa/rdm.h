@@ -53,7 +53,8 @@ CondensedRdm CondenseSquare(const at::Tensor& square, const std::string& source,
 at::Tensor ExpandSquare(const CondensedRdm& rdm);
 
 // RDM of the rows of `features`: (n, d) floating point, n >= 2, d >= 1, finite; computed in float64
-// with one GEMM (X X^T) for the correlation, cosine and Euclidean metrics. kSpose: with G = X X^T,
+// with one GEMM per block of 64 rows (upper triangle only) for the correlation, cosine and
+// Euclidean metrics, straight into the condensed output. kSpose: with G = X X^T,
 // similarity S_ij = mean over every k not in {i, j} (n - 2 terms, so n >= 3) of
 //   exp(G_ij) / (exp(G_ij) + exp(G_ik) + exp(G_jk)),
 // evaluated stably, and the dissimilarity is 1 - S_ij; cost O(n^3).
