@@ -14,7 +14,16 @@ struct CommonArgs {
   bool json = false;                   // --json: one JSON object on stdout
 };
 
+// Options of `cliphba permute` beyond the configuration keys.
+struct PermuteArgs {
+  std::string only;     // "" (the config's tests), "mantel" or "cluster" (ad-hoc forms)
+  bool resume = false;  // --resume: continue from OUT.ckpt
+  bool force = false;   // --force: ignore a checkpoint/output written under other settings
+};
+
 int RunVersion(const CommonArgs& args);
+// Collective over MPI_COMM_WORLD (MPI must be initialised).
+int RunPermute(const CommonArgs& args, const PermuteArgs& permute_args);
 int RunSynthBehavior(const CommonArgs& args);
 int RunRsaBehavior(const CommonArgs& args);
 int RunConfigShow(const CommonArgs& args);

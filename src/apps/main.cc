@@ -3,11 +3,13 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <memory>
 
 #include "apps/commands.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/version.h"
+#include "dist/comm.h"
 
 using cliphba::apps::CommonArgs;
 
@@ -34,6 +36,13 @@ void AddKeyOption(CLI::App* cmd, const std::string& flag, const std::string& key
 }
 
 }  // namespace
+
+// Under MPI with more than one rank, an error on one rank aborts the job with the error's code.
+void AbortOtherRanks(int code) {
+  int size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+}
 
 int main(int argc, char** argv) {
   // Log lines go to stderr (the default spdlog logger writes to stdout, which is reserved for
@@ -84,6 +93,48 @@ int main(int argc, char** argv) {
   AddKeyOption(rsa_behavior, "--out", "rsa.behavior.out", "HDF5 results file", &flag_overrides);
   rsa_behavior->callback([&] { run = cliphba::apps::RunRsaBehavior; });
 
+  // `cliphba permute` (and later the pipeline) run under MPI.
+  cliphba::apps::PermuteArgs permute_args;
+  bool needs_mpi = false;
+  auto add_permute_flags = [&](CLI::App* cmd) {
+    AddCommon(cmd, &args);
+    cmd->add_flag("--resume", permute_args.resume, "continue from OUT.ckpt if it exists");
+    cmd->add_flag("--force", permute_args.force,
+                  "resume/overwrite even if OUT or OUT.ckpt came from other settings");
+    AddKeyOption(cmd, "--out", "permute.out", "HDF5 results file", &flag_overrides);
+  };
+  CLI::App* permute = app.add_subcommand(
+      "permute",
+      "permutation tests: Mantel over time, sign-flip cluster and t-max (MPI, resumable)");
+  add_permute_flags(permute);
+  permute->callback([&] { needs_mpi = true; });
+  CLI::App* mantel = permute->add_subcommand("mantel", "one Mantel test (model vs neural RDMs)");
+  add_permute_flags(mantel);
+  AddKeyOption(mantel, "--model-rdm", "permute.mantel.model_rdm", "model RDM NPY", &flag_overrides);
+  AddKeyOption(mantel, "--neural-rdm", "permute.mantel.neural_rdm",
+               "neural RDM NPY: one (n x n) or a (T x n x n) stack", &flag_overrides);
+  AddKeyOption(mantel, "--statistic", "permute.mantel.statistic", "spearman | pearson",
+               &flag_overrides);
+  AddKeyOption(mantel, "--n", "permute.mantel.n", "permutations", &flag_overrides);
+  AddKeyOption(mantel, "--seed", "permute.mantel.seed", "random seed", &flag_overrides);
+  AddKeyOption(mantel, "--tail", "permute.mantel.tail", "1 | 0", &flag_overrides);
+  AddKeyOption(mantel, "--permutations", "permute.mantel.permutations",
+               "explicit (N x n) int64 permutations NPY", &flag_overrides);
+  mantel->callback([&] { permute_args.only = "mantel"; });
+  CLI::App* cluster = permute->add_subcommand("cluster", "one sign-flip cluster test (MNE-equal)");
+  add_permute_flags(cluster);
+  AddKeyOption(cluster, "--data", "permute.cluster.data", "(participants x T) NPY",
+               &flag_overrides);
+  AddKeyOption(cluster, "--threshold", "permute.cluster.threshold", "cluster-forming t",
+               &flag_overrides);
+  AddKeyOption(cluster, "--tail", "permute.cluster.tail", "-1 | 0 | 1", &flag_overrides);
+  AddKeyOption(cluster, "--n", "permute.cluster.n", "sign patterns incl. the observed",
+               &flag_overrides);
+  AddKeyOption(cluster, "--seed", "permute.cluster.seed", "random seed", &flag_overrides);
+  AddKeyOption(cluster, "--flips", "permute.cluster.flips", "explicit int8 (flips x N) NPY",
+               &flag_overrides);
+  cluster->callback([&] { permute_args.only = "cluster"; });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -97,13 +148,25 @@ int main(int argc, char** argv) {
     return static_cast<int>(cliphba::ExitCode::kUsage);
   }
   args.overrides.insert(args.overrides.end(), flag_overrides.begin(), flag_overrides.end());
+  // MPI outlives the command so that an error can abort every rank (a failing rank must not leave
+  // the others waiting in a collective).
+  std::unique_ptr<cliphba::dist::MpiEnvironment> mpi;
+  int code = 0;
   try {
+    if (needs_mpi) {
+      mpi = std::make_unique<cliphba::dist::MpiEnvironment>(&argc, &argv);
+      return cliphba::apps::RunPermute(args, permute_args);
+    }
     return run(args);
   } catch (const cliphba::Error& e) {
     std::fprintf(stderr, "cliphba: error: %s\n", e.what());
-    return static_cast<int>(e.code());
+    code = static_cast<int>(e.code());
+    // Preemption is collective (every rank checkpointed and stops together): exit normally.
+    if (mpi && e.code() != cliphba::ExitCode::kPreempted) AbortOtherRanks(code);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cliphba: internal error: %s\n", e.what());
-    return static_cast<int>(cliphba::ExitCode::kInternal);
+    code = static_cast<int>(cliphba::ExitCode::kInternal);
+    if (mpi) AbortOtherRanks(code);
   }
+  return code;
 }

@@ -72,6 +72,9 @@ std::vector<Field> Schema(Config* c) {
   const std::vector<std::string> metrics = {"correlation", "cosine", "euclidean", "spose"};
   auto& sb = c->synth_behavior;
   auto& rb = c->rsa_behavior;
+  auto& pm = c->permute;
+  auto& mt = c->permute.mantel;
+  auto& cl = c->permute.cluster;
   return {
       Str("log.level", &c->log.level, "log verbosity",
           {"trace", "debug", "info", "warn", "error", "off"}),
@@ -102,6 +105,39 @@ std::vector<Field> Schema(Config* c) {
       Num("rsa.behavior.symmetry_tolerance", &rb.symmetry_tolerance,
           "largest accepted asymmetry |a_ij - a_ji| and diagonal |a_ii| of the reference RDM", 0,
           1),
+      Str("permute.out", &pm.out, "HDF5 results file (checkpoint: OUT.ckpt)"),
+      Num("permute.time_start_ms", &pm.time_start_ms, "time of timepoint 0 in ms", -1e9, 1e9),
+      Num("permute.time_step_ms", &pm.time_step_ms, "timepoint spacing in ms", 1e-9, 1e9),
+      Int("permute.batch", &pm.batch, "permutations per GEMM batch", 1, 65536),
+      Int("permute.chunk_timepoints", &pm.chunk_timepoints, "timepoints streamed at once", 1, 1e9),
+      Int("permute.checkpoint_every", &pm.checkpoint_every, "permutations between checkpoints", 1,
+          1e12),
+      Str("permute.precision", &pm.precision, "Mantel kernel precision", {"float32", "float64"}),
+      Bool("permute.save_null", &pm.save_null, "also write the null maxima"),
+      Num("permute.fdr_alpha", &pm.fdr_alpha, "Benjamini-Hochberg FDR level", 1e-12, 1),
+      Num("permute.progress_seconds", &pm.progress_seconds, "progress line interval (s)", 0, 1e6),
+      Str("permute.mantel.model_rdm", &mt.model_rdm, "model RDM NPY ((n x n) or condensed)"),
+      Str("permute.mantel.neural_rdm", &mt.neural_rdm,
+          "neural RDM NPY: (n x n), (T x n x n) or condensed (T x m)"),
+      Str("permute.mantel.model_names", &mt.model_names, "optional object names of the model RDM"),
+      Str("permute.mantel.neural_names", &mt.neural_names,
+          "optional object names of the neural RDM"),
+      Str("permute.mantel.statistic", &mt.statistic, "RDM correlation", {"spearman", "pearson"}),
+      Int("permute.mantel.tail", &mt.tail, "1 = upper, 0 = two-sided", 0, 1),
+      Int("permute.mantel.n", &mt.n, "random permutations", 1, 1e12),
+      Int("permute.mantel.seed", &mt.seed, "random seed (0 .. 2^53)", 0, 9007199254740992.0),
+      Str("permute.mantel.permutations", &mt.permutations,
+          "optional NPY (N x n) int64 explicit permutations"),
+      Str("permute.cluster.data", &cl.data, "NPY (participants x T) alignment values"),
+      Num("permute.cluster.threshold", &cl.threshold,
+          "cluster-forming t, negative for tail -1 (0 = from threshold_p)", -1e6, 1e6),
+      Num("permute.cluster.threshold_p", &cl.threshold_p, "p for the t-quantile threshold", 1e-12,
+          0.5),
+      Int("permute.cluster.tail", &cl.tail, "-1, 0 or 1 (MNE's tail)", -1, 1),
+      Int("permute.cluster.n", &cl.n, "sign-flip patterns incl. the observed", 2, 1e12),
+      Int("permute.cluster.seed", &cl.seed, "random seed (0 .. 2^53)", 0, 9007199254740992.0),
+      Str("permute.cluster.flips", &cl.flips,
+          "optional NPY ((n - 1) x participants) int8 +-1 explicit flips"),
   };
 }
 

@@ -45,11 +45,51 @@ struct RsaBehaviorOptions {
   double symmetry_tolerance = 1e-10;  // largest accepted |a_ij - a_ji| and |a_ii|
 };
 
+// `cliphba permute`: permutation tests. A Mantel test runs when mantel.model_rdm is set, a
+// sign-flip cluster test when cluster.data is set; both write to `out`.
+struct MantelOptions {
+  std::string model_rdm;     // NPY (n x n) or condensed (m)
+  std::string neural_rdm;    // NPY (n x n), (T x n x n) or condensed (T x m); memory-mapped
+  std::string model_names;   // optional object names of the model RDM rows
+  std::string neural_names;  // optional object names of the neural RDM rows (must equal model's)
+  std::string statistic = "spearman";  // spearman | pearson
+  int64_t tail = 1;                    // 1 (model fits better than chance) | 0 (two-sided)
+  int64_t n = 1000;                    // random permutations N (p = (1 + #{null >= obs}) / (1 + N))
+  int64_t seed = 1;                    // permutation k is a pure function of (seed, k)
+  std::string permutations;  // optional NPY (N x n) int64 explicit permutations (overrides n, seed)
+};
+
+struct ClusterOptions {
+  std::string data;      // NPY (participants x T) alignment values
+  double threshold = 0;  // cluster-forming t (negative for tail -1, as MNE); 0 = from threshold_p
+  double threshold_p = 0.05;  // used when threshold is 0: t quantile at 1 - p/2 (tail 0) or 1 - p
+  int64_t tail = 0;           // -1 | 0 | 1 (MNE's tail)
+  int64_t n = 1000;           // sign-flip patterns incl. the observed one (MNE's n_permutations)
+  int64_t seed = 1;           // flip k is a pure function of (seed, k)
+  std::string flips;          // optional NPY (n - 1 x participants) int8 +-1 explicit flips
+};
+
+struct PermuteOptions {
+  std::string out;                    // HDF5 results file (checkpoint beside it: OUT.ckpt)
+  double time_start_ms = 0;           // time of timepoint 0
+  double time_step_ms = 1;            // spacing of timepoints (> 0)
+  int64_t batch = 64;                 // permutations per GEMM batch (B)
+  int64_t chunk_timepoints = 64;      // timepoints streamed and standardised at once (Tc)
+  int64_t checkpoint_every = 2000;    // permutations between checkpoints (rounded up to batches)
+  std::string precision = "float32";  // float32 | float64 kernel (observed values are float64)
+  bool save_null = false;             // also write the null maxima (N)
+  double fdr_alpha = 0.05;            // Benjamini-Hochberg level reported with the FDR-adjusted p
+  double progress_seconds = 10;       // rank-0 progress line interval
+  MantelOptions mantel;
+  ClusterOptions cluster;
+};
+
 struct Config {
   LogOptions log;
   RuntimeOptions runtime;
   SynthBehaviorOptions synth_behavior;  // YAML: synth.behavior
   RsaBehaviorOptions rsa_behavior;      // YAML: rsa.behavior
+  PermuteOptions permute;               // YAML: permute
 };
 
 }  // namespace cliphba::config

@@ -1,0 +1,512 @@
+#include "pipeline/permutation.h"
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <limits>
+#include <sstream>
+
+#include "config/config.h"
+#include "core/error.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/shard.h"
+#include "core/signals.h"
+#include "core/version.h"
+#include "io/csv.h"
+#include "io/npy.h"
+#include "io/results_store.h"
+#include "rsa/behavior.h"
+#include "rsa/rdm.h"
+#include "stats/cluster.h"
+#include "stats/fdr.h"
+#include "stats/mantel.h"
+#include "stats/signflip.h"
+#include "stats/tdist.h"
+
+namespace cliphba::pipeline {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string Shape(const at::Tensor& t) {
+  std::ostringstream s;
+  s << t.sizes();
+  return s.str();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inputs
+
+// A neural RDM time course: (T x n x n) squares or (T x m) condensed rows, possibly memory-mapped.
+struct NeuralStack {
+  at::Tensor data;
+  bool square = true;
+  int64_t n = 0, t = 0;
+  std::string path;
+};
+
+int64_t ObjectsFromPairs(int64_t m) {
+  int64_t n = int64_t(std::llround((1 + std::sqrt(1 + 8.0 * double(m))) / 2));
+  return n * (n - 1) / 2 == m ? n : -1;
+}
+
+NeuralStack OpenNeural(const std::string& path) {
+  io::NpyReadOptions opts;
+  opts.allow_fortran_order = false;  // mmap needs C order; convert large stacks once with numpy
+  at::Tensor d = io::ReadNpy(path, opts);
+  NeuralStack s;
+  s.path = path;
+  if (!at::isFloatingType(d.scalar_type()))
+    throw DataError(path + ": neural RDMs must be float32 or float64, got " +
+                    std::string(c10::toString(d.scalar_type())));
+  if (d.dim() == 3 && d.size(1) == d.size(2)) {
+    s.data = d, s.square = true, s.n = d.size(1), s.t = d.size(0);
+  } else if (d.dim() == 2 && d.size(0) == d.size(1)) {
+    s.data = d.unsqueeze(0), s.square = true, s.n = d.size(0), s.t = 1;
+  } else if (d.dim() == 2 && ObjectsFromPairs(d.size(1)) > 0) {
+    s.data = d, s.square = false, s.n = ObjectsFromPairs(d.size(1)), s.t = d.size(0);
+  } else {
+    throw DataError(path +
+                    ": expected neural RDMs of shape (n x n), (T x n x n) or condensed "
+                    "(T x n(n-1)/2), got " +
+                    Shape(d));
+  }
+  return s;
+}
+
+// Condensed (m) float64 model RDM from (n x n) or (m).
+rsa::CondensedRdm ReadModel(const std::string& path) {
+  io::NpyReadOptions opts;
+  opts.allow_fortran_order = true;
+  at::Tensor d = io::ReadNpy(path, opts);
+  if (d.dim() == 2) return rsa::CondenseSquare(d, path);
+  if (d.dim() == 1 && ObjectsFromPairs(d.size(0)) > 0) {
+    at::Tensor v = d.to(at::kDouble);
+    if (!at::isfinite(v).all().item<bool>())
+      throw DataError(path + ": the model RDM contains NaN or Inf");
+    return {ObjectsFromPairs(d.size(0)), v.contiguous()};
+  }
+  throw DataError(path + ": expected a model RDM of shape (n x n) or condensed (n(n-1)/2), got " +
+                  Shape(d));
+}
+
+// Condensed float64 row of timepoint t, validated (square: symmetric, zero diagonal, finite).
+at::Tensor NeuralRow(const NeuralStack& s, int64_t t) {
+  const std::string where = s.path + " (timepoint " + std::to_string(t) + ")";
+  if (s.square) return rsa::CondenseSquare(s.data[t], where).values;
+  at::Tensor v = s.data[t].to(at::kDouble).contiguous();
+  if (!at::isfinite(v).all().item<bool>()) throw DataError(where + ": the RDM contains NaN or Inf");
+  return v;
+}
+
+// Model rows reordered into the neural object order when both name lists are given.
+rsa::CondensedRdm AlignModel(const rsa::CondensedRdm& model, const config::MantelOptions& o,
+                             int64_t n_neural) {
+  if (model.n != n_neural)
+    throw DataError(o.model_rdm + " has " + std::to_string(model.n) + " objects but " +
+                    o.neural_rdm + " has " + std::to_string(n_neural) +
+                    "; both RDMs must describe the same objects");
+  if (o.model_names.empty() != o.neural_names.empty())
+    throw ConfigError(
+        "permute.mantel.model_names and permute.mantel.neural_names must be given "
+        "together (objects are matched by name)");
+  if (o.model_names.empty()) return model;
+  auto model_names = io::ReadNameList(o.model_names);
+  auto neural_names = io::ReadNameList(o.neural_names);
+  if (int64_t(model_names.size()) != model.n || int64_t(neural_names.size()) != n_neural)
+    throw DataError(o.model_names + " / " + o.neural_names + ": expected " +
+                    std::to_string(model.n) + " names each, got " +
+                    std::to_string(model_names.size()) + " and " +
+                    std::to_string(neural_names.size()));
+  auto rows = rsa::AlignByName(model_names, neural_names, o.model_names, o.neural_names);
+  at::Tensor idx = at::tensor(rows, at::kLong);
+  at::Tensor sq = rsa::ExpandSquare(model).index_select(0, idx).index_select(1, idx);
+  return rsa::CondenseSquare(sq, o.model_rdm);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoints
+
+struct MantelCheckpoint {
+  int64_t next_chunk = 0;  // chunk to continue in
+  int64_t next_perm = 0;   // first permutation not yet processed in that chunk
+};
+
+std::string CheckpointPath(const std::string& out) { return out + ".ckpt"; }
+
+void WriteCheckpoint(const std::string& path, const std::string& hash, const MantelCheckpoint& pos,
+                     const stats::MantelCounts& counts, const at::Tensor& observed) {
+  io::ResultsStore store = io::ResultsStore::Create(path);
+  store.SetAttribute("/", "results_hash", hash);
+  store.SetAttribute("/", "cliphba_version", std::string(Version()));
+  store.SetAttribute("/", "next_chunk", pos.next_chunk);
+  store.SetAttribute("/", "next_perm", pos.next_perm);
+  store.WriteTensor("/mantel/exceed", counts.exceed);
+  store.WriteTensor("/mantel/null_max", counts.null_max);
+  store.WriteTensor("/mantel/observed", observed);
+  store.Commit();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress
+
+class Progress {
+ public:
+  Progress(const dist::Comm& comm, double interval_s, int64_t total)
+      : comm_(comm), interval_(interval_s), total_(total), start_(Clock::now()), last_(start_) {}
+  void Update(int64_t done, const std::string& what, bool force = false) {
+    if (!comm_.is_root()) return;
+    auto now = Clock::now();
+    double since = std::chrono::duration<double>(now - last_).count();
+    if (!force && since < interval_) return;
+    last_ = now;
+    double elapsed = std::chrono::duration<double>(now - start_).count();
+    double rate = elapsed > 0 ? double(done - first_) / elapsed : 0;
+    double eta = rate > 0 ? double(total_ - done) / rate : 0;
+    LOG_INFO("{}: {}/{} ({:.1f}%), {:.1f}/s, elapsed {:.0f} s, ETA {:.0f} s", what, done, total_,
+             100.0 * double(done) / double(std::max<int64_t>(total_, 1)), rate, elapsed, eta);
+  }
+  void Start(int64_t done) { first_ = done; }
+
+ private:
+  const dist::Comm& comm_;
+  double interval_;
+  int64_t total_, first_ = 0;
+  Clock::time_point start_, last_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Mantel
+
+MantelOutcome RunMantel(const config::Config& cfg, const dist::Comm& comm, const RunFlags& flags,
+                        const std::string& hash) {
+  const auto& po = cfg.permute;
+  const auto& o = po.mantel;
+  if (o.neural_rdm.empty())
+    throw ConfigError("permute.mantel.neural_rdm is required when permute.mantel.model_rdm is set");
+  const auto kind = stats::ParseCorrelation(o.statistic);
+  const auto tail = o.tail == 0 ? stats::Tail::kTwo : stats::Tail::kUpper;
+  const at::ScalarType dtype = po.precision == "float64" ? at::kDouble : at::kFloat;
+
+  NeuralStack neural = OpenNeural(o.neural_rdm);
+  rsa::CondensedRdm model = AlignModel(ReadModel(o.model_rdm), o, neural.n);
+  const int64_t n = model.n, m = rsa::NumPairs(n), T = neural.t;
+
+  at::Tensor explicit_perms;
+  int64_t n_perm = o.n;
+  if (!o.permutations.empty()) {
+    explicit_perms = io::ReadNpy(o.permutations);
+    if (explicit_perms.dim() != 2 || explicit_perms.size(1) != n ||
+        at::isFloatingType(explicit_perms.scalar_type()))
+      throw DataError(o.permutations + ": expected an integer (N x " + std::to_string(n) +
+                      ") permutation matrix, got " + Shape(explicit_perms));
+    explicit_perms = explicit_perms.to(at::kLong).contiguous();
+    at::Tensor sorted = std::get<0>(explicit_perms.sort(/*dim=*/1));
+    if (!at::equal(sorted, at::arange(n, at::kLong).expand({explicit_perms.size(0), n})))
+      throw DataError(o.permutations + ": every row must be a permutation of 0.." +
+                      std::to_string(n - 1));
+    n_perm = explicit_perms.size(0);
+  }
+
+  // Standardised model: z (m) float64 for exact observed values; square form for the kernel.
+  at::Tensor model_z64 = stats::StandardizeRows(model.values.unsqueeze(0), kind, at::kDouble)[0];
+  at::Tensor square = stats::SquareFromCondensed(model_z64.to(dtype), n);
+
+  const int64_t batch = po.batch, tc_max = std::min(po.chunk_timepoints, T);
+  const int64_t n_chunks = (T + tc_max - 1) / tc_max;
+  const int64_t round = ((po.checkpoint_every + batch - 1) / batch) * batch;  // perms per round
+
+  stats::MantelCounts counts = stats::MakeMantelCounts(T, n_perm);
+  at::Tensor observed = at::zeros({T}, at::kDouble);  // float64 observed, filled chunk by chunk
+  MantelCheckpoint pos;
+  const std::string ckpt = po.out.empty() ? "" : CheckpointPath(po.out);
+  if (flags.resume && !ckpt.empty() && std::filesystem::exists(ckpt)) {
+    io::ResultsReader r(ckpt);
+    std::string ckpt_hash = r.ReadStringAttribute("/", "results_hash");
+    if (ckpt_hash != hash && !flags.force)
+      throw ConfigError(ckpt + " was written under different settings (results hash " + ckpt_hash +
+                        ", now " + hash + "); refusing to resume. Use --force to start over.");
+    if (ckpt_hash == hash) {
+      pos.next_chunk = r.ReadIntAttribute("/", "next_chunk");
+      pos.next_perm = r.ReadIntAttribute("/", "next_perm");
+      counts.exceed = r.ReadTensor("/mantel/exceed");
+      counts.null_max = r.ReadTensor("/mantel/null_max");
+      observed = r.ReadTensor("/mantel/observed");
+      LOG_INFO("resuming from {}: chunk {}/{}, permutation {}/{}", ckpt, pos.next_chunk, n_chunks,
+               pos.next_perm, n_perm);
+    }
+  }
+
+  // Reusable buffers (first touch of fresh memory is slow: allocate once).
+  at::Tensor gather = at::empty({batch, m}, square.options());
+  at::Tensor stats_buf = at::empty({batch, tc_max}, square.options());
+  at::Tensor chunk_z = at::empty({tc_max, m}, square.options());
+
+  const int64_t total_work = n_chunks * n_perm;
+  Progress progress(comm, po.progress_seconds, total_work);
+  progress.Start(pos.next_chunk * n_perm + pos.next_perm);
+  LOG_INFO("mantel: {} objects, {} timepoints in {} chunk(s), {} permutations, {} ranks, {} kernel",
+           n, T, n_chunks, n_perm, comm.size(), po.precision);
+
+  for (int64_t c = pos.next_chunk; c < n_chunks; ++c) {
+    const int64_t t0 = c * tc_max, tc = std::min(tc_max, T - t0);
+    // Stream and standardise this chunk (every rank: each needs the whole chunk).
+    for (int64_t t = 0; t < tc; ++t) {
+      at::Tensor z =
+          stats::StandardizeRows(NeuralRow(neural, t0 + t).unsqueeze(0), kind, at::kDouble)[0];
+      observed[t0 + t] = at::dot(z, model_z64).item<double>();
+      chunk_z[t].copy_(z);
+    }
+    at::Tensor nz = chunk_z.narrow(0, 0, tc);
+    at::Tensor obs_kernel = stats::MantelObserved(square, nz, gather, stats_buf);
+    for (int64_t r0 = (c == pos.next_chunk ? pos.next_perm : 0); r0 < n_perm; r0 += round) {
+      const int64_t r1 = std::min(n_perm, r0 + round);
+      const int64_t n_blocks = (r1 - r0 + batch - 1) / batch;
+      // This rank's blocks of the round; local deltas, reduced exactly below.
+      stats::MantelCounts local = stats::MakeMantelCounts(T, n_perm);
+      Range mine = ShardRange(n_blocks, comm.size(), comm.rank());
+      for (int64_t b = mine.begin; b < mine.end; ++b) {
+        const int64_t first = r0 + b * batch, count = std::min(batch, r1 - first);
+        at::Tensor perms = explicit_perms.defined()
+                               ? explicit_perms.narrow(0, first, count)
+                               : stats::DrawPermutations(uint64_t(o.seed), first, count, n);
+        stats::MantelAccumulate(square, nz, obs_kernel, perms, first, t0, tail, gather, stats_buf,
+                                &local);
+      }
+      comm.AllreduceSum(local.exceed);
+      comm.AllreduceMax(local.null_max);
+      counts.exceed += local.exceed;
+      at::maximum_out(counts.null_max, counts.null_max, local.null_max);
+      MantelCheckpoint next{r1 < n_perm ? c : c + 1, r1 < n_perm ? r1 : 0};
+      const bool stop = comm.AnyTrue(TerminationRequested());
+      const bool last = next.next_chunk == n_chunks;
+      if (!ckpt.empty() && comm.is_root() && (stop || !last))
+        WriteCheckpoint(ckpt, hash, next, counts, observed);
+      progress.Update(c * n_perm + r1, "mantel permutations x chunks", stop);
+      if (stop) {
+        comm.Barrier();
+        throw Error(ExitCode::kPreempted,
+                    "terminated by a signal; checkpoint written to " +
+                        (ckpt.empty() ? std::string("(no permute.out: nothing saved)") : ckpt) +
+                        "; rerun with --resume to continue");
+      }
+    }
+  }
+
+  MantelOutcome out;
+  out.ran = true;
+  out.n = n_perm;
+  out.n_objects = n;
+  out.observed = observed;
+  stats::MantelPValues pv = stats::MantelFinish(observed, counts, tail);
+  out.p = pv.p;
+  out.p_fwer = pv.p_fwer;
+  out.p_fdr = stats::FdrBh(pv.p);
+  out.null_max = counts.null_max;
+  out.null_max_mean = counts.null_max.mean().item<double>();
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-flip cluster and t-max tests (small: participants x timepoints; every rank computes the
+// same numbers, rank 0's are written).
+
+ClusterOutcome RunCluster(const config::Config& cfg) {
+  const auto& o = cfg.permute.cluster;
+  at::Tensor data = io::ReadNpy(o.data);
+  if (data.dim() != 2 || data.size(0) < 2 || !at::isFloatingType(data.scalar_type()))
+    throw DataError(o.data + ": expected a float (participants >= 2 x timepoints) array, got " +
+                    Shape(data));
+  data = data.to(at::kDouble).contiguous();
+  if (!at::isfinite(data).all().item<bool>())
+    throw DataError(o.data + ": the data contain NaN or Inf");
+  const int64_t n_part = data.size(0);
+  const auto tail = static_cast<stats::Tail>(o.tail);
+  at::Tensor flips;
+  if (!o.flips.empty()) {
+    flips = io::ReadNpy(o.flips);
+    if (flips.dim() != 2 || flips.size(1) != n_part || at::isFloatingType(flips.scalar_type()))
+      throw DataError(o.flips + ": expected an int8 (flips x " + std::to_string(n_part) +
+                      ") matrix of +-1, got " + Shape(flips));
+    if (!(flips.abs() == 1).all().item<bool>())
+      throw DataError(o.flips + ": every entry must be +1 or -1");
+  } else {
+    flips = stats::DrawSignFlips(o.n - 1, n_part, uint64_t(o.seed));
+  }
+  // MNE's convention: the threshold is negative for tail -1; 0 means "derive from threshold_p".
+  const double threshold =
+      o.threshold != 0 ? o.threshold : stats::ClusterFormingThreshold(o.threshold_p, n_part, tail);
+  ClusterOutcome out;
+  out.ran = true;
+  out.threshold = threshold;
+  out.n = flips.size(0) + 1;
+  stats::ClusterTestResult ct = stats::ClusterTest(data, threshold, tail, flips);
+  stats::TMaxResult tm = stats::TMaxTest(data, flips, tail);
+  out.t_obs = ct.t_obs;
+  out.h0 = ct.h0;
+  out.p_tmax = tm.p;
+  for (const auto& c : ct.clusters) out.clusters.push_back({c.start, c.stop, c.mass, c.p});
+  return out;
+}
+
+}  // namespace
+
+std::string ResultsHash(const config::Config& config) {
+  config::Config c;  // defaults everywhere but the settings that determine the numbers
+  c.permute.mantel = config.permute.mantel;
+  c.permute.cluster = config.permute.cluster;
+  c.permute.batch = config.permute.batch;
+  c.permute.chunk_timepoints = config.permute.chunk_timepoints;
+  c.permute.precision = config.permute.precision;
+  c.permute.time_start_ms = config.permute.time_start_ms;
+  c.permute.time_step_ms = config.permute.time_step_ms;
+  return HashHex(config::DumpConfig(c));
+}
+
+namespace {
+
+std::string UtcNow() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// Collective: each rank writes its slice [ShardRange of dim 0] of a (T)-shaped float64 result.
+void WriteSharded(io::ResultsStore* store, const dist::Comm& comm, const std::string& path,
+                  const at::Tensor& full) {
+  const int64_t len = full.size(0);
+  Range r = ShardRange(len, comm.size(), comm.rank());
+  store->WriteRows(path, {len}, full.scalar_type(), r.begin,
+                   full.narrow(0, r.begin, r.size()).contiguous());
+}
+
+void WriteResults(const config::Config& cfg, const dist::Comm& comm, const std::string& hash,
+                  const PermuteOutcome& res, int64_t n_timepoints) {
+  const auto& po = cfg.permute;
+  io::ResultsStore store = io::ResultsStore::CreateParallel(po.out, comm.get());
+  store.SetAttribute("/", "cliphba_version", std::string(Version()));
+  store.SetAttribute("/", "schema_version", int64_t(1));
+  store.SetAttribute("/", "config_hash", config::ConfigHash(cfg));
+  store.SetAttribute("/", "results_hash", hash);
+  store.SetAttribute("/", "config_yaml", config::DumpConfig(cfg));
+  store.SetAttribute("/", "command", std::string("permute"));
+  store.SetAttribute("/", "created_utc", UtcNow());
+  at::Tensor times = po.time_start_ms + po.time_step_ms * at::arange(n_timepoints, at::kDouble);
+  store.WriteTensor("/permute/time_ms", times);
+  store.SetAttribute("/permute/time_ms", "units", std::string("ms"));
+  if (res.mantel.ran) {
+    const auto& o = po.mantel;
+    const auto& r = res.mantel;
+    const std::string g = "/permute/mantel";
+    WriteSharded(&store, comm, g + "/observed", r.observed);
+    WriteSharded(&store, comm, g + "/p", r.p);
+    WriteSharded(&store, comm, g + "/p_fwer", r.p_fwer);
+    WriteSharded(&store, comm, g + "/p_fdr", r.p_fdr);
+    if (po.save_null) WriteSharded(&store, comm, g + "/null_max", r.null_max);
+    store.SetAttribute(
+        g, "definition",
+        std::string("object-label permutation of the model RDM (M'[i,j] = "
+                    "M[p[i],p[j]]); p = (1 + #{null >= obs}) / (1 + N); p_fwer by "
+                    "the maximum statistic over timepoints; p_fdr Benjamini-Hochberg"));
+    store.SetAttribute(g, "statistic", o.statistic);
+    store.SetAttribute(g, "tail", o.tail);
+    store.SetAttribute(g, "n", r.n);
+    store.SetAttribute(g, "seed", o.seed);
+    store.SetAttribute(g, "permutations", o.permutations);
+    store.SetAttribute(g, "model_rdm", o.model_rdm);
+    store.SetAttribute(g, "neural_rdm", o.neural_rdm);
+    store.SetAttribute(g, "n_objects", r.n_objects);
+    store.SetAttribute(g, "null_max_mean", r.null_max_mean);
+    store.SetAttribute(g, "fdr_alpha", po.fdr_alpha);
+    if (!o.neural_names.empty())
+      store.WriteStrings(g + "/object_names", io::ReadNameList(o.neural_names));
+  }
+  if (res.cluster.ran) {
+    const auto& o = po.cluster;
+    const auto& r = res.cluster;
+    const std::string g = "/permute/cluster";
+    WriteSharded(&store, comm, g + "/t_obs", r.t_obs);
+    WriteSharded(&store, comm, g + "/p_tmax", r.p_tmax);
+    at::Tensor table = at::empty({int64_t(r.clusters.size()), 4}, at::kDouble);
+    for (size_t i = 0; i < r.clusters.size(); ++i) {
+      table[i][0] = double(r.clusters[i].start), table[i][1] = double(r.clusters[i].stop);
+      table[i][2] = r.clusters[i].mass, table[i][3] = r.clusters[i].p;
+    }
+    store.WriteTensor(g + "/clusters", table);
+    store.SetAttribute(g + "/clusters", "columns",
+                       std::vector<std::string>{"start", "stop", "mass", "p"});
+    if (po.save_null) WriteSharded(&store, comm, g + "/h0", r.h0);
+    store.SetAttribute(g, "definition",
+                       std::string("sign-flip cluster permutation test over participants "
+                                   "(MNE permutation_cluster_1samp_test, 1-D, no adjacency): "
+                                   "cluster mass = sum of t; H0 includes the observed pattern"));
+    store.SetAttribute(g, "threshold", r.threshold);
+    store.SetAttribute(g, "tail", o.tail);
+    store.SetAttribute(g, "n", r.n);
+    store.SetAttribute(g, "seed", o.seed);
+    store.SetAttribute(g, "flips", o.flips);
+    store.SetAttribute(g, "data", o.data);
+  }
+  store.Commit();
+}
+
+// On --resume: an existing finished OUT must come from the same settings.
+void CheckExistingOutput(const std::string& out, const std::string& hash, const RunFlags& flags) {
+  if (out.empty() || !std::filesystem::exists(out) || flags.force) return;
+  std::string existing;
+  try {
+    io::ResultsReader r(out);
+    existing = r.ReadStringAttribute("/", "results_hash");
+  } catch (const Error&) {
+    throw ConfigError(out +
+                      " exists but is not a cliphba permute results file; refusing to "
+                      "overwrite it (use --force, or choose another permute.out)");
+  }
+  if (existing != hash)
+    throw ConfigError(out + " was written under different settings (results hash " + existing +
+                      ", now " + hash +
+                      "); refusing to resume into it. Use --force to replace it.");
+}
+
+}  // namespace
+
+PermuteOutcome RunPermute(const config::Config& cfg, const dist::Comm& comm,
+                          const RunFlags& flags) {
+  const auto& po = cfg.permute;
+  if (po.mantel.model_rdm.empty() && po.cluster.data.empty())
+    throw ConfigError(
+        "nothing to do: set permute.mantel.model_rdm (Mantel test) and/or "
+        "permute.cluster.data (sign-flip cluster test)");
+  const std::string hash = ResultsHash(cfg);
+  if (flags.resume) CheckExistingOutput(po.out, hash, flags);
+  PermuteOutcome res;
+  res.out = po.out;
+  int64_t n_timepoints = -1;
+  if (!po.mantel.model_rdm.empty()) {
+    res.mantel = RunMantel(cfg, comm, flags, hash);
+    n_timepoints = res.mantel.observed.size(0);
+  }
+  if (!po.cluster.data.empty()) {
+    res.cluster = RunCluster(cfg);
+    const int64_t t = res.cluster.t_obs.size(0);
+    if (n_timepoints >= 0 && t != n_timepoints)
+      throw DataError(po.cluster.data + " has " + std::to_string(t) + " timepoints but " +
+                      po.mantel.neural_rdm + " has " + std::to_string(n_timepoints) +
+                      "; both tests of one run share the time axis");
+    n_timepoints = t;
+  }
+  if (!po.out.empty()) {
+    WriteResults(cfg, comm, hash, res, n_timepoints);
+    if (comm.is_root()) {
+      std::error_code ec;
+      std::filesystem::remove(CheckpointPath(po.out), ec);  // superseded by the committed file
+    }
+  }
+  return res;
+}
+
+}  // namespace cliphba::pipeline
