@@ -257,7 +257,13 @@ MantelOutcome RunMantel(const config::Config& cfg, const dist::Comm& comm, const
     for (int64_t t = 0; t < tc; ++t) {
       at::Tensor z =
           stats::StandardizeRows(NeuralRow(neural, t0 + t).unsqueeze(0), kind, at::kDouble)[0];
-      observed[t0 + t] = at::dot(z, model_z64).item<double>();
+      // Sequential dot product: BLAS ddot splits long vectors over threads, and the thread count
+      // (hence the summation order) differs between rank counts.
+      const double* zp = z.data_ptr<double>();
+      const double* mp = model_z64.data_ptr<double>();
+      double r = 0;
+      for (int64_t k = 0; k < m; ++k) r += zp[k] * mp[k];
+      observed[t0 + t] = r;
       chunk_z[t].copy_(z);
     }
     at::Tensor nz = chunk_z.narrow(0, 0, tc);
@@ -306,7 +312,12 @@ MantelOutcome RunMantel(const config::Config& cfg, const dist::Comm& comm, const
   out.p_fwer = pv.p_fwer;
   out.p_fdr = stats::FdrBh(pv.p);
   out.null_max = counts.null_max;
-  out.null_max_mean = counts.null_max.mean().item<double>();
+  // A sequential sum: at::mean's reduction order follows the thread count, which differs between
+  // rank counts, and the result must not.
+  const double* nm = counts.null_max.data_ptr<double>();
+  double sum = 0;
+  for (int64_t k = 0; k < n_perm; ++k) sum += nm[k];
+  out.null_max_mean = sum / double(n_perm);
   return out;
 }
 

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# End-to-end tests of `cliphba permute` with real processes:
+#   ranks   : the same sweep under mpirun -np 1, 2, 3 gives identical results (h5diff) and JSON
+#   kill    : kill -9 of a 2-rank run midway, --resume, result equals an uninterrupted run
+#   sigterm : SIGTERM (Slurm preemption) -> checkpoint + exit 75, --resume, equal result
+#   refuse  : resuming under different settings is refused (exit 2) and leaves files intact
+#   cluster : `permute cluster --flips` equals MNE's permutation_cluster_1samp_test fixture
+# usage: permute_test.sh CASE CLIPHBA MPIEXEC DATA_DIR OUT_DIR
+set -euo pipefail
+CASE=$1 CLIPHBA=$2 MPIEXEC=$3 DATA=$4 OUT=$5
+PY=/usr/bin/python3
+rm -rf "$OUT" && mkdir -p "$OUT"
+M="$DATA/mantel_reference"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# Compares the result datasets and attributes of two permute files (not created_utc/config_hash).
+same_results() { h5diff "$1" "$2" /permute /permute || fail "$1 and $2 differ"; }
+
+mantel_args=(permute mantel --model-rdm "$M/model.npy" --neural-rdm "$M/neural.npy"
+             --set permute.save_null=true --set permute.progress_seconds=0.2)
+
+case "$CASE" in
+ranks)
+  for np in 1 2 3; do
+    "$MPIEXEC" -np $np --oversubscribe "$CLIPHBA" "${mantel_args[@]}" --n 3000 --seed 11 --tail 0 \
+      --set permute.batch=16 --set permute.checkpoint_every=100 --set permute.chunk_timepoints=4 \
+      --json --out "$OUT/np$np.h5" > "$OUT/np$np.json"
+  done
+  same_results "$OUT/np1.h5" "$OUT/np2.h5"
+  same_results "$OUT/np1.h5" "$OUT/np3.h5"
+  $PY - "$OUT" <<'PYEOF'
+import json, sys
+out = sys.argv[1]
+runs = [json.load(open(f"{out}/np{n}.json")) for n in (1, 2, 3)]
+for r in runs: r.pop("out")
+assert runs[0] == runs[1] == runs[2], "JSON differs between rank counts"
+assert len(runs[0]["p"]) == 9 and runs[0]["n"] == 3000
+print("identical for 1, 2, 3 ranks; p =", runs[0]["p"][:4])
+PYEOF
+  ;;
+kill|sigterm)
+  big=(--n 4000000 --seed 5 --set permute.checkpoint_every=200000)
+  "$CLIPHBA" "${mantel_args[@]}" "${big[@]}" --out "$OUT/full.h5" > /dev/null
+  setsid "$MPIEXEC" -np 2 --oversubscribe "$CLIPHBA" "${mantel_args[@]}" "${big[@]}" \
+    --out "$OUT/run.h5" > "$OUT/first.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 600); do [ -f "$OUT/run.h5.ckpt" ] && break; sleep 0.05; done
+  [ -f "$OUT/run.h5.ckpt" ] || fail "no checkpoint appeared"
+  sleep 0.3
+  if [ "$CASE" = kill ]; then
+    kill -9 -- -"$pid"  # the whole process group: mpirun and both ranks
+    wait "$pid" || true
+    [ ! -f "$OUT/run.h5" ] || fail "a killed run left a results file under the final name"
+  else
+    # As Slurm's --signal does: SIGTERM to every rank (here: the children of mpirun).
+    pkill -TERM -P "$pid" || fail "no rank processes to signal"
+    rc=0; wait "$pid" || rc=$?
+    [ "$rc" -eq 75 ] || { cat "$OUT/first.log"; fail "SIGTERM exit code $rc, expected 75"; }
+    grep -q "rerun with --resume" "$OUT/first.log" || fail "no resume hint after SIGTERM"
+  fi
+  [ -f "$OUT/run.h5.ckpt" ] || fail "checkpoint lost"
+  "$MPIEXEC" -np 3 --oversubscribe "$CLIPHBA" "${mantel_args[@]}" "${big[@]}" --resume \
+    --out "$OUT/run.h5" > "$OUT/resume.log" 2>&1 || { cat "$OUT/resume.log"; fail "resume failed"; }
+  grep -q "resuming from" "$OUT/resume.log" || fail "the rerun did not resume from the checkpoint"
+  [ ! -f "$OUT/run.h5.ckpt" ] || fail "checkpoint not removed after completion"
+  same_results "$OUT/full.h5" "$OUT/run.h5"
+  echo "$CASE: resumed result equals the uninterrupted run"
+  ;;
+refuse)
+  "$CLIPHBA" "${mantel_args[@]}" --n 200 --seed 1 --out "$OUT/a.h5" > /dev/null
+  cp "$OUT/a.h5" "$OUT/a.before"
+  rc=0
+  "$CLIPHBA" "${mantel_args[@]}" --n 200 --seed 2 --resume --out "$OUT/a.h5" > /dev/null 2> "$OUT/err" || rc=$?
+  [ "$rc" -eq 2 ] || fail "exit $rc, expected 2"
+  grep -q "different settings" "$OUT/err" || fail "message: $(cat "$OUT/err")"
+  cmp -s "$OUT/a.h5" "$OUT/a.before" || fail "the existing result was modified"
+  "$CLIPHBA" "${mantel_args[@]}" --n 200 --seed 2 --resume --force --out "$OUT/a.h5" > /dev/null
+  # N < 1 and NaN in the neural stack: clear errors, output untouched.
+  rc=0; "$CLIPHBA" "${mantel_args[@]}" --n 0 --out "$OUT/a.h5" 2> "$OUT/err" >/dev/null || rc=$?
+  [ "$rc" -eq 2 ] && grep -q "permute.mantel.n" "$OUT/err" || fail "N=0: exit $rc $(cat "$OUT/err")"
+  $PY -c "
+import numpy as np; a = np.load('$M/neural.npy'); a[3, 2, 5] = a[3, 5, 2] = np.nan; np.save('$OUT/nan.npy', a)"
+  rc=0; "$CLIPHBA" permute mantel --model-rdm "$M/model.npy" --neural-rdm "$OUT/nan.npy" --n 10 \
+    --out "$OUT/b.h5" 2> "$OUT/err" > /dev/null || rc=$?
+  [ "$rc" -eq 4 ] && grep -q "nan.npy (timepoint 3)" "$OUT/err" || fail "NaN: exit $rc $(cat "$OUT/err")"
+  [ ! -e "$OUT/b.h5" ] && [ ! -e "$OUT/b.h5.partial" ] || fail "NaN run left a file"
+  echo "refuse: different settings refused, bad inputs rejected, files intact"
+  ;;
+cluster)
+  S="$DATA/stats_reference"
+  for c in two_sided_multi upper_effect lower_effect; do
+    read -r tail thr < <($PY -c "import json; d = json.load(open('$S/$c.json')); print(d['tail'], d['threshold'])")
+    "$CLIPHBA" permute cluster --data "$S/${c}_data.npy" --flips "$S/${c}_flips.npy" \
+      --tail "$tail" --threshold "$thr" --json > "$OUT/$c.json"
+    $PY - "$S/$c.json" "$OUT/$c.json" <<'PYEOF'
+import json, sys
+ref, got = json.load(open(sys.argv[1]))["cluster"], json.load(open(sys.argv[2]))
+assert max(abs(a - b) for a, b in zip(ref["t_obs"], got["t_obs"])) < 1e-10
+rc = [(c["start"], c["stop"], c["p"]) for c in ref["clusters"]]
+gc = [(c["start"], c["stop"], c["p"]) for c in got["clusters"]]
+assert rc == gc, (rc, gc)
+assert all(abs(a["mass"] - b["mass"]) < 1e-10 for a, b in zip(ref["clusters"], got["clusters"]))
+print(sys.argv[1].split("/")[-1], "equals MNE:", gc[:3])
+PYEOF
+  done
+  ;;
+*) fail "unknown case $CASE" ;;
+esac
