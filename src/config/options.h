@@ -80,6 +80,8 @@ struct PermuteOptions {
   bool save_null = false;             // also write the null maxima (N)
   double fdr_alpha = 0.05;            // Benjamini-Hochberg level reported with the FDR-adjusted p
   double progress_seconds = 10;       // rank-0 progress line interval
+  int64_t bootstrap_n = 0;        // percentile bootstrap samples for CIs (0 = no bootstrap)
+  double bootstrap_level = 0.95;  // CI level
   MantelOptions mantel;
   ClusterOptions cluster;
 };

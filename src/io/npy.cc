@@ -509,6 +509,30 @@ at::Tensor ReadNpy(const std::string& path, const NpyReadOptions& options) {
   return h.fortran_order ? FortranToC(t) : t;
 }
 
+at::Tensor ReadNpyRows(const std::string& path, const NpyHeader& h, int64_t first, int64_t count) {
+  if (h.shape.empty() || h.fortran_order)
+    throw DataError(path + ": row-wise reading needs a C-order array with at least one dimension");
+  if (first < 0 || count < 0 || first + count > h.shape[0])
+    throw DataError(path + ": rows [" + std::to_string(first) + ", " + std::to_string(first + count) +
+                    ") are outside the array's " + std::to_string(h.shape[0]) + " rows");
+  std::vector<int64_t> shape = h.shape;
+  shape[0] = count;
+  at::Tensor t = at::empty(shape, at::TensorOptions().dtype(h.dtype));
+  const int64_t row_bytes = h.shape[0] > 0 ? h.data_bytes / h.shape[0] : 0;
+  FilePtr f = OpenForRead(path);
+  const int fd = fileno(f.get());
+  char* dst = static_cast<char*>(t.data_ptr());
+  int64_t done = 0, total = row_bytes * count, offset = h.data_offset + row_bytes * first;
+  while (done < total) {
+    ssize_t got = pread(fd, dst + done, static_cast<size_t>(total - done), offset + done);
+    if (got <= 0)
+      throw IoError(path + ": short read at byte " + std::to_string(offset + done) +
+                    (got < 0 ? ": " + ErrnoText() : std::string(": unexpected end of file")));
+    done += got;
+  }
+  return t;
+}
+
 void WriteNpy(const std::string& path, const at::Tensor& tensor) {
   if (!tensor.defined()) throw DataError(path + ": cannot write an undefined tensor as NPY");
   const std::string descr = DescrOf(tensor.scalar_type());

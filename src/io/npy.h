@@ -45,6 +45,14 @@ struct NpyReadOptions {
 // Throws as ReadNpyHeader; IoError on a short read.
 at::Tensor ReadNpy(const std::string& path, const NpyReadOptions& options = {});
 
+// Reads the sub-array [first, first + count) along dimension 0 of a C-order file with positioned
+// reads (no mapping), e.g. a chunk of timepoints of a (T x n x n) RDM stack: memory stays bounded by
+// the chunk, whatever the file size. header: from ReadNpyHeader(path). Returns a contiguous tensor of
+// shape (count, shape[1:]...). Throws DataError for a 0-D or Fortran-order file or a range outside
+// [0, shape[0]], IoError on a short read.
+at::Tensor ReadNpyRows(const std::string& path, const NpyHeader& header, int64_t first,
+                       int64_t count);
+
 // Writes `tensor` (any supported dtype, <= 4 dims, CPU; made contiguous) as NPY 1.0.
 // Atomic: data go to `path + ".partial"`, which is renamed to `path` only when complete, so a crash
 // never leaves a truncated file under the final name. Throws IoError / DataError (unsupported

@@ -19,6 +19,7 @@
 #include "io/results_store.h"
 #include "rsa/behavior.h"
 #include "rsa/rdm.h"
+#include "stats/bootstrap.h"
 #include "stats/cluster.h"
 #include "stats/fdr.h"
 #include "stats/mantel.h"
@@ -40,10 +41,12 @@ std::string Shape(const at::Tensor& t) {
 // ---------------------------------------------------------------------------------------------
 // Inputs
 
-// A neural RDM time course: (T x n x n) squares or (T x m) condensed rows, possibly memory-mapped.
+// A neural RDM time course on disk: (T x n x n) squares, one (n x n) square, or (T x m) condensed
+// rows. Timepoints are read one at a time with positioned reads, so memory does not grow with T.
 struct NeuralStack {
-  at::Tensor data;
+  io::NpyHeader header;
   bool square = true;
+  bool single = false;  // one (n x n) RDM: T = 1
   int64_t n = 0, t = 0;
   std::string path;
 };
@@ -54,26 +57,26 @@ int64_t ObjectsFromPairs(int64_t m) {
 }
 
 NeuralStack OpenNeural(const std::string& path) {
-  io::NpyReadOptions opts;
-  opts.allow_fortran_order = false;  // mmap needs C order; convert large stacks once with numpy
-  at::Tensor d = io::ReadNpy(path, opts);
   NeuralStack s;
   s.path = path;
-  if (!at::isFloatingType(d.scalar_type()))
-    throw DataError(path + ": neural RDMs must be float32 or float64, got " +
-                    std::string(c10::toString(d.scalar_type())));
-  if (d.dim() == 3 && d.size(1) == d.size(2)) {
-    s.data = d, s.square = true, s.n = d.size(1), s.t = d.size(0);
-  } else if (d.dim() == 2 && d.size(0) == d.size(1)) {
-    s.data = d.unsqueeze(0), s.square = true, s.n = d.size(0), s.t = 1;
-  } else if (d.dim() == 2 && ObjectsFromPairs(d.size(1)) > 0) {
-    s.data = d, s.square = false, s.n = ObjectsFromPairs(d.size(1)), s.t = d.size(0);
+  s.header = io::ReadNpyHeader(path);  // C order only: streamed by rows
+  const auto& shape = s.header.shape;
+  if (s.header.dtype != at::kFloat && s.header.dtype != at::kDouble)
+    throw DataError(path + ": neural RDMs must be float32 or float64 (NPY descr '" +
+                    s.header.descr + "')");
+  if (shape.size() == 3 && shape[1] == shape[2]) {
+    s.square = true, s.n = shape[1], s.t = shape[0];
+  } else if (shape.size() == 2 && shape[0] == shape[1]) {
+    s.square = true, s.single = true, s.n = shape[0], s.t = 1;
+  } else if (shape.size() == 2 && ObjectsFromPairs(shape[1]) > 0) {
+    s.square = false, s.n = ObjectsFromPairs(shape[1]), s.t = shape[0];
   } else {
-    throw DataError(path +
-                    ": expected neural RDMs of shape (n x n), (T x n x n) or condensed "
-                    "(T x n(n-1)/2), got " +
-                    Shape(d));
+    std::string dims;
+    for (int64_t d : shape) dims += (dims.empty() ? "" : " x ") + std::to_string(d);
+    throw DataError(path + ": expected neural RDMs of shape (n x n), (T x n x n) or condensed "
+                    "(T x n(n-1)/2), got (" + dims + ")");
   }
+  if (s.t < 1) throw DataError(path + ": the neural RDM stack has no timepoints");
   return s;
 }
 
@@ -96,8 +99,10 @@ rsa::CondensedRdm ReadModel(const std::string& path) {
 // Condensed float64 row of timepoint t, validated (square: symmetric, zero diagonal, finite).
 at::Tensor NeuralRow(const NeuralStack& s, int64_t t) {
   const std::string where = s.path + " (timepoint " + std::to_string(t) + ")";
-  if (s.square) return rsa::CondenseSquare(s.data[t], where).values;
-  at::Tensor v = s.data[t].to(at::kDouble).contiguous();
+  at::Tensor raw = s.single ? io::ReadNpyRows(s.path, s.header, 0, s.n)
+                            : io::ReadNpyRows(s.path, s.header, t, 1)[0];
+  if (s.square) return rsa::CondenseSquare(raw, where).values;
+  at::Tensor v = raw.to(at::kDouble).contiguous();
   if (!at::isfinite(v).all().item<bool>()) throw DataError(where + ": the RDM contains NaN or Inf");
   return v;
 }
@@ -312,6 +317,18 @@ MantelOutcome RunMantel(const config::Config& cfg, const dist::Comm& comm, const
   out.p_fwer = pv.p_fwer;
   out.p_fdr = stats::FdrBh(pv.p);
   out.null_max = counts.null_max;
+  if (po.bootstrap_n > 0) {
+    // Resampling objects needs every timepoint at once: (T x m) float64 in memory.
+    std::vector<at::Tensor> rows;
+    for (int64_t t = 0; t < T; ++t) rows.push_back(NeuralRow(neural, t));
+    at::Tensor times = po.time_start_ms + po.time_step_ms * at::arange(T, at::kDouble);
+    out.ci = stats::BootstrapObjects(model.values, at::stack(rows), times, po.bootstrap_n,
+                                     uint64_t(o.seed), po.bootstrap_level,
+                                     kind == stats::CorrelationKind::kSpearman
+                                         ? rsa::Comparison::kSpearman
+                                         : rsa::Comparison::kPearson);
+    out.has_ci = true;
+  }
   // A sequential sum: at::mean's reduction order follows the thread count, which differs between
   // rank counts, and the result must not.
   const double* nm = counts.null_max.data_ptr<double>();
@@ -360,6 +377,13 @@ ClusterOutcome RunCluster(const config::Config& cfg) {
   out.h0 = ct.h0;
   out.p_tmax = tm.p;
   for (const auto& c : ct.clusters) out.clusters.push_back({c.start, c.stop, c.mass, c.p});
+  if (cfg.permute.bootstrap_n > 0) {
+    const auto& po = cfg.permute;
+    at::Tensor times = po.time_start_ms + po.time_step_ms * at::arange(data.size(1), at::kDouble);
+    out.ci = stats::BootstrapParticipants(data, times, po.bootstrap_n, uint64_t(o.seed),
+                                          po.bootstrap_level);
+    out.has_ci = true;
+  }
   return out;
 }
 
@@ -393,6 +417,21 @@ void WriteSharded(io::ResultsStore* store, const dist::Comm& comm, const std::st
   Range r = ShardRange(len, comm.size(), comm.rank());
   store->WriteRows(path, {len}, full.scalar_type(), r.begin,
                    full.narrow(0, r.begin, r.size()).contiguous());
+}
+
+void WriteCi(io::ResultsStore* store, const std::string& g, const stats::CurveCi& ci,
+             const char* over) {
+  store->WriteTensor(g + "/estimate", ci.estimate);
+  store->WriteTensor(g + "/lower", ci.lower);
+  store->WriteTensor(g + "/upper", ci.upper);
+  store->SetAttribute(g, "resampled", std::string(over));
+  store->SetAttribute(g, "method", std::string("percentile bootstrap (numpy 'linear' percentiles)"));
+  store->SetAttribute(g, "level", ci.level);
+  store->SetAttribute(g, "n_boot", ci.n_boot);
+  store->SetAttribute(g, "n_valid", ci.n_valid);
+  store->SetAttribute(g, "peak_ms", std::vector<double>{ci.peak_ms, ci.peak_lower, ci.peak_upper});
+  store->SetAttribute(g, "auc_from_0ms", std::vector<double>{ci.auc, ci.auc_lower, ci.auc_upper});
+  store->SetAttribute(g, "auc_units", std::string("value x s"));
 }
 
 void WriteResults(const config::Config& cfg, const dist::Comm& comm, const std::string& hash,
@@ -461,6 +500,7 @@ void WriteResults(const config::Config& cfg, const dist::Comm& comm, const std::
     store.SetAttribute(g, "seed", o.seed);
     store.SetAttribute(g, "flips", o.flips);
     store.SetAttribute(g, "data", o.data);
+    if (r.has_ci) WriteCi(&store, g + "/bootstrap", r.ci, "participants");
   }
   store.Commit();
 }
@@ -494,6 +534,22 @@ PermuteOutcome RunPermute(const config::Config& cfg, const dist::Comm& comm,
         "permute.cluster.data (sign-flip cluster test)");
   const std::string hash = ResultsHash(cfg);
   if (flags.resume) CheckExistingOutput(po.out, hash, flags);
+  if (!po.mantel.model_rdm.empty() && !po.cluster.data.empty()) {
+    // Both tests of one run share the time axis: check before hours of work, not after.
+    const int64_t t_neural = OpenNeural(po.mantel.neural_rdm).t;
+    const auto shape = io::ReadNpyHeader(po.cluster.data).shape;
+    if (shape.size() != 2 || shape[1] != t_neural)
+      throw DataError(po.cluster.data + " must be (participants x " + std::to_string(t_neural) +
+                      "): the time axis of " + po.mantel.neural_rdm + " has " +
+                      std::to_string(t_neural) + " timepoints");
+  }
+  if (!po.out.empty() && comm.is_root()) {
+    // A sweep's output folder (results/<run>/) is created; failure surfaces at the first write.
+    std::error_code ec;
+    const auto parent = std::filesystem::path(po.out).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  }
+  comm.Barrier();
   PermuteOutcome res;
   res.out = po.out;
   int64_t n_timepoints = -1;
@@ -503,12 +559,7 @@ PermuteOutcome RunPermute(const config::Config& cfg, const dist::Comm& comm,
   }
   if (!po.cluster.data.empty()) {
     res.cluster = RunCluster(cfg);
-    const int64_t t = res.cluster.t_obs.size(0);
-    if (n_timepoints >= 0 && t != n_timepoints)
-      throw DataError(po.cluster.data + " has " + std::to_string(t) + " timepoints but " +
-                      po.mantel.neural_rdm + " has " + std::to_string(n_timepoints) +
-                      "; both tests of one run share the time axis");
-    n_timepoints = t;
+    n_timepoints = res.cluster.t_obs.size(0);
   }
   if (!po.out.empty()) {
     WriteResults(cfg, comm, hash, res, n_timepoints);

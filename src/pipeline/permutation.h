@@ -16,6 +16,7 @@
 
 #include "config/options.h"
 #include "dist/comm.h"
+#include "stats/bootstrap.h"
 
 namespace cliphba::pipeline {
 
@@ -34,6 +35,8 @@ struct MantelOutcome {
   double null_max_mean = 0;
   int64_t n = 0;  // permutations
   int64_t n_objects = 0;
+  bool has_ci = false;  // permute.bootstrap_n > 0: CIs by resampling objects
+  stats::CurveCi ci;
 };
 
 struct ClusterRow {
@@ -49,6 +52,8 @@ struct ClusterOutcome {
   std::vector<ClusterRow> clusters;
   double threshold = 0;
   int64_t n = 0;  // sign patterns incl. the observed one
+  bool has_ci = false;  // permute.bootstrap_n > 0: CIs of the mean curve by resampling participants
+  stats::CurveCi ci;
 };
 
 struct PermuteOutcome {
