@@ -411,3 +411,21 @@ TEST(NpyWrite, RefusesUnsupportedTensors) {
 
 }  // namespace
 }  // namespace cliphba::io
+
+namespace cliphba::io {
+namespace {
+
+TEST(NpyRows, ReadsAnySubRangeOfDimZeroWithoutTheRest) {
+  at::Tensor stack = at::arange(5 * 4 * 4, at::kFloat).view({5, 4, 4});
+  const std::string path = Out("rows.npy");
+  WriteNpy(path, stack);
+  NpyHeader h = ReadNpyHeader(path);
+  EXPECT_TRUE(at::equal(ReadNpyRows(path, h, 1, 3), stack.narrow(0, 1, 3)));
+  EXPECT_TRUE(at::equal(ReadNpyRows(path, h, 4, 1), stack.narrow(0, 4, 1)));
+  EXPECT_EQ(ReadNpyRows(path, h, 5, 0).size(0), 0);
+  EXPECT_THROW(ReadNpyRows(path, h, 4, 2), DataError);
+  EXPECT_THROW(ReadNpyRows(path, h, -1, 1), DataError);
+}
+
+}  // namespace
+}  // namespace cliphba::io
