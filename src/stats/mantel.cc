@@ -3,9 +3,15 @@
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <numeric>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#include <xmmintrin.h>
+#endif
 
 #include "core/error.h"
 #include "core/rng.h"
@@ -75,26 +81,56 @@ at::Tensor SquareFromCondensed(const at::Tensor& z, int64_t n) {
   return sq.to(z.device());
 }
 
+namespace {
+
+// dst[k] = row[perm[j + k]] for k in [0, count). The plain loop, and for float32 on x86 one that
+// writes the (B x m) buffer with non-temporal stores: the buffer (440 MB at n = 1854, B = 64)
+// never fits a cache, so skipping the read-for-ownership of every output line cuts the gather's
+// memory traffic by about a third (measured ~1.5x faster on the development VM). Same values.
+template <typename T>
+T* GatherRow(const T* row, const int32_t* perm, int64_t count, T* dst) {
+  for (int64_t k = 0; k < count; ++k) *dst++ = row[perm[k]];
+  return dst;
+}
+
+#if defined(__SSE2__)
+template <>
+float* GatherRow<float>(const float* row, const int32_t* perm, int64_t count, float* dst) {
+  int64_t k = 0;
+  for (; k < count && (reinterpret_cast<uintptr_t>(dst) & 15) != 0; ++k) *dst++ = row[perm[k]];
+  for (; k + 4 <= count; k += 4, dst += 4)
+    _mm_stream_ps(dst, _mm_setr_ps(row[perm[k]], row[perm[k + 1]], row[perm[k + 2]],
+                                   row[perm[k + 3]]));
+  for (; k < count; ++k) *dst++ = row[perm[k]];
+  return dst;
+}
+#endif
+
+}  // namespace
+
 void GatherPermuted(const at::Tensor& square, const at::Tensor& perms, at::Tensor& out) {
   const int64_t n = square.size(0), b_count = perms.size(0), m = n * (n - 1) / 2;
   TORCH_CHECK(out.size(0) >= b_count && out.size(1) == m, "gather buffer has the wrong shape");
   if (square.device().is_cpu()) {
     // Row i of the permuted matrix is row p[i] of the square, read at columns p[j]: each row
-    // (n values) stays in L1 while its n - i - 1 entries are gathered.
-    at::Tensor p = perms.to(at::kLong).contiguous();
+    // (n values) stays in L1 while its n - i - 1 entries are gathered. Indices as int32 (half the
+    // bytes of int64; n < 2^31 as n (n - 1) / 2 pairs must fit memory).
+    TORCH_CHECK(n < (int64_t(1) << 31), "too many objects for the gather");
+    at::Tensor p = perms.to(at::kInt).contiguous();
     AT_DISPATCH_FLOATING_TYPES(square.scalar_type(), "GatherPermuted", [&] {
       const scalar_t* sq = square.data_ptr<scalar_t>();
       scalar_t* dst = out.data_ptr<scalar_t>();
-      const int64_t* pp = p.data_ptr<int64_t>();
+      const int32_t* pp = p.data_ptr<int32_t>();
       at::parallel_for(0, b_count, 1, [&](int64_t begin, int64_t end) {
         for (int64_t b = begin; b < end; ++b) {
-          const int64_t* perm = pp + b * n;
+          const int32_t* perm = pp + b * n;
           scalar_t* row_out = dst + b * m;
-          for (int64_t i = 0; i < n; ++i) {
-            const scalar_t* row = sq + perm[i] * n;
-            for (int64_t j = i + 1; j < n; ++j) *row_out++ = row[perm[j]];
-          }
+          for (int64_t i = 0; i < n; ++i)
+            row_out = GatherRow(sq + int64_t(perm[i]) * n, perm + i + 1, n - i - 1, row_out);
         }
+#if defined(__SSE2__)
+        _mm_sfence();  // order the streamed stores before the GEMM reads them
+#endif
       });
     });
     return;
@@ -124,13 +160,23 @@ MantelCounts MakeMantelCounts(int64_t n_timepoints, int64_t n_permutations) {
           at::full({n_permutations}, -std::numeric_limits<double>::infinity(), at::kDouble)};
 }
 
+namespace {
+// The first rows x cols elements of a reusable contiguous buffer as a (rows, cols) matrix: a
+// buffer wider than the chunk (the last, shorter chunk of a sweep) is reused without at::mm_out
+// resizing a view of it (which warns on every batch). Other buffers: its first rows, as before.
+at::Tensor BufferView(const at::Tensor& buf, int64_t rows, int64_t cols) {
+  if (!buf.is_contiguous() || buf.numel() < rows * cols) return buf.narrow(0, 0, rows);
+  return buf.view({-1}).narrow(0, 0, rows * cols).view({rows, cols});
+}
+}  // namespace
+
 at::Tensor MantelObserved(const at::Tensor& square, const at::Tensor& neural_z, at::Tensor& gather,
                           at::Tensor& stats) {
   const int64_t n = square.size(0);
   at::Tensor identity = at::arange(n, at::kLong).unsqueeze(0);
   at::Tensor g = gather.narrow(0, 0, 1);
   GatherPermuted(square, identity, g);
-  at::Tensor s = stats.narrow(0, 0, 1);
+  at::Tensor s = BufferView(stats, 1, neural_z.size(0));
   at::mm_out(s, g, neural_z.t());
   // A copy: for float64 kernels .to() would return a view into the reused stats buffer.
   return s[0].to(at::kCPU, at::kDouble, /*non_blocking=*/false, /*copy=*/true);
@@ -144,7 +190,7 @@ void MantelAccumulate(const at::Tensor& square, const at::Tensor& neural_z,
   const int64_t b_count = perms.size(0), tc = neural_z.size(0);
   at::Tensor g = gather.narrow(0, 0, b_count);
   GatherPermuted(square, perms, g);
-  at::Tensor s = stats.narrow(0, 0, b_count);
+  at::Tensor s = BufferView(stats, b_count, tc);
   at::mm_out(s, g, neural_z.t());  // (B, Tc)
   at::Tensor null = s.to(at::kCPU, at::kDouble);
   at::Tensor obs = observed.to(at::kDouble);
