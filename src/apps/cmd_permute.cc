@@ -44,8 +44,7 @@ void PrintTable(const pipeline::PermuteOutcome& r) {
 
 }  // namespace
 
-int RunPermute(const CommonArgs& args, const PermuteArgs& pargs) {
-  dist::Comm comm(MPI_COMM_WORLD);
+int RunPermute(const CommonArgs& args, const PermuteArgs& pargs, const dist::Comm& comm) {
   SetLogRank(comm.rank(), comm.size());
   std::vector<std::string> overrides = args.overrides;
   // Ad-hoc forms run one test only, whatever else the config file names.

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "dist/comm.h"
+
 namespace cliphba::apps {
 
 // Options every subcommand takes.
@@ -22,8 +24,8 @@ struct PermuteArgs {
 };
 
 int RunVersion(const CommonArgs& args);
-// Collective over MPI_COMM_WORLD (MPI must be initialised).
-int RunPermute(const CommonArgs& args, const PermuteArgs& permute_args);
+// Collective over comm (MPI_COMM_WORLD under a launcher, else the serial communicator).
+int RunPermute(const CommonArgs& args, const PermuteArgs& permute_args, const dist::Comm& comm);
 int RunSynthBehavior(const CommonArgs& args);
 int RunRsaBehavior(const CommonArgs& args);
 int RunConfigShow(const CommonArgs& args);

@@ -154,8 +154,12 @@ int main(int argc, char** argv) {
   int code = 0;
   try {
     if (needs_mpi) {
-      mpi = std::make_unique<cliphba::dist::MpiEnvironment>(&argc, &argv);
-      return cliphba::apps::RunPermute(args, permute_args);
+      // Under an MPI launcher: MPI_COMM_WORLD. Started plainly: one process without MPI.
+      if (cliphba::dist::LaunchedByMpi()) {
+        mpi = std::make_unique<cliphba::dist::MpiEnvironment>(&argc, &argv);
+        return cliphba::apps::RunPermute(args, permute_args, cliphba::dist::Comm(MPI_COMM_WORLD));
+      }
+      return cliphba::apps::RunPermute(args, permute_args, cliphba::dist::Comm::Serial());
     }
     return run(args);
   } catch (const cliphba::Error& e) {

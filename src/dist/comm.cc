@@ -1,5 +1,6 @@
 #include "dist/comm.h"
 
+#include <cstdlib>
 #include <vector>
 
 #include "core/error.h"
@@ -19,6 +20,7 @@ void Check(int rc, const char* what) {
 MPI_Datatype TypeOf(const at::Tensor& t) {
   if (t.scalar_type() == at::kLong) return MPI_INT64_T;
   if (t.scalar_type() == at::kDouble) return MPI_DOUBLE;
+  if (t.scalar_type() == at::kFloat) return MPI_FLOAT;
   TORCH_CHECK(false, "MPI reductions support int64 and float64 tensors");
 }
 }  // namespace
@@ -39,12 +41,20 @@ MpiEnvironment::~MpiEnvironment() {
   if (owns_ && !finalized) MPI_Finalize();
 }
 
+bool LaunchedByMpi() {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"})
+    if (std::getenv(var) != nullptr) return true;
+  const char* tasks = std::getenv("SLURM_NTASKS");
+  return std::getenv("SLURM_STEP_ID") != nullptr && tasks != nullptr && std::atoi(tasks) > 1;
+}
+
 Comm::Comm(MPI_Comm comm) : comm_(comm) {
   MPI_Comm_rank(comm_, &rank_);
   MPI_Comm_size(comm_, &size_);
 }
 
 void Comm::AllreduceSum(at::Tensor& t) const {
+  if (!is_mpi()) return;
   TORCH_CHECK(t.is_contiguous() && t.device().is_cpu(),
               "AllreduceSum needs a contiguous CPU tensor");
   Check(MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), int(t.numel()), TypeOf(t), MPI_SUM, comm_),
@@ -52,6 +62,7 @@ void Comm::AllreduceSum(at::Tensor& t) const {
 }
 
 void Comm::AllreduceMax(at::Tensor& t) const {
+  if (!is_mpi()) return;
   TORCH_CHECK(t.is_contiguous() && t.device().is_cpu(),
               "AllreduceMax needs a contiguous CPU tensor");
   Check(MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), int(t.numel()), TypeOf(t), MPI_MAX, comm_),
@@ -59,12 +70,14 @@ void Comm::AllreduceMax(at::Tensor& t) const {
 }
 
 bool Comm::AnyTrue(bool flag) const {
+  if (!is_mpi()) return flag;
   int local = flag ? 1 : 0, global = 0;
   Check(MPI_Allreduce(&local, &global, 1, MPI_INT, MPI_MAX, comm_), "MPI_Allreduce(or)");
   return global != 0;
 }
 
 std::string Comm::Broadcast(const std::string& value) const {
+  if (!is_mpi()) return value;
   long long len = static_cast<long long>(value.size());
   Check(MPI_Bcast(&len, 1, MPI_LONG_LONG, 0, comm_), "MPI_Bcast");
   std::string out = value;
@@ -73,9 +86,31 @@ std::string Comm::Broadcast(const std::string& value) const {
   return out;
 }
 
-void Comm::Barrier() const { Check(MPI_Barrier(comm_), "MPI_Barrier"); }
+void Comm::Barrier() const {
+  if (is_mpi()) Check(MPI_Barrier(comm_), "MPI_Barrier");
+}
+
+void Comm::AllgatherRows(at::Tensor& rows, const std::vector<int64_t>& counts) const {
+  if (!is_mpi()) return;
+  TORCH_CHECK(rows.is_contiguous() && rows.device().is_cpu() && rows.dim() >= 1,
+              "AllgatherRows needs contiguous CPU rows");
+  TORCH_CHECK(int64_t(counts.size()) == size_, "AllgatherRows needs one count per rank");
+  const int64_t row_elems = rows.dim() == 1 ? 1 : rows.numel() / rows.size(0);
+  MPI_Datatype row;
+  Check(MPI_Type_contiguous(int(row_elems), TypeOf(rows), &row), "MPI_Type_contiguous");
+  MPI_Type_commit(&row);
+  std::vector<int> cnt(size_), displ(size_);
+  int64_t offset = 0;
+  for (int r = 0; r < size_; ++r)
+    cnt[r] = int(counts[r]), displ[r] = int(offset), offset += counts[r];
+  int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, rows.data_ptr(), cnt.data(),
+                          displ.data(), row, comm_);
+  MPI_Type_free(&row);
+  Check(rc, "MPI_Allgatherv");
+}
 
 std::string AgreeOnError(const Comm& comm, const std::string& local_error) {
+  if (!comm.is_mpi()) return local_error;
   int mine = local_error.empty() ? comm.size() : comm.rank(), first = 0;
   Check(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm.get()), "MPI_Allreduce(min)");
   if (first == comm.size()) return "";

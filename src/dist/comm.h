@@ -6,6 +6,7 @@
 #include <mpi.h>
 
 #include <string>
+#include <vector>
 
 namespace cliphba::dist {
 
@@ -22,11 +23,17 @@ class MpiEnvironment {
   bool owns_ = false;
 };
 
-// A non-owning view of a communicator with rank and size cached. (Owning split communicators
-// arrive with the cohort pipeline.)
+// A non-owning view of a communicator with rank and size cached, or the single-process
+// communicator (Serial()) for runs without an MPI launcher: rank 0 of 1, collectives are
+// identities and no MPI function is called. (Owning split communicators arrive with the cohort
+// pipeline.)
 class Comm {
  public:
-  explicit Comm(MPI_Comm comm = MPI_COMM_WORLD);
+  // REQUIRES: MPI is initialised.
+  explicit Comm(MPI_Comm comm);
+  static Comm Serial() { return Comm(); }
+  // False for Serial(): MPI is not used (and may not be initialised).
+  bool is_mpi() const { return comm_ != MPI_COMM_NULL; }
   MPI_Comm get() const { return comm_; }
   int rank() const { return rank_; }
   int size() const { return size_; }
@@ -41,12 +48,21 @@ class Comm {
   // Collective: rank 0's string on every rank.
   std::string Broadcast(const std::string& value) const;
   void Barrier() const;
+  // Collective: rows (R x ...) contiguous CPU float32/float64/int64; rank r owns the block of
+  // counts[r] rows following the blocks of ranks < r (sum(counts) == R); afterwards every rank
+  // holds all rows. In place.
+  void AllgatherRows(at::Tensor& rows, const std::vector<int64_t>& counts) const;
 
  private:
+  Comm() : comm_(MPI_COMM_NULL) {}
   MPI_Comm comm_;
   int rank_ = 0;
   int size_ = 1;
 };
+
+// True if an MPI launcher (mpirun/mpiexec, srun with several tasks) started this process, i.e.
+// MPI_Init is needed; a plain `cliphba ...` runs without MPI (saves ~0.4 s of start-up).
+bool LaunchedByMpi();
 
 // Collective, for errors after which ranks may disagree: if any rank failed, every rank learns it.
 // Returns rank-0-first error text of the failing rank with the lowest rank, or "" if none failed.
