@@ -48,10 +48,11 @@ struct RsaBehaviorOptions {
 // `cliphba permute`: permutation tests. A Mantel test runs when mantel.model_rdm is set, a
 // sign-flip cluster test when cluster.data is set; both write to `out`.
 struct MantelOptions {
-  std::string model_rdm;     // NPY (n x n) or condensed (m)
-  std::string neural_rdm;    // NPY (n x n), (T x n x n) or condensed (T x m); memory-mapped
-  std::string model_names;   // optional object names of the model RDM rows
-  std::string neural_names;  // optional object names of the neural RDM rows (must equal model's)
+  std::string model_rdm;       // NPY (n x n) or condensed (m)
+  std::string neural_rdm;      // NPY or HDF5 file: (n x n), (T x n x n) or condensed (T x m)
+  std::string neural_dataset;  // dataset path inside an HDF5 neural_rdm (e.g. /meg/rdm)
+  std::string model_names;     // optional object names of the model RDM rows
+  std::string neural_names;    // optional object names of the neural RDM rows (must equal model's)
   std::string statistic = "spearman";  // spearman | pearson
   int64_t tail = 1;                    // 1 (model fits better than chance) | 0 (two-sided)
   int64_t n = 1000;                    // random permutations N (p = (1 + #{null >= obs}) / (1 + N))
@@ -77,11 +78,12 @@ struct PermuteOptions {
   int64_t chunk_timepoints = 64;      // timepoints streamed and standardised at once (Tc)
   int64_t checkpoint_every = 2000;    // permutations between checkpoints (rounded up to batches)
   std::string precision = "float32";  // float32 | float64 kernel (observed values are float64)
+  std::string device = "cpu";         // cpu | cuda: where the gather + GEMM kernel runs
   bool save_null = false;             // also write the null maxima (N)
   double fdr_alpha = 0.05;            // Benjamini-Hochberg level reported with the FDR-adjusted p
   double progress_seconds = 10;       // rank-0 progress line interval
-  int64_t bootstrap_n = 0;        // percentile bootstrap samples for CIs (0 = no bootstrap)
-  double bootstrap_level = 0.95;  // CI level
+  int64_t bootstrap_n = 0;            // percentile bootstrap samples for CIs (0 = no bootstrap)
+  double bootstrap_level = 0.95;      // CI level
   MantelOptions mantel;
   ClusterOptions cluster;
 };

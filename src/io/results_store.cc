@@ -628,6 +628,25 @@ bool ResultsReader::Exists(const std::string& object_path) const {
 }
 
 at::Tensor ResultsReader::ReadTensor(const std::string& dataset_path) const {
+  return ReadRows(dataset_path, 0, -1);
+}
+
+std::vector<int64_t> ResultsReader::Shape(const std::string& dataset_path) const {
+  const std::string ds = Normalize(dataset_path);
+  if (!Exists(ds)) Missing(path_, "dataset", ds);
+  H5Dataset dset(Check(H5Dopen2(file_->id(), ds.c_str(), H5P_DEFAULT), "H5Dopen2", path_, ds));
+  H5Dataspace space(Check(H5Dget_space(dset.id()), "H5Dget_space", path_, ds));
+  int ndims =
+      Check(H5Sget_simple_extent_ndims(space.id()), "H5Sget_simple_extent_ndims", path_, ds);
+  std::vector<hsize_t> dims(static_cast<size_t>(ndims));
+  if (ndims > 0)
+    Check(H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr), "H5Sget_simple_extent_dims",
+          path_, ds);
+  return std::vector<int64_t>(dims.begin(), dims.end());
+}
+
+at::Tensor ResultsReader::ReadRows(const std::string& dataset_path, int64_t first,
+                                   int64_t count) const {
   const std::string ds = Normalize(dataset_path);
   if (!Exists(ds)) Missing(path_, "dataset", ds);
   H5O_info_t info;
@@ -667,11 +686,30 @@ at::Tensor ResultsReader::ReadTensor(const std::string& dataset_path) const {
           path_, ds);
   }
   std::vector<int64_t> shape(dims.begin(), dims.end());
-  at::Tensor out = at::empty(shape, at::TensorOptions().dtype(st).device(at::kCPU));
-  if (out.numel() > 0) {
-    Check(H5Dread(dset.id(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data_ptr()), "H5Dread",
-          path_, ds);
+  if (count < 0) {
+    at::Tensor out = at::empty(shape, at::TensorOptions().dtype(st).device(at::kCPU));
+    if (out.numel() > 0) {
+      Check(H5Dread(dset.id(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data_ptr()), "H5Dread",
+            path_, ds);
+    }
+    return out;
   }
+  if (ndims < 1 || first < 0 || first + count > shape[0])
+    throw DataError("dataset '" + ds + "' in '" + path_ + "': rows [" + std::to_string(first) +
+                    ", " + std::to_string(first + count) + ") are outside its " +
+                    (ndims < 1 ? std::string("0-D shape") : std::to_string(shape[0]) + " rows"));
+  shape[0] = count;
+  at::Tensor out = at::empty(shape, at::TensorOptions().dtype(st).device(at::kCPU));
+  if (out.numel() == 0) return out;
+  std::vector<hsize_t> start(dims.size(), 0), block(dims.begin(), dims.end());
+  start[0] = hsize_t(first), block[0] = hsize_t(count);
+  Check(
+      H5Sselect_hyperslab(space.id(), H5S_SELECT_SET, start.data(), nullptr, block.data(), nullptr),
+      "H5Sselect_hyperslab", path_, ds);
+  H5Dataspace mem(
+      Check(H5Screate_simple(ndims, block.data(), nullptr), "H5Screate_simple", path_, ds));
+  Check(H5Dread(dset.id(), mem_type, mem.id(), space.id(), H5P_DEFAULT, out.data_ptr()), "H5Dread",
+        path_, ds);
   return out;
 }
 

@@ -100,6 +100,11 @@ class ResultsReader {
   bool Exists(const std::string& object_path) const;
   // Reads a numeric dataset into a CPU tensor of its stored dtype. Throws DataError if missing.
   at::Tensor ReadTensor(const std::string& dataset_path) const;
+  // Rows [first, first + count) along dimension 0 (a hyperslab read: memory bounded by the rows).
+  // Throws DataError for a range outside the dataset.
+  at::Tensor ReadRows(const std::string& dataset_path, int64_t first, int64_t count) const;
+  // The dataset's shape. Throws DataError if it is missing.
+  std::vector<int64_t> Shape(const std::string& dataset_path) const;
   std::vector<std::string> ReadStrings(const std::string& dataset_path) const;
   std::string ReadStringAttribute(const std::string& object_path, const std::string& name) const;
   double ReadDoubleAttribute(const std::string& object_path, const std::string& name) const;

@@ -5,6 +5,7 @@
 #include <ctime>
 #include <filesystem>
 #include <limits>
+#include <memory>
 #include <sstream>
 
 #include "config/config.h"
@@ -44,7 +45,9 @@ std::string Shape(const at::Tensor& t) {
 // A neural RDM time course on disk: (T x n x n) squares, one (n x n) square, or (T x m) condensed
 // rows. Timepoints are read one at a time with positioned reads, so memory does not grow with T.
 struct NeuralStack {
-  io::NpyHeader header;
+  io::NpyHeader header;                   // NPY input
+  std::shared_ptr<io::ResultsReader> h5;  // HDF5 input (hyperslab reads)
+  std::string dataset;                    // its dataset path
   bool square = true;
   bool single = false;  // one (n x n) RDM: T = 1
   int64_t n = 0, t = 0;
@@ -56,14 +59,25 @@ int64_t ObjectsFromPairs(int64_t m) {
   return n * (n - 1) / 2 == m ? n : -1;
 }
 
-NeuralStack OpenNeural(const std::string& path) {
+NeuralStack OpenNeural(const std::string& path, const std::string& dataset) {
   NeuralStack s;
   s.path = path;
-  s.header = io::ReadNpyHeader(path);  // C order only: streamed by rows
-  const auto& shape = s.header.shape;
-  if (s.header.dtype != at::kFloat && s.header.dtype != at::kDouble)
-    throw DataError(path + ": neural RDMs must be float32 or float64 (NPY descr '" +
-                    s.header.descr + "')");
+  std::vector<int64_t> shape;
+  bool floating = false;
+  std::string what;
+  if (!dataset.empty()) {
+    s.h5 = std::make_shared<io::ResultsReader>(path);
+    s.dataset = dataset;
+    shape = s.h5->Shape(dataset);
+    floating = at::isFloatingType(s.h5->ReadRows(dataset, 0, 0).scalar_type());
+    what = "HDF5 dataset " + dataset;
+  } else {
+    s.header = io::ReadNpyHeader(path);  // C order only: streamed by rows
+    shape = s.header.shape;
+    floating = s.header.dtype == at::kFloat || s.header.dtype == at::kDouble;
+    what = "NPY descr '" + s.header.descr + "'";
+  }
+  if (!floating) throw DataError(path + ": neural RDMs must be float32 or float64 (" + what + ")");
   if (shape.size() == 3 && shape[1] == shape[2]) {
     s.square = true, s.n = shape[1], s.t = shape[0];
   } else if (shape.size() == 2 && shape[0] == shape[1]) {
@@ -101,8 +115,13 @@ rsa::CondensedRdm ReadModel(const std::string& path) {
 // Condensed float64 row of timepoint t, validated (square: symmetric, zero diagonal, finite).
 at::Tensor NeuralRow(const NeuralStack& s, int64_t t) {
   const std::string where = s.path + " (timepoint " + std::to_string(t) + ")";
-  at::Tensor raw = s.single ? io::ReadNpyRows(s.path, s.header, 0, s.n)
-                            : io::ReadNpyRows(s.path, s.header, t, 1)[0];
+  at::Tensor raw;
+  if (s.h5) {
+    raw = s.single ? s.h5->ReadRows(s.dataset, 0, s.n) : s.h5->ReadRows(s.dataset, t, 1)[0];
+  } else {
+    raw = s.single ? io::ReadNpyRows(s.path, s.header, 0, s.n)
+                   : io::ReadNpyRows(s.path, s.header, t, 1)[0];
+  }
   if (s.square) return rsa::CondenseSquare(raw, where).values;
   at::Tensor v = raw.to(at::kDouble).contiguous();
   if (!at::isfinite(v).all().item<bool>()) throw DataError(where + ": the RDM contains NaN or Inf");
@@ -198,7 +217,7 @@ MantelOutcome RunMantel(const config::Config& cfg, const dist::Comm& comm, const
   const auto tail = o.tail == 0 ? stats::Tail::kTwo : stats::Tail::kUpper;
   const at::ScalarType dtype = po.precision == "float64" ? at::kDouble : at::kFloat;
 
-  NeuralStack neural = OpenNeural(o.neural_rdm);
+  NeuralStack neural = OpenNeural(o.neural_rdm, o.neural_dataset);
   rsa::CondensedRdm model = AlignModel(ReadModel(o.model_rdm), o, neural.n);
   const int64_t n = model.n, m = rsa::NumPairs(n), T = neural.t;
 
@@ -220,7 +239,12 @@ MantelOutcome RunMantel(const config::Config& cfg, const dist::Comm& comm, const
 
   // Standardised model: z (m) float64 for exact observed values; square form for the kernel.
   at::Tensor model_z64 = stats::StandardizeRows(model.values.unsqueeze(0), kind, at::kDouble)[0];
-  at::Tensor square = stats::SquareFromCondensed(model_z64.to(dtype), n);
+  const at::Device device(po.device == "cuda" ? at::kCUDA : at::kCPU);
+  if (device.is_cuda() && !at::hasCUDA())
+    throw ConfigError(
+        "permute.device is cuda, but this LibTorch has no CUDA support (Debian's "
+        "libtorch is CPU-only): build cliphba against a CUDA LibTorch or use cpu");
+  at::Tensor square = stats::SquareFromCondensed(model_z64.to(dtype), n).to(device);
 
   const int64_t batch = po.batch, tc_max = std::min(po.chunk_timepoints, T);
   const int64_t n_chunks = (T + tc_max - 1) / tc_max;
@@ -250,7 +274,7 @@ MantelOutcome RunMantel(const config::Config& cfg, const dist::Comm& comm, const
   // Reusable buffers (first touch of fresh memory is slow: allocate once).
   at::Tensor gather = at::empty({batch, m}, square.options());
   at::Tensor stats_buf = at::empty({batch, tc_max}, square.options());
-  at::Tensor chunk_z = at::empty({tc_max, m}, square.options());
+  at::Tensor chunk_z = at::empty({tc_max, m}, square.options().device(at::kCPU));  // host rows
 
   const int64_t total_work = n_chunks * n_perm;
   Progress progress(comm, po.progress_seconds, total_work);
@@ -282,7 +306,7 @@ MantelOutcome RunMantel(const config::Config& cfg, const dist::Comm& comm, const
     comm.AllgatherRows(rows, owned);
     comm.AllreduceSum(obs_chunk);  // one non-zero term per timepoint: exact
     observed.narrow(0, t0, tc).copy_(obs_chunk);
-    at::Tensor nz = chunk_z.narrow(0, 0, tc);
+    at::Tensor nz = device.is_cpu() ? rows : rows.to(device);  // (tc, m) on the kernel's device
     at::Tensor obs_kernel = stats::MantelObserved(square, nz, gather, stats_buf);
     for (int64_t r0 = (c == pos.next_chunk ? pos.next_perm : 0); r0 < n_perm; r0 += round) {
       const int64_t r1 = std::min(n_perm, r0 + round);
@@ -548,7 +572,7 @@ PermuteOutcome RunPermute(const config::Config& cfg, const dist::Comm& comm,
   if (flags.resume) CheckExistingOutput(po.out, hash, flags);
   if (!po.mantel.model_rdm.empty() && !po.cluster.data.empty()) {
     // Both tests of one run share the time axis: check before hours of work, not after.
-    const int64_t t_neural = OpenNeural(po.mantel.neural_rdm).t;
+    const int64_t t_neural = OpenNeural(po.mantel.neural_rdm, po.mantel.neural_dataset).t;
     const auto shape = io::ReadNpyHeader(po.cluster.data).shape;
     if (shape.size() != 2 || shape[1] != t_neural)
       throw DataError(po.cluster.data + " must be (participants x " + std::to_string(t_neural) +

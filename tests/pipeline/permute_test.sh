@@ -86,6 +86,23 @@ import numpy as np; a = np.load('$M/neural.npy'); a[3, 2, 5] = a[3, 5, 2] = np.n
   [ ! -e "$OUT/b.h5" ] && [ ! -e "$OUT/b.h5.partial" ] || fail "NaN run left a file"
   echo "refuse: different settings refused, bad inputs rejected, files intact"
   ;;
+hdf5)
+  # The same stack as an HDF5 dataset (streamed by hyperslabs) gives the same result as NPY.
+  $PY -c "
+import h5py, numpy as np
+with h5py.File('$OUT/neural.h5', 'w') as f: f.create_dataset('/meg/rdm', data=np.load('$M/neural.npy'))"
+  "$CLIPHBA" "${mantel_args[@]}" --n 500 --seed 4 --out "$OUT/npy.h5" > /dev/null
+  "$CLIPHBA" permute mantel --model-rdm "$M/model.npy" --neural-rdm "$OUT/neural.h5" \
+    --set permute.mantel.neural_dataset=/meg/rdm --set permute.save_null=true --n 500 --seed 4 \
+    --out "$OUT/h5.h5" > /dev/null
+  for d in observed p p_fwer null_max; do
+    h5diff "$OUT/npy.h5" "$OUT/h5.h5" /permute/mantel/$d /permute/mantel/$d || fail "$d differs"
+  done
+  rc=0; "$CLIPHBA" permute mantel --model-rdm "$M/model.npy" --neural-rdm "$OUT/neural.h5" \
+    --set permute.mantel.neural_dataset=/meg/nope --n 5 2> "$OUT/err" > /dev/null || rc=$?
+  [ "$rc" -ne 0 ] && grep -q "/meg/nope" "$OUT/err" || fail "missing dataset: exit $rc $(cat "$OUT/err")"
+  echo "hdf5: identical to the NPY input"
+  ;;
 cluster)
   S="$DATA/stats_reference"
   for c in two_sided_multi upper_effect lower_effect; do
