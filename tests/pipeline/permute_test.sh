@@ -84,6 +84,22 @@ import numpy as np; a = np.load('$M/neural.npy'); a[3, 2, 5] = a[3, 5, 2] = np.n
     --out "$OUT/b.h5" 2> "$OUT/err" > /dev/null || rc=$?
   [ "$rc" -eq 4 ] && grep -q "nan.npy (timepoint 3)" "$OUT/err" || fail "NaN: exit $rc $(cat "$OUT/err")"
   [ ! -e "$OUT/b.h5" ] && [ ! -e "$OUT/b.h5.partial" ] || fail "NaN run left a file"
+  # Seed out of range, object counts that differ, time axes of different lengths: refused, and the
+  # existing result stays byte-identical.
+  cp "$OUT/a.h5" "$OUT/a.forced"
+  rc=0; "$CLIPHBA" "${mantel_args[@]}" --seed -1 --out "$OUT/a.h5" 2> "$OUT/err" >/dev/null || rc=$?
+  [ "$rc" -eq 2 ] && grep -q "permute.mantel.seed" "$OUT/err" || fail "seed: exit $rc $(cat "$OUT/err")"
+  $PY -c "
+import numpy as np; m = np.load('$M/model.npy'); np.save('$OUT/model13.npy', m[:13, :13])
+np.save('$OUT/cluster5.npy', np.random.default_rng(0).normal(size=(6, 5)))"
+  rc=0; "$CLIPHBA" permute mantel --model-rdm "$OUT/model13.npy" --neural-rdm "$M/neural.npy" \
+    --n 10 --out "$OUT/a.h5" 2> "$OUT/err" >/dev/null || rc=$?
+  [ "$rc" -eq 4 ] && grep -q "13 objects" "$OUT/err" || fail "objects: exit $rc $(cat "$OUT/err")"
+  rc=0; "$CLIPHBA" permute --set permute.mantel.model_rdm="$M/model.npy" \
+    --set permute.mantel.neural_rdm="$M/neural.npy" --set permute.cluster.data="$OUT/cluster5.npy" \
+    --out "$OUT/a.h5" 2> "$OUT/err" >/dev/null || rc=$?
+  [ "$rc" -eq 4 ] && grep -q "time axis" "$OUT/err" || fail "time axes: exit $rc $(cat "$OUT/err")"
+  cmp -s "$OUT/a.h5" "$OUT/a.forced" || fail "a failed run modified the existing result"
   echo "refuse: different settings refused, bad inputs rejected, files intact"
   ;;
 hdf5)
