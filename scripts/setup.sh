@@ -17,7 +17,7 @@ PACKAGES=(
   openmpi-bin libopenmpi-dev
   libhdf5-openmpi-dev hdf5-tools   # parallel HDF5 (MPI-IO); h5dump/h5diff
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libstb-dev zlib1g-dev
   python3 python3-numpy python3-scipy python3-h5py  # reference scripts, reading results
 )
 
