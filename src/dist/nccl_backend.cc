@@ -1,0 +1,68 @@
+// NCCL all-reduce backend, compiled only when CMake finds CUDA and NCCL (CLIPHBA_WITH_NCCL).
+// Debian's libtorch is CPU-only: this file is compile-tested there and run-tested on GPU machines.
+#include <cuda_runtime.h>
+#include <nccl.h>
+
+#include <cstring>
+
+#include "core/error.h"
+#include "dist/grad_sync.h"
+
+namespace cliphba::dist {
+
+namespace {
+
+void CheckCuda(cudaError_t rc, const char* what) {
+  if (rc != cudaSuccess)
+    throw Error(ExitCode::kInternal, std::string(what) + " failed: " + cudaGetErrorString(rc));
+}
+void CheckNccl(ncclResult_t rc, const char* what) {
+  if (rc != ncclSuccess)
+    throw Error(ExitCode::kInternal, std::string(what) + " failed: " + ncclGetErrorString(rc));
+}
+
+// Owns the NCCL communicator and a CUDA stream; the unique id travels over MPI from rank 0.
+class NcclBackend : public AllreduceBackend {
+ public:
+  NcclBackend(const Comm& comm, int device) : device_(device) {
+    CheckCuda(cudaSetDevice(device_), "cudaSetDevice");
+    ncclUniqueId id;
+    if (comm.rank() == 0) CheckNccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
+    std::string bytes(reinterpret_cast<const char*>(&id), sizeof id);
+    bytes = comm.Broadcast(bytes);  // collective over MPI
+    std::memcpy(&id, bytes.data(), sizeof id);
+    CheckNccl(ncclCommInitRank(&nccl_, comm.size(), id, comm.rank()), "ncclCommInitRank");
+    CheckCuda(cudaStreamCreate(&stream_), "cudaStreamCreate");
+  }
+  ~NcclBackend() override {
+    if (stream_) cudaStreamDestroy(stream_);
+    if (nccl_) ncclCommDestroy(nccl_);
+  }
+  NcclBackend(const NcclBackend&) = delete;
+  NcclBackend& operator=(const NcclBackend&) = delete;
+
+  void SumInPlace(at::Tensor& flat) override {
+    TORCH_CHECK(flat.is_cuda() && flat.is_contiguous() && flat.scalar_type() == at::kFloat,
+                "the NCCL backend sums contiguous float32 CUDA tensors");
+    CheckNccl(ncclAllReduce(flat.data_ptr(), flat.data_ptr(), size_t(flat.numel()), ncclFloat,
+                            ncclSum, nccl_, stream_),
+              "ncclAllReduce");
+    CheckCuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  }
+  std::string name() const override { return "nccl"; }
+
+ private:
+  int device_;
+  ncclComm_t nccl_ = nullptr;
+  cudaStream_t stream_ = nullptr;
+};
+
+}  // namespace
+
+bool HaveNccl() { return true; }
+
+std::unique_ptr<AllreduceBackend> MakeNcclBackend(const Comm& comm, int device_index) {
+  return std::make_unique<NcclBackend>(comm, device_index);
+}
+
+}  // namespace cliphba::dist
