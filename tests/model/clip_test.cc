@@ -1,0 +1,220 @@
+// Parity of the LibTorch CLIP ViT with the reference fixtures (shared/fixtures/clip/model, README
+// section 1). Tolerances: atol 1e-5, rtol 1e-4 (the README's, for model outputs).
+#include "model/clip.h"
+
+#include <gtest/gtest.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+#include <torch/utils.h>
+
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/error.h"
+#include "io/npy.h"
+
+namespace cliphba::model {
+namespace {
+
+using StateDict = std::vector<std::pair<std::string, at::Tensor>>;
+
+const std::string kDir = std::string(CLIPHBA_SHARED_DIR) + "/fixtures/clip/model/";
+constexpr double kAtol = 1e-5;
+constexpr double kRtol = 1e-4;
+
+// The plain-dict torch.save file, read with torch::pickle_load (a GenericDict, insertion order).
+StateDict LoadFixtureStateDict() {
+  std::ifstream file(kDir + "tiny_clip_vit_state_dict.pt", std::ios::binary);
+  EXPECT_TRUE(file.good());
+  std::vector<char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  const c10::IValue value = torch::jit::pickle_load(bytes);
+  StateDict state_dict;
+  for (const auto& entry : value.toGenericDict()) {
+    state_dict.emplace_back(entry.key().toStringRef(), entry.value().toTensor());
+  }
+  return state_dict;
+}
+
+at::Tensor Npy(const std::string& name) { return io::ReadNpy(kDir + name); }
+
+// Checks |actual - expected| <= atol + rtol * |expected| elementwise; prints max|diff|.
+void ExpectClose(const std::string& what, const at::Tensor& actual, const at::Tensor& expected,
+                 double atol = kAtol, double rtol = kRtol) {
+  ASSERT_EQ(actual.sizes(), expected.sizes()) << what;
+  const at::Tensor a = actual.detach().to(at::kDouble);
+  const at::Tensor e = expected.to(at::kDouble);
+  const double max_diff = (a - e).abs().max().item<double>();
+  std::printf("  %-28s max|diff| = %.3e\n", what.c_str(), max_diff);
+  EXPECT_TRUE(at::allclose(a, e, rtol, atol)) << what << ": max|diff| = " << max_diff;
+}
+
+class ClipFixtureTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    state_dict_ = new StateDict(LoadFixtureStateDict());
+    clip_ = new Clip(InferClipConfig(*state_dict_));
+    LoadStateDict(*clip_, *state_dict_);
+    (*clip_)->eval();
+  }
+  static void TearDownTestSuite() {
+    delete clip_;
+    delete state_dict_;
+  }
+  static StateDict* state_dict_;
+  static Clip* clip_;
+};
+StateDict* ClipFixtureTest::state_dict_ = nullptr;
+Clip* ClipFixtureTest::clip_ = nullptr;
+
+TEST_F(ClipFixtureTest, InfersTinyConfigFromShapes) {
+  const ClipConfig c = (*clip_)->config();
+  EXPECT_EQ(c.embed_dim, 32);
+  EXPECT_EQ(c.image_resolution, 32);
+  EXPECT_EQ(c.vision_patch_size, 8);
+  EXPECT_EQ(c.grid_size, 4);
+  EXPECT_EQ(c.vision_width, 64);
+  EXPECT_EQ(c.vision_layers, 2);
+  EXPECT_EQ(c.vision_heads, 1);
+  EXPECT_EQ(c.context_length, 77);
+  EXPECT_EQ(c.vocab_size, 4096);
+  EXPECT_EQ(c.transformer_width, 64);
+  EXPECT_EQ(c.transformer_heads, 1);
+  EXPECT_EQ(c.transformer_layers, 2);
+}
+
+TEST_F(ClipFixtureTest, NamedParametersAreTheCheckpointKeysInOrder) {
+  std::ifstream file(kDir + "state_dict_keys.json");
+  const nlohmann::json keys = nlohmann::json::parse(file);
+  std::vector<std::string> expected;
+  for (const auto& entry : keys) {
+    if (entry[1].get<std::string>() != "int64") expected.push_back(entry[0].get<std::string>());
+  }
+  ASSERT_EQ(expected.size(), 62u);
+  std::vector<std::string> actual;
+  for (const auto& p : (*clip_)->named_parameters()) actual.push_back(p.key());
+  EXPECT_EQ(actual, expected);
+  EXPECT_EQ((*clip_)->named_buffers().size(), 0u);
+}
+
+TEST_F(ClipFixtureTest, ImageFeaturesMatchReference) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor images = Npy("images.npy");  // (4, 3, 32, 32)
+  const ImageOutputs with_pe = (*clip_)->EncodeImage(images, /*pos_embedding=*/true);
+  const ImageOutputs without_pe = (*clip_)->EncodeImage(images, /*pos_embedding=*/false);
+  ExpectClose("image_features", with_pe.features, Npy("image_features.npy"));
+  ExpectClose("image_features_no_posemb", without_pe.features, Npy("image_features_no_posemb.npy"));
+  ASSERT_EQ(with_pe.block_cls_proj.size(), 2u);
+  ExpectClose("layer_cls_proj", at::stack(with_pe.block_cls_proj), Npy("layer_cls_proj.npy"));
+  ExpectClose("layer_cls_proj_no_posemb", at::stack(without_pe.block_cls_proj),
+              Npy("layer_cls_proj_no_posemb.npy"));
+}
+
+TEST_F(ClipFixtureTest, TextFeaturesAndHbaLogitsMatchReference) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor ids = Npy("text_input_ids.npy");   // (66, 77) int64
+  const at::Tensor text = (*clip_)->EncodeText(ids);  // (66, 32)
+  ExpectClose("text_features", text, Npy("text_features.npy"));
+  const at::Tensor images = Npy("images.npy");
+  const at::Tensor img = (*clip_)->EncodeImage(images).features;
+  const at::Tensor img_no_pe = (*clip_)->EncodeImage(images, /*pos_embedding=*/false).features;
+  ExpectClose("hba_logits", (*clip_)->HbaLogits(img, text), Npy("hba_logits.npy"));
+  ExpectClose("hba_logits_no_posemb", (*clip_)->HbaLogits(img_no_pe, text),
+              Npy("hba_logits_no_posemb.npy"));
+}
+
+TEST_F(ClipFixtureTest, TextBatchDoesNotChangeSingleRows) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor ids = Npy("text_input_ids.npy");
+  const at::Tensor all = (*clip_)->EncodeText(ids);
+  const at::Tensor one = (*clip_)->EncodeText(ids.slice(0, 5, 6));
+  ExpectClose("text_features[5] alone", one, all.slice(0, 5, 6));
+}
+
+TEST(ClipConfigTest, RejectsNonVitAndMalformedDicts) {
+  StateDict sd = LoadFixtureStateDict();
+  StateDict no_proj;
+  for (const auto& e : sd) {
+    if (e.first != "visual.proj") no_proj.push_back(e);
+  }
+  try {
+    InferClipConfig(no_proj);
+    FAIL() << "expected DataError";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("visual.proj"), std::string::npos) << e.what();
+  }
+  StateDict odd_pos = sd;
+  for (auto& e : odd_pos) {
+    if (e.first == "visual.positional_embedding") e.second = at::zeros({18, 64});
+  }
+  try {
+    InferClipConfig(odd_pos);
+    FAIL() << "expected DataError";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("visual.positional_embedding"), std::string::npos);
+  }
+  StateDict gap = sd;
+  for (auto& e : gap) {
+    const std::string from = "transformer.resblocks.1.";
+    if (e.first.rfind(from, 0) == 0)
+      e.first = "transformer.resblocks.2." + e.first.substr(from.size());
+  }
+  EXPECT_THROW(InferClipConfig(gap), DataError);
+}
+
+TEST(ClipLoadTest, OneErrorListsMissingUnexpectedAndMisShapedKeys) {
+  StateDict sd = LoadFixtureStateDict();
+  Clip clip(InferClipConfig(sd));
+  StateDict broken;
+  for (const auto& e : sd) {
+    if (e.first == "ln_final.bias") continue;  // missing
+    if (e.first == "visual.proj") {
+      broken.emplace_back(e.first, at::zeros({32, 64}));  // mis-shaped
+      continue;
+    }
+    broken.push_back(e);
+  }
+  broken.emplace_back("visual.extra_thing", at::zeros({3}));  // unexpected
+  const at::Tensor before = clip->logit_scale.detach().clone();
+  try {
+    LoadStateDict(clip, broken);
+    FAIL() << "expected DataError";
+  } catch (const DataError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("ln_final.bias"), std::string::npos) << message;
+    EXPECT_NE(message.find("visual.proj"), std::string::npos) << message;
+    EXPECT_NE(message.find("visual.extra_thing"), std::string::npos) << message;
+  }
+  EXPECT_TRUE(at::equal(clip->logit_scale, before)) << "nothing may be copied on error";
+}
+
+TEST(ClipLoadTest, LoadsBitExactWeightsAndIgnoresScalarBuffers) {
+  StateDict sd = LoadFixtureStateDict();
+  Clip clip(InferClipConfig(sd));
+  LoadStateDict(clip, sd);
+  const auto params = clip->named_parameters();
+  for (const auto& [name, tensor] : sd) {
+    if (tensor.scalar_type() == at::kLong) continue;
+    EXPECT_TRUE(at::equal(params[name], tensor)) << name;
+  }
+  EXPECT_NEAR(clip->logit_scale.exp().item<double>(), 14.2985229, 1e-5);
+
+  // OpenAI checkpoints are fp16: the fixture values are fp16-representable, so loading a half copy
+  // into the float32 model must give the same bits.
+  StateDict half;
+  for (const auto& [name, tensor] : sd) {
+    half.emplace_back(name, tensor.is_floating_point() ? tensor.to(at::kHalf) : tensor);
+  }
+  Clip from_half(InferClipConfig(half));
+  LoadStateDict(from_half, half);
+  const auto half_params = from_half->named_parameters();
+  for (const auto& p : params) {
+    EXPECT_EQ(half_params[p.key()].scalar_type(), at::kFloat) << p.key();
+    EXPECT_TRUE(at::equal(half_params[p.key()], p.value())) << p.key();
+  }
+}
+
+}  // namespace
+}  // namespace cliphba::model

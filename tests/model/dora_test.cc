@@ -1,0 +1,199 @@
+// DoRA parity with the reference DoRALayer (shared/fixtures/clip/dora, README section 3) and the
+// effect of ApplyDora on the tiny CLIP fixture. Tolerances: atol 1e-4, rtol 1e-4 (gradients).
+#include "model/dora.h"
+
+#include <gtest/gtest.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+#include <torch/nn/functional/linear.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/utils.h>
+
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/error.h"
+#include "io/npy.h"
+#include "model/clip.h"
+
+namespace cliphba::model {
+namespace {
+
+using StateDict = std::vector<std::pair<std::string, at::Tensor>>;
+
+const std::string kFixtures = std::string(CLIPHBA_SHARED_DIR) + "/fixtures/clip/";
+const std::string kCase0 = kFixtures + "dora/case0/";
+
+// D.npy is stored in Fortran order (numpy saved the transposed view W^T / m as is).
+at::Tensor Case0(const std::string& name) {
+  io::NpyReadOptions options;
+  options.allow_fortran_order = true;
+  return io::ReadNpy(kCase0 + name, options);
+}
+
+void ExpectClose(const std::string& what, const at::Tensor& actual, const at::Tensor& expected,
+                 double atol, double rtol) {
+  ASSERT_TRUE(actual.defined()) << what;
+  ASSERT_EQ(actual.sizes(), expected.sizes()) << what;
+  const at::Tensor a = actual.detach().to(at::kDouble);
+  const at::Tensor e = expected.to(at::kDouble);
+  const double max_diff = (a - e).abs().max().item<double>();
+  std::printf("  %-28s max|diff| = %.3e\n", what.c_str(), max_diff);
+  EXPECT_TRUE(at::allclose(a, e, rtol, atol)) << what << ": max|diff| = " << max_diff;
+}
+
+DoraOptions Case0Options() {
+  DoraOptions o;
+  o.rank = 8;
+  o.alpha = 16;
+  o.dropout = 0.1;
+  o.train_magnitude = true;
+  return o;
+}
+
+TEST(DoraLinearTest, Case0MatchesReferenceOutputWeightAndGradients) {
+  DoraLinear layer(Case0("linear_weight.npy"), Case0("linear_bias.npy"), Case0Options());
+  EXPECT_DOUBLE_EQ(layer->scaling(), 2.0);
+  ExpectClose("m (derived)", layer->m, Case0("m.npy"), 1e-6, 1e-6);
+  ExpectClose("D (derived)", layer->D, Case0("D.npy"), 1e-6, 1e-6);
+  {
+    torch::NoGradGuard no_grad;
+    layer->delta_D_A.copy_(Case0("A.npy"));
+    layer->delta_D_B.copy_(Case0("B.npy"));
+    layer->m.copy_(Case0("m.npy"));
+    layer->D.copy_(Case0("D.npy"));
+  }
+  layer->bias.requires_grad_(true);  // the reference layer's bias is a Parameter with a gradient
+  layer->eval();
+  const at::Tensor x = Case0("x.npy");  // (5, 64)
+  const at::Tensor out = layer->forward(x);
+  ExpectClose("out", out, Case0("out.npy"), 1e-4, 1e-4);
+  ExpectClose("weight_adapted", layer->Weight(), Case0("weight_adapted.npy"), 1e-4, 1e-4);
+  EXPECT_TRUE(at::equal(out, torch::nn::functional::linear(x, layer->Weight(), layer->bias)))
+      << "eval forward must equal F::linear with Weight()";
+  const at::Tensor loss = out.pow(2).sum();
+  EXPECT_NEAR(loss.item<double>(), 147.958511, 1e-3);
+  loss.backward();
+  ExpectClose("grad_m", layer->m.grad(), Case0("grad_m.npy"), 1e-4, 1e-4);
+  ExpectClose("grad_A", layer->delta_D_A.grad(), Case0("grad_A.npy"), 1e-4, 1e-4);
+  ExpectClose("grad_B", layer->delta_D_B.grad(), Case0("grad_B.npy"), 1e-4, 1e-4);
+  ExpectClose("grad_bias", layer->bias.grad(), Case0("grad_bias.npy"), 1e-4, 1e-4);
+}
+
+TEST(DoraLinearTest, SeededConstructionReproducesReferenceInit) {
+  // The reference: torch.manual_seed(3001); nn.Linear(64, 64); DoRALayer(...) draws A then B.
+  // libtorch's Linear init and kaiming_uniform_ consume the same CPU generator stream.
+  torch::manual_seed(3001);
+  torch::nn::Linear linear(64, 64);
+  DoraLinear layer(linear->weight, linear->bias, Case0Options());
+  ExpectClose("linear_weight (seeded)", linear->weight, Case0("linear_weight.npy"), 1e-7, 0);
+  ExpectClose("A (seeded)", layer->delta_D_A, Case0("A.npy"), 1e-7, 0);
+  ExpectClose("B (seeded)", layer->delta_D_B, Case0("B.npy"), 1e-7, 0);
+}
+
+TEST(DoraLinearTest, DropoutOnlyInForwardInTrainingMode) {
+  DoraLinear layer(Case0("linear_weight.npy"), Case0("linear_bias.npy"), Case0Options());
+  layer->train();
+  const at::Tensor x = Case0("x.npy");
+  const at::Tensor reference = torch::nn::functional::linear(x, layer->Weight(), layer->bias);
+  EXPECT_FALSE(at::allclose(layer->forward(x), reference)) << "train forward drops delta entries";
+  EXPECT_TRUE(at::equal(layer->Weight(), layer->Weight())) << "Weight() is deterministic";
+  layer->eval();
+  EXPECT_TRUE(at::equal(layer->forward(x), reference));
+}
+
+StateDict LoadTinyClipStateDict() {
+  std::ifstream file(kFixtures + "model/tiny_clip_vit_state_dict.pt", std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  StateDict sd;
+  for (const auto& e : torch::jit::pickle_load(bytes).toGenericDict()) {
+    sd.emplace_back(e.key().toStringRef(), e.value().toTensor());
+  }
+  return sd;
+}
+
+Clip LoadTinyClip() {
+  const StateDict sd = LoadTinyClipStateDict();
+  Clip clip(InferClipConfig(sd));
+  LoadStateDict(clip, sd);
+  clip->eval();
+  return clip;
+}
+
+int64_t CountTrainable(Clip& clip) {
+  int64_t n = 0;
+  for (const auto& p : clip->parameters()) {
+    if (p.requires_grad()) n += p.numel();
+  }
+  return n;
+}
+
+TEST(ApplyDoraTest, CountsTrainableParametersAndUsesReferenceKeys) {
+  Clip clip = LoadTinyClip();
+  torch::manual_seed(1);
+  ApplyDora(clip, /*last_vision_blocks=*/1, /*last_text_blocks=*/1, /*rank=*/8, /*alpha=*/16,
+            /*train_magnitude=*/true);
+  // Per block: m (64) + A (8 x 64) + B (64 x 8) = 1088; bias frozen.
+  EXPECT_EQ(CountTrainable(clip), 2 * 1088);
+  std::vector<std::string> trainable;
+  for (const auto& p : clip->named_parameters()) {
+    if (p.value().requires_grad()) trainable.push_back(p.key());
+  }
+  const std::vector<std::string> expected = {
+      "visual.transformer.resblocks.1.attn.out_proj.m",
+      "visual.transformer.resblocks.1.attn.out_proj.delta_D_A",
+      "visual.transformer.resblocks.1.attn.out_proj.delta_D_B",
+      "transformer.resblocks.1.attn.out_proj.m",
+      "transformer.resblocks.1.attn.out_proj.delta_D_A",
+      "transformer.resblocks.1.attn.out_proj.delta_D_B"};
+  EXPECT_EQ(trainable, expected);
+  const auto buffers = clip->named_buffers();
+  EXPECT_NE(buffers.find("visual.transformer.resblocks.1.attn.out_proj.D"), nullptr);
+  const auto params = clip->named_parameters();
+  EXPECT_NE(params.find("transformer.resblocks.1.attn.out_proj.bias"), nullptr);
+  EXPECT_EQ(params.find("transformer.resblocks.1.attn.out_proj.weight"), nullptr);
+
+  Clip direction_only = LoadTinyClip();
+  ApplyDora(direction_only, 2, 2, /*rank=*/4, /*alpha=*/8, /*train_magnitude=*/false);
+  EXPECT_EQ(CountTrainable(direction_only), 4 * (4 * 64 + 64 * 4));
+  EXPECT_THROW(ApplyDora(direction_only, 3, 0, 4, 8, false), ConfigError);
+}
+
+TEST(ApplyDoraTest, ZeroDeltaReproducesBaseModelAndGradientsReachAdapters) {
+  Clip clip = LoadTinyClip();
+  ApplyDora(clip, 2, 2, /*rank=*/8, /*alpha=*/16, /*train_magnitude=*/true);
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& p : clip->named_parameters()) {
+      if (p.key().find("delta_D_A") != std::string::npos) p.value().zero_();
+    }
+  }
+  const at::Tensor images = io::ReadNpy(kFixtures + "model/images.npy");
+  const at::Tensor ids = io::ReadNpy(kFixtures + "model/text_input_ids.npy");
+  const ImageOutputs out = clip->EncodeImage(images);
+  ExpectClose("image_features (DoRA, A=0)", out.features,
+              io::ReadNpy(kFixtures + "model/image_features.npy"), 1e-5, 1e-4);
+  const at::Tensor text = clip->EncodeText(ids);
+  ExpectClose("text_features (DoRA, A=0)", text, io::ReadNpy(kFixtures + "model/text_features.npy"),
+              1e-5, 1e-4);
+
+  clip->HbaLogits(out.features, text).pow(2).sum().backward();
+  for (const auto& p : clip->named_parameters()) {
+    const bool adapter = p.key().find(".out_proj.m") != std::string::npos ||
+                         p.key().find("delta_D_") != std::string::npos;
+    if (!adapter) {
+      EXPECT_FALSE(p.value().grad().defined()) << p.key();
+      continue;
+    }
+    // With A = 0 the gradient of B is zero (d/dB of B @ A); A and m must receive gradient.
+    ASSERT_TRUE(p.value().grad().defined()) << p.key();
+    if (p.key().find("delta_D_B") == std::string::npos) {
+      EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0.0) << p.key();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace cliphba::model
