@@ -23,7 +23,21 @@ struct PermuteArgs {
   bool force = false;   // --force: ignore a checkpoint/output written under other settings
 };
 
+// `cliphba encode` flags.
+struct EncodeArgs {
+  std::string checkpoint;   // --checkpoint: any supported format (model/checkpoint.h)
+  std::string images_dir;   // --images: folder of .jpg/.png
+  std::string images_npy;   // --images-npy: normalised float32 (N, 3, H, W)
+  std::string prompts;      // --prompts: JSON list of strings
+  std::string vocab;        // --vocab: bpe_simple_vocab_16e6.txt.gz
+  std::string vocab_remap;  // --vocab-remap tiny (the reduced-vocabulary fixture models)
+  std::string out_dir;      // --out
+};
+
 int RunVersion(const CommonArgs& args);
+int RunEncode(const CommonArgs& args, const EncodeArgs& encode_args);
+// Reads one text per line on stdin; prints the 77 ids of each (--json: one list of lists).
+int RunTokenize(const CommonArgs& args, const std::string& vocab);
 // Collective over comm (MPI_COMM_WORLD under a launcher, else the serial communicator).
 int RunPermute(const CommonArgs& args, const PermuteArgs& permute_args, const dist::Comm& comm);
 int RunSynthBehavior(const CommonArgs& args);

@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
   CommonArgs args;
   std::vector<std::string> flag_overrides;
   int (*run)(const CommonArgs&) = nullptr;
+  bool run_encode = false, run_tokenize = false;
 
   CLI::App* version = app.add_subcommand(
       "version", "versions of cliphba, LibTorch, MPI, HDF5 (parallel?) and the loaded BLAS");
@@ -92,6 +93,35 @@ int main(int argc, char** argv) {
                "behavioural choices (t x 3 int64 NPY: a, b, odd)", &flag_overrides);
   AddKeyOption(rsa_behavior, "--out", "rsa.behavior.out", "HDF5 results file", &flag_overrides);
   rsa_behavior->callback([&] { run = cliphba::apps::RunRsaBehavior; });
+
+  cliphba::apps::EncodeArgs encode_args;
+  CLI::App* encode = app.add_subcommand(
+      "encode",
+      "CLIP features of images (and prompts): image/text features, per-block CLS, logits");
+  AddCommon(encode, &args);
+  encode->add_option("--checkpoint", encode_args.checkpoint,
+                     "CLIP checkpoint: safetensors, torch.save zip or TorchScript archive");
+  encode->add_option("--images", encode_args.images_dir, "folder of .jpg/.png images");
+  encode->add_option("--images-npy", encode_args.images_npy,
+                     "normalised float32 (N, 3, H, W) images as NPY");
+  encode->add_option("--prompts", encode_args.prompts,
+                     "JSON list of prompts (e.g. the 66 dimensions)");
+  encode->add_option("--vocab", encode_args.vocab,
+                     "CLIP BPE merges (bpe_simple_vocab_16e6.txt.gz)");
+  encode->add_option("--vocab-remap", encode_args.vocab_remap,
+                     "'tiny': the fixtures' reduced-vocabulary id remap");
+  encode->add_option("--out", encode_args.out_dir, "output folder for the .npy files");
+  encode->callback([&] {
+    run = nullptr;
+    run_encode = true;
+  });
+
+  std::string tokenize_vocab;
+  CLI::App* tokenize = app.add_subcommand(
+      "tokenize", "CLIP BPE token ids (77 per line) of the texts on stdin, one per line");
+  AddCommon(tokenize, &args);
+  tokenize->add_option("--vocab", tokenize_vocab, "CLIP BPE merges (bpe_simple_vocab_16e6.txt.gz)");
+  tokenize->callback([&] { run_tokenize = true; });
 
   // `cliphba permute` (and later the pipeline) run under MPI.
   cliphba::apps::PermuteArgs permute_args;
@@ -153,6 +183,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<cliphba::dist::MpiEnvironment> mpi;
   int code = 0;
   try {
+    if (run_encode) return cliphba::apps::RunEncode(args, encode_args);
+    if (run_tokenize) return cliphba::apps::RunTokenize(args, tokenize_vocab);
     if (needs_mpi) {
       // Under an MPI launcher: MPI_COMM_WORLD. Started plainly: one process without MPI.
       if (cliphba::dist::LaunchedByMpi()) {

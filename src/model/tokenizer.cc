@@ -1219,4 +1219,11 @@ at::Tensor ClipTokenizer::TokenizeBatch(const std::vector<std::string>& texts,
   return out;
 }
 
+at::Tensor RemapTinyVocab(const at::Tensor& ids) {
+  at::Tensor out = at::remainder(ids, 4094);
+  out = at::where(ids == ClipTokenizer::kSot, at::full_like(ids, 4094), out);
+  out = at::where(ids == ClipTokenizer::kEot, at::full_like(ids, 4095), out);
+  return out;
+}
+
 }  // namespace cliphba::model

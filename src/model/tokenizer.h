@@ -85,4 +85,9 @@ class ClipTokenizer {
   mutable std::unordered_map<std::string, std::vector<int64_t>> cache_;
 };
 
+// The reduced-vocabulary remap of the tiny fixture models (../shared/fixtures/clip/README.md):
+// SOT -> 4094, EOT -> 4095, any other id -> id % 4094, padding 0 stays 0. ids: int64, any shape.
+// Only for checkpoints whose token_embedding has 4096 rows.
+at::Tensor RemapTinyVocab(const at::Tensor& ids);
+
 }  // namespace cliphba::model
