@@ -30,29 +30,12 @@ void Require(const std::string& value, const char* key, const char* flag) {
                       " in the --config YAML");
 }
 
-std::string UtcNow() {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
-// Root attributes every cliphba results file carries (results/README.md).
-void WriteProvenance(io::ResultsStore* store, const config::Config& cfg, const std::string& cmd) {
-  store->SetAttribute("/", "cliphba_version", std::string(Version()));
-  store->SetAttribute("/", "schema_version", int64_t(1));
-  store->SetAttribute("/", "config_hash", config::ConfigHash(cfg));
-  store->SetAttribute("/", "config_yaml", config::DumpConfig(cfg));
-  store->SetAttribute("/", "command", cmd);
-  store->SetAttribute("/", "created_utc", UtcNow());
-}
-
 void WriteResults(const std::string& path, const config::Config& cfg,
                   const std::vector<std::string>& names, const rsa::CondensedRdm& reference,
                   const rsa::BehaviorEvaluation& eval) {
   const auto& o = cfg.rsa_behavior;
   io::ResultsStore store = io::ResultsStore::Create(path);
-  WriteProvenance(&store, cfg, "rsa behavior");
+  io::WriteProvenance(&store, "rsa behavior", config::ConfigHash(cfg), config::DumpConfig(cfg));
   store.WriteStrings("/behavior/object_names", names);
   store.WriteTensor("/behavior/reference_rdm", reference.values);
   store.SetAttribute(

@@ -23,9 +23,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <stdexcept>
 
 #include "core/error.h"
+#include "core/version.h"
 #include "io/h5.h"
 
 namespace cliphba::io {
@@ -786,6 +788,20 @@ int64_t ResultsReader::ReadIntAttribute(const std::string& object_path,
   int64_t v = 0;
   ReadNumericAttribute(*file_, object_path, name, H5T_NATIVE_INT64, true, &v);
   return v;
+}
+
+void WriteProvenance(ResultsStore* store, const std::string& command,
+                     const std::string& config_hash, const std::string& config_yaml,
+                     int64_t schema_version) {
+  std::time_t now = std::time(nullptr);
+  char utc[32];
+  std::strftime(utc, sizeof utc, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  store->SetAttribute("/", "cliphba_version", std::string(Version()));
+  store->SetAttribute("/", "schema_version", schema_version);
+  store->SetAttribute("/", "config_hash", config_hash);
+  store->SetAttribute("/", "config_yaml", config_yaml);
+  store->SetAttribute("/", "command", command);
+  store->SetAttribute("/", "created_utc", std::string(utc));
 }
 
 }  // namespace cliphba::io

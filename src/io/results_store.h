@@ -115,4 +115,11 @@ class ResultsReader {
   std::unique_ptr<H5File> file_;
 };
 
+// The root attributes every cliphba results file carries (results/README.md): cliphba_version,
+// schema_version, config_hash, config_yaml, command and created_utc (ISO 8601, UTC).
+// Collective in parallel mode, like every SetAttribute.
+void WriteProvenance(ResultsStore* store, const std::string& command,
+                     const std::string& config_hash, const std::string& config_yaml,
+                     int64_t schema_version = 1);
+
 }  // namespace cliphba::io

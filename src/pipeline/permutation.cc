@@ -437,13 +437,6 @@ std::string ResultsHash(const config::Config& config) {
 
 namespace {
 
-std::string UtcNow() {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
 // Collective: each rank writes its slice [ShardRange of dim 0] of a (T)-shaped float64 result.
 void WriteSharded(io::ResultsStore* store, const dist::Comm& comm, const std::string& path,
                   const at::Tensor& full) {
@@ -474,13 +467,8 @@ void WriteResults(const config::Config& cfg, const dist::Comm& comm, const std::
   const auto& po = cfg.permute;
   io::ResultsStore store = comm.is_mpi() ? io::ResultsStore::CreateParallel(po.out, comm.get())
                                          : io::ResultsStore::Create(po.out);
-  store.SetAttribute("/", "cliphba_version", std::string(Version()));
-  store.SetAttribute("/", "schema_version", int64_t(1));
-  store.SetAttribute("/", "config_hash", config::ConfigHash(cfg));
+  io::WriteProvenance(&store, "permute", config::ConfigHash(cfg), config::DumpConfig(cfg));
   store.SetAttribute("/", "results_hash", hash);
-  store.SetAttribute("/", "config_yaml", config::DumpConfig(cfg));
-  store.SetAttribute("/", "command", std::string("permute"));
-  store.SetAttribute("/", "created_utc", UtcNow());
   at::Tensor times = po.time_start_ms + po.time_step_ms * at::arange(n_timepoints, at::kDouble);
   store.WriteTensor("/permute/time_ms", times);
   store.SetAttribute("/permute/time_ms", "units", std::string("ms"));
