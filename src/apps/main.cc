@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "apps/commands.h"
+#include "apps/train_commands.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/version.h"
@@ -165,6 +166,42 @@ int main(int argc, char** argv) {
                &flag_overrides);
   cluster->callback([&] { permute_args.only = "cluster"; });
 
+  // Stage 1: `cliphba train behavior`, `cliphba evaluate behavior` (collective under an MPI
+  // launcher, like permute) and `cliphba synth images` (their demo data).
+  bool train_resume = false;
+  int (*run_mpi)(const CommonArgs&, bool, const cliphba::dist::Comm&) = nullptr;
+  CLI::App* train = app.add_subcommand("train", "fine-tune CLIP-HBA (stage 1: behaviour)");
+  train->require_subcommand(1);
+  CLI::App* train_behavior = train->add_subcommand(
+      "behavior", "DoRA fine-tuning on the behavioural dimensions (MPI data parallel, resumable)");
+  AddCommon(train_behavior, &args);
+  train_behavior->add_flag("--resume", train_resume, "continue from OUT_DIR/last_state.json");
+  AddKeyOption(train_behavior, "--out-dir", "train.behavior.out_dir",
+               "checkpoints, resume state and results", &flag_overrides);
+  train_behavior->callback([&] {
+    run_mpi = [](const CommonArgs& a, bool resume, const cliphba::dist::Comm& c) {
+      return cliphba::apps::RunTrainBehavior(a, resume, c);
+    };
+  });
+  CLI::App* evaluate = app.add_subcommand("evaluate", "evaluate a fine-tuned CLIP-HBA model");
+  evaluate->require_subcommand(1);
+  CLI::App* evaluate_behavior = evaluate->add_subcommand(
+      "behavior", "held-out RDM Spearman and triplet accuracy of OUT_DIR/best.safetensors");
+  AddCommon(evaluate_behavior, &args);
+  AddKeyOption(evaluate_behavior, "--out-dir", "train.behavior.out_dir",
+               "folder of best.safetensors (evaluation.h5 is written there)", &flag_overrides);
+  evaluate_behavior->callback([&] {
+    run_mpi = [](const CommonArgs& a, bool, const cliphba::dist::Comm& c) {
+      return cliphba::apps::RunEvaluateBehavior(a, c);
+    };
+  });
+  CLI::App* synth_images = synth->add_subcommand(
+      "images", "coloured shapes with learnable targets (a stage-1 demo set)");
+  AddCommon(synth_images, &args);
+  AddKeyOption(synth_images, "--out-dir", "synth.images.out_dir", "output folder",
+               &flag_overrides);
+  synth_images->callback([&] { run = cliphba::apps::RunSynthImages; });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -185,6 +222,13 @@ int main(int argc, char** argv) {
   try {
     if (run_encode) return cliphba::apps::RunEncode(args, encode_args);
     if (run_tokenize) return cliphba::apps::RunTokenize(args, tokenize_vocab);
+    if (run_mpi != nullptr) {
+      if (cliphba::dist::LaunchedByMpi()) {
+        mpi = std::make_unique<cliphba::dist::MpiEnvironment>(&argc, &argv);
+        return run_mpi(args, train_resume, cliphba::dist::Comm(MPI_COMM_WORLD));
+      }
+      return run_mpi(args, train_resume, cliphba::dist::Comm::Serial());
+    }
     if (needs_mpi) {
       // Under an MPI launcher: MPI_COMM_WORLD. Started plainly: one process without MPI.
       if (cliphba::dist::LaunchedByMpi()) {

@@ -75,6 +75,8 @@ std::vector<Field> Schema(Config* c) {
   auto& pm = c->permute;
   auto& mt = c->permute.mantel;
   auto& cl = c->permute.cluster;
+  auto& si = c->synth_images;
+  auto& tb = c->train_behavior;
   return {
       Str("log.level", &c->log.level, "log verbosity",
           {"trace", "debug", "info", "warn", "error", "off"}),
@@ -95,6 +97,13 @@ std::vector<Field> Schema(Config* c) {
       Num("synth.behavior.model_noise", &sb.model_noise,
           "noise sd of the model embedding, relative to scale", 0, 1e3),
       Int("synth.behavior.seed", &sb.seed, "random seed (0 .. 2^53)", 0, 9007199254740992.0),
+      Str("synth.images.out_dir", &si.out_dir, "output folder of the synthetic image set"),
+      Int("synth.images.n_images", &si.n_images, "number of images", 4, 100000),
+      Int("synth.images.image_size", &si.image_size, "PNG height = width in pixels", 8, 4096),
+      Int("synth.images.n_dims", &si.n_dims, "target dimensions (= prompts written)", 1, 4096),
+      Int("synth.images.n_heldout", &si.n_heldout, "names written to heldout.txt (< n_images)", 0,
+          100000),
+      Int("synth.images.seed", &si.seed, "random seed (0 .. 2^53)", 0, 9007199254740992.0),
       Str("rsa.behavior.embedding", &rb.embedding, "embedding CSV (,image_name,0..d-1)"),
       Str("rsa.behavior.rdm", &rb.rdm, "reference RDM, NPY (n x n)"),
       Str("rsa.behavior.rdm_names", &rb.rdm_names, "RDM row names in RDM order (.txt or .csv)"),
@@ -144,6 +153,48 @@ std::vector<Field> Schema(Config* c) {
       Int("permute.cluster.seed", &cl.seed, "random seed (0 .. 2^53)", 0, 9007199254740992.0),
       Str("permute.cluster.flips", &cl.flips,
           "optional NPY ((n - 1) x participants) int8 +-1 explicit flips"),
+      Str("train.behavior.checkpoint", &tb.checkpoint, "base CLIP checkpoint file"),
+      Str("train.behavior.vocab", &tb.vocab, "CLIP BPE merges (bpe_simple_vocab_16e6.txt.gz)"),
+      Str("train.behavior.vocab_remap", &tb.vocab_remap,
+          "token-id remap: \"\" (none) | tiny (fixtures' 4096-row vocabulary)", {"", "tiny"}),
+      Str("train.behavior.prompts", &tb.prompts, "JSON list of the dimension prompts"),
+      Str("train.behavior.targets_csv", &tb.targets_csv,
+          "target embedding CSV (,image_name,0..K-1), K = number of prompts"),
+      Str("train.behavior.image_dir", &tb.image_dir, "folder of the images"),
+      Str("train.behavior.heldout_names", &tb.heldout_names,
+          "optional list of held-out names (.txt or .csv)"),
+      Str("train.behavior.reference_rdm", &tb.reference_rdm,
+          "optional NPY (n x n) human RDM of the held-out objects"),
+      Str("train.behavior.reference_rdm_names", &tb.reference_rdm_names,
+          "row names of reference_rdm (.txt or .csv)"),
+      Str("train.behavior.out_dir", &tb.out_dir, "checkpoints, resume state and results"),
+      Int("train.behavior.image_size", &tb.image_size,
+          "model input size in pixels; 0 = the checkpoint's", 0, 4096),
+      Int("train.behavior.seed", &tb.seed, "random seed (0 .. 2^53)", 0, 9007199254740992.0),
+      Num("train.behavior.val_fraction", &tb.val_fraction, "validation share", 1e-6, 0.999999),
+      Int("train.behavior.batch", &tb.batch, "global batch size", 1, 1e6),
+      Int("train.behavior.epochs", &tb.epochs, "maximum epochs", 0, 1e6),
+      Int("train.behavior.patience", &tb.patience, "epochs without improvement before stopping", 1,
+          1e6),
+      Num("train.behavior.lr", &tb.lr, "AdamW learning rate", 0, 10),
+      Num("train.behavior.weight_decay", &tb.weight_decay, "AdamW decoupled weight decay", 0, 10),
+      Int("train.behavior.dora.rank", &tb.dora_rank, "DoRA rank r", 1, 4096),
+      Num("train.behavior.dora.alpha", &tb.dora_alpha, "DoRA alpha (scaling = alpha / rank)", 1e-9,
+          1e9),
+      Int("train.behavior.dora.vision_blocks", &tb.dora_vision_blocks,
+          "last N vision blocks adapted", 0, 1000),
+      Int("train.behavior.dora.text_blocks", &tb.dora_text_blocks, "last M text blocks adapted", 0,
+          1000),
+      Bool("train.behavior.dora.train_magnitude", &tb.dora_train_magnitude,
+           "train the DoRA magnitude m"),
+      Int("train.behavior.loader_threads", &tb.loader_threads, "image decoding threads per rank", 1,
+          256),
+      Str("train.behavior.dist.backend", &tb.dist_backend, "gradient all-reduce backend",
+          {"auto", "mpi", "nccl"}),
+      Num("train.behavior.dist.bucket_mb", &tb.dist_bucket_mb, "all-reduce bucket size (MiB)",
+          0.001, 1e5),
+      Num("train.behavior.progress_seconds", &tb.progress_seconds, "progress line interval (s)", 0,
+          1e6),
   };
 }
 
@@ -358,6 +409,14 @@ void ValidateCrossField(const Config& c) {
                       ") must not exceed synth.behavior.n_dims (" +
                       std::to_string(c.synth_behavior.n_dims) + ")");
   }
+  if (c.synth_images.n_heldout >= c.synth_images.n_images)
+    throw ConfigError("synth.images.n_heldout (" + std::to_string(c.synth_images.n_heldout) +
+                      ") must be smaller than synth.images.n_images (" +
+                      std::to_string(c.synth_images.n_images) + ")");
+  if (c.train_behavior.reference_rdm.empty() != c.train_behavior.reference_rdm_names.empty())
+    throw ConfigError(
+        "train.behavior.reference_rdm and train.behavior.reference_rdm_names go together: set "
+        "both or neither");
   if (c.rsa_behavior.metrics.empty())
     throw ConfigError("rsa.behavior.metrics: expected at least one RDM type");
 }

@@ -88,12 +88,56 @@ struct PermuteOptions {
   ClusterOptions cluster;
 };
 
+// `cliphba synth images`: coloured shapes on noisy backgrounds with targets that are a known
+// function of the shape features (data/behavior_dataset.h), for tests and demos of stage 1.
+struct SynthImagesOptions {
+  std::string out_dir = "results/synth_images";  // created if missing
+  int64_t n_images = 40;                         // images (>= 4)
+  int64_t image_size = 32;                       // PNG height = width (pixels)
+  int64_t n_dims = 66;                           // target dimensions = prompts written
+  int64_t n_heldout = 10;                        // names written to heldout.txt (< n_images)
+  int64_t seed = 1;  // every image and target is a pure function of (seed, image index)
+};
+
+// `cliphba train behavior` / `cliphba evaluate behavior`: stage 1 of CLIP-HBA (METHOD.md).
+struct TrainBehaviorOptions {
+  std::string checkpoint;   // base CLIP checkpoint (safetensors, torch.save zip or TorchScript)
+  std::string vocab;        // CLIP BPE merges, bpe_simple_vocab_16e6.txt.gz
+  std::string vocab_remap;  // "" (full 49408-row vocabulary) | "tiny" (fixtures' 4096-row remap)
+  std::string prompts;      // JSON list of the dimension prompts (one per target column)
+  std::string targets_csv;  // THINGS embedding CSV: ,image_name,0..K-1 (values >= 0)
+  std::string image_dir;    // folder of the images; image_name -> file (name, or name + .jpg/.png)
+  std::string heldout_names;        // optional: names held out of training, used for evaluation
+  std::string reference_rdm;        // optional NPY (n x n): human RDM of the held-out objects
+  std::string reference_rdm_names;  // its row names (.txt or CSV); required with reference_rdm
+  std::string out_dir = "results/behavior";  // checkpoints, resume state and results
+  int64_t image_size = 0;            // model input (pixels); 0 = the checkpoint's resolution
+  int64_t seed = 1;                  // split, shuffles and DoRA init are pure functions of the seed
+  double val_fraction = 0.2;         // share of the non-held-out objects used for validation
+  int64_t batch = 64;                // global batch size (split across ranks)
+  int64_t epochs = 500;              // maximum epochs
+  int64_t patience = 20;             // epochs without a validation improvement before stopping
+  double lr = 3e-4;                  // AdamW learning rate
+  double weight_decay = 0.01;        // AdamW decoupled weight decay (PyTorch's default)
+  int64_t dora_rank = 32;            // YAML dora.rank
+  double dora_alpha = 16;            // YAML dora.alpha: scaling = alpha / rank (reference: 16)
+  int64_t dora_vision_blocks = 2;    // YAML dora.vision_blocks: last N vision blocks adapted
+  int64_t dora_text_blocks = 1;      // YAML dora.text_blocks: last M text blocks adapted
+  bool dora_train_magnitude = true;  // YAML dora.train_magnitude
+  int64_t loader_threads = 2;        // image decoding threads per rank
+  std::string dist_backend = "auto";  // YAML dist.backend: auto | mpi | nccl
+  double dist_bucket_mb = 25;         // YAML dist.bucket_mb: gradient all-reduce bucket (MiB)
+  double progress_seconds = 10;       // rank-0 progress line interval (s)
+};
+
 struct Config {
   LogOptions log;
   RuntimeOptions runtime;
   SynthBehaviorOptions synth_behavior;  // YAML: synth.behavior
+  SynthImagesOptions synth_images;      // YAML: synth.images
   RsaBehaviorOptions rsa_behavior;      // YAML: rsa.behavior
   PermuteOptions permute;               // YAML: permute
+  TrainBehaviorOptions train_behavior;  // YAML: train.behavior
 };
 
 }  // namespace cliphba::config

@@ -1,0 +1,24 @@
+// The stage-1 subcommands: `cliphba train behavior`, `cliphba evaluate behavior` and the demo data
+// generator `cliphba synth images`. Each returns the process exit code and throws cliphba::Error
+// (caught once in main).
+#pragma once
+
+#include "apps/commands.h"
+#include "dist/comm.h"
+
+namespace cliphba::apps {
+
+// Trains stage 1 (train/behavior.h) from the config's train.behavior section; resume: continue
+// from OUT_DIR/last_state.json. Collective over comm (MPI_COMM_WORLD under a launcher, else the
+// serial communicator). Prints the loss curve and the held-out evaluation (rank 0; --json: one
+// object). Returns 0, or ExitCode::kPreempted (75) after a SIGTERM (rerun with --resume).
+int RunTrainBehavior(const CommonArgs& args, bool resume, const dist::Comm& comm);
+
+// Evaluates OUT_DIR/best.safetensors on the held-out objects; writes OUT_DIR/evaluation.h5.
+// Collective over comm.
+int RunEvaluateBehavior(const CommonArgs& args, const dist::Comm& comm);
+
+// Writes the synthetic image set of the synth.images section (data/behavior_dataset.h).
+int RunSynthImages(const CommonArgs& args);
+
+}  // namespace cliphba::apps
