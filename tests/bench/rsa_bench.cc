@@ -16,6 +16,7 @@
 #include <fstream>
 #include <string>
 
+#include "bench_threads.h"
 #include "io/csv.h"
 #include "io/npy.h"
 #include "rsa/behavior.h"
@@ -119,16 +120,7 @@ CLIPHBA_BENCH(BM_Rdm, spose_200, RdmMetric::kSpose, 200);
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  int threads = 2;  // the development machine's cores
-  if (const char* v = std::getenv("CLIPHBA_THREADS")) {
-    if (std::atoi(v) > 0) threads = std::atoi(v);
-  }
-  // As apps/runtime.cc: ATen's OpenMP pool and OpenBLAS's pool each get `threads`.
-  at::set_num_threads(threads);
-  using SetThreads = void (*)(int);
-  if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
-    fn(threads);
-  benchmark::AddCustomContext("threads", std::to_string(threads));
+  cliphba::bench::SetBenchThreads();
   cliphba::rsa::Data();  // load before timing
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -3,8 +3,8 @@
 //   build/tests/bench/cliphba_bench_stats [--benchmark_filter=REGEX] [--benchmark_out=F.json ...]
 //
 // Sizes: n = 1854 objects (m = 1,717,731 pairs), batches of B = 64 permutations against Tc = 64
-// (and 128) timepoints, as `cliphba permute mantel` runs them by default; the sign-flip cluster test
-// at 20 participants x 200 timepoints x 10,000 sign patterns (MNE's n_permutations = 10000).
+// (and 128) timepoints, as `cliphba permute mantel` runs them by default; the sign-flip cluster
+// test at 20 participants x 200 timepoints x 10,000 sign patterns (MNE's n_permutations = 10000).
 // Threads: 2 (ATen and OpenBLAS), or $CLIPHBA_THREADS. Buffers are allocated once, outside the
 // timed loops (first touch of fresh memory costs ~8 us per 4 KiB page on the development VM), as
 // pipeline/permutation.cc does. scripts/bench_permute.sh runs the end-to-end measurement.
@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "bench_threads.h"
 #include "stats/cluster.h"
 #include "stats/common.h"
 #include "stats/mantel.h"
@@ -101,9 +102,8 @@ void BM_GatherPermuted(benchmark::State& state) {
     benchmark::DoNotOptimize(d.gather.data_ptr());
   }
   const double elems = double(kBatch) * double(kPairs);
-  state.counters["ns_per_elem"] =
-      benchmark::Counter(elems * 1e-9, benchmark::Counter::kIsIterationInvariantRate |
-                                           benchmark::Counter::kInvert);
+  state.counters["ns_per_elem"] = benchmark::Counter(
+      elems * 1e-9, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
   state.counters["GB_written_per_s"] =
       benchmark::Counter(elems * 4e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -121,8 +121,7 @@ void BM_MantelBatch(benchmark::State& state) {
   at::Tensor g = d.gather, s = StatsView(d.stats, tc);
   for (auto _ : state) {
     auto t0 = Clock::now();
-    MantelAccumulate(d.square, nz, observed, d.perms, 0, 0, Tail::kTwo, d.gather, d.stats,
-                     &counts);
+    MantelAccumulate(d.square, nz, observed, d.perms, 0, 0, Tail::kTwo, d.gather, d.stats, &counts);
     auto t1 = Clock::now();
     state.PauseTiming();  // the parts, outside the benchmark's own time
     auto p0 = Clock::now();
@@ -139,8 +138,8 @@ void BM_MantelBatch(benchmark::State& state) {
   state.counters["Tc"] = double(tc);
   state.counters["us_per_perm_tp"] = per_pt * 1e6;
   state.counters["x_numpy"] = kNumpyMsPerPermTp * 1e-3 / per_pt;
-  state.counters["GFLOPs_gemm"] = flops * it / t_gemm * 1e-9;      // GEMM part alone
-  state.counters["GFLOPs_whole"] = flops * it / t_whole * 1e-9;    // GEMM flops / whole batch
+  state.counters["GFLOPs_gemm"] = flops * it / t_gemm * 1e-9;    // GEMM part alone
+  state.counters["GFLOPs_whole"] = flops * it / t_whole * 1e-9;  // GEMM flops / whole batch
   state.counters["gather_ms"] = t_gather / it * 1e3;
   state.counters["gemm_ms"] = t_gemm / it * 1e3;
   state.counters["gather_share"] = t_gather / (t_gather + t_gemm);
@@ -179,8 +178,7 @@ void BM_StandardizeRow(benchmark::State& state, CorrelationKind kind) {
   state.counters["pairs"] = double(kPairs);
 }
 
-#define CLIPHBA_BENCH(...) \
-  BENCHMARK(__VA_ARGS__)->UseRealTime()->Unit(benchmark::kMillisecond)
+#define CLIPHBA_BENCH(...) BENCHMARK(__VA_ARGS__)->UseRealTime()->Unit(benchmark::kMillisecond)
 
 CLIPHBA_BENCH(BM_SgemmPeak)->Arg(64)->Arg(128)->MinTime(2.0);
 CLIPHBA_BENCH(BM_GatherPermuted)->MinTime(2.0);
@@ -199,16 +197,7 @@ BENCHMARK_CAPTURE(BM_StandardizeRow, pearson_1854, CorrelationKind::kPearson)
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  int threads = 2;  // the development machine's cores
-  if (const char* v = std::getenv("CLIPHBA_THREADS")) {
-    if (std::atoi(v) > 0) threads = std::atoi(v);
-  }
-  // As apps/runtime.cc: ATen's OpenMP pool and OpenBLAS's pool each get `threads`.
-  at::set_num_threads(threads);
-  using SetThreads = void (*)(int);
-  if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
-    fn(threads);
-  benchmark::AddCustomContext("threads", std::to_string(threads));
+  cliphba::bench::SetBenchThreads();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_threads.h"
 #include "model/clip.h"
 #include "model/dora.h"
 
@@ -95,8 +96,7 @@ struct Setup {
     std::vector<at::Tensor> trainable;
     for (const auto& p : clip->parameters())
       if (p.requires_grad()) trainable.push_back(p);
-    optimizer = std::make_unique<torch::optim::AdamW>(trainable,
-                                                      torch::optim::AdamWOptions(3e-4));
+    optimizer = std::make_unique<torch::optim::AdamW>(trainable, torch::optim::AdamWOptions(3e-4));
     const int64_t R = config.image_resolution, L = config.context_length;
     const int64_t eot = config.vocab_size - 1;
     images = at::randn({batch, 3, R, R});
@@ -144,8 +144,8 @@ struct Setup {
     if (mode == Mode::kBatched) return clip->EncodeText(ids);
     if (mode == Mode::kCachedPrefix) {
       const int64_t K = ids.size(0), W = clip->config().transformer_width;
-      at::Tensor x = clip->transformer->block(clip->transformer->layers() - 1)(text_prefix,
-                                                                               text_mask);
+      at::Tensor x =
+          clip->transformer->block(clip->transformer->layers() - 1)(text_prefix, text_mask);
       x = clip->ln_final(x.permute({1, 0, 2}));  // (K, L, W)
       const at::Tensor eot = ids.argmax(-1);
       x = x.gather(1, eot.view({K, 1, 1}).expand({K, 1, W})).squeeze(1);
@@ -159,9 +159,9 @@ struct Setup {
 
   Clip clip;
   std::unique_ptr<torch::optim::AdamW> optimizer;
-  at::Tensor images;   // (B, 3, R, R)
-  at::Tensor ids;      // (66, L)
-  at::Tensor targets;  // (B, 66)
+  at::Tensor images;                                 // (B, 3, R, R)
+  at::Tensor ids;                                    // (66, L)
+  at::Tensor targets;                                // (B, 66)
   at::Tensor vision_prefix, text_prefix, text_mask;  // kCachedPrefix only
 };
 
@@ -235,17 +235,18 @@ bool CheckEqualLoss(const char* name, const ClipConfig& config, int64_t batch) {
   for (int m = 0; m < 3; ++m) {
     const double rel1 = std::abs(first[m] - first[0]) / std::abs(first[0]);
     const double rel3 = std::abs(third[m] - third[0]) / std::abs(third[0]);
-    std::fprintf(stderr, "equal-loss %s b%lld %-13s step 1 %.7g step 3 %.7g (rel diff %.1e, %.1e)\n",
-                 name, static_cast<long long>(batch), names[m], first[m], third[m], rel1, rel3);
+    std::fprintf(stderr,
+                 "equal-loss %s b%lld %-13s step 1 %.7g step 3 %.7g (rel diff %.1e, %.1e)\n", name,
+                 static_cast<long long>(batch), names[m], first[m], third[m], rel1, rel3);
     ok = ok && rel1 < 1e-4 && rel3 < 1e-4;
   }
   return ok;
 }
 
-#define CLIPHBA_TRAIN(name, config, batch, batched, iters)                          \
-  BENCHMARK_CAPTURE(BM_TrainStep, name, config, batch, batched)                     \
-      ->UseRealTime()                                                               \
-      ->Unit(benchmark::kMillisecond)                                               \
+#define CLIPHBA_TRAIN(name, config, batch, batched, iters)      \
+  BENCHMARK_CAPTURE(BM_TrainStep, name, config, batch, batched) \
+      ->UseRealTime()                                           \
+      ->Unit(benchmark::kMillisecond)                           \
       ->Iterations(iters)
 
 CLIPHBA_TRAIN(tiny_b16_text_batched, TinyConfig(), 16, Mode::kBatched, 50);
@@ -263,16 +264,7 @@ CLIPHBA_TRAIN(vitb32_b32_cached_prefix, VitB32Config(), 32, Mode::kCachedPrefix,
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  int threads = 2;  // the development machine's cores
-  if (const char* v = std::getenv("CLIPHBA_THREADS")) {
-    if (std::atoi(v) > 0) threads = std::atoi(v);
-  }
-  // As apps/runtime.cc: ATen's OpenMP pool and OpenBLAS's pool each get `threads`.
-  at::set_num_threads(threads);
-  using SetThreads = void (*)(int);
-  if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
-    fn(threads);
-  benchmark::AddCustomContext("threads", std::to_string(threads));
+  cliphba::bench::SetBenchThreads();
   const char* omp_wait = std::getenv("OMP_WAIT_POLICY");
   benchmark::AddCustomContext("OMP_WAIT_POLICY", omp_wait ? omp_wait : "(unset)");
   if (!std::getenv("CLIPHBA_SKIP_LOSS_CHECK")) {
