@@ -115,8 +115,7 @@ int RunEncode(const CommonArgs& args, const EncodeArgs& e) {
     }
   } else {
     std::vector<std::string> files = ImageFiles(e.images_dir);
-    data::ImageOptions opts;
-    opts.size = cfg.image_resolution;
+    data::ImageOptions opts = data::ImageOptionsFor(e.normalization, cfg.image_resolution);
     data::ImageLoader loader(files, opts, /*threads=*/2, /*prefetch=*/2 * batch);
     for (int64_t i = 0; i < loader.size(); i += batch) {
       std::vector<int64_t> idx;

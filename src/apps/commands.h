@@ -32,6 +32,7 @@ struct EncodeArgs {
   std::string vocab;        // --vocab: bpe_simple_vocab_16e6.txt.gz
   std::string vocab_remap;  // --vocab-remap tiny (the reduced-vocabulary fixture models)
   std::string out_dir;      // --out
+  std::string normalization = "things";  // --normalization things | openai (image mean/std)
 };
 
 int RunVersion(const CommonArgs& args);

@@ -112,6 +112,8 @@ int main(int argc, char** argv) {
   encode->add_option("--vocab-remap", encode_args.vocab_remap,
                      "'tiny': the fixtures' reduced-vocabulary id remap");
   encode->add_option("--out", encode_args.out_dir, "output folder for the .npy files");
+  encode->add_option("--normalization", encode_args.normalization,
+                     "image mean/std for --images: things (default) or openai");
   encode->callback([&] {
     run = nullptr;
     run_encode = true;
@@ -198,8 +200,7 @@ int main(int argc, char** argv) {
   CLI::App* synth_images = synth->add_subcommand(
       "images", "coloured shapes with learnable targets (a stage-1 demo set)");
   AddCommon(synth_images, &args);
-  AddKeyOption(synth_images, "--out-dir", "synth.images.out_dir", "output folder",
-               &flag_overrides);
+  AddKeyOption(synth_images, "--out-dir", "synth.images.out_dir", "output folder", &flag_overrides);
   synth_images->callback([&] { run = cliphba::apps::RunSynthImages; });
 
   try {

@@ -170,6 +170,8 @@ std::vector<Field> Schema(Config* c) {
       Str("train.behavior.out_dir", &tb.out_dir, "checkpoints, resume state and results"),
       Int("train.behavior.image_size", &tb.image_size,
           "model input size in pixels; 0 = the checkpoint's", 0, 4096),
+      Str("train.behavior.normalization", &tb.normalization,
+          "image mean/std: THINGS statistics or OpenAI CLIP's", {"things", "openai"}),
       Int("train.behavior.seed", &tb.seed, "random seed (0 .. 2^53)", 0, 9007199254740992.0),
       Num("train.behavior.val_fraction", &tb.val_fraction, "validation share", 1e-6, 0.999999),
       Int("train.behavior.batch", &tb.batch, "global batch size", 1, 1e6),

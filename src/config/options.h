@@ -111,7 +111,8 @@ struct TrainBehaviorOptions {
   std::string reference_rdm;        // optional NPY (n x n): human RDM of the held-out objects
   std::string reference_rdm_names;  // its row names (.txt or CSV); required with reference_rdm
   std::string out_dir = "results/behavior";  // checkpoints, resume state and results
-  int64_t image_size = 0;            // model input (pixels); 0 = the checkpoint's resolution
+  int64_t image_size = 0;                // model input (pixels); 0 = the checkpoint's resolution
+  std::string normalization = "things";  // things | openai: per-channel image mean/std
   int64_t seed = 1;                  // split, shuffles and DoRA init are pure functions of the seed
   double val_fraction = 0.2;         // share of the non-held-out objects used for validation
   int64_t batch = 64;                // global batch size (split across ranks)

@@ -10,6 +10,19 @@
 
 namespace cliphba::data {
 
+ImageOptions ImageOptionsFor(const std::string& normalization, int64_t size) {
+  ImageOptions o;
+  o.size = size;
+  if (normalization == "openai") {
+    o.mean = {0.48145466, 0.4578275, 0.40821073};
+    o.std = {0.26862954, 0.26130258, 0.27577711};
+  } else if (normalization != "things") {
+    throw ConfigError("image normalisation '" + normalization +
+                      "' is unknown; expected things or openai");
+  }
+  return o;
+}
+
 at::Tensor DecodeImage(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) throw IoError(path + ": cannot open the image file");

@@ -27,6 +27,10 @@ struct ImageOptions {
   std::array<double, 3> std = {0.27608301, 0.26593025, 0.28238822};
 };
 
+// "things" (the default above) or "openai" (OpenAI CLIP's mean 0.48145466, 0.4578275, 0.40821073,
+// std 0.26862954, 0.26130258, 0.27577711) normalisation. Throws ConfigError for another name.
+ImageOptions ImageOptionsFor(const std::string& normalization, int64_t size);
+
 // Decodes `path` to RGB: (H, W, 3) uint8. Throws IoError if the file cannot be read, DataError
 // naming the file and stb's reason if it is not a decodable image.
 at::Tensor DecodeImage(const std::string& path);

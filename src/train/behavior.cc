@@ -147,7 +147,7 @@ Stage BuildStage(const TrainBehaviorOptions& o) {
     throw ConfigError("train.behavior.image_size is " + std::to_string(o.image_size) + ", but " +
                       o.checkpoint + " takes " + std::to_string(cfg.image_resolution) + " x " +
                       std::to_string(cfg.image_resolution) + " images (use 0)");
-  s.image_options.size = cfg.image_resolution;
+  s.image_options = data::ImageOptionsFor(o.normalization, cfg.image_resolution);
 
   model::ClipTokenizer tokenizer(o.vocab);
   s.token_ids = tokenizer.TokenizeBatch(prompts, cfg.context_length);  // (K, L), once

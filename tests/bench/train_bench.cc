@@ -4,7 +4,7 @@
 //
 // The step (METHOD.md, Stage 1): model::Clip from a ClipConfig, random init (seed 1), DoRA default
 // placement (rank 32, alpha 32, last 2 vision blocks + last 1 text block, magnitude trainable);
-// 66 prompts = random token ids with EOT at a random position; targets (B x 66) >= 0;
+// 66 prompts = the real CLIP-HBA prompts (prompts66.json, ~10 tokens each); targets (B x 66) >= 0;
 // image features + text features -> HbaLogits -> MSE; backward; AdamW (lr 3e-4) step on the
 // trainable parameters.
 // Variants (Mode): text_batched = the 66 prompts as ONE EncodeText batch per step (cliphba);
@@ -30,19 +30,35 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <limits>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "bench_threads.h"
 #include "model/clip.h"
 #include "model/dora.h"
+#include "model/tokenizer.h"
 
 namespace cliphba::model {
 namespace {
 
 constexpr int64_t kPrompts = 66;
+
+// The 66 prompts of ../shared/fixtures/clip/prompts66.json tokenised with the real CLIP BPE (the
+// tiny model's ids remapped), or an undefined tensor when the shared files are missing.
+at::Tensor RealPrompts(const model::ClipConfig& config) {
+  const std::string shared =
+      std::getenv("CLIPHBA_SHARED_DIR") ? std::getenv("CLIPHBA_SHARED_DIR") : CLIPHBA_SHARED_DIR;
+  std::ifstream in(shared + "/fixtures/clip/prompts66.json");
+  if (!in) return at::Tensor();
+  std::vector<std::string> prompts = nlohmann::json::parse(in).get<std::vector<std::string>>();
+  model::ClipTokenizer tokenizer(shared + "/data/clip/bpe_simple_vocab_16e6.txt.gz");
+  at::Tensor ids = tokenizer.TokenizeBatch(prompts, config.context_length);
+  return config.vocab_size == 4096 ? model::RemapTinyVocab(ids) : ids;
+}
 
 // kBatched: the 66 prompts as one EncodeText batch; kSequential: one EncodeText per prompt (the
 // reference's structure); kCachedPrefix: only the DoRA-adapted blocks run per step, on cached
@@ -100,13 +116,16 @@ struct Setup {
     const int64_t R = config.image_resolution, L = config.context_length;
     const int64_t eot = config.vocab_size - 1;
     images = at::randn({batch, 3, R, R});
-    ids = at::zeros({kPrompts, L}, at::kLong);
-    const at::Tensor body = at::randint(1, eot, {kPrompts, L}, at::kLong);
-    const at::Tensor eot_pos = at::randint(1, L, {kPrompts}, at::kLong);
-    for (int64_t k = 0; k < kPrompts; ++k) {
-      const int64_t p = eot_pos[k].item<int64_t>();
-      ids[k].slice(0, 0, p).copy_(body[k].slice(0, 0, p));
-      ids[k][p] = eot;  // zeros after the EOT, as the tokenizer pads
+    ids = RealPrompts(config);  // the 66 CLIP-HBA prompts, as the reference encodes them
+    if (!ids.defined()) {       // shared data missing: random ids with an EOT at a random position
+      ids = at::zeros({kPrompts, L}, at::kLong);
+      const at::Tensor body = at::randint(1, eot, {kPrompts, L}, at::kLong);
+      const at::Tensor eot_pos = at::randint(1, L, {kPrompts}, at::kLong);
+      for (int64_t k = 0; k < kPrompts; ++k) {
+        const int64_t p = eot_pos[k].item<int64_t>();
+        ids[k].slice(0, 0, p).copy_(body[k].slice(0, 0, p));
+        ids[k][p] = eot;  // zeros after the EOT, as the tokenizer pads
+      }
     }
     targets = at::rand({batch, kPrompts}) * 2.0;
     if (mode == Mode::kCachedPrefix) CachePrefixes();

@@ -48,6 +48,13 @@ TEST(ImageTest, NormalisesWithTheThingsStatistics) {
     EXPECT_NEAR(x[c][1][1].item<float>(), (1.0 - o.mean[c]) / o.std[c], 1e-6);
 }
 
+TEST(ImageTest, NormalisationPresets) {
+  EXPECT_DOUBLE_EQ(ImageOptionsFor("things", 32).mean[0], 0.52997664);
+  EXPECT_DOUBLE_EQ(ImageOptionsFor("openai", 32).std[2], 0.27577711);
+  EXPECT_EQ(ImageOptionsFor("openai", 224).size, 224);
+  EXPECT_THROW(ImageOptionsFor("imagenet", 32), ConfigError);
+}
+
 TEST(ImageTest, MissingAndCorruptFilesNameTheFile) {
   EXPECT_THROW(DecodeImage("/nonexistent/cat.jpg"), IoError);
   const std::string bad = std::string(CLIPHBA_TEST_OUT_DIR) + "/corrupt.jpg";
