@@ -11,7 +11,7 @@ BUILD_DIR="${CLIPHBA_BUILD_DIR:-$ROOT/build}"
 JOBS="${CLIPHBA_JOBS:-$(nproc)}"
 
 PACKAGES=(
-  build-essential cmake ccache pkg-config git
+  build-essential cmake ccache pkg-config git procps  # procps: pkill in the signal tests
   libtorch-dev            # LibTorch (CPU) from Debian
   libopenblas0-pthread    # without it libtorch's GEMM falls back to reference BLAS (~10x slower)
   openmpi-bin libopenmpi-dev
