@@ -223,20 +223,16 @@ int main(int argc, char** argv) {
   try {
     if (run_encode) return cliphba::apps::RunEncode(args, encode_args);
     if (run_tokenize) return cliphba::apps::RunTokenize(args, tokenize_vocab);
-    if (run_mpi != nullptr) {
+    if (run_mpi != nullptr || needs_mpi) {
+      // Collective commands: MPI_COMM_WORLD under an MPI launcher; started plainly, one process
+      // without MPI.
+      cliphba::dist::Comm comm = cliphba::dist::Comm::Serial();
       if (cliphba::dist::LaunchedByMpi()) {
         mpi = std::make_unique<cliphba::dist::MpiEnvironment>(&argc, &argv);
-        return run_mpi(args, train_resume, cliphba::dist::Comm(MPI_COMM_WORLD));
+        comm = cliphba::dist::Comm(MPI_COMM_WORLD);
       }
-      return run_mpi(args, train_resume, cliphba::dist::Comm::Serial());
-    }
-    if (needs_mpi) {
-      // Under an MPI launcher: MPI_COMM_WORLD. Started plainly: one process without MPI.
-      if (cliphba::dist::LaunchedByMpi()) {
-        mpi = std::make_unique<cliphba::dist::MpiEnvironment>(&argc, &argv);
-        return cliphba::apps::RunPermute(args, permute_args, cliphba::dist::Comm(MPI_COMM_WORLD));
-      }
-      return cliphba::apps::RunPermute(args, permute_args, cliphba::dist::Comm::Serial());
+      if (run_mpi != nullptr) return run_mpi(args, train_resume, comm);
+      return cliphba::apps::RunPermute(args, permute_args, comm);
     }
     return run(args);
   } catch (const cliphba::Error& e) {

@@ -111,6 +111,17 @@ std::vector<std::string> SplitCsv(const std::string& path, const Line& line) {
   return fields;
 }
 
+// The fields of a data row, which must have as many fields as the header.
+std::vector<std::string> SplitRow(const std::string& path, const Line& line, size_t n_header) {
+  std::vector<std::string> fields = SplitCsv(path, line);
+  if (fields.size() != n_header) {
+    throw DataError(path + ":" + std::to_string(line.number) + ": expected " +
+                    std::to_string(n_header) + " fields (as in the header), found " +
+                    std::to_string(fields.size()));
+  }
+  return fields;
+}
+
 std::string Where(const std::string& path, int64_t line, size_t column,
                   const std::string& header_name) {
   return path + ":" + std::to_string(line) + ": column " + std::to_string(column + 1) + " ('" +
@@ -245,12 +256,7 @@ EmbeddingTable ReadEmbeddingCsv(const std::string& path) {
   std::unordered_map<std::string, int64_t> seen;
   for (size_t r = 1; r < lines.size(); ++r) {
     const Line& line = lines[r];
-    const std::vector<std::string> fields = SplitCsv(path, line);
-    if (fields.size() != header.size()) {
-      throw DataError(path + ":" + std::to_string(line.number) + ": expected " +
-                      std::to_string(header.size()) + " fields (as in the header), found " +
-                      std::to_string(fields.size()));
-    }
+    const std::vector<std::string> fields = SplitRow(path, line, header.size());
     if (name_col == 1) ParseNumber(path, line.number, 0, header[0], fields[0]);  // index column
     std::string name = Trim(fields[name_col]);
     if (name.empty()) {
@@ -335,12 +341,7 @@ std::vector<std::string> ReadNameList(const std::string& path) {
   if (lines.size() < 2) throw DataError(path + ": empty list: a header but no names");
   for (size_t r = 1; r < lines.size(); ++r) {
     const Line& line = lines[r];
-    const std::vector<std::string> fields = SplitCsv(path, line);
-    if (fields.size() != header.size()) {
-      throw DataError(path + ":" + std::to_string(line.number) + ": expected " +
-                      std::to_string(header.size()) + " fields (as in the header), found " +
-                      std::to_string(fields.size()));
-    }
+    const std::vector<std::string> fields = SplitRow(path, line, header.size());
     std::string name = Trim(fields[col]);
     if (name.empty()) {
       throw DataError(Where(path, line.number, col, header[col]) + " is empty; expected a name");

@@ -13,30 +13,15 @@
 
 #include "core/error.h"
 #include "io/npy.h"
+#include "reference_fixture.h"
 
 namespace cliphba::stats {
 namespace {
 
-const std::string kRefDir = std::string(CLIPHBA_TEST_DATA_DIR) + "/stats_reference/";
-
-nlohmann::json ReadJson(const std::string& path) {
-  std::ifstream in(path);
-  EXPECT_TRUE(in.good()) << "missing fixture " << path;
-  return nlohmann::json::parse(in);
-}
-
-std::vector<std::string> CaseNames() {
-  const nlohmann::json cases = ReadJson(kRefDir + "cases.json");  // (no range-for over a temporary)
-  std::vector<std::string> names;
-  for (const auto& n : cases["cases"]) names.push_back(n);
-  return names;
-}
-
-// |a - b| <= tol * max(1, |b|).
-void ExpectClose(double a, double b, double tol, const std::string& what) {
-  EXPECT_LE(std::fabs(a - b), tol * std::max(1.0, std::fabs(b)))
-      << what << ": " << a << " vs " << b;
-}
+using reference::CaseNames;
+using reference::ExpectClose;
+using reference::kRefDir;
+using reference::ReadJson;
 
 at::Tensor SmallData() {
   return at::tensor({1.0, 2.0, -0.5, 0.3, 2.0, 1.5, 0.2, -1.0, 3.0, 0.7, -0.4, 1.1}, at::kDouble)
