@@ -50,12 +50,16 @@ at::Tensor RankRows(const at::Tensor& x) {
   return out;
 }
 
-// Pearson correlation of corresponding rows of a, b (R, m) float64 -> (R); rows not constant.
-at::Tensor CorrRows(const at::Tensor& a, const at::Tensor& b) {
-  at::Tensor ac = a - a.mean(1, /*keepdim=*/true);
-  at::Tensor bc = b - b.mean(1, /*keepdim=*/true);
-  at::Tensor r = (ac * bc).sum(1) / at::sqrt((ac * ac).sum(1) * (bc * bc).sum(1));
-  return r.clamp_(-1.0, 1.0);
+// Rows of x (..., m) centred and scaled to unit norm (rows not constant), so that the Pearson
+// correlation of two rows is their dot product.
+at::Tensor Standardize(const at::Tensor& x) {
+  at::Tensor c = x - x.mean(-1, /*keepdim=*/true);
+  return c / c.norm(2, /*dim=*/-1, /*keepdim=*/true);
+}
+
+// Pearson correlation of corresponding rows of standardized za, zb (broadcast over leading dims).
+at::Tensor Dot(const at::Tensor& za, const at::Tensor& zb) {
+  return (za * zb).sum(-1).clamp_(-1.0, 1.0);
 }
 
 void CheckStep(double step_ms, const char* what) {
@@ -147,11 +151,11 @@ TimeResolvedAlignment AlignTimeResolved(const at::Tensor& model_in, const at::Te
     throw DataError("time-resolved alignment: the MEG RDM of participant " + std::to_string(r / T) +
                     " at timepoint " + std::to_string(r % T) +
                     " is constant (correlation undefined)");
-  const at::Tensor model_rep = model.unsqueeze(0).expand({P, T, m}).reshape({P * T, m});
-  const at::Tensor model_ranks = RankRows(model).unsqueeze(0).expand({P, T, m}).reshape({P * T, m});
+  // The model rows broadcast over participants (no P-fold copy of the model).
   TimeResolvedAlignment a;
-  a.pearson = CorrRows(model_rep, flat).reshape({P, T});
-  a.spearman = CorrRows(model_ranks, RankRows(flat)).reshape({P, T});
+  a.pearson = Dot(Standardize(meg), Standardize(model).unsqueeze(0));
+  a.spearman = Dot(Standardize(RankRows(flat).reshape({P, T, m})),
+                   Standardize(RankRows(model)).unsqueeze(0));
   return a;
 }
 
@@ -194,12 +198,10 @@ TimeResolvedCeiling CeilingTimeResolved(const at::Tensor& meg_in) {
   if (int64_t t = FirstConstantRow(mean_all); t >= 0)
     throw DataError("time-resolved noise ceiling: the mean RDM of all participants at timepoint " +
                     std::to_string(t) + " is constant (correlation undefined)");
-  const at::Tensor ranks = RankRows(flat);
-  const at::Tensor mean_ranks =
-      RankRows(mean_all).unsqueeze(0).expand({P, T, m}).reshape({P * T, m});
+  const at::Tensor z = Standardize(RankRows(flat).reshape({P, T, m}));
   TimeResolvedCeiling c;
-  c.lower = CorrRows(ranks, RankRows(others_flat)).reshape({P, T});
-  c.upper = CorrRows(ranks, mean_ranks).reshape({P, T});
+  c.lower = Dot(z, Standardize(RankRows(others_flat).reshape({P, T, m})));
+  c.upper = Dot(z, Standardize(RankRows(mean_all)).unsqueeze(0));
   return c;
 }
 
