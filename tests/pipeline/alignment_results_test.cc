@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "core/error.h"
 #include "io/results_store.h"
@@ -110,6 +113,44 @@ TEST(AlignmentResultsTest, BadInputIsRefusedAndNothingIsWritten) {
   }
   EXPECT_FALSE(std::filesystem::exists(path));
   EXPECT_FALSE(std::filesystem::exists(path + ".partial"));
+}
+
+// The file the C++ writer produces is what scripts/report.py reads: the report of a file written
+// here (with provenance) has the group model's peak latency and the own-vs-other p-value.
+TEST(AlignmentResultsTest, ReportScriptReadsTheWrittenFile) {
+  const std::string path = Fresh("for_report.h5");
+  const std::string outdir = kOut + "/report";
+  std::filesystem::remove_all(outdir);
+  {
+    io::ResultsStore store = io::ResultsStore::Create(path);
+    io::WriteProvenance(&store, "run", "hash", "yaml: 1");
+    WriteMegAxes(&store, Times(), kLabels);
+    WriteMegAlignment(&store, "group", Curves(1.0), Times(), kLabels);
+    WriteMegAlignment(&store, "individual/p01", Curves(0.5), Times(), kLabels);
+    WriteCeiling(&store, {at::full({3, 5}, 0.2, at::kDouble), at::full({3, 5}, 0.7, at::kDouble)},
+                 Times(), kLabels);
+    WriteOwnVsOther(&store, at::tensor(std::vector<double>{0.9, 0.1}, at::kDouble).reshape({1, 2}),
+                    {0.8, 0.5, 2, true}, {"individual/p01"}, {"p01", "p02"}, {0});
+    store.Commit();
+  }
+  const std::string scripts = std::string(CLIPHBA_TEST_DATA_DIR) + "/../../scripts";
+  const std::string cmd = "MPLBACKEND=Agg /usr/bin/python3 " + scripts + "/report.py " + path +
+                          " " + outdir + " > " + kOut + "/report.log 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::ifstream in(outdir + "/report.md");
+  std::stringstream md;
+  md << in.rdbuf();
+  // Group: means of the per-participant peaks (20, 0, 30 ms) and AUCs (0.008, 0.005, 0.001);
+  // individual/p01: its own participant's row (x 0.5), maximum 0.2 at 20 ms; the ceiling band.
+  EXPECT_NE(md.str().find("| group | 16.7 | 0.0047 | 0.200 |"), std::string::npos) << md.str();
+  EXPECT_NE(md.str().find("| individual/p01 | 20.0 | 0.0040 | 0.200 | 20.0 | 0.200..0.700 |"),
+            std::string::npos)
+      << md.str();
+  EXPECT_NE(md.str().find("own - other = 0.8000, p = 0.5, 2 permutations (exact"),
+            std::string::npos)
+      << md.str();
+  for (const char* f : {"alignment_group", "alignment_individual_p01", "own_vs_other"})
+    EXPECT_TRUE(std::filesystem::exists(outdir + "/plots/" + f + ".svg")) << f;
 }
 
 }  // namespace
