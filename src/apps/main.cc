@@ -203,6 +203,17 @@ int main(int argc, char** argv) {
   AddKeyOption(synth_images, "--out-dir", "synth.images.out_dir", "output folder", &flag_overrides);
   synth_images->callback([&] { run = cliphba::apps::RunSynthImages; });
 
+  // MEG data: `cliphba meg rdm` (epochs -> time-resolved RDMs).
+  CLI::App* meg = app.add_subcommand("meg", "MEG data: time-resolved RDMs from epoched sensor data");
+  meg->require_subcommand(1);
+  CLI::App* meg_rdm = meg->add_subcommand(
+      "rdm", "epochs HDF5 files (scripts/fif_to_h5.py) -> MEG RDM HDF5 (correlation | crossnobis)");
+  AddCommon(meg_rdm, &args);
+  AddKeyOption(meg_rdm, "--out", "meg.epochs.out", "MEG RDM HDF5 file written", &flag_overrides);
+  AddKeyOption(meg_rdm, "--method", "meg.epochs.method", "correlation | crossnobis",
+               &flag_overrides);
+  meg_rdm->callback([&] { run = cliphba::apps::RunMegRdm; });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <unordered_set>
 
 #include "core/error.h"
@@ -47,6 +48,8 @@ at::Tensor ReadSamples(const io::H5File& file, const EpochsInfo& info, int64_t s
 EpochsInfo ReadEpochsInfo(const std::string& path) {
   EpochsInfo info;
   info.path = path;
+  if (!std::ifstream(path).good())
+    throw IoError(path + ": cannot open the epochs file (meg.epochs.files)");
   io::ResultsReader reader(path);
   for (const char* ds : {"/epochs/data", "/epochs/condition", "/epochs/condition_names"})
     if (!reader.Exists(ds))
@@ -72,7 +75,8 @@ EpochsInfo ReadEpochsInfo(const std::string& path) {
   }
   at::Tensor cond = reader.ReadTensor("/epochs/condition");
   if (cond.dim() != 1 || cond.size(0) != info.trials || at::isFloatingType(cond.scalar_type()))
-    throw DataError(path + ": /epochs/condition must be an integer vector with one entry per trial (" +
+    throw DataError(path +
+                    ": /epochs/condition must be an integer vector with one entry per trial (" +
                     std::to_string(info.trials) + ")");
   cond = cond.to(at::kLong).contiguous();
   info.condition.assign(cond.data_ptr<int64_t>(), cond.data_ptr<int64_t>() + info.trials);
@@ -89,8 +93,8 @@ EpochsInfo ReadEpochsInfo(const std::string& path) {
   for (int64_t r = 0; r < info.trials; ++r) {
     const int64_t c = info.condition[size_t(r)];
     if (c < 0 || c >= K)
-      throw DataError(path + ": /epochs/condition[" + std::to_string(r) + "] = " +
-                      std::to_string(c) + " is outside 0.." + std::to_string(K - 1) +
+      throw DataError(path + ": /epochs/condition[" + std::to_string(r) +
+                      "] = " + std::to_string(c) + " is outside 0.." + std::to_string(K - 1) +
                       " (indices into /epochs/condition_names)");
     ++counts[size_t(c)];
   }
@@ -147,10 +151,9 @@ EpochsPlan PlanEpochs(const EpochsInfo& info, const config::MegEpochsOptions& o)
   int64_t last = std::min<int64_t>(info.samples - 1, int64_t(std::floor(last_f + 1e-6)));
   if (first > last)
     throw ConfigError("meg.epochs.tmin_ms/tmax_ms [" + fmt::format("{}", o.tmin_ms) + ", " +
-                      fmt::format("{}", o.tmax_ms) + "] ms keep no sample of " + info.path +
-                      " (" + fmt::format("{}", info.tmin_ms) + " ms + " +
-                      std::to_string(info.samples) + " samples at " +
-                      fmt::format("{}", info.sfreq) + " Hz)");
+                      fmt::format("{}", o.tmax_ms) + "] ms keep no sample of " + info.path + " (" +
+                      fmt::format("{}", info.tmin_ms) + " ms + " + std::to_string(info.samples) +
+                      " samples at " + fmt::format("{}", info.sfreq) + " Hz)");
   plan.first = first;
   plan.axis.start_ms = info.tmin_ms + double(first) / per_ms;
   plan.axis.step_ms = double(plan.stride) / per_ms;
@@ -176,8 +179,8 @@ at::Tensor EpochsRdms(const EpochsInfo& info, const EpochsPlan& plan, const std:
     if (crossnobis)
       for (int64_t c = 0; c < K; ++c)
         if (total[size_t(c)] < 2)
-          throw DataError(info.path + ": condition '" + info.condition_names[size_t(c)] +
-                          "' has " + std::to_string(total[size_t(c)]) +
+          throw DataError(info.path + ": condition '" + info.condition_names[size_t(c)] + "' has " +
+                          std::to_string(total[size_t(c)]) +
                           " trial(s); crossnobis (meg.epochs.method) needs at least 2 per "
                           "condition for its split halves");
     for (int64_t r = 0; r < N; ++r) {
@@ -239,8 +242,8 @@ at::Tensor EpochsRdms(const EpochsInfo& info, const EpochsPlan& plan, const std:
       at::Tensor zero = (norm == 0).nonzero();
       if (zero.size(0) > 0) {
         const int64_t t = zero[0][0].item<int64_t>(), k = zero[0][1].item<int64_t>();
-        throw DataError(info.path + ": the mean of condition '" +
-                        info.condition_names[size_t(k)] + "' is constant across channels at " +
+        throw DataError(info.path + ": the mean of condition '" + info.condition_names[size_t(k)] +
+                        "' is constant across channels at " +
                         fmt::format("{}", plan.axis.TimeAt(t0 + t)) +
                         " ms; its correlation distance is undefined");
       }
@@ -272,11 +275,12 @@ MegRdmSummary WriteMegRdms(const config::MegEpochsOptions& o, const std::string&
       throw DataError(e.path + ": /epochs/condition_names differ from those of " + ref.path +
                       "; every participant needs the same conditions in the same order");
     if (e.sfreq != ref.sfreq || e.tmin_ms != ref.tmin_ms || e.samples != ref.samples)
-      throw DataError(e.path + ": time axis (sfreq " + fmt::format("{}", e.sfreq) + " Hz, tmin_ms " +
-                      fmt::format("{}", e.tmin_ms) + ", " + std::to_string(e.samples) +
-                      " samples) differs from that of " + ref.path + " (" +
-                      fmt::format("{}", ref.sfreq) + " Hz, " + fmt::format("{}", ref.tmin_ms) +
-                      " ms, " + std::to_string(ref.samples) + " samples)");
+      throw DataError(e.path + ": time axis (sfreq " + fmt::format("{}", e.sfreq) +
+                      " Hz, tmin_ms " + fmt::format("{}", e.tmin_ms) + ", " +
+                      std::to_string(e.samples) + " samples) differs from that of " + ref.path +
+                      " (" + fmt::format("{}", ref.sfreq) + " Hz, " +
+                      fmt::format("{}", ref.tmin_ms) + " ms, " + std::to_string(ref.samples) +
+                      " samples)");
   }
   const EpochsPlan plan = PlanEpochs(ref, o);
   MegRdmSummary summary;
@@ -286,7 +290,7 @@ MegRdmSummary WriteMegRdms(const config::MegEpochsOptions& o, const std::string&
   summary.method = o.method;
   std::unordered_set<std::string> labels_seen;
   for (size_t i = 0; i < infos.size(); ++i) {
-    std::string label = !o.participants.empty()   ? o.participants[i]
+    std::string label = !o.participants.empty()         ? o.participants[i]
                         : !infos[i].participant.empty() ? infos[i].participant
                                                         : Stem(infos[i].path);
     if (!labels_seen.insert(label).second)

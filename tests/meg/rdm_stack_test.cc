@@ -159,8 +159,9 @@ TEST(RdmStackTest, IndicesOfNamesListsWhatIsMissing) {
   std::vector<std::string> names = {"a.jpg", "b.jpg", "c.jpg"};
   EXPECT_EQ(IndicesOfNames(names, {"c.jpg", "a.jpg"}, "rdm.h5", "images/"),
             (std::vector<int64_t>{2, 0}));
-  std::string m = MessageOf<DataError>(
-      [&] { IndicesOfNames(names, {"a.jpg", "x.jpg", "y.jpg"}, "rdm.h5", "images/"); });
+  std::string m = MessageOf<DataError>([&] {
+    IndicesOfNames(names, {"a.jpg", "x.jpg", "y.jpg"}, "rdm.h5", "images/");
+  });
   EXPECT_NE(m.find("2 of the 3 names of images/"), std::string::npos) << m;
   EXPECT_NE(m.find("'x.jpg', 'y.jpg'"), std::string::npos) << m;
   EXPECT_NE(m.find("rdm.h5"), std::string::npos) << m;
