@@ -20,7 +20,17 @@ namespace cliphba::meg {
 
 namespace {
 
-int64_t FloorDiv(double num, double den) { return int64_t(std::floor(num / den)); }
+// Python's float floor division a // b (CPython float_divmod), not floor(a / b): the two differ
+// when a / b rounds up to an integer, e.g. 1.0 // 0.1 == 9.0 but floor(1.0 / 0.1) == 10.
+int64_t FloorDiv(double a, double b) {
+  double mod = std::fmod(a, b);
+  double div = (a - mod) / b;
+  if (mod != 0 && ((b < 0) != (mod < 0))) div -= 1.0;
+  if (div == 0) return 0;
+  double floordiv = std::floor(div);
+  if (div - floordiv > 0.5) floordiv += 1.0;
+  return int64_t(floordiv);
+}
 
 std::string Parent(const std::string& dataset) {
   const size_t slash = dataset.find_last_of('/');
