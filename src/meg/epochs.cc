@@ -25,7 +25,7 @@ std::string Stem(const std::string& path) {
   return dot == std::string::npos ? base : base.substr(0, dot);
 }
 
-// data[:, :, s0:s0+len] of an epochs file as float64 (N, C, len) (hyperslab: only these samples).
+// data[:, :, s0:s0+len] of an epochs file as float32 (N, C, len) (hyperslab: only these samples).
 at::Tensor ReadSamples(const io::H5File& file, const EpochsInfo& info, int64_t s0, int64_t len) {
   using io::h5::Check;
   io::h5::SilenceErrorStack();
@@ -37,8 +37,8 @@ at::Tensor ReadSamples(const io::H5File& file, const EpochsInfo& info, int64_t s
   Check(H5Sselect_hyperslab(space.id(), H5S_SELECT_SET, start, nullptr, count, nullptr),
         "H5Sselect_hyperslab", path, kData);
   io::H5Dataspace mem(Check(H5Screate_simple(3, count, nullptr), "H5Screate_simple", path, kData));
-  at::Tensor out = at::empty({info.trials, info.channels, len}, at::kDouble);
-  Check(H5Dread(dset.id(), H5T_NATIVE_DOUBLE, mem.id(), space.id(), H5P_DEFAULT, out.data_ptr()),
+  at::Tensor out = at::empty({info.trials, info.channels, len}, at::kFloat);
+  Check(H5Dread(dset.id(), H5T_NATIVE_FLOAT, mem.id(), space.id(), H5P_DEFAULT, out.data_ptr()),
         "H5Dread", path, kData);
   return out;
 }
@@ -204,6 +204,11 @@ at::Tensor EpochsRdms(const EpochsInfo& info, const EpochsPlan& plan, const std:
   const int64_t m = iu.size(1);
   at::Tensor out = at::empty({T, m}, at::kDouble);
   io::H5File file = io::H5File::Open(info.path, H5F_ACC_RDONLY);
+  if (block <= 0) {  // as many output timepoints as fit a 64 MiB float32 read buffer
+    const int64_t samples = std::max<int64_t>(1, (int64_t(64) << 20) / (N * C * 4));
+    block = std::max<int64_t>(1, (samples - plan.window + 1) / plan.stride);
+  }
+  constexpr int64_t kTrialChunk = 32;  // trials converted to float64 at a time
   for (int64_t t0 = 0; t0 < T; t0 += block) {
     const int64_t tc = std::min(block, T - t0);
     const int64_t s_first = plan.first + t0 * plan.stride;
@@ -214,9 +219,13 @@ at::Tensor EpochsRdms(const EpochsInfo& info, const EpochsPlan& plan, const std:
     if (!x.isfinite().all().item<bool>())
       throw DataError(info.path + ": /epochs/data has NaN/Inf values in samples [" +
                       std::to_string(lo) + ", " + std::to_string(hi) + ")");
-    // Condition (half-)means: (rows, C, L).
+    // Condition (half-)means in float64: (rows, C, L), a few trials at a time.
     at::Tensor agg = at::zeros({rows, C, hi - lo}, at::kDouble);
-    agg.index_add_(0, row_t, x.mul_(weight_t));
+    for (int64_t i = 0; i < N; i += kTrialChunk) {
+      const int64_t len = std::min(kTrialChunk, N - i);
+      agg.index_add_(0, row_t.narrow(0, i, len),
+                     x.narrow(0, i, len).to(at::kDouble).mul_(weight_t.narrow(0, i, len)));
+    }
     // Boxcar over the window (cumulative sums along time), at every output sample of the block.
     at::Tensor cs = at::cat({at::zeros({rows, C, 1}, at::kDouble), agg.cumsum(2)}, 2);
     std::vector<int64_t> a_idx(static_cast<size_t>(tc)), b_idx(static_cast<size_t>(tc));
