@@ -274,9 +274,24 @@ MegRdmSummary WriteMegRdms(const config::MegEpochsOptions& o, const std::string&
     throw ConfigError("meg.epochs.participants: expected one label per file (" +
                       std::to_string(o.files.size()) + "), got " +
                       std::to_string(o.participants.size()));
+  if (o.method != "correlation" && o.method != "crossnobis")
+    throw ConfigError("meg.epochs.method: expected correlation or crossnobis, got '" + o.method +
+                      "'");
   // Headers first: every mismatch is reported before any computation.
   std::vector<EpochsInfo> infos;
   for (const auto& f : o.files) infos.push_back(ReadEpochsInfo(f));
+  if (o.method == "crossnobis") {
+    for (const EpochsInfo& e : infos) {
+      std::vector<int64_t> count(e.condition_names.size(), 0);
+      for (int64_t c : e.condition) ++count[size_t(c)];
+      for (size_t c = 0; c < count.size(); ++c)
+        if (count[c] < 2)
+          throw DataError(e.path + ": condition '" + e.condition_names[c] + "' has " +
+                          std::to_string(count[c]) +
+                          " trial(s); crossnobis (meg.epochs.method) needs at least 2 per "
+                          "condition for its split halves");
+    }
+  }
   const EpochsInfo& ref = infos[0];
   for (size_t i = 1; i < infos.size(); ++i) {
     const EpochsInfo& e = infos[i];

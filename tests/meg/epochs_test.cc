@@ -163,6 +163,13 @@ TEST(EpochsBadInputTest, CrossnobisNeedsTwoTrialsPerCondition) {
   EXPECT_NE(m.find("condition 'c' has 1 trial"), std::string::npos) << m;
   EXPECT_FALSE(std::ifstream(o.out).good()) << "nothing half-written";
   EXPECT_FALSE(std::ifstream(o.out + ".partial").good()) << "nothing half-written";
+  // A later participant with too few trials is found before anything is computed.
+  o.files = {RefPath("epochs_p0.h5"), path};
+  m = MessageOf<DataError>([&] { WriteMegRdms(o, "h", "y"); });
+  EXPECT_NE(m.find(path), std::string::npos) << m;
+  o.files = {path};
+  o.method = "mahalanobis";
+  EXPECT_THROW(WriteMegRdms(o, "h", "y"), ConfigError);
   o.method = "correlation";  // one trial is enough for condition means
   o.out = OutPath("one_trial_correlation_rdm.h5");
   EXPECT_NO_THROW(WriteMegRdms(o, "h", "y"));
