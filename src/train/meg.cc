@@ -164,7 +164,7 @@ at::Generator MakeGenerator(uint64_t seed, uint64_t stream) {
 struct ModelParts {
   model::Clip clip{nullptr};
   model::ClipConfig cfg;
-  model::StateDict base;  // the base checkpoint's tensors (phase 2 never needs them again)
+  model::StateDict base;  // the base checkpoint's tensors (released once the text is encoded)
   data::ImageOptions image_options;
   at::Tensor text_norm;  // (K, E) normalised text features, computed once
   double scale_exp = 1;
@@ -309,6 +309,7 @@ ModelParts BuildModel(const TrainMegOptions& o) {
   }
   m.text_norm = (text / text.norm(2, {1}, true)).contiguous();
   m.scale_exp = m.clip->logit_scale.exp().item<double>();
+  m.base = model::StateDict();  // the model holds its own copy
   return m;
 }
 
