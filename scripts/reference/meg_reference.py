@@ -9,7 +9,8 @@ Writes seeded random inputs and the expected outputs:
   names.txt            the n object names
   curves.json          richness, beta, noise (np.mean, np.corrcoef, min-max,
                        scipy.ndimage.gaussian_filter1d) of objects `idx`, plus gaussian cases
-  rescaled_p0.npy      global min-max of participant 0's (T, k, k) selection (load_rdm)
+  rescaled_p0.npy      global min-max of participant 0's (T, k, k) selection
+  rescaled_global_p0.npy  the same selection rescaled by the whole array's min/max (load_rdm)
   epochs_p<i>.h5       epochs files (layout of results/README.md)
   epochs_<method>_<case>.npy   (P, T, m) float64 RDMs and epochs.json (axes)
 The curve definitions follow CLIP-HBA's get_richness / compute_rdm_generalization /
@@ -135,6 +136,9 @@ def main():
     s0 = sel[0]
     np.save(os.path.join(args.out, "rescaled_p0.npy"),
             np.ascontiguousarray((s0 - s0.min()) / (s0.max() - s0.min())))
+    # load_rdm proper: bounds of the whole (P, T, n, n) array
+    lo, hi = stack.min(), stack.max()
+    np.save(os.path.join(args.out, "rescaled_global_p0.npy"), np.ascontiguousarray((s0 - lo) / (hi - lo)))
     short = rng.random(5)
     gauss = {
         "x": rng.random(23).tolist(),
@@ -147,7 +151,8 @@ def main():
     with open(os.path.join(args.out, "curves.json"), "w") as f:
         json.dump({"participants": P, "timepoints": T, "objects": n, "time_start_ms": start_ms,
                    "time_step_ms": step_ms, "zero_ms_position": zpos, "idx": idx,
-                   "noise_scale": noise_scale, "sigma": sigma, "richness": rich.tolist(),
+                   "noise_scale": noise_scale, "sigma": sigma,
+                   "stack_min": float(stack.min()), "stack_max": float(stack.max()), "richness": rich.tolist(),
                    "beta": beta.tolist(), "noise": noise.tolist(), "gaussian": gauss}, f, indent=1)
 
     # --- epochs -> RDMs --------------------------------------------------------------------

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -359,11 +360,31 @@ at::Tensor RdmStack::ReadParticipant(int64_t p) const {
   return Read(p, 0, impl_->T, all);
 }
 
+RdmStack::Range RdmStack::ValueRange(int64_t chunk) const {
+  std::vector<int64_t> all(static_cast<size_t>(impl_->n));
+  for (int64_t i = 0; i < impl_->n; ++i) all[size_t(i)] = i;
+  Range r{std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()};
+  chunk = std::max<int64_t>(1, chunk);
+  for (int64_t p = 0; p < impl_->P; ++p)
+    for (int64_t t0 = 0; t0 < impl_->T; t0 += chunk) {
+      at::Tensor x = Read(p, t0, std::min(chunk, impl_->T - t0), all);
+      r.min = std::min(r.min, x.min().item<double>());
+      r.max = std::max(r.max, x.max().item<double>());
+    }
+  return r;
+}
+
 at::Tensor RescaleMinMax(const at::Tensor& stack) {
   if (stack.dim() != 3 || stack.size(1) != stack.size(2))
     throw DataError("RescaleMinMax: expected a (T, k, k) stack of RDMs");
   at::Tensor x = stack.to(at::kDouble);
-  const double lo = x.min().item<double>(), hi = x.max().item<double>();
+  return RescaleMinMax(stack, x.min().item<double>(), x.max().item<double>());
+}
+
+at::Tensor RescaleMinMax(const at::Tensor& stack, double lo, double hi) {
+  if (stack.dim() != 3 || stack.size(1) != stack.size(2))
+    throw DataError("RescaleMinMax: expected a (T, k, k) stack of RDMs");
+  at::Tensor x = stack.to(at::kDouble);
   if (!(hi > lo))
     throw DataError("MEG RDM min-max rescale (meg.rdm.rescale: minmax): every value equals " +
                     fmt::format("{:g}", lo) + ", so [min, max] cannot be mapped to [0, 1]");

@@ -73,6 +73,14 @@ class RdmStack {
   // Every timepoint of every object for participant p: Read(p, 0, T, 0..n-1).
   at::Tensor ReadParticipant(int64_t p) const;
 
+  // Smallest and largest value over every participant, timepoint and entry (diagonal included),
+  // i.e. np.min / np.max of the whole array as the reference's load_rdm takes them, validated as
+  // Read (so NaN/Inf count as 0 under nan_policy "zero"). Streams `chunk` timepoints at a time.
+  struct Range {
+    double min = 0, max = 0;
+  };
+  Range ValueRange(int64_t chunk = 16) const;
+
   struct Impl;
 
  private:
@@ -85,6 +93,10 @@ class RdmStack {
 // 0 (it already is when the entries are >= 0, as for decoding RDMs). Returns float32.
 // Throws DataError if the stack is constant (max == min) or not 3-D square.
 at::Tensor RescaleMinMax(const at::Tensor& stack);
+// The same with given bounds (e.g. RdmStack::ValueRange() of the whole file, which is what the
+// reference rescales by): (v - min) / (max - min), diagonal set to 0. Throws DataError if
+// max <= min.
+at::Tensor RescaleMinMax(const at::Tensor& stack, double min, double max);
 
 // Indices of `wanted` (e.g. image names) in `names` (RDM order): result[w] = index of wanted[w].
 // Throws DataError naming both sources, the number of missing names and the first 10 of them,

@@ -161,6 +161,18 @@ TEST(RdmStackTest, RescaleMinMaxIsTheReferenceLoadRdm) {
   EXPECT_THROW(RescaleMinMax(at::zeros({2, 3, 3})), DataError);
 }
 
+TEST(RdmStackTest, ValueRangeAndRescaleByTheWholeFileAsLoadRdm) {
+  const nlohmann::json j = testing::ReadJson(RefPath("curves.json"));
+  RdmStack s = RdmStack::Open(NpyOptions(RefPath("stack.npy")));
+  RdmStack::Range r = s.ValueRange(/*chunk=*/7);
+  EXPECT_NEAR(r.min, j["stack_min"].get<double>(), 1e-7);  // Read returns float32
+  EXPECT_NEAR(r.max, j["stack_max"].get<double>(), 1e-7);
+  at::Tensor x = RescaleMinMax(s.Read(0, 0, 40, kIdx), r.min, r.max);
+  const double d = MaxAbsDiff(x, io::ReadNpy(RefPath("rescaled_global_p0.npy")));
+  EXPECT_LT(d, 1e-6) << "max|diff| " << d;
+  EXPECT_THROW(RescaleMinMax(s.Read(0, 0, 1, kIdx), 1.0, 1.0), DataError);
+}
+
 TEST(RdmStackTest, IndicesOfNamesListsWhatIsMissing) {
   std::vector<std::string> names = {"a.jpg", "b.jpg", "c.jpg"};
   EXPECT_EQ(IndicesOfNames(names, {"c.jpg", "a.jpg"}, "rdm.h5", "images/"),
