@@ -100,23 +100,22 @@ at::Tensor MegHead::BlockWeights() const {
 }
 
 at::Tensor MegHead::Embeddings(const at::Tensor& block_cls, const at::Tensor& text_norm,
-                               double logit_scale_exp, bool noise,
-                               at::Generator generator) const {
+                               double logit_scale_exp, bool noise, at::Generator generator) const {
   TORCH_CHECK(block_cls.dim() == 3 && block_cls.size(0) == wfr.size(1),
               "MegHead: expected block_cls (L=", wfr.size(1), ", B, E), got ", block_cls.sizes());
   const int64_t t = timepoints(), l = block_cls.size(0), b = block_cls.size(1),
                 e = block_cls.size(2), k = text_norm.size(0);
   const auto dt = block_cls.scalar_type();
-  at::Tensor wts = BlockWeights().to(dt) * s_.to(dt).unsqueeze(1);          // (T, L)
-  at::Tensor h = at::mm(wts, block_cls.reshape({l, b * e})).view({t, b, e});  // (T, B, E)
+  at::Tensor wts = BlockWeights().to(dt) * s_.to(dt).unsqueeze(1);                   // (T, L)
+  at::Tensor h = at::mm(wts, block_cls.reshape({l, b * e})).view({t, b, e});         // (T, B, E)
   at::Tensor raw = at::relu(at::matmul(h, text_norm.to(dt).t()) * logit_scale_exp);  // (T, B, K)
   at::Tensor bt = b_.to(dt).view({t, 1, 1});
   const auto opts = block_cls.options().requires_grad(false);
   at::Tensor pre = raw;
   if (noise) {
     at::Tensor n = at::randn({t, b, k}, generator, opts);
-    pre = raw + n * raw.std({1}, /*unbiased=*/true, /*keepdim=*/true) *
-                    noise_.to(dt).view({t, 1, 1});
+    pre =
+        raw + n * raw.std({1}, /*unbiased=*/true, /*keepdim=*/true) * noise_.to(dt).view({t, 1, 1});
   }
   at::Tensor jitter = at::rand({t, b, k}, generator, opts) * 1e-5 + 1e-6;
   return at::relu(bt * pre) + jitter;

@@ -32,9 +32,9 @@
 namespace cliphba::model {
 
 struct MegHeadOptions {
-  double axis_start_ms = 0;  // time of full-axis timepoint 0
-  double axis_step_ms = 1;   // > 0
-  int64_t axis_size = 0;     // T_full
+  double axis_start_ms = 0;   // time of full-axis timepoint 0
+  double axis_step_ms = 1;    // > 0
+  int64_t axis_size = 0;      // T_full
   double train_start_ms = 0;  // training times train_start, train_start + step, ... <= train_end
   double train_end_ms = 0;
   double train_step_ms = 1;  // > 0
@@ -82,7 +82,7 @@ class MegHead {
  private:
   std::vector<double> times_;
   std::vector<int64_t> index_;
-  at::Tensor averaging_;  // (T, T_full)
+  at::Tensor averaging_;      // (T, T_full)
   at::Tensor s_, b_, noise_;  // (T) float64: window-mean richness, beta; noise at i
 };
 

@@ -46,7 +46,7 @@ using Named = std::vector<std::pair<std::string, at::Tensor>>;
 namespace {
 
 constexpr double kBeta1 = 0.9, kBeta2 = 0.999, kEps = 1e-8;  // AdamW (PyTorch defaults)
-constexpr uint64_t kEvalStream = uint64_t(1) << 62;           // jitter streams of validation
+constexpr uint64_t kEvalStream = uint64_t(1) << 62;          // jitter streams of validation
 
 void Require(const std::string& value, const char* key) {
   if (value.empty())
@@ -215,8 +215,7 @@ void LoadDora(model::Clip& clip, const model::StateDict& sd, const std::string& 
   }
   for (const auto& [name, t] : want)
     if (sd.Find(name) == nullptr) problems += "\n  missing tensor " + name;
-  if (!problems.empty())
-    throw DataError(source + ": " + what + problems);
+  if (!problems.empty()) throw DataError(source + ": " + what + problems);
   (void)n_found;
   at::NoGradGuard no_grad;
   for (const auto& [name, t] : sd.entries)
@@ -228,11 +227,13 @@ void LoadDora(model::Clip& clip, const model::StateDict& sd, const std::string& 
 at::Tensor Stage1Text(const ModelParts& m, const at::Tensor& ids, const std::string& path) {
   const std::string json_path = (fs::path(path).parent_path() / "best.json").string();
   if (!fs::exists(path))
-    throw IoError(path + ": train.meg.behavior_checkpoint does not exist (expected a stage-1 "
-                         "OUT_DIR/best.safetensors)");
+    throw IoError(path +
+                  ": train.meg.behavior_checkpoint does not exist (expected a stage-1 "
+                  "OUT_DIR/best.safetensors)");
   if (!fs::exists(json_path))
-    throw DataError(path + ": no best.json beside it; train.meg.behavior_checkpoint must be the "
-                           "best.safetensors of a `cliphba train behavior` run");
+    throw DataError(path +
+                    ": no best.json beside it; train.meg.behavior_checkpoint must be the "
+                    "best.safetensors of a `cliphba train behavior` run");
   const nlohmann::json meta = ReadJson(json_path);
   if (!meta.contains("dora") || !meta["dora"].is_object())
     throw DataError(json_path + ": no `dora` settings; not a stage-1 checkpoint");
@@ -241,12 +242,11 @@ at::Tensor Stage1Text(const ModelParts& m, const at::Tensor& ids, const std::str
   model::LoadStateDict(clip, m.base.entries);
   const int64_t vb = d.value("vision_blocks", int64_t(0)), tb = d.value("text_blocks", int64_t(0));
   if (vb > m.cfg.vision_layers || tb > m.cfg.transformer_layers)
-    throw DataError(path + ": a stage-1 model with DoRA on " + std::to_string(vb) +
-                    " vision and " + std::to_string(tb) +
-                    " text blocks, but the base checkpoint (train.meg.checkpoint) has " +
-                    std::to_string(m.cfg.vision_layers) + " and " +
-                    std::to_string(m.cfg.transformer_layers) +
-                    ": a checkpoint of another architecture");
+    throw DataError(
+        path + ": a stage-1 model with DoRA on " + std::to_string(vb) + " vision and " +
+        std::to_string(tb) + " text blocks, but the base checkpoint (train.meg.checkpoint) has " +
+        std::to_string(m.cfg.vision_layers) + " and " + std::to_string(m.cfg.transformer_layers) +
+        ": a checkpoint of another architecture");
   torch::manual_seed(0);  // A and B are overwritten below
   model::ApplyDora(clip, vb, tb, d.value("rank", int64_t(1)), d.value("alpha", 1.0),
                    d.value("train_magnitude", false));
@@ -271,8 +271,8 @@ ModelParts BuildModel(const TrainMegOptions& o) {
   try {
     m.cfg = model::InferClipConfig(m.base.entries);
   } catch (const DataError& e) {
-    throw DataError(o.checkpoint + ": not a CLIP ViT checkpoint (train.meg.checkpoint): " +
-                    e.what());
+    throw DataError(o.checkpoint +
+                    ": not a CLIP ViT checkpoint (train.meg.checkpoint): " + e.what());
   }
   m.clip = model::Clip(m.cfg);
   try {
@@ -361,9 +361,9 @@ struct MegData {
   std::vector<int64_t> used;              // train then validation objects (indices into names)
   std::vector<int64_t> pos;               // names index -> column in `target` / cache, or -1
   meg::TimeAxis axis;
-  std::vector<int64_t> ps;                // selected participants
+  std::vector<int64_t> ps;  // selected participants
   std::vector<std::string> participant_labels;
-  at::Tensor target;                      // (T, n_used, n_used) float32
+  at::Tensor target;  // (T, n_used, n_used) float32
   meg::Curves curves;
 };
 
@@ -394,8 +394,10 @@ std::vector<int64_t> ResolveParticipants(const TrainMegOptions& o, const meg::Rd
     ps.push_back(found);
   }
   if (o.mode == "individual" && ps.size() != 1)
-    throw ConfigError("train.meg.mode individual needs exactly one participant in "
-                      "train.meg.participants, got " + std::to_string(ps.size()));
+    throw ConfigError(
+        "train.meg.mode individual needs exactly one participant in "
+        "train.meg.participants, got " +
+        std::to_string(ps.size()));
   if (ps.empty())
     for (int64_t p = 0; p < st.participants(); ++p) ps.push_back(p);
   return ps;
@@ -433,8 +435,8 @@ MegData LoadData(const TrainMegOptions& o) {
   d.paths = ResolveImages(d.names, o.image_dir, st.source());
   std::vector<std::string> heldout;
   if (!o.heldout_names.empty()) heldout = io::ReadNameList(o.heldout_names);
-  d.split = data::SplitBehavior(d.names, heldout, o.val_fraction, uint64_t(o.seed),
-                                o.heldout_names);
+  d.split =
+      data::SplitBehavior(d.names, heldout, o.val_fraction, uint64_t(o.seed), o.heldout_names);
   d.used = d.split.train;
   d.used.insert(d.used.end(), d.split.val.begin(), d.split.val.end());
   d.pos.assign(d.names.size(), -1);
@@ -447,7 +449,8 @@ MegData LoadData(const TrainMegOptions& o) {
   full = at::Tensor();
   // Curves from the participants' training-object stacks.
   std::vector<at::Tensor> stacks;
-  for (int64_t p : d.ps) stacks.push_back(MaybeRescale(o, st.Read(p, 0, d.axis.size, d.split.train)));
+  for (int64_t p : d.ps)
+    stacks.push_back(MaybeRescale(o, st.Read(p, 0, d.axis.size, d.split.train)));
   d.curves = meg::ComputeCurves(stacks, d.axis, o.noise_scale, o.noise_sigma);
   return d;
 }
@@ -574,7 +577,8 @@ Terms Validate(Stage& s, const TrainMegOptions& o, int64_t phase, const dist::Co
 model::StateDict Snapshot(const Named& tensors, const std::string& prefix = "") {
   model::StateDict sd;
   for (const auto& [name, t] : tensors)
-    sd.entries.emplace_back(prefix + name, t.detach().to(at::kCPU).to(at::kFloat).contiguous().clone());
+    sd.entries.emplace_back(prefix + name,
+                            t.detach().to(at::kCPU).to(at::kFloat).contiguous().clone());
   return sd;
 }
 
@@ -592,7 +596,8 @@ void SaveBest(Stage& s, const TrainMegOptions& o, const RunInfo& info, const Pro
       {"format", "cliphba MEG checkpoint"},
       {"config_hash", info.config_hash},
       {"mode", o.mode},
-      {"participants", [&] {
+      {"participants",
+       [&] {
          std::vector<std::string> l;
          for (int64_t p : s.d.ps) l.push_back(s.d.participant_labels[p]);
          return l;
@@ -608,8 +613,8 @@ void SaveBest(Stage& s, const TrainMegOptions& o, const RunInfo& info, const Pro
       {"p0", pr.p0},
       {"m0", pr.m0},
       {"g0", pr.g0},
-      {"axis", {{"start_ms", s.d.axis.start_ms}, {"step_ms", s.d.axis.step_ms},
-                {"size", s.d.axis.size}}},
+      {"axis",
+       {{"start_ms", s.d.axis.start_ms}, {"step_ms", s.d.axis.step_ms}, {"size", s.d.axis.size}}},
       {"window_ms", o.window_ms},
       {"dora",
        {{"applied", pr.phase == 2},
@@ -682,8 +687,7 @@ void EnterPhase2(Stage& s, const TrainMegOptions& o, const Progress& pr) {
   s.cache = at::Tensor();  // phase 2 re-encodes the images
 }
 
-bool LoadState(Stage& s, AdamW* adam, Progress* pr, const TrainMegOptions& o,
-               const RunInfo& info) {
+bool LoadState(Stage& s, AdamW* adam, Progress* pr, const TrainMegOptions& o, const RunInfo& info) {
   const std::string json_path = o.out_dir + "/last_state.json";
   if (!fs::exists(json_path)) return false;
   const nlohmann::json j = ReadJson(json_path);
@@ -741,8 +745,7 @@ Stage BuildStage(const TrainMegOptions& o) {
   s.d = LoadData(o);
   s.dora_blocks = VisionDoraBlocks(o, s.m.cfg);
   s.head = std::make_unique<model::MegHead>(HeadOptions(o, s.d.axis), s.m.cfg.vision_layers,
-                                            s.d.curves.richness, s.d.curves.beta,
-                                            s.d.curves.noise);
+                                            s.d.curves.richness, s.d.curves.beta, s.d.curves.noise);
   s.loss.p_weight = o.p_weight;
   s.loss.m_weight = o.m_weight;
   s.loss.g_weight = o.g_weight;
@@ -773,8 +776,8 @@ MegTrainResult TrainMeg(const TrainMegOptions& o, const RunInfo& info, bool resu
   LOG_INFO(
       "MEG {} model: {} objects ({} train, {} validation, {} held out), {} training timepoints "
       "({}..{} ms), {} participant(s), {} rank(s), global batch {}",
-      o.mode, s.d.names.size(), n_train, res.n_val, res.n_heldout, res.timepoints,
-      o.train_start_ms, o.train_end_ms, s.d.ps.size(), comm.size(), o.batch);
+      o.mode, s.d.names.size(), n_train, res.n_val, res.n_heldout, res.timepoints, o.train_start_ms,
+      o.train_end_ms, s.d.ps.size(), comm.size(), o.batch);
   std::unique_ptr<dist::AllreduceBackend> backend =
       dist::MakeBackend(o.dist_backend, comm, at::Device(at::kCPU));
   const int64_t bucket_bytes = int64_t(o.dist_bucket_mb * double(1 << 20));
@@ -847,8 +850,7 @@ MegTrainResult TrainMeg(const TrainMegOptions& o, const RunInfo& info, bool resu
         for (int64_t j = mine[b].begin; j < mine[b].end; ++j)
           paths.push_back(s.d.paths[train[order[batches[b].first + j]]]);
       }
-      loader = std::make_unique<data::ImageLoader>(paths, s.m.image_options,
-                                                   int(o.loader_threads));
+      loader = std::make_unique<data::ImageLoader>(paths, s.m.image_options, int(o.loader_threads));
     }
     int64_t consumed = 0;
     double loss_sum = 0;
@@ -877,10 +879,9 @@ MegTrainResult TrainMeg(const TrainMegOptions& o, const RunInfo& info, bool resu
           counts.push_back(ShardRange(bn, comm.size(), k).size());
         comm.AllgatherRows(all, counts);
         at::Tensor full = all.permute({1, 0, 2});  // constants, (L, B, E)
-        feats = r.size() == 0 ? full
-                              : at::cat({full.slice(1, 0, r.begin), own,
-                                         full.slice(1, r.end, bn)},
-                                        1);
+        feats = r.size() == 0
+                    ? full
+                    : at::cat({full.slice(1, 0, r.begin), own, full.slice(1, r.end, bn)}, 1);
       }
       MegLossTerms l = BatchLoss(s, feats, items, o.noise, gen);
       l.total.backward();
@@ -894,8 +895,7 @@ MegTrainResult TrainMeg(const TrainMegOptions& o, const RunInfo& info, bool resu
       ++pr.steps;
       for (auto& p : tensors) p.mutable_grad() = at::Tensor();
       if (comm.AnyTrue(TerminationRequested())) {
-        LOG_WARN("termination requested: stopping; resume from the state after epoch {}",
-                 pr.epoch);
+        LOG_WARN("termination requested: stopping; resume from the state after epoch {}", pr.epoch);
         res.stopped = true;
         break;
       }

@@ -107,12 +107,12 @@ at::Tensor PredictMegRdms(const config::TrainMegOptions& o, const std::vector<st
 struct MegEvaluation {
   bool done = false;  // false with fewer than 3 held-out objects
   int64_t n_objects = 0;
-  std::vector<double> times_ms;                 // (T_full)
-  std::vector<std::string> participants;        // (P) labels of the stack
-  at::Tensor spearman, pearson;                 // (P, T_full) float64: model vs participant p
-  at::Tensor target_spearman;                   // (T_full) model vs the training target
-  double mean_target_spearman_from0 = 0;        // mean over t >= 0 ms of target_spearman
-  std::string out;                              // out_dir/evaluation.h5 (rank 0)
+  std::vector<double> times_ms;           // (T_full)
+  std::vector<std::string> participants;  // (P) labels of the stack
+  at::Tensor spearman, pearson;           // (P, T_full) float64: model vs participant p
+  at::Tensor target_spearman;             // (T_full) model vs the training target
+  double mean_target_spearman_from0 = 0;  // mean over t >= 0 ms of target_spearman
+  std::string out;                        // out_dir/evaluation.h5 (rank 0)
 };
 
 // The best checkpoint's model RDMs of the held-out objects against every participant's MEG RDMs

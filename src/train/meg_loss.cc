@@ -7,9 +7,9 @@ at::Tensor PearsonRdm(const at::Tensor& emb) {
   TORCH_CHECK(emb.dim() == 3, "PearsonRdm: expected (T, B, D), got ", emb.sizes());
   const int64_t b = emb.size(1);
   at::Tensor c = emb - emb.mean({2}, /*keepdim=*/true);
-  at::Tensor n = c.norm(2, {2}, /*keepdim=*/true);                    // (T, B, 1)
+  at::Tensor n = c.norm(2, {2}, /*keepdim=*/true);                         // (T, B, 1)
   at::Tensor r = at::bmm(c, c.transpose(1, 2)) / (n * n.transpose(1, 2));  // (T, B, B)
-  at::Tensor off = 1 - at::eye(b, emb.options().requires_grad(false));  // 0 on the diagonal
+  at::Tensor off = 1 - at::eye(b, emb.options().requires_grad(false));     // 0 on the diagonal
   return (1 - r) * off;  // the product zeroes the diagonal and its gradient
 }
 
@@ -58,8 +58,8 @@ MegLossTerms PearsonMSELongLoss::operator()(const at::Tensor& pred_rdm,
   // Mean over t of per-t means = the overall mean (every timepoint has m entries).
   out.mse = (pu - tu).pow(2).mean({1}).mean();
   out.generalization = 1 - PearsonFlat(TimeGeneralization(pu), TimeGeneralization(tu));
-  out.total = p_weight * out.pearson / p0 + m_weight * out.mse / m0 +
-              g_weight * out.generalization / g0;
+  out.total =
+      p_weight * out.pearson / p0 + m_weight * out.mse / m0 + g_weight * out.generalization / g0;
   return out;
 }
 

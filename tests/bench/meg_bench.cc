@@ -112,7 +112,8 @@ struct MegSetup {
   }
 
   double Step(int64_t step) {
-    at::Tensor feats = cache.defined() ? cache : at::stack(clip->EncodeImage(images).block_cls_proj, 0);
+    at::Tensor feats =
+        cache.defined() ? cache : at::stack(clip->EncodeImage(images).block_cls_proj, 0);
     at::Tensor emb = head->Embeddings(feats, text_norm, scale, true,
                                       at::detail::createCPUGenerator(uint64_t(step)));
     train::MegLossTerms l = loss(train::PearsonRdm(emb), target);

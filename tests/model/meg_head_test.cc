@@ -88,7 +88,8 @@ TEST(MegHeadTest, BatchedEqualsPerTimepointLoop) {
     EXPECT_TRUE(at::allclose(got, want, 1e-12, 1e-12))
         << "noise " << noise << ": " << (got - want).abs().max().item<double>();
     if (noise) {  // the noise changes the result
-      at::Tensor quiet = head.Embeddings(cls, text, 14.3, false, at::detail::createCPUGenerator(77));
+      at::Tensor quiet =
+          head.Embeddings(cls, text, 14.3, false, at::detail::createCPUGenerator(77));
       EXPECT_GT((quiet - got).abs().max().item<double>(), 1e-3);
     }
   }
@@ -180,7 +181,9 @@ TEST(MegHeadTest, OneHotInitialWfrGetsOnlyAVanishingGradient) {
   at::Tensor text = at::randn({5, 8}, g, at::kFloat);
   auto grad = [&] {
     head.wfr.mutable_grad() = at::Tensor();
-    head.Embeddings(cls, text, 3.0, false, at::detail::createCPUGenerator(1)).pow(2).sum()
+    head.Embeddings(cls, text, 3.0, false, at::detail::createCPUGenerator(1))
+        .pow(2)
+        .sum()
         .backward();
     return head.wfr.grad().abs().max().item<double>();
   };

@@ -68,8 +68,7 @@ TEST(MegLossTest, NormalisersDivideEachTerm) {
   b.m0 = 0.5;
   b.g0 = 4.0;
   MegLossTerms tb = b(PearsonRdm(emb), target);
-  const double want = 1.0 * ta.pearson.item<double>() / 2.0 +
-                      0.15 * ta.mse.item<double>() / 0.5 +
+  const double want = 1.0 * ta.pearson.item<double>() / 2.0 + 0.15 * ta.mse.item<double>() / 0.5 +
                       0.1 * ta.generalization.item<double>() / 4.0;
   EXPECT_NEAR(tb.total.item<double>(), want, 1e-12);
 }
@@ -87,10 +86,14 @@ TEST(MegLossTest, ConstantGeneralisationGivesZeroCorrelationNotNaN) {
 }
 
 TEST(MegLossTest, GradientMatchesFiniteDifferencesInFloat64) {
-  at::Tensor emb = Load("pred_emb").to(at::kDouble).narrow(0, 0, 4).narrow(1, 0, 6).narrow(2, 0, 9)
-                       .contiguous();
-  at::Tensor target = Load("target_rdm").to(at::kDouble).narrow(0, 0, 4).narrow(1, 0, 6)
-                          .narrow(2, 0, 6).contiguous();
+  at::Tensor emb =
+      Load("pred_emb").to(at::kDouble).narrow(0, 0, 4).narrow(1, 0, 6).narrow(2, 0, 9).contiguous();
+  at::Tensor target = Load("target_rdm")
+                          .to(at::kDouble)
+                          .narrow(0, 0, 4)
+                          .narrow(1, 0, 6)
+                          .narrow(2, 0, 6)
+                          .contiguous();
   PearsonMSELongLoss loss = Case0Loss();
   loss.p0 = 0.9;
   loss.m0 = 0.3;
