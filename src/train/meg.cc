@@ -415,8 +415,12 @@ model::MegHeadOptions HeadOptions(const TrainMegOptions& o, const meg::TimeAxis&
   return h;
 }
 
-at::Tensor MaybeRescale(const TrainMegOptions& o, const at::Tensor& stack) {
-  return o.rdm.rescale == "minmax" ? meg::RescaleMinMax(stack) : stack.to(at::kFloat);
+// meg.rdm.rescale minmax: the reference's load_rdm rescales the WHOLE (P, T, n, n) array by its
+// own min and max (RdmStack::ValueRange), so every read is rescaled by the file's bounds.
+at::Tensor MaybeRescale(const TrainMegOptions& o, const meg::RdmStack::Range& range,
+                        const at::Tensor& stack) {
+  return o.rdm.rescale == "minmax" ? meg::RescaleMinMax(stack, range.min, range.max)
+                                   : stack.to(at::kFloat);
 }
 
 MegData LoadData(const TrainMegOptions& o) {
@@ -444,13 +448,15 @@ MegData LoadData(const TrainMegOptions& o) {
   // Target: mean over the participants, every timepoint (for the global rescale), then the
   // training timepoints only.
   at::Tensor full = st.ReadMean(d.ps, 0, d.axis.size, d.used);  // (T_full, u, u)
-  full = MaybeRescale(o, full);
+  const meg::RdmStack::Range range =
+      o.rdm.rescale == "minmax" ? st.ValueRange() : meg::RdmStack::Range{};
+  full = MaybeRescale(o, range, full);
   d.target = full.index_select(0, at::tensor(win.index, at::kLong)).contiguous();
   full = at::Tensor();
   // Curves from the participants' training-object stacks.
   std::vector<at::Tensor> stacks;
   for (int64_t p : d.ps)
-    stacks.push_back(MaybeRescale(o, st.Read(p, 0, d.axis.size, d.split.train)));
+    stacks.push_back(MaybeRescale(o, range, st.Read(p, 0, d.axis.size, d.split.train)));
   d.curves = meg::ComputeCurves(stacks, d.axis, o.noise_scale, o.noise_sigma);
   return d;
 }

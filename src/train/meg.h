@@ -9,8 +9,9 @@
 // heldout_names are kept out of training and validation (alignment uses them); the rest is split
 // train / validation by (seed, val_fraction) (data::SplitBehavior). Target = mean over the
 // selected participants (group) or the one participant (individual) of the RDMs of the
-// train + validation objects, all T_full timepoints read once, min-max rescaled over that stack
-// (meg.rdm.rescale: minmax), then restricted to the training timepoints and cached: memory
+// train + validation objects, all T_full timepoints read once, min-max rescaled by the whole
+// file's bounds as the reference's load_rdm (meg.rdm.rescale: minmax; RdmStack::ValueRange
+// streams the file once), then restricted to the training timepoints and cached: memory
 // T * (n_train + n_val)^2 floats. Curves (meg::ComputeCurves) from the selected participants'
 // stacks of the training objects (each rescaled likewise).
 //
