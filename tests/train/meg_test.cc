@@ -128,6 +128,30 @@ TEST(TrainMegTest, PatienceEndsPhaseOne) {
   EXPECT_FALSE(fs::exists(o.out_dir + "/best.safetensors"));
 }
 
+TEST(TrainMegTest, IndividualModeUsesOneParticipant) {
+  testing::MegSynth m = Synth("individual");
+  config::TrainMegOptions o = m.options;
+  o.epochs = 0;  // the initial validation losses are enough to see the target
+  o.out_dir = kOut + "/individual/group";
+  MegTrainResult group = TrainMeg(o, kInfo, false, dist::Comm::Serial());
+  o.mode = "individual";
+  o.participants = {"2"};
+  o.out_dir = kOut + "/individual/p2";
+  MegTrainResult p2 = TrainMeg(o, kInfo, false, dist::Comm::Serial());
+  o.participants = {"1"};
+  o.out_dir = kOut + "/individual/p1";
+  MegTrainResult p1 = TrainMeg(o, kInfo, false, dist::Comm::Serial());
+  EXPECT_NE(p2.m0, group.m0);
+  EXPECT_NE(p2.m0, p1.m0);
+  // A group of one participant is that participant.
+  o.mode = "group";
+  o.participants = {"2"};
+  o.out_dir = kOut + "/individual/g2";
+  MegTrainResult g2 = TrainMeg(o, kInfo, false, dist::Comm::Serial());
+  EXPECT_DOUBLE_EQ(g2.m0, p2.m0);
+  EXPECT_DOUBLE_EQ(g2.p0, p2.p0);
+}
+
 TEST(TrainMegTest, ResumeEqualsUninterruptedRun) {
   testing::MegSynth ms = Synth("straight");
   MegTrainResult a = TrainMeg(ms.options, kInfo, false, dist::Comm::Serial());
