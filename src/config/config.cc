@@ -77,6 +77,9 @@ std::vector<Field> Schema(Config* c) {
   auto& cl = c->permute.cluster;
   auto& si = c->synth_images;
   auto& tb = c->train_behavior;
+  auto& mr = c->meg_rdm;
+  auto& me = c->meg_epochs;
+  auto& tm = c->train_meg;
   return {
       Str("log.level", &c->log.level, "log verbosity",
           {"trace", "debug", "info", "warn", "error", "off"}),
@@ -197,6 +200,85 @@ std::vector<Field> Schema(Config* c) {
           0.001, 1e5),
       Num("train.behavior.progress_seconds", &tb.progress_seconds, "progress line interval (s)", 0,
           1e6),
+      Str("meg.rdm.path", &mr.path, "MEG RDM stacks: NPY (P,T,n,n) / (P,T,m) or HDF5"),
+      Str("meg.rdm.dataset", &mr.dataset, "HDF5 dataset of the RDM stacks (rank 3 or 4)"),
+      Str("meg.rdm.names", &mr.names,
+          "object names in RDM order (.txt or .csv); NPY: required, HDF5: overrides /meg/names"),
+      Num("meg.rdm.time_start_ms", &mr.time_start_ms, "NPY: time of timepoint 0 in ms", -1e9, 1e9),
+      Num("meg.rdm.time_step_ms", &mr.time_step_ms, "NPY: timepoint spacing in ms", 1e-9, 1e9),
+      Str("meg.rdm.nan_policy", &mr.nan_policy, "NaN/Inf in RDMs: refuse, or replace by 0",
+          {"error", "zero"}),
+      Str("meg.rdm.rescale", &mr.rescale, "global min-max rescale to [0, 1]", {"minmax", "none"}),
+      Num("meg.rdm.symmetry_tolerance", &mr.symmetry_tolerance,
+          "largest accepted |a_ij - a_ji| and |a_ii| of MEG RDMs", 0, 1),
+      List("meg.epochs.files", &me.files, "epochs HDF5 files, one per participant"),
+      List("meg.epochs.participants", &me.participants,
+           "participant labels, one per file (empty: file attribute or file stem)"),
+      Str("meg.epochs.method", &me.method, "RDM distance", {"correlation", "crossnobis"}),
+      Num("meg.epochs.window_ms", &me.window_ms, "centred boxcar window in ms (0 = none)", 0, 1e9),
+      Num("meg.epochs.step_ms", &me.step_ms, "output timepoint spacing in ms (0 = every sample)", 0,
+          1e9),
+      Num("meg.epochs.tmin_ms", &me.tmin_ms, "crop: first time kept (ms)", -1e9, 1e9),
+      Num("meg.epochs.tmax_ms", &me.tmax_ms, "crop: last time kept (ms)", -1e9, 1e9),
+      Str("meg.epochs.out", &me.out, "MEG RDM HDF5 file written"),
+      Str("train.meg.mode", &tm.mode, "group (mean of participants) or individual (one)",
+          {"group", "individual"}),
+      List("train.meg.participants", &tm.participants,
+           "participant labels or 0-based indices (group: empty = all; individual: one)"),
+      Str("train.meg.checkpoint", &tm.checkpoint, "base CLIP checkpoint file"),
+      Str("train.meg.vocab", &tm.vocab, "CLIP BPE merges (bpe_simple_vocab_16e6.txt.gz)"),
+      Str("train.meg.vocab_remap", &tm.vocab_remap, "token id remap", {"", "tiny"}),
+      Str("train.meg.prompts", &tm.prompts, "JSON list of the dimension prompts"),
+      Str("train.meg.behavior_checkpoint", &tm.behavior_checkpoint,
+          "optional stage-1 best.safetensors whose text tower is used (frozen)"),
+      Str("train.meg.image_dir", &tm.image_dir, "folder of the images, named like the RDM objects"),
+      Str("train.meg.heldout_names", &tm.heldout_names,
+          "optional: objects kept out of training (.txt or .csv)"),
+      Str("train.meg.out_dir", &tm.out_dir, "checkpoints, resume state and results"),
+      Int("train.meg.image_size", &tm.image_size, "model input in pixels (0 = the checkpoint's)", 0,
+          4096),
+      Str("train.meg.normalization", &tm.normalization, "image mean/std preset",
+          {"things", "openai"}),
+      Num("train.meg.train_start_ms", &tm.train_start_ms, "first training time (ms)", -1e9, 1e9),
+      Num("train.meg.train_end_ms", &tm.train_end_ms, "last training time (ms), inclusive", -1e9,
+          1e9),
+      Num("train.meg.train_step_ms", &tm.train_step_ms, "training time spacing (ms)", 1e-9, 1e9),
+      Num("train.meg.window_ms", &tm.window_ms, "+- window around each training time (ms)", 0, 1e9),
+      Num("train.meg.noise_scale", &tm.noise_scale, "scale of the noise level curve", 0, 1e6),
+      Num("train.meg.noise_sigma", &tm.noise_sigma, "Gaussian smoothing of 1 - beta (timepoints)",
+          1e-9, 1e6),
+      Bool("train.meg.noise", &tm.noise, "Gaussian noise term during training"),
+      Int("train.meg.seed", &tm.seed, "random seed (0 .. 2^53)", 0, 9007199254740992.0),
+      Num("train.meg.val_fraction", &tm.val_fraction, "validation share", 1e-6, 0.999999),
+      Int("train.meg.batch", &tm.batch, "global batch size (>= 3 objects)", 3, 1e6),
+      Int("train.meg.epochs", &tm.epochs, "maximum epochs (both phases)", 0, 1e6),
+      Int("train.meg.phase1_epochs", &tm.phase1_epochs,
+          "phase-1 epochs at most (0 = until patience)", 0, 1e6),
+      Int("train.meg.patience_phase1", &tm.patience_phase1,
+          "phase-1 epochs without a checkpoint before phase 2", 1, 1e6),
+      Int("train.meg.patience_phase2", &tm.patience_phase2,
+          "phase-2 epochs without a checkpoint before stopping", 1, 1e6),
+      Num("train.meg.lr_wfr_1", &tm.lr_wfr_1, "AdamW learning rate of Wfr, phase 1", 0, 10),
+      Num("train.meg.lr_wfr_2", &tm.lr_wfr_2, "AdamW learning rate of Wfr, phase 2", 0, 10),
+      Num("train.meg.lr_dora", &tm.lr_dora, "AdamW learning rate of DoRA, phase 2", 0, 10),
+      Num("train.meg.weight_decay", &tm.weight_decay, "AdamW decoupled weight decay", 0, 10),
+      Int("train.meg.dora.rank", &tm.dora_rank, "DoRA rank r", 1, 4096),
+      Num("train.meg.dora.alpha", &tm.dora_alpha, "DoRA alpha (scaling = alpha / rank)", 1e-9,
+          1e9),
+      Int("train.meg.dora.vision_blocks", &tm.dora_vision_blocks,
+          "last N vision blocks adapted in phase 2 (-1 = all)", -1, 4096),
+      Bool("train.meg.dora.train_magnitude", &tm.dora_train_magnitude,
+           "train the DoRA magnitude m"),
+      Num("train.meg.loss.p_weight", &tm.p_weight, "weight of the Pearson loss", 0, 1e6),
+      Num("train.meg.loss.m_weight", &tm.m_weight, "weight of the MSE loss", 0, 1e6),
+      Num("train.meg.loss.g_weight", &tm.g_weight, "weight of the generalisation loss", 0, 1e6),
+      Int("train.meg.loader_threads", &tm.loader_threads, "image decoding threads per rank", 1,
+          256),
+      Str("train.meg.dist.backend", &tm.dist_backend, "gradient all-reduce backend",
+          {"auto", "mpi", "nccl"}),
+      Num("train.meg.dist.bucket_mb", &tm.dist_bucket_mb, "all-reduce bucket size (MiB)", 0.001,
+          1e5),
+      Num("train.meg.progress_seconds", &tm.progress_seconds, "progress line interval (s)", 0, 1e6),
   };
 }
 
@@ -421,6 +503,13 @@ void ValidateCrossField(const Config& c) {
         "both or neither");
   if (c.rsa_behavior.metrics.empty())
     throw ConfigError("rsa.behavior.metrics: expected at least one RDM type");
+  if (c.meg_epochs.tmin_ms > c.meg_epochs.tmax_ms)
+    throw ConfigError("meg.epochs.tmin_ms must not exceed meg.epochs.tmax_ms");
+  if (!c.meg_epochs.participants.empty() &&
+      c.meg_epochs.participants.size() != c.meg_epochs.files.size())
+    throw ConfigError("meg.epochs.participants: expected one label per file in meg.epochs.files (" +
+                      std::to_string(c.meg_epochs.files.size()) + "), got " +
+                      std::to_string(c.meg_epochs.participants.size()));
 }
 
 }  // namespace

@@ -131,6 +131,81 @@ struct TrainBehaviorOptions {
   double progress_seconds = 10;       // rank-0 progress line interval (s)
 };
 
+// MEG RDM stacks (YAML `meg.rdm`): what the MEG loader (meg/rdm_stack.h) reads. NPY inputs are
+// (P, T, n, n) or condensed (P, T, m); HDF5 inputs are the dataset `dataset` (rank 4 or 3) with
+// names and time axis read from the file (results/README.md, "MEG RDM file").
+struct MegRdmOptions {
+  std::string path;                 // NPY or HDF5 (.h5/.hdf5) file of RDM stacks
+  std::string dataset = "/meg/rdm";  // HDF5 only: dataset path
+  std::string names;  // object names in RDM order (.txt or CSV); required for NPY, optional for
+                      // HDF5 (overrides /meg/names)
+  double time_start_ms = 0;  // NPY only: time of timepoint 0 (ms); HDF5 reads attributes
+  double time_step_ms = 1;   // NPY only: timepoint spacing (ms), > 0
+  std::string nan_policy = "error";  // error | zero (NaN/Inf replaced by 0 with a warning count)
+  std::string rescale = "minmax";    // minmax (reference load_rdm: global [0, 1]) | none
+  double symmetry_tolerance = 1e-6;  // largest accepted |a_ij - a_ji| and |a_ii|
+};
+
+// `cliphba meg rdm` (YAML `meg.epochs`): epoched sensor data -> time-resolved RDMs per participant.
+struct MegEpochsOptions {
+  std::vector<std::string> files;         // epochs HDF5 files, one per participant
+  std::vector<std::string> participants;  // labels (one per file); empty = file attribute or stem
+  std::string method = "correlation";     // correlation | crossnobis
+  double window_ms = 0;      // centred boxcar average over time (ms); 0 = none
+  double step_ms = 0;        // output spacing (ms), an integer multiple of 1/sfreq; 0 = every sample
+  double tmin_ms = -1e9;     // crop: first time kept (ms)
+  double tmax_ms = 1e9;      // crop: last time kept (ms)
+  std::string out;           // MEG RDM HDF5 file written (atomically)
+};
+
+// `cliphba train meg` / `cliphba evaluate meg`: CLIP-HBA-MEG stages 2 (group) and 3 (individual),
+// METHOD.md. Defaults = METHOD.md's group defaults; values METHOD.md does not give are marked
+// "(chosen)". The RDM source is the config's `meg.rdm` section (the app copies it into `rdm`).
+struct TrainMegOptions {
+  MegRdmOptions rdm;                   // NOT a train.meg key: filled from `meg.rdm` by the app
+  std::string mode = "group";          // group (target = mean of participants) | individual (one)
+  std::vector<std::string> participants;  // labels (or 0-based indices); group: empty = all
+  std::string checkpoint;              // base CLIP checkpoint (safetensors, torch zip, TorchScript)
+  std::string vocab;                   // CLIP BPE merges, bpe_simple_vocab_16e6.txt.gz
+  std::string vocab_remap;             // "" | "tiny" (fixtures' 4096-row table)
+  std::string prompts;                 // JSON list of the K dimension prompts
+  std::string behavior_checkpoint;     // optional stage-1 best.safetensors: its text tower (DoRA)
+  std::string image_dir;               // images named like the RDM objects (name, name.png/.jpg)
+  std::string heldout_names;           // optional: objects kept out of training (alignment)
+  std::string out_dir = "results/meg_group";  // checkpoints, resume state, evaluation
+  int64_t image_size = 0;                // 0 = the checkpoint's resolution
+  std::string normalization = "things";  // things | openai
+  double train_start_ms = 0;   // first training time (ms) (chosen)
+  double train_end_ms = 700;   // last training time (ms), inclusive (chosen)
+  double train_step_ms = 5;    // spacing of training times (ms) (chosen; 0..700/5 = 141 points)
+  double window_ms = 10;       // +- window of Wfr rows, richness and beta means (ms) (chosen)
+  double noise_scale = 1.0;    // noise level curve = minmax(smoothed 1 - beta) * noise_scale (chosen)
+  double noise_sigma = 3.0;    // Gaussian smoothing of 1 - beta (timepoints)
+  bool noise = true;           // Gaussian noise term in training (validation never has it)
+  int64_t seed = 1;            // split, shuffles, DoRA init and noise draws: pure functions of it
+  double val_fraction = 0.2;   // validation share of the non-held-out objects
+  int64_t batch = 50;          // global batch size (objects)
+  int64_t epochs = 50;         // maximum epochs, both phases together
+  int64_t phase1_epochs = 0;   // phase 1 (Wfr only) at most this many epochs; 0 = until patience
+  int64_t patience_phase1 = 3;   // phase-1 epochs without a checkpoint before phase 2 (chosen)
+  int64_t patience_phase2 = 10;  // phase-2 epochs without a checkpoint before stopping (chosen)
+  double lr_wfr_1 = 3e-3;      // AdamW learning rate of Wfr in phase 1
+  double lr_wfr_2 = 3e-3;      // ... of Wfr in phase 2 (chosen: unchanged)
+  double lr_dora = 3e-5;       // ... of the DoRA parameters in phase 2
+  double weight_decay = 0.01;  // AdamW decoupled weight decay (PyTorch's default)
+  int64_t dora_rank = 32;             // YAML dora.rank
+  double dora_alpha = 16;             // YAML dora.alpha (reference DoRALayer default)
+  int64_t dora_vision_blocks = -1;    // YAML dora.vision_blocks: last N vision blocks; -1 = all
+  bool dora_train_magnitude = false;  // YAML dora.train_magnitude: direction only by default
+  double p_weight = 1.0;    // YAML loss.p_weight: Pearson term
+  double m_weight = 0.1;    // YAML loss.m_weight: MSE term
+  double g_weight = 0.15;   // YAML loss.g_weight: time-generalisation term
+  int64_t loader_threads = 2;         // image decoding threads per rank
+  std::string dist_backend = "auto";  // YAML dist.backend
+  double dist_bucket_mb = 25;         // YAML dist.bucket_mb
+  double progress_seconds = 10;       // rank-0 progress line interval (s)
+};
+
 struct Config {
   LogOptions log;
   RuntimeOptions runtime;
@@ -139,6 +214,9 @@ struct Config {
   RsaBehaviorOptions rsa_behavior;      // YAML: rsa.behavior
   PermuteOptions permute;               // YAML: permute
   TrainBehaviorOptions train_behavior;  // YAML: train.behavior
+  MegRdmOptions meg_rdm;                // YAML: meg.rdm
+  MegEpochsOptions meg_epochs;          // YAML: meg.epochs
+  TrainMegOptions train_meg;            // YAML: train.meg (+ meg.rdm)
 };
 
 }  // namespace cliphba::config
