@@ -44,6 +44,8 @@ int RunPermute(const CommonArgs& args, const PermuteArgs& permute_args, const di
 int RunSynthBehavior(const CommonArgs& args);
 int RunRsaBehavior(const CommonArgs& args);
 int RunConfigShow(const CommonArgs& args);
+// `cliphba synth cohort`: force = --force (write over a folder that holds something else).
+int RunSynthCohort(const CommonArgs& args, bool force);
 
 // Applies log level and thread settings of the resolved configuration. Reads the config.
 void ApplyRuntime(const std::string& log_level, int64_t threads);

@@ -203,6 +203,18 @@ int main(int argc, char** argv) {
   AddKeyOption(synth_images, "--out-dir", "synth.images.out_dir", "output folder", &flag_overrides);
   synth_images->callback([&] { run = cliphba::apps::RunSynthImages; });
 
+  // `cliphba synth cohort` (issue 6): the synthetic THINGS-like cohort with MEG epochs.
+  bool run_synth_cohort = false, synth_cohort_force = false;
+  CLI::App* synth_cohort = synth->add_subcommand(
+      "cohort", "images, behaviour and per-participant MEG epochs with known ground truth");
+  AddCommon(synth_cohort, &args);
+  synth_cohort->add_flag("--force", synth_cohort_force,
+                         "write over an out_dir that holds something other than this cohort");
+  AddKeyOption(synth_cohort, "--out-dir", "synth.cohort.out_dir", "output folder",
+               &flag_overrides);
+  AddKeyOption(synth_cohort, "--seed", "synth.cohort.seed", "random seed", &flag_overrides);
+  synth_cohort->callback([&] { run_synth_cohort = true; });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -223,6 +235,7 @@ int main(int argc, char** argv) {
   try {
     if (run_encode) return cliphba::apps::RunEncode(args, encode_args);
     if (run_tokenize) return cliphba::apps::RunTokenize(args, tokenize_vocab);
+    if (run_synth_cohort) return cliphba::apps::RunSynthCohort(args, synth_cohort_force);
     if (run_mpi != nullptr || needs_mpi) {
       // Collective commands: MPI_COMM_WORLD under an MPI launcher; started plainly, one process
       // without MPI.
