@@ -36,9 +36,10 @@ int RunSynthCohort(const CommonArgs& args, bool force) {
   config::Config cfg = config::LoadConfig(args.config_file, args.overrides);
   ApplyRuntime(cfg.log.level, cfg.runtime.threads);
   const config::SynthCohortOptions& o = cfg.synth_cohort;
-  LOG_INFO("generating a cohort: {} objects x {} exemplars, {} participants x {} sensors x {} "
-           "times into {}",
-           o.n_objects, o.n_exemplars, o.n_participants, o.n_sensors, o.n_times, o.out_dir);
+  LOG_INFO(
+      "generating a cohort: {} objects x {} exemplars, {} participants x {} sensors x {} "
+      "times into {}",
+      o.n_objects, o.n_exemplars, o.n_participants, o.n_sensors, o.n_times, o.out_dir);
   data::SynthCohortSummary s = data::GenerateSynthCohort(o, force);
   if (args.json) {
     nlohmann::json j = {{"out_dir", s.out_dir},
@@ -52,9 +53,10 @@ int RunSynthCohort(const CommonArgs& args, bool force) {
     fmt::print("{}\n", j.dump());
     return 0;
   }
-  fmt::print("synthetic cohort: {} objects ({} images), {} behavioural dims, {} participants, "
-             "{} files in {} (manifest: cohort.json)\n",
-             s.n_objects, s.n_images, s.n_dims, s.n_participants, s.files.size(), s.out_dir);
+  fmt::print(
+      "synthetic cohort: {} objects ({} images), {} behavioural dims, {} participants, "
+      "{} files in {} (manifest: cohort.json)\n",
+      s.n_objects, s.n_images, s.n_dims, s.n_participants, s.files.size(), s.out_dir);
   return 0;
 }
 

@@ -210,8 +210,7 @@ int main(int argc, char** argv) {
   AddCommon(synth_cohort, &args);
   synth_cohort->add_flag("--force", synth_cohort_force,
                          "write over an out_dir that holds something other than this cohort");
-  AddKeyOption(synth_cohort, "--out-dir", "synth.cohort.out_dir", "output folder",
-               &flag_overrides);
+  AddKeyOption(synth_cohort, "--out-dir", "synth.cohort.out_dir", "output folder", &flag_overrides);
   AddKeyOption(synth_cohort, "--seed", "synth.cohort.seed", "random seed", &flag_overrides);
   synth_cohort->callback([&] { run_synth_cohort = true; });
 

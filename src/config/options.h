@@ -133,7 +133,8 @@ struct TrainBehaviorOptions {
 
 // `cliphba synth cohort`: a THINGS-like cohort with known ground truth (data/synth_cohort.h):
 // rendered images of objects with latent features, a behavioural embedding over named dimensions
-// and its triplet RDM, and per-participant MEG epochs with an early visual and a later semantic code.
+// and its triplet RDM, and per-participant MEG epochs with an early visual and a later semantic
+// code.
 struct SynthCohortOptions {
   std::string out_dir = "results/synth_cohort";  // created; refused if it holds something else
   int64_t n_objects = 32;          // objects = MEG conditions (4..400; every triplet is simulated)
@@ -148,16 +149,16 @@ struct SynthCohortOptions {
   double sfreq = 100;              // sampling rate (Hz): step = 1000 / sfreq ms
   double tmin_ms = -100;           // time of sample 0 (ms)
   int64_t n_trials = 6;            // trials per object per participant (exemplars in turn)
-  double visual_latency_ms = 100;    // peak of the visual code's Gaussian time course (ms)
+  double visual_latency_ms = 100;  // peak of the visual code's Gaussian time course (ms)
   double semantic_latency_ms = 250;  // peak of the semantic code's time course (ms)
   double latency_jitter_ms = 20;     // participant latencies: latency + U(-jitter, +jitter)
   double visual_width_ms = 25;       // sd of the visual time course (ms)
   double semantic_width_ms = 40;     // sd of the semantic time course (ms)
   double visual_amplitude = 0.6;     // mean peak amplitude of the visual code (per sensor, ~sd)
   double semantic_amplitude = 0.8;   // mean peak amplitude of the semantic code
-  double weight_spread = 0.8;  // sd of log participant weights of the semantic dimensions
-  double noise = 1;            // sd of the sensor noise per sample
-  int64_t seed = 1;            // every draw is a pure function of (seed, stream, item)
+  double weight_spread = 0.8;        // sd of log participant weights of the semantic dimensions
+  double noise = 1;                  // sd of the sensor noise per sample
+  int64_t seed = 1;                  // every draw is a pure function of (seed, stream, item)
 };
 
 struct Config {
