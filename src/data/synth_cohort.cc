@@ -19,6 +19,7 @@
 #include "io/csv.h"
 #include "io/epochs_h5.h"
 #include "io/npy.h"
+#include "meg/epochs.h"
 
 namespace cliphba::data {
 
@@ -363,11 +364,12 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
   out.n_dims = d;
   out.n_participants = n_part;
   json files = json::array();
-  auto record = [&](const std::string& rel, const std::string& what) {
+  // Lists a written file in the manifest; `hashed` false for files whose bytes carry a time.
+  auto record = [&](const std::string& rel, const std::string& what, bool hashed = true) {
     const std::string bytes = ReadAll(dir / rel);
     files.push_back({{"path", rel},
                      {"bytes", int64_t(bytes.size())},
-                     {"fnv1a64", HashHex(bytes)},
+                     {"fnv1a64", hashed ? json(HashHex(bytes)) : json(nullptr)},
                      {"content", what}});
     out.files.push_back(rel);
   };
@@ -514,6 +516,22 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
                             {"semantic_pattern", TensorJson(b)}});
   }
 
+  // The MEG RDM stack of every participant (correlation distance of condition means, every
+  // sample), as `cliphba meg rdm` writes it.
+  config::MegEpochsOptions rdm_options;
+  for (int64_t p = 0; p < n_part; ++p) {
+    rdm_options.files.push_back((dir / ("meg/" + ParticipantLabel(p) + "_epochs.h5")).string());
+    rdm_options.participants.push_back(ParticipantLabel(p));
+  }
+  rdm_options.method = "correlation";
+  rdm_options.out = (dir / "meg/rdm.h5").string();
+  const std::string options_text = OptionsJson(o).dump();
+  meg::WriteMegRdms(rdm_options, HashHex(options_text), options_text);
+  record("meg/rdm.h5",
+         "MEG RDM stack (P x T x m condensed, correlation method); its provenance attributes carry "
+         "the creation time, so its bytes (not its data) differ between runs: not hashed",
+         /*hashed=*/false);
+
   json truth;
   truth["generator"] = "cliphba synth cohort";
   truth["config"] = OptionsJson(o);
@@ -546,7 +564,7 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
   manifest["layout"] = {
       {"images", "images/objNNNN_EE.png: object NNNN, exemplar EE (01 is the named image)"},
       {"behavior", "embedding.csv, prompts.json, rdm.npy + rdm_names.txt, heldout.txt"},
-      {"meg", "sub-PP_epochs.h5 (CONTRACTS epochs format)"},
+      {"meg", "sub-PP_epochs.h5 (CONTRACTS epochs format), rdm.h5 (CONTRACTS MEG RDM format)"},
       {"ground_truth", "ground_truth.json"}};
   manifest["files"] = files;
   WriteText(dir / "cohort.json", manifest.dump(1) + "\n");

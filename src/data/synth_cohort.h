@@ -42,10 +42,13 @@ struct SynthCohortSummary {
 //   behavior/prompts.json       d prompts; behavior/rdm.npy (n, n) float64 triplet RDM in object
 //   behavior/rdm_names.txt      order, its names; behavior/heldout.txt the last n_heldout names
 //   meg/sub-PP_epochs.h5        P epochs files (io/epochs_h5.h), condition_names = object names
+//   meg/rdm.h5                  the MEG RDM stack of all participants (meg::WriteMegRdms,
+//                               correlation distance of condition means at every sample)
 //   ground_truth.json           config, latencies, amplitudes, weights, patterns, latents
 //   cohort.json                 the manifest: every file with size and FNV-1a hash; written LAST,
 //                               so a folder without it is an unfinished cohort.
-// Deterministic: equal options give byte-identical files. An existing non-empty out_dir is
+// Deterministic: equal options give byte-identical files, except meg/rdm.h5 whose provenance
+// attributes hold the creation time (its datasets are identical). An existing non-empty out_dir is
 // refused (ConfigError naming it) unless its cohort.json records the same options or `force`;
 // with `force` the files listed by a previous cohort.json are removed first (nothing else is).
 // Throws IoError when a file cannot be written.
