@@ -156,7 +156,7 @@ struct SynthCohortOptions {
   double semantic_width_ms = 40;     // sd of the semantic time course (ms)
   double visual_amplitude = 0.6;     // mean peak amplitude of the visual code (per sensor, ~sd)
   double semantic_amplitude = 0.8;   // mean peak amplitude of the semantic code
-  double weight_spread = 0.8;        // sd of log participant weights of the semantic dimensions
+  double weight_spread = 0.6;        // sd of log participant weights of the semantic dimensions
   double noise = 1;                  // sd of the sensor noise per sample
   int64_t seed = 1;                  // every draw is a pure function of (seed, stream, item)
 };

@@ -355,29 +355,46 @@ TEST_F(CohortTest, ParticipantsDifferAndEachFitsItsOwnPlantedWeightsBest) {
     at::Tensor wt = at::tensor(w, at::kDouble);
     model[p] = rsa::ComputeRdm(emb.values * wt, rsa::RdmMetric::kCorrelation).values;
   }
-  double own = 0, other = 0;
-  int64_t own_best = 0;
-  for (int64_t p = 0; p < P; ++p) {  // participant p's data
-    double best_other = -1;
-    for (int64_t q = 0; q < P; ++q) {  // model of q
-      const double r = rsa::Spearman(model[q], meg[p]);
-      if (q == p) {
-        own += r / P;
-      } else {
-        other += r / (P * (P - 1));
-        best_other = std::max(best_other, r);
-      }
+  // fit[q][p]: model q vs participant p's data (Spearman).
+  std::vector<std::vector<double>> fit(P, std::vector<double>(P));
+  for (int64_t q = 0; q < P; ++q)
+    for (int64_t p = 0; p < P; ++p) fit[q][p] = rsa::Spearman(model[q], meg[p]);
+  // Own-vs-other statistic (CONTRACTS OwnVsOtherTest): mean own - mean other, exact null over
+  // all P! assignments of models to participants.
+  auto statistic = [&](const std::vector<int64_t>& own_of) {
+    double own = 0, all = 0;
+    for (int64_t q = 0; q < P; ++q) {
+      own += fit[q][own_of[q]];
+      for (int64_t p = 0; p < P; ++p) all += fit[q][p];
     }
-    own_best += rsa::Spearman(model[p], meg[p]) > best_other;
+    return own / P - (all - own) / (P * (P - 1));
+  };
+  std::vector<int64_t> perm(P);
+  for (int64_t p = 0; p < P; ++p) perm[p] = p;
+  const double observed = statistic(perm);
+  int64_t at_least = 0, total = 0;
+  do {
+    at_least += statistic(perm) >= observed - 1e-12;
+    ++total;
+  } while (std::next_permutation(perm.begin(), perm.end()));
+  const double p_value = double(at_least) / double(total);
+  int64_t own_best = 0;
+  for (int64_t p = 0; p < P; ++p) {
+    bool best = true;
+    for (int64_t q = 0; q < P; ++q) best = best && (q == p || fit[p][p] > fit[q][p]);
+    own_best += best;
   }
   double between = 0;
   for (int64_t p = 0; p < P; ++p)
     for (int64_t q = p + 1; q < P; ++q) between += rsa::Pearson(meg[p], meg[q]) / (P * (P - 1) / 2);
   std::printf(
-      "own fit %.3f, other fit %.3f, own best for %lld of %lld, between-participant r %.3f\n", own,
-      other, static_cast<long long>(own_best), static_cast<long long>(P), between);
-  EXPECT_GT(own - other, 0.05);
-  EXPECT_GE(own_best, P - 1);
+      "own-vs-other statistic %.4f, exact p %.4f (%lld orders), own best for %lld of %lld, "
+      "between-participant r %.3f\n",
+      observed, p_value, static_cast<long long>(total), static_cast<long long>(own_best),
+      static_cast<long long>(P), between);
+  EXPECT_GT(observed, 0.0);
+  EXPECT_LT(p_value, 0.01);
+  EXPECT_GE(own_best, P - 2);
   EXPECT_LT(between, 0.9) << "participants' RDMs should differ";
   EXPECT_GT(between, 0.2) << "but share the behavioural structure";
 }
