@@ -46,6 +46,8 @@ int RunRsaBehavior(const CommonArgs& args);
 int RunConfigShow(const CommonArgs& args);
 // `cliphba meg rdm`: epochs HDF5 files -> MEG RDM HDF5 (config section meg.epochs).
 int RunMegRdm(const CommonArgs& args);
+// `cliphba synth cohort`: force = --force (write over a folder that holds something else).
+int RunSynthCohort(const CommonArgs& args, bool force);
 
 // Applies log level and thread settings of the resolved configuration. Reads the config.
 void ApplyRuntime(const std::string& log_level, int64_t threads);

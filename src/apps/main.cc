@@ -236,6 +236,17 @@ int main(int argc, char** argv) {
                &flag_overrides);
   meg_rdm->callback([&] { run = cliphba::apps::RunMegRdm; });
 
+  // `cliphba synth cohort` (issue 6): the synthetic THINGS-like cohort with MEG epochs.
+  bool run_synth_cohort = false, synth_cohort_force = false;
+  CLI::App* synth_cohort = synth->add_subcommand(
+      "cohort", "images, behaviour and per-participant MEG epochs with known ground truth");
+  AddCommon(synth_cohort, &args);
+  synth_cohort->add_flag("--force", synth_cohort_force,
+                         "write over an out_dir that holds something other than this cohort");
+  AddKeyOption(synth_cohort, "--out-dir", "synth.cohort.out_dir", "output folder", &flag_overrides);
+  AddKeyOption(synth_cohort, "--seed", "synth.cohort.seed", "random seed", &flag_overrides);
+  synth_cohort->callback([&] { run_synth_cohort = true; });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -256,6 +267,7 @@ int main(int argc, char** argv) {
   try {
     if (run_encode) return cliphba::apps::RunEncode(args, encode_args);
     if (run_tokenize) return cliphba::apps::RunTokenize(args, tokenize_vocab);
+    if (run_synth_cohort) return cliphba::apps::RunSynthCohort(args, synth_cohort_force);
     if (run_mpi != nullptr || needs_mpi) {
       // Collective commands: MPI_COMM_WORLD under an MPI launcher; started plainly, one process
       // without MPI.

@@ -77,6 +77,7 @@ std::vector<Field> Schema(Config* c) {
   auto& cl = c->permute.cluster;
   auto& si = c->synth_images;
   auto& tb = c->train_behavior;
+  auto& sc = c->synth_cohort;
   auto& mr = c->meg_rdm;
   auto& me = c->meg_epochs;
   auto& tm = c->train_meg;
@@ -107,6 +108,40 @@ std::vector<Field> Schema(Config* c) {
       Int("synth.images.n_heldout", &si.n_heldout, "names written to heldout.txt (< n_images)", 0,
           100000),
       Int("synth.images.seed", &si.seed, "random seed (0 .. 2^53)", 0, 9007199254740992.0),
+      Str("synth.cohort.out_dir", &sc.out_dir, "output folder of the synthetic cohort"),
+      Int("synth.cohort.n_objects", &sc.n_objects,
+          "objects = MEG conditions (every triplet simulated)", 4, 400),
+      Int("synth.cohort.n_exemplars", &sc.n_exemplars, "images per object (exemplar 0 is named)", 1,
+          100),
+      Int("synth.cohort.image_size", &sc.image_size, "PNG height = width in pixels", 8, 1024),
+      Int("synth.cohort.n_dims", &sc.n_dims, "named behavioural dimensions (= prompts)", 1, 16),
+      Int("synth.cohort.n_heldout", &sc.n_heldout, "objects in heldout.txt (< n_objects)", 0, 399),
+      Int("synth.cohort.choice_repeats", &sc.choice_repeats,
+          "simulated odd-one-out choices per distinct triplet", 1, 10000),
+      Int("synth.cohort.n_participants", &sc.n_participants, "MEG participants", 1, 1000),
+      Int("synth.cohort.n_sensors", &sc.n_sensors, "MEG channels", 1, 10000),
+      Int("synth.cohort.n_times", &sc.n_times, "samples per epoch", 2, 100000),
+      Num("synth.cohort.sfreq", &sc.sfreq, "sampling rate in Hz", 1e-3, 1e6),
+      Num("synth.cohort.tmin_ms", &sc.tmin_ms, "time of sample 0 in ms", -1e6, 1e6),
+      Int("synth.cohort.n_trials", &sc.n_trials, "trials per object per participant", 1, 10000),
+      Num("synth.cohort.visual_latency_ms", &sc.visual_latency_ms,
+          "peak time of the visual code in ms", -1e6, 1e6),
+      Num("synth.cohort.semantic_latency_ms", &sc.semantic_latency_ms,
+          "peak time of the semantic code in ms", -1e6, 1e6),
+      Num("synth.cohort.latency_jitter_ms", &sc.latency_jitter_ms,
+          "participant latency jitter: U(-j, +j) ms", 0, 1e6),
+      Num("synth.cohort.visual_width_ms", &sc.visual_width_ms,
+          "sd of the visual code's Gaussian time course in ms", 1e-3, 1e6),
+      Num("synth.cohort.semantic_width_ms", &sc.semantic_width_ms,
+          "sd of the semantic code's Gaussian time course in ms", 1e-3, 1e6),
+      Num("synth.cohort.visual_amplitude", &sc.visual_amplitude,
+          "mean peak amplitude of the visual code", 0, 1e6),
+      Num("synth.cohort.semantic_amplitude", &sc.semantic_amplitude,
+          "mean peak amplitude of the semantic code", 0, 1e6),
+      Num("synth.cohort.weight_spread", &sc.weight_spread,
+          "sd of the log participant weights of the semantic dimensions", 0, 10),
+      Num("synth.cohort.noise", &sc.noise, "sd of the sensor noise per sample", 0, 1e6),
+      Int("synth.cohort.seed", &sc.seed, "random seed (0 .. 2^53)", 0, 9007199254740992.0),
       Str("rsa.behavior.embedding", &rb.embedding, "embedding CSV (,image_name,0..d-1)"),
       Str("rsa.behavior.rdm", &rb.rdm, "reference RDM, NPY (n x n)"),
       Str("rsa.behavior.rdm_names", &rb.rdm_names, "RDM row names in RDM order (.txt or .csv)"),
@@ -501,6 +536,10 @@ void ValidateCrossField(const Config& c) {
     throw ConfigError(
         "train.behavior.reference_rdm and train.behavior.reference_rdm_names go together: set "
         "both or neither");
+  if (c.synth_cohort.n_heldout >= c.synth_cohort.n_objects)
+    throw ConfigError("synth.cohort.n_heldout (" + std::to_string(c.synth_cohort.n_heldout) +
+                      ") must be smaller than synth.cohort.n_objects (" +
+                      std::to_string(c.synth_cohort.n_objects) + ")");
   if (c.rsa_behavior.metrics.empty())
     throw ConfigError("rsa.behavior.metrics: expected at least one RDM type");
   if (c.meg_epochs.tmin_ms > c.meg_epochs.tmax_ms)

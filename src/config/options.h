@@ -131,6 +131,36 @@ struct TrainBehaviorOptions {
   double progress_seconds = 10;       // rank-0 progress line interval (s)
 };
 
+// `cliphba synth cohort`: a THINGS-like cohort with known ground truth (data/synth_cohort.h):
+// rendered images of objects with latent features, a behavioural embedding over named dimensions
+// and its triplet RDM, and per-participant MEG epochs with an early visual and a later semantic
+// code.
+struct SynthCohortOptions {
+  std::string out_dir = "results/synth_cohort";  // created; refused if it holds something else
+  int64_t n_objects = 32;          // objects = MEG conditions (4..400; every triplet is simulated)
+  int64_t n_exemplars = 2;         // images per object; exemplar 0 (`*_01.png`) is the named one
+  int64_t image_size = 32;         // PNG height = width (pixels)
+  int64_t n_dims = 12;             // behavioural dimensions = prompts (1..16, named)
+  int64_t n_heldout = 8;           // objects listed in heldout.txt (the last ones; < n_objects)
+  int64_t choice_repeats = 4;      // simulated odd-one-out choices per distinct triplet
+  int64_t n_participants = 6;      // MEG participants (own-vs-other permutation: 6! = 720)
+  int64_t n_sensors = 32;          // MEG channels
+  int64_t n_times = 71;            // samples per epoch
+  double sfreq = 100;              // sampling rate (Hz): step = 1000 / sfreq ms
+  double tmin_ms = -100;           // time of sample 0 (ms)
+  int64_t n_trials = 6;            // trials per object per participant (exemplars in turn)
+  double visual_latency_ms = 100;  // peak of the visual code's Gaussian time course (ms)
+  double semantic_latency_ms = 250;  // peak of the semantic code's time course (ms)
+  double latency_jitter_ms = 20;     // participant latencies: latency + U(-jitter, +jitter)
+  double visual_width_ms = 25;       // sd of the visual time course (ms)
+  double semantic_width_ms = 40;     // sd of the semantic time course (ms)
+  double visual_amplitude = 0.6;     // mean peak amplitude of the visual code (per sensor, ~sd)
+  double semantic_amplitude = 0.8;   // mean peak amplitude of the semantic code
+  double weight_spread = 0.6;        // sd of log participant weights of the semantic dimensions
+  double noise = 1;                  // sd of the sensor noise per sample
+  int64_t seed = 1;                  // every draw is a pure function of (seed, stream, item)
+};
+
 // MEG RDM stacks (YAML `meg.rdm`): what the MEG loader (meg/rdm_stack.h) reads. NPY inputs are
 // (P, T, n, n) or condensed (P, T, m); HDF5 inputs are the dataset `dataset` (rank 4 or 3) with
 // names and time axis read from the file (results/README.md, "MEG RDM file").
@@ -214,6 +244,7 @@ struct Config {
   RsaBehaviorOptions rsa_behavior;      // YAML: rsa.behavior
   PermuteOptions permute;               // YAML: permute
   TrainBehaviorOptions train_behavior;  // YAML: train.behavior
+  SynthCohortOptions synth_cohort;      // YAML: synth.cohort
   MegRdmOptions meg_rdm;                // YAML: meg.rdm
   MegEpochsOptions meg_epochs;          // YAML: meg.epochs
   TrainMegOptions train_meg;            // YAML: train.meg (+ meg.rdm)

@@ -40,6 +40,43 @@ int ChoosePair(double sij, double sik, double sjk, double u) {
 
 }  // namespace
 
+at::Tensor SimulateTripletRdm(const at::Tensor& x, int64_t repeats, uint64_t seed,
+                              uint64_t stream_family) {
+  TORCH_CHECK(x.dim() == 2 && x.scalar_type() == at::kDouble && x.size(0) >= 3,
+              "SimulateTripletRdm: x must be (n >= 3, d) float64");
+  const int64_t n = x.size(0);
+  at::Tensor sim = at::mm(x, x.t());  // (n, n) dot products
+  auto s = sim.accessor<double, 2>();
+  at::Tensor chosen = at::zeros({n, n}, at::kDouble);
+  auto c = chosen.accessor<double, 2>();
+  uint64_t t = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = i + 1; j < n; ++j) {
+      for (int64_t k = j + 1; k < n; ++k, ++t) {
+        CounterRng rng(seed, stream_family | t);
+        for (int64_t r = 0; r < repeats; ++r) {
+          switch (ChoosePair(s[i][j], s[i][k], s[j][k], rng.Uniform())) {
+            case 0:
+              c[i][j] += 1;
+              break;
+            case 1:
+              c[i][k] += 1;
+              break;
+            default:
+              c[j][k] += 1;
+              break;
+          }
+        }
+      }
+    }
+  }
+  const double shown = double(repeats) * double(n - 2);  // times each pair was shown
+  at::Tensor upper = at::triu(chosen, /*diagonal=*/1);
+  at::Tensor rdm = at::rsub((upper + upper.t()) / shown, 1.0);
+  rdm.fill_diagonal_(0.0);
+  return rdm;
+}
+
 SynthBehaviorSummary GenerateSynthBehavior(const config::SynthBehaviorOptions& o) {
   const int64_t n = o.n_objects, d = o.n_dims;
   const uint64_t seed = uint64_t(o.seed);
@@ -62,35 +99,8 @@ SynthBehaviorSummary GenerateSynthBehavior(const config::SynthBehaviorOptions& o
   }
   at::Tensor sim = at::mm(x, x.t());  // (n, n) dot products
   auto s = sim.accessor<double, 2>();
-
-  // Simulated choices over every distinct triplet i < j < k, `repeats` times each.
-  at::Tensor chosen = at::zeros({n, n}, at::kDouble);
-  auto c = chosen.accessor<double, 2>();
-  int64_t t = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = i + 1; j < n; ++j) {
-      for (int64_t k = j + 1; k < n; ++k, ++t) {
-        CounterRng rng(seed, kChoiceStream | uint64_t(t));
-        for (int64_t r = 0; r < o.repeats; ++r) {
-          switch (ChoosePair(s[i][j], s[i][k], s[j][k], rng.Uniform())) {
-            case 0:
-              c[i][j] += 1;
-              break;
-            case 1:
-              c[i][k] += 1;
-              break;
-            default:
-              c[j][k] += 1;
-              break;
-          }
-        }
-      }
-    }
-  }
-  const double shown = double(o.repeats) * double(n - 2);  // times each pair was shown
-  at::Tensor upper = at::triu(chosen, /*diagonal=*/1);
-  at::Tensor rdm = at::rsub((upper + upper.t()) / shown, 1.0);
-  rdm.fill_diagonal_(0.0);
+  at::Tensor rdm = SimulateTripletRdm(x, o.repeats, seed, kChoiceStream);
+  const int64_t t = n * (n - 1) * (n - 2) / 6;  // distinct triplets
 
   // RDM rows in a shuffled order, as real RDM files rarely share the embedding's order.
   std::vector<int64_t> order(n);

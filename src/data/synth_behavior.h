@@ -10,6 +10,8 @@
 // Every draw is a pure function of (seed, object or triplet index).
 #pragma once
 
+#include <ATen/ATen.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -38,5 +40,12 @@ struct SynthBehaviorSummary {
 // REQUIRES: options validated by config (3 <= n_objects <= 400, 1 <= n_active <= n_dims).
 // Throws IoError if the folder or a file cannot be written.
 SynthBehaviorSummary GenerateSynthBehavior(const config::SynthBehaviorOptions& options);
+
+// The "human" RDM of an embedding from simulated odd-one-out choices (SPoSE rule above): every
+// distinct triplet i < j < k (t-th in lexicographic order) is judged `repeats` times with draws
+// from CounterRng(seed, stream_family | t); RDM = 1 - (times a pair was chosen) / (times shown).
+// x: (n, d) float64, n >= 3. Returns (n, n) float64, symmetric, zero diagonal, values in [0, 1].
+at::Tensor SimulateTripletRdm(const at::Tensor& x, int64_t repeats, uint64_t seed,
+                              uint64_t stream_family);
 
 }  // namespace cliphba::data

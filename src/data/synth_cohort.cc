@@ -1,0 +1,575 @@
+#include "data/synth_cohort.h"
+
+#include <ATen/ATen.h>
+#include <stb_image_write.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/hash.h"
+#include "core/rng.h"
+#include "data/synth_behavior.h"
+#include "io/csv.h"
+#include "io/epochs_h5.h"
+#include "io/npy.h"
+#include "meg/epochs.h"
+
+namespace cliphba::data {
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// RNG stream families (high byte of the 64-bit stream id); the low bits name the item.
+constexpr uint64_t kLatentStream = 0x11ull << 56;       // | object
+constexpr uint64_t kExemplarStream = 0x12ull << 56;     // | object << 20 | exemplar
+constexpr uint64_t kChoiceStream = 0x13ull << 56;       // | triplet
+constexpr uint64_t kParticipantStream = 0x14ull << 56;  // | participant
+constexpr uint64_t kPatternStream = 0x15ull << 56;      // | participant
+constexpr uint64_t kTrialOrderStream = 0x16ull << 56;   // | participant
+constexpr uint64_t kNoiseStream = 0x17ull << 56;        // | participant << 32 | trial
+
+constexpr int kShapes = 4;  // circle, square, triangle, cross
+// Low-level visual features (F): cos/sin hue, texture, x, y, size, brightness, filled area. The
+// shape class enters only through the area: the visual code is not categorical.
+constexpr int kFeatures = 8;
+constexpr double kEmbeddingScale = 2.0;  // embedding values in [0, 2]: SPoSE choices fairly sharp
+constexpr double kPi = 3.14159265358979323846;
+
+const char* const kFeatureNames[kFeatures] = {"hue_cos", "hue_sin", "texture",    "x",
+                                              "y",       "size",    "brightness", "area"};
+
+struct Latents {
+  double hue, texture, x, y, size;  // hue in [0, 1); others in documented ranges
+  int shape;
+};
+
+struct Exemplar {
+  double dx, dy, brightness;  // position jitter (image fraction), brightness factor
+  int background;             // grey level
+};
+
+Latents DrawLatents(uint64_t seed, int64_t i) {
+  CounterRng r(seed, kLatentStream | uint64_t(i));
+  Latents l;
+  l.hue = r.Uniform();
+  l.shape = int(r.Below(kShapes));
+  l.texture = r.Uniform();
+  l.x = 0.35 + 0.3 * r.Uniform();
+  l.y = 0.35 + 0.3 * r.Uniform();
+  l.size = 0.35 + 0.25 * r.Uniform();
+  return l;
+}
+
+Exemplar DrawExemplar(uint64_t seed, int64_t i, int64_t e) {
+  CounterRng r(seed, kExemplarStream | (uint64_t(i) << 20) | uint64_t(e));
+  Exemplar x;
+  x.dx = 0.12 * (r.Uniform() - 0.5);
+  x.dy = 0.12 * (r.Uniform() - 0.5);
+  x.brightness = 0.8 + 0.4 * r.Uniform();
+  x.background = 70 + int(r.Below(90));
+  return x;
+}
+
+// Circular distance on the hue circle [0, 1).
+double HueDistance(double a, double b) {
+  const double d = std::fabs(a - b);
+  return std::min(d, 1.0 - d);
+}
+
+// Dimension k of the behavioural embedding of an object, in [0, 1] (before kEmbeddingScale).
+double DimensionValue(int k, const Latents& l) {
+  auto colour = [&](double centre) {
+    return std::max(0.0, 1.0 - HueDistance(l.hue, centre) / 0.12);
+  };
+  auto shape = [&](int s) { return l.shape == s ? 1.0 : 0.0; };
+  switch (k) {
+    case 0:
+      return colour(0.0);
+    case 1:
+      return shape(0);
+    case 2:
+      return colour(0.33);
+    case 3:
+      return shape(1);
+    case 4:
+      return colour(0.62);
+    case 5:
+      return shape(2);
+    case 6:
+      return std::max(0.0, (l.texture - 0.5) / 0.5);
+    case 7:
+      return shape(3);
+    case 8:
+      return colour(0.16);
+    case 9:
+      return std::max(0.0, (l.size - 0.475) / 0.125);
+    case 10:
+      return colour(0.8);
+    case 11:
+      return colour(0.5);
+    case 12:
+      return std::max(0.0, (0.5 - l.texture) / 0.5);
+    case 13:
+      return std::max(0.0, (0.475 - l.size) / 0.125);
+    case 14:
+      return colour(0.0) * shape(0);
+    case 15:
+      return colour(0.33) * shape(2);
+    default:
+      return 0.0;
+  }
+}
+
+// HSV (s, v fixed) -> RGB in [0, 1].
+std::array<double, 3> HueToRgb(double h) {
+  const double s = 0.85, v = 0.95;
+  const double hh = h * 6.0;
+  const int sector = int(hh) % 6;
+  const double f = hh - std::floor(hh);
+  const double p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
+  switch (sector) {
+    case 0:
+      return {v, t, p};
+    case 1:
+      return {q, v, p};
+    case 2:
+      return {p, v, t};
+    case 3:
+      return {p, q, v};
+    case 4:
+      return {t, p, v};
+    default:
+      return {v, p, q};
+  }
+}
+
+// Renders exemplar e of an object as RGB bytes (size x size x 3), pixel noise from `r`.
+std::vector<uint8_t> Render(const Latents& l, const Exemplar& ex, int64_t size, CounterRng* r) {
+  std::vector<uint8_t> px(size * size * 3);
+  const std::array<double, 3> rgb = HueToRgb(l.hue);
+  const double half = 0.5 * l.size * double(size);
+  const double x0 = (l.x + ex.dx) * double(size), y0 = (l.y + ex.dy) * double(size);
+  const double cycles = 1.0 + 5.0 * l.texture;  // stripes across the shape
+  for (int64_t y = 0; y < size; ++y) {
+    for (int64_t x = 0; x < size; ++x) {
+      const double dx = x + 0.5 - x0, dy = y + 0.5 - y0;
+      bool inside = false;
+      switch (l.shape) {
+        case 0:
+          inside = dx * dx + dy * dy <= half * half;
+          break;
+        case 1:
+          inside = std::fabs(dx) <= half && std::fabs(dy) <= half;
+          break;
+        case 2:
+          inside = dy <= half && dy >= -half && std::fabs(dx) <= 0.5 * (dy + half);
+          break;
+        default:
+          inside = (std::fabs(dx) <= half && std::fabs(dy) <= half / 3) ||
+                   (std::fabs(dy) <= half && std::fabs(dx) <= half / 3);
+      }
+      const double stripe = 0.7 + 0.3 * std::cos(2 * kPi * cycles * (dx + dy) / (2 * half));
+      for (int c = 0; c < 3; ++c) {
+        const double noise = 12.0 * r->Normal();
+        const double v = inside ? 255.0 * rgb[c] * ex.brightness * stripe + noise
+                                : double(ex.background) + noise;
+        px[(y * size + x) * 3 + c] = uint8_t(std::clamp(std::lround(v), 0L, 255L));
+      }
+    }
+  }
+  return px;
+}
+
+// Low-level visual features of an exemplar as shown (before standardisation).
+std::array<double, kFeatures> VisualFeatures(const Latents& l, const Exemplar& ex) {
+  static const double kShapeArea[kShapes] = {kPi / 4, 1.0, 0.5, 5.0 / 9.0};  // of the bounding box
+  std::array<double, kFeatures> f{};
+  f[0] = std::cos(2 * kPi * l.hue);
+  f[1] = std::sin(2 * kPi * l.hue);
+  f[2] = l.texture;
+  f[3] = l.x + ex.dx;
+  f[4] = l.y + ex.dy;
+  f[5] = l.size;
+  f[6] = ex.brightness;
+  f[7] = l.size * l.size * kShapeArea[l.shape];
+  return f;
+}
+
+// Standardises the columns of a (rows, cols) float64 tensor: zero mean, unit sd (population);
+// a constant column becomes zero.
+at::Tensor Standardise(const at::Tensor& x) {
+  at::Tensor c = x - x.mean(0, /*keepdim=*/true);
+  at::Tensor sd = c.pow(2).mean(0, /*keepdim=*/true).sqrt();
+  return c / at::where(sd > 1e-12, sd, at::ones_like(sd));
+}
+
+std::string ObjectImageName(int64_t i, int64_t e) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "obj%04lld_%02lld.png", static_cast<long long>(i),
+                static_cast<long long>(e + 1));
+  return buf;
+}
+
+std::string ParticipantLabel(int64_t p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "sub-%02lld", static_cast<long long>(p + 1));
+  return buf;
+}
+
+std::string ReadAll(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Writes text atomically (path.partial, then rename).
+void WriteText(const fs::path& path, const std::string& text) {
+  const fs::path partial = path.string() + ".partial";
+  {
+    std::ofstream f(partial, std::ios::binary);
+    f << text;
+    if (!f.flush()) {
+      std::error_code ec;
+      fs::remove(partial, ec);
+      throw IoError(path.string() + ": cannot write the file");
+    }
+  }
+  std::error_code ec;
+  fs::rename(partial, path, ec);
+  if (ec) throw IoError(path.string() + ": cannot rename the finished file: " + ec.message());
+}
+
+json OptionsJson(const config::SynthCohortOptions& o) {
+  return json{{"n_objects", o.n_objects},
+              {"n_exemplars", o.n_exemplars},
+              {"image_size", o.image_size},
+              {"n_dims", o.n_dims},
+              {"n_heldout", o.n_heldout},
+              {"choice_repeats", o.choice_repeats},
+              {"n_participants", o.n_participants},
+              {"n_sensors", o.n_sensors},
+              {"n_times", o.n_times},
+              {"sfreq", o.sfreq},
+              {"tmin_ms", o.tmin_ms},
+              {"n_trials", o.n_trials},
+              {"visual_latency_ms", o.visual_latency_ms},
+              {"semantic_latency_ms", o.semantic_latency_ms},
+              {"latency_jitter_ms", o.latency_jitter_ms},
+              {"visual_width_ms", o.visual_width_ms},
+              {"semantic_width_ms", o.semantic_width_ms},
+              {"visual_amplitude", o.visual_amplitude},
+              {"semantic_amplitude", o.semantic_amplitude},
+              {"weight_spread", o.weight_spread},
+              {"noise", o.noise},
+              {"seed", o.seed}};
+}
+
+json TensorJson(const at::Tensor& t) {  // (rows, cols) float64 -> nested lists
+  json rows = json::array();
+  at::Tensor c = t.to(at::kDouble).contiguous();
+  auto a = c.accessor<double, 2>();
+  for (int64_t i = 0; i < c.size(0); ++i) {
+    json row = json::array();
+    for (int64_t j = 0; j < c.size(1); ++j) row.push_back(a[i][j]);
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+// Refuses a folder holding anything but a cohort of the same options (unless force); removes a
+// previous manifest (and with force, the files it lists) so that a half-written rewrite shows.
+void PrepareOutDir(const config::SynthCohortOptions& o, bool force) {
+  const fs::path dir(o.out_dir);
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
+    throw IoError(o.out_dir + ": synth.cohort.out_dir exists and is not a folder");
+  const fs::path manifest = dir / "cohort.json";
+  json previous;
+  if (fs::exists(manifest, ec)) {
+    try {
+      previous = json::parse(ReadAll(manifest));
+    } catch (const json::exception&) {
+      previous = json();
+    }
+  }
+  const bool non_empty = fs::exists(dir, ec) && !fs::is_empty(dir, ec);
+  const bool same =
+      previous.is_object() && previous.contains("config") && previous["config"] == OptionsJson(o);
+  if (non_empty && !same && !force) {
+    throw ConfigError(o.out_dir + ": synth.cohort.out_dir is not empty and " +
+                      (previous.is_object()
+                           ? std::string("holds a cohort made with other settings")
+                           : std::string("holds no finished cohort (no cohort.json)")) +
+                      "; pass --force to write over it, or choose another synth.cohort.out_dir");
+  }
+  if (previous.is_object() && force && previous.contains("files")) {
+    for (const auto& f : previous["files"]) {
+      if (!f.is_object() || !f.contains("path") || !f["path"].is_string()) continue;
+      const fs::path rel(f["path"].get<std::string>());
+      if (rel.is_absolute() || rel.string().find("..") != std::string::npos) continue;
+      fs::remove(dir / rel, ec);
+    }
+  }
+  fs::remove(manifest, ec);
+  for (const char* sub : {"images", "behavior", "meg"}) {
+    fs::create_directories(dir / sub, ec);
+    if (ec) throw IoError((dir / sub).string() + ": cannot create the folder: " + ec.message());
+  }
+}
+
+}  // namespace
+
+const std::vector<std::string>& CohortDimensionPrompts() {
+  static const std::vector<std::string> prompts = {"red; warm",
+                                                   "round; soft",
+                                                   "green; natural",
+                                                   "angular; boxy",
+                                                   "blue; cold",
+                                                   "pointy; sharp",
+                                                   "striped; busy",
+                                                   "crossed; complex",
+                                                   "yellow; bright",
+                                                   "large; heavy",
+                                                   "purple; rich",
+                                                   "cyan; watery",
+                                                   "plain; smooth",
+                                                   "small; light",
+                                                   "red and round; fruit-like",
+                                                   "green and pointy; leafy"};
+  return prompts;
+}
+
+SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool force) {
+  const int64_t n = o.n_objects, n_ex = o.n_exemplars, d = o.n_dims, size = o.image_size;
+  const int64_t n_part = o.n_participants, n_sens = o.n_sensors, n_times = o.n_times;
+  const uint64_t seed = uint64_t(o.seed);
+  if (d < 1 || d > int64_t(CohortDimensionPrompts().size()))
+    throw ConfigError("synth.cohort.n_dims: expected 1.." +
+                      std::to_string(CohortDimensionPrompts().size()) + ", got " +
+                      std::to_string(d));
+  PrepareOutDir(o, force);
+  const fs::path dir(o.out_dir);
+  SynthCohortSummary out;
+  out.out_dir = o.out_dir;
+  out.n_objects = n;
+  out.n_images = n * n_ex;
+  out.n_dims = d;
+  out.n_participants = n_part;
+  json files = json::array();
+  // Lists a written file in the manifest; `hashed` false for files whose bytes carry a time.
+  auto record = [&](const std::string& rel, const std::string& what, bool hashed = true) {
+    const std::string bytes = ReadAll(dir / rel);
+    files.push_back({{"path", rel},
+                     {"bytes", int64_t(bytes.size())},
+                     {"fnv1a64", hashed ? json(HashHex(bytes)) : json(nullptr)},
+                     {"content", what}});
+    out.files.push_back(rel);
+  };
+
+  // Objects, exemplars, images, low-level features.
+  std::vector<Latents> latents(n);
+  std::vector<std::string> names(n);
+  at::Tensor raw_features = at::zeros({n * n_ex, kFeatures}, at::kDouble);  // (n * E, F)
+  json objects = json::array();
+  for (int64_t i = 0; i < n; ++i) {
+    latents[i] = DrawLatents(seed, i);
+    names[i] = ObjectImageName(i, 0);
+    const Latents& l = latents[i];
+    json exemplars = json::array();
+    for (int64_t e = 0; e < n_ex; ++e) {
+      const Exemplar ex = DrawExemplar(seed, i, e);
+      CounterRng pixel_rng(seed, kExemplarStream | (uint64_t(i) << 20) | uint64_t(e), 1ull << 32);
+      const std::vector<uint8_t> px = Render(l, ex, size, &pixel_rng);
+      const std::string rel = "images/" + ObjectImageName(i, e);
+      if (stbi_write_png((dir / rel).c_str(), int(size), int(size), 3, px.data(), int(size * 3)) ==
+          0)
+        throw IoError((dir / rel).string() + ": cannot write the PNG");
+      record(rel, "image: object " + std::to_string(i) + ", exemplar " + std::to_string(e + 1));
+      const auto f = VisualFeatures(l, ex);
+      for (int k = 0; k < kFeatures; ++k) raw_features[i * n_ex + e][k] = f[k];
+      exemplars.push_back({{"dx", ex.dx},
+                           {"dy", ex.dy},
+                           {"brightness", ex.brightness},
+                           {"background", ex.background}});
+    }
+    static const char* kShapeNames[kShapes] = {"circle", "square", "triangle", "cross"};
+    objects.push_back({{"name", names[i]},
+                       {"hue", l.hue},
+                       {"shape", kShapeNames[l.shape]},
+                       {"texture", l.texture},
+                       {"x", l.x},
+                       {"y", l.y},
+                       {"size", l.size},
+                       {"exemplars", exemplars}});
+  }
+  const at::Tensor z_visual = Standardise(raw_features);  // (n * E, F)
+
+  // Behaviour: embedding, prompts, triplet RDM, names, held-out names.
+  at::Tensor embedding = at::zeros({n, d}, at::kDouble);  // (n, d), >= 0
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t k = 0; k < d; ++k)
+      embedding[i][k] = kEmbeddingScale * DimensionValue(int(k), latents[i]);
+  const std::vector<std::string> prompts(CohortDimensionPrompts().begin(),
+                                         CohortDimensionPrompts().begin() + d);
+  io::WriteEmbeddingCsv((dir / "behavior/embedding.csv").string(), {names, embedding});
+  record("behavior/embedding.csv", "behavioural embedding (n x d), ,image_name,0..d-1");
+  WriteText(dir / "behavior/prompts.json", json(prompts).dump(1) + "\n");
+  record("behavior/prompts.json", "the d dimension prompts (JSON list)");
+  const at::Tensor behavior_rdm = SimulateTripletRdm(embedding, o.choice_repeats, seed,
+                                                     kChoiceStream);  // (n, n)
+  io::WriteNpy((dir / "behavior/rdm.npy").string(), behavior_rdm);
+  record("behavior/rdm.npy", "triplet-derived behavioural RDM (n x n) float64, rdm_names order");
+  io::WriteNameList((dir / "behavior/rdm_names.txt").string(), names);
+  record("behavior/rdm_names.txt", "object (exemplar-1 image) names in RDM and CSV order");
+  io::WriteNameList((dir / "behavior/heldout.txt").string(),
+                    std::vector<std::string>(names.end() - o.n_heldout, names.end()));
+  record("behavior/heldout.txt", "held-out object names (the last n_heldout)");
+
+  // Semantic code input: centred embedding scaled to unit mean variance per dimension.
+  at::Tensor z_sem = embedding - embedding.mean(0, /*keepdim=*/true);  // (n, d)
+  {
+    const double ms = z_sem.pow(2).mean().item<double>();
+    if (ms > 1e-12) z_sem = z_sem / std::sqrt(ms);
+  }
+
+  // MEG epochs per participant.
+  const double step_ms = 1000.0 / o.sfreq;
+  std::vector<std::string> channel_names(n_sens);
+  for (int64_t s = 0; s < n_sens; ++s) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "MEG%03lld", static_cast<long long>(s + 1));
+    channel_names[s] = buf;
+  }
+  const int64_t n_trials = n * o.n_trials;
+  out.n_trials_total = n_trials * n_part;
+  json participants = json::array();
+  for (int64_t p = 0; p < n_part; ++p) {
+    CounterRng pr(seed, kParticipantStream | uint64_t(p));
+    const double lat_v = o.visual_latency_ms + o.latency_jitter_ms * (2 * pr.Uniform() - 1);
+    const double lat_s = o.semantic_latency_ms + o.latency_jitter_ms * (2 * pr.Uniform() - 1);
+    const double amp_v = o.visual_amplitude * std::exp(0.2 * pr.Normal());
+    const double amp_s = o.semantic_amplitude * std::exp(0.2 * pr.Normal());
+    at::Tensor w = at::empty({d}, at::kDouble);  // (d) semantic weights, mean 1
+    for (int64_t k = 0; k < d; ++k) w[k] = std::exp(o.weight_spread * pr.Normal());
+    w = w / w.mean();
+    CounterRng patr(seed, kPatternStream | uint64_t(p));
+    at::Tensor a = at::empty({n_sens, kFeatures}, at::kDouble);  // (S, F)
+    at::Tensor b = at::empty({n_sens, d}, at::kDouble);          // (S, d)
+    for (int64_t s = 0; s < n_sens; ++s)
+      for (int64_t k = 0; k < kFeatures; ++k)
+        a[s][k] = patr.Normal() / std::sqrt(double(kFeatures));
+    for (int64_t s = 0; s < n_sens; ++s)
+      for (int64_t k = 0; k < d; ++k) b[s][k] = patr.Normal() / std::sqrt(double(d));
+    // Sensor patterns: visual per (object, exemplar), semantic per object.
+    const at::Tensor vis = at::mm(z_visual, a.t()).contiguous();   // (n * E, S)
+    const at::Tensor sem = at::mm(z_sem * w, b.t()).contiguous();  // (n, S)
+    std::vector<double> gv(n_times), gs(n_times);
+    for (int64_t t = 0; t < n_times; ++t) {
+      const double ms = o.tmin_ms + double(t) * step_ms;
+      gv[t] = amp_v * std::exp(-0.5 * std::pow((ms - lat_v) / o.visual_width_ms, 2));
+      gs[t] = amp_s * std::exp(-0.5 * std::pow((ms - lat_s) / o.semantic_width_ms, 2));
+    }
+    // Trials: every object n_trials times (exemplars in turn), in a random order.
+    std::vector<int64_t> order(n_trials);
+    RandomPermutation(seed, kTrialOrderStream | uint64_t(p), n_trials, order.data());
+    io::Epochs ep;
+    ep.data = at::empty({n_trials, n_sens, n_times}, at::kFloat);
+    ep.condition = at::empty({n_trials}, at::kLong);
+    auto da = ep.data.accessor<float, 3>();
+    auto ca = ep.condition.accessor<int64_t, 1>();
+    auto va = vis.accessor<double, 2>();
+    auto sa = sem.accessor<double, 2>();
+    for (int64_t r = 0; r < n_trials; ++r) {
+      const int64_t slot = order[r];  // slot = repeat * n + object
+      const int64_t i = slot % n, e = (slot / n) % n_ex;
+      ca[r] = i;
+      CounterRng noise(seed, kNoiseStream | (uint64_t(p) << 32) | uint64_t(r));
+      for (int64_t s = 0; s < n_sens; ++s)
+        for (int64_t t = 0; t < n_times; ++t)
+          da[r][s][t] =
+              float(gv[t] * va[i * n_ex + e][s] + gs[t] * sa[i][s] + o.noise * noise.Normal());
+    }
+    ep.condition_names = names;
+    ep.channel_names = channel_names;
+    ep.sfreq = o.sfreq;
+    ep.tmin_ms = o.tmin_ms;
+    ep.participant = ParticipantLabel(p);
+    const std::string rel = "meg/" + ep.participant + "_epochs.h5";
+    io::WriteEpochsH5((dir / rel).string(), ep);
+    record(rel, "MEG epochs of " + ep.participant + " (trials x sensors x times)");
+    std::vector<double> wv(w.data_ptr<double>(), w.data_ptr<double>() + d);
+    participants.push_back({{"label", ep.participant},
+                            {"visual_latency_ms", lat_v},
+                            {"semantic_latency_ms", lat_s},
+                            {"visual_amplitude", amp_v},
+                            {"semantic_amplitude", amp_s},
+                            {"semantic_weights", wv},
+                            {"visual_pattern", TensorJson(a)},
+                            {"semantic_pattern", TensorJson(b)}});
+  }
+
+  // The MEG RDM stack of every participant (correlation distance of condition means, every
+  // sample), as `cliphba meg rdm` writes it.
+  config::MegEpochsOptions rdm_options;
+  for (int64_t p = 0; p < n_part; ++p) {
+    rdm_options.files.push_back((dir / ("meg/" + ParticipantLabel(p) + "_epochs.h5")).string());
+    rdm_options.participants.push_back(ParticipantLabel(p));
+  }
+  rdm_options.method = "correlation";
+  rdm_options.out = (dir / "meg/rdm.h5").string();
+  const std::string options_text = OptionsJson(o).dump();
+  meg::WriteMegRdms(rdm_options, HashHex(options_text), options_text);
+  record("meg/rdm.h5",
+         "MEG RDM stack (P x T x m condensed, correlation method); its provenance attributes carry "
+         "the creation time, so its bytes (not its data) differ between runs: not hashed",
+         /*hashed=*/false);
+
+  json truth;
+  truth["generator"] = "cliphba synth cohort";
+  truth["config"] = OptionsJson(o);
+  truth["seed"] = o.seed;
+  truth["time_axis"] = {{"start_ms", o.tmin_ms}, {"step_ms", step_ms}, {"size", n_times}};
+  truth["model"] =
+      "x[r,:,t] = av_p g(t; Lv_p, visual_width) A_p zv(i,e) + as_p g(t; Ls_p, semantic_width) "
+      "B_p (w_p * zs(i)) + noise N(0,1); g(t; L, s) = exp(-(t - L)^2 / (2 s^2)); zv: standardised "
+      "visual features of the shown exemplar (r-th repeat of object i shows exemplar r mod E); "
+      "zs: embedding centred over objects, divided by its root mean square";
+  truth["embedding_scale"] = kEmbeddingScale;
+  truth["dimension_prompts"] = prompts;
+  truth["visual_feature_names"] =
+      std::vector<std::string>(std::begin(kFeatureNames), std::end(kFeatureNames));
+  truth["visual_features"] = TensorJson(z_visual);  // (n * E, F), row i * E + e
+  truth["objects"] = objects;
+  truth["participants"] = participants;
+  WriteText(dir / "ground_truth.json", truth.dump(1) + "\n");
+  record("ground_truth.json", "planted latencies, amplitudes, weights, patterns and latents");
+
+  json manifest;
+  manifest["generator"] = "cliphba synth cohort";
+  manifest["config"] = OptionsJson(o);
+  manifest["n_objects"] = n;
+  manifest["n_exemplars"] = n_ex;
+  manifest["n_participants"] = n_part;
+  manifest["participants"] = json::array();
+  for (int64_t p = 0; p < n_part; ++p) manifest["participants"].push_back(ParticipantLabel(p));
+  manifest["time_axis"] = truth["time_axis"];
+  manifest["layout"] = {
+      {"images", "images/objNNNN_EE.png: object NNNN, exemplar EE (01 is the named image)"},
+      {"behavior", "embedding.csv, prompts.json, rdm.npy + rdm_names.txt, heldout.txt"},
+      {"meg", "sub-PP_epochs.h5 (CONTRACTS epochs format), rdm.h5 (CONTRACTS MEG RDM format)"},
+      {"ground_truth", "ground_truth.json"}};
+  manifest["files"] = files;
+  WriteText(dir / "cohort.json", manifest.dump(1) + "\n");
+  out.files.push_back("cohort.json");
+  return out;
+}
+
+}  // namespace cliphba::data

@@ -1,0 +1,57 @@
+// A THINGS-like synthetic cohort with known ground truth (issue 6): no THINGS images or MEG data
+// exist on the build machines, so the pipeline and its statistics are tested on this.
+//
+// Dimension legend: n objects, E exemplars per object, d behavioural dimensions, F = 8 low-level
+// visual features, P participants, S sensors, T timepoints, R = n * n_trials trials.
+//
+// Objects: latent features drawn from (seed, object): hue, shape class (circle, square, triangle,
+// cross), texture (stripe) frequency, position x/y, size. Exemplar e of object i adds nuisance
+// variation drawn from (seed, i, e): position jitter, brightness, background grey, pixel noise.
+// Behaviour: a non-negative sparse embedding (n, d) over named dimensions ("red; warm", ...), each
+// a fixed non-linear function of the object's latents (colour categories, shape classes, texture,
+// size; not position); its RDM comes from simulated odd-one-out choices (SPoSE rule,
+// data/synth_behavior.h). MEG (per participant p, trial r showing object i, exemplar r mod E):
+//   x[r, :, t] = av_p g(t; Lv_p, wv) A_p z_v(i, e) + as_p g(t; Ls_p, ws) B_p (w_p * z_s(i)) + noise
+// with g a Gaussian time course peaking at the participant's latency (planted latency + U(-j, j)),
+// z_v the standardised low-level features of the shown exemplar (F), z_s the centred, scaled
+// behavioural embedding (d), w_p participant weights of the semantic dimensions (log-normal,
+// mean 1: what makes participants individual), A_p (S, F) and B_p (S, d) random spatial mixing.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/options.h"
+
+namespace cliphba::data {
+
+// The named behavioural dimensions available (16); synth.cohort.n_dims takes the first ones.
+const std::vector<std::string>& CohortDimensionPrompts();
+
+struct SynthCohortSummary {
+  std::string out_dir;
+  int64_t n_objects = 0, n_images = 0, n_dims = 0, n_participants = 0, n_trials_total = 0;
+  std::vector<std::string> files;  // relative to out_dir, in the order written (cohort.json last)
+};
+
+// Writes the cohort into options.out_dir (layout in cohort.json and configs/synth.yaml):
+//   images/objNNNN_EE.png       n * E PNGs (EE = exemplar + 1)
+//   behavior/embedding.csv      (n, d) embedding, THINGS layout `,image_name,0..d-1`; the names
+//                               are the exemplar-1 files (objNNNN_01.png) = the training images
+//   behavior/prompts.json       d prompts; behavior/rdm.npy (n, n) float64 triplet RDM in object
+//   behavior/rdm_names.txt      order, its names; behavior/heldout.txt the last n_heldout names
+//   meg/sub-PP_epochs.h5        P epochs files (io/epochs_h5.h), condition_names = object names
+//   meg/rdm.h5                  the MEG RDM stack of all participants (meg::WriteMegRdms,
+//                               correlation distance of condition means at every sample)
+//   ground_truth.json           config, latencies, amplitudes, weights, patterns, latents
+//   cohort.json                 the manifest: every file with size and FNV-1a hash; written LAST,
+//                               so a folder without it is an unfinished cohort.
+// Deterministic: equal options give byte-identical files, except meg/rdm.h5 whose provenance
+// attributes hold the creation time (its datasets are identical). An existing non-empty out_dir is
+// refused (ConfigError naming it) unless its cohort.json records the same options or `force`;
+// with `force` the files listed by a previous cohort.json are removed first (nothing else is).
+// Throws IoError when a file cannot be written.
+SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& options, bool force);
+
+}  // namespace cliphba::data
