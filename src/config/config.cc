@@ -77,6 +77,8 @@ std::vector<Field> Schema(Config* c) {
   auto& cl = c->permute.cluster;
   auto& si = c->synth_images;
   auto& tb = c->train_behavior;
+  auto& rn = c->run;
+  const std::vector<std::string> stages = {"behavior", "group", "individual", "alignment", "report"};
   return {
       Str("log.level", &c->log.level, "log verbosity",
           {"trace", "debug", "info", "warn", "error", "off"}),
@@ -197,6 +199,18 @@ std::vector<Field> Schema(Config* c) {
           0.001, 1e5),
       Num("train.behavior.progress_seconds", &tb.progress_seconds, "progress line interval (s)", 0,
           1e6),
+      Str("run.name", &rn.name, "run name (the run folder is results/<name> unless out_dir is set)"),
+      Str("run.out_dir", &rn.out_dir, "run folder: unit records, locks, checkpoints"),
+      List("run.stages", &rn.stages, "stages this run performs, in pipeline order", stages),
+      List("run.participants", &rn.participants,
+           "participant labels (or indices) to model; empty = every participant of meg.rdm"),
+      Int("run.group_size", &rn.group_size,
+          "MPI ranks per participant group; 0 = world / min(world, participants)", 0, 1e6),
+      Int("run.seed", &rn.seed, "seed of the run-level statistics (0 .. 2^53)", 0,
+          9007199254740992.0),
+      Str("run.results", &rn.results, "results HDF5 file; \"\" = <out_dir>/results.h5"),
+      Str("run.report_script", &rn.report_script,
+          "report script run by /usr/bin/python3 after the results file (skipped if missing)"),
   };
 }
 

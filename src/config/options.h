@@ -131,6 +131,18 @@ struct TrainBehaviorOptions {
   double progress_seconds = 10;       // rank-0 progress line interval (s)
 };
 
+// `cliphba run`: the pipeline as resumable units of work in one run folder (pipeline/run.h).
+struct RunOptions {
+  std::string name = "run";  // run name (results/<name> when out_dir is empty)
+  std::string out_dir;       // run folder: unit records, locks, checkpoints; "" = results/<name>
+  std::vector<std::string> stages = {"behavior", "group", "individual", "alignment", "report"};
+  std::vector<std::string> participants;  // labels (or indices) to model; empty = all of meg.rdm
+  int64_t group_size = 0;  // ranks per participant group; 0 = world / min(world, participants)
+  int64_t seed = 1;        // seed of the run-level statistics (own-vs-other permutations)
+  std::string results;     // results file; "" = <out_dir>/results.h5
+  std::string report_script = "scripts/report.py";  // run by /usr/bin/python3 if it exists
+};
+
 struct Config {
   LogOptions log;
   RuntimeOptions runtime;
@@ -139,6 +151,7 @@ struct Config {
   RsaBehaviorOptions rsa_behavior;      // YAML: rsa.behavior
   PermuteOptions permute;               // YAML: permute
   TrainBehaviorOptions train_behavior;  // YAML: train.behavior
+  RunOptions run;                       // YAML: run
 };
 
 }  // namespace cliphba::config
