@@ -148,6 +148,8 @@ UnitOutcome ReportStage(const StageContext& c) {
           LOG_WARN("report script failed (exit {}): {}; the results file is complete", rc, cmd);
         else
           LOG_INFO("report: {}/report.md", c.out_dir);
+      } else if (cfg.run.report_script.empty()) {
+        LOG_INFO("no report script configured (run.report_script): results file only");
       } else {
         LOG_INFO("report script {} not found (or no {}): results file only",
                  cfg.run.report_script, py);
