@@ -5,7 +5,8 @@
 #   rerun   : a rerun skips every done unit (log) and touches no file of the run folder (mtimes)
 #   refuse  : a changed behaviour setting is refused (exit 2, units named, files intact); --force
 #             redoes behaviour and the report; a report-only change redoes only the report
-#   lock    : a run folder whose run.lock another process holds (flock) -> exit 3, clear message
+#   lock    : a run folder whose run.lock another process holds (flock, or a running cliphba run)
+#             -> exit 3, clear message; SIGTERM stops a run with exit 75, its unit left running
 #   kill    : kill -9 of one rank mid-training; the rerun resumes from the last epoch's state
 #             (nothing finished is redone) and equals an uninterrupted run
 #   full    : the results location is full (64 KiB tmpfs; if it cannot be mounted, a path below a
@@ -134,16 +135,20 @@ lock)
   [ "$rc" -eq 3 ] || { cat "$OUT/l.log"; fail "locked run folder: exit $rc, expected 3"; }
   grep -q "run.lock: run folder locked by another run (pid" "$OUT/l.log" || fail "message: $(cat "$OUT/l.log")"
   [ ! -e "$OUT/l/units/behavior.json" ] || fail "a refused run started a unit"
-  # Two cliphba runs on one folder: the second is refused and names the first one's pid and host.
-  config "$OUT/run.yaml" 20
+  # Two cliphba runs on one folder: the second is refused and names the first one's pid and host;
+  # then SIGTERM (Slurm preemption) stops the first with exit 75, its unit left running.
+  config "$OUT/run.yaml" 400
   "$CLIPHBA" run --config "$OUT/run.yaml" --out-dir "$OUT/l" > /dev/null 2> "$OUT/first.log" &
   first=$!
   for _ in $(seq 1 600); do [ -f "$OUT/l/units/behavior.json" ] && break; sleep 0.05; done
-  rc=0; run 1 "$OUT/l" || rc=$?
-  wait "$first" || fail "the first run failed: $(cat "$OUT/first.log")"
+  rc=0; "$CLIPHBA" run --config "$OUT/run.yaml" --out-dir "$OUT/l" > /dev/null 2> "$OUT/l.log" || rc=$?
+  kill -TERM "$first"
+  rc1=0; wait "$first" || rc1=$?
   [ "$rc" -eq 3 ] && grep -q "locked by another run (pid $first, host $(hostname))" "$OUT/l.log" \
     || fail "second run: exit $rc $(cat "$OUT/l.log")"
-  [ "$(field "$OUT/l/units/behavior.json" state)" = done ] || fail "first run not done"
+  [ "$rc1" -eq 75 ] || fail "SIGTERM: exit $rc1, expected 75: $(tail -3 "$OUT/first.log")"
+  grep -q "preempted (SIGTERM) during unit behavior" "$OUT/first.log" || fail "no preemption message"
+  [ "$(field "$OUT/l/units/behavior.json" state)" = running ] || fail "preempted unit not running"
   ;;
 kill)
   config "$OUT/run.yaml" 20
