@@ -213,6 +213,8 @@ std::vector<Field> Schema(Config* c) {
       Str("run.results", &rn.results, "results HDF5 file; \"\" = <out_dir>/results.h5"),
       Str("run.report_script", &rn.report_script,
           "report script run by /usr/bin/python3 after the results file (skipped if missing)"),
+      Int("run.own_vs_other_n", &rn.own_vs_other_n,
+          "own-vs-other label permutations (exact enumeration when P! <= n)", 1, 1e12),
       Str("meg.rdm.path", &mr.path, "MEG RDM stacks: NPY (P,T,n,n) / (P,T,m) or HDF5"),
       Str("meg.rdm.dataset", &mr.dataset, "HDF5 dataset of the RDM stacks (rank 3 or 4)"),
       Str("meg.rdm.names", &mr.names,

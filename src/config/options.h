@@ -141,6 +141,8 @@ struct RunOptions {
   int64_t seed = 1;        // seed of the run-level statistics (own-vs-other permutations)
   std::string results;     // results file; "" = <out_dir>/results.h5
   std::string report_script = "scripts/report.py";  // run by /usr/bin/python3 if it exists
+  int64_t own_vs_other_n = 10000;  // random label permutations of the own-vs-other test (exact
+                                   // enumeration when P! <= n)
 };
 
 // MEG RDM stacks (YAML `meg.rdm`): what the MEG loader (meg/rdm_stack.h) reads. NPY inputs are

@@ -157,6 +157,8 @@ const StageFn& FnOf(const StageSet& s, Stage stage) {
 
 }  // namespace
 
+void RunOnRoot(const dist::Comm& comm, const std::function<void()>& fn) { RootDo(comm, fn); }
+
 // ---- names -------------------------------------------------------------------------------------
 
 const std::vector<std::string>& StageNames() {
@@ -181,11 +183,11 @@ std::string UnitName(Stage stage, const std::string& participant) {
 }
 
 void CheckParticipantLabel(const std::string& label) {
-  const bool ok = !label.empty() && label != "." && label != ".." &&
-                  std::all_of(label.begin(), label.end(), [](char c) {
-                    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
-                           c == '-';
-                  });
+  const bool ok =
+      !label.empty() && label != "." && label != ".." &&
+      std::all_of(label.begin(), label.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+      });
   if (!ok)
     throw ConfigError("participant label '" + label +
                       "': expected letters, digits, '.', '_' or '-' (it names the unit's folder)");
@@ -265,8 +267,7 @@ UnitRecord RecordFromJson(const std::string& text, const std::string& where) {
   }
   static const std::vector<std::string> states = {"pending", "running", "done", "failed"};
   if (std::find(states.begin(), states.end(), r.state) == states.end())
-    throw DataError(where + ": state '" + r.state +
-                    "': expected pending, running, done or failed");
+    throw DataError(where + ": state '" + r.state + "': expected pending, running, done or failed");
   return r;
 }
 
@@ -301,8 +302,7 @@ std::map<std::string, UnitRecord> ReadManifest(const std::string& run_dir) {
 
 // ---- hashes and dependencies -------------------------------------------------------------------
 
-std::string UnitConfigHash(const config::Config& cfg, Stage stage,
-                           const std::string& participant) {
+std::string UnitConfigHash(const config::Config& cfg, Stage stage, const std::string& participant) {
   config::Config c;  // defaults everywhere but the sections that matter
   std::string extra;
   switch (stage) {
@@ -318,13 +318,17 @@ std::string UnitConfigHash(const config::Config& cfg, Stage stage,
     }
     case Stage::kGroup:
       c.run.participants = cfg.run.participants;
+      c.meg_rdm = cfg.meg_rdm;
       break;
     case Stage::kIndividual:
       extra = "participant=" + participant + "\n";
+      c.meg_rdm = cfg.meg_rdm;
       break;
     case Stage::kAlignment:
       c.run.seed = cfg.run.seed;
       c.run.participants = cfg.run.participants;
+      c.run.own_vs_other_n = cfg.run.own_vs_other_n;
+      c.meg_rdm = cfg.meg_rdm;
       break;
     case Stage::kReport:
       c.run.results = cfg.run.results;
@@ -439,7 +443,9 @@ struct Plan {
   bool whole = true;                      // no --only: the run lock is exclusive
 };
 
-bool Has(const std::vector<Stage>& v, Stage s) { return std::find(v.begin(), v.end(), s) != v.end(); }
+bool Has(const std::vector<Stage>& v, Stage s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
 
 Plan MakePlan(const config::Config& cfg, const RunArgs& args, const StageSet& impl) {
   Plan p;
@@ -476,8 +482,9 @@ Plan MakePlan(const config::Config& cfg, const RunArgs& args, const StageSet& im
     p.selected = p.participants;
   } else {
     if (!Has(p.stages, Stage::kIndividual))
-      throw ConfigError("--participants selects participants of the individual stage, which "
-                        "this invocation does not run");
+      throw ConfigError(
+          "--participants selects participants of the individual stage, which "
+          "this invocation does not run");
     for (const auto& want : args.participants) {
       std::string label;
       if (std::find(p.participants.begin(), p.participants.end(), want) != p.participants.end()) {
@@ -510,8 +517,11 @@ void CheckInputs(const config::Config& cfg, const Plan& plan) {
   if (Has(plan.stages, Stage::kBehavior)) {
     const auto& b = cfg.train_behavior;
     const std::vector<std::pair<std::string, std::string>> required = {
-        {"checkpoint", b.checkpoint}, {"vocab", b.vocab},          {"prompts", b.prompts},
-        {"targets_csv", b.targets_csv}, {"image_dir", b.image_dir}};
+        {"checkpoint", b.checkpoint},
+        {"vocab", b.vocab},
+        {"prompts", b.prompts},
+        {"targets_csv", b.targets_csv},
+        {"image_dir", b.image_dir}};
     for (const auto& [key, value] : required) {
       if (value.empty())
         throw ConfigError("train.behavior." + key + " is required by stage behavior");
@@ -615,8 +625,7 @@ bool StartUnit(const std::string& run_dir, UnitRecord* rec, int world_size, int6
   return resume;
 }
 
-void FinishUnit(const std::string& run_dir, UnitRecord* rec, const UnitOutcome& out,
-                double wall) {
+void FinishUnit(const std::string& run_dir, UnitRecord* rec, const UnitOutcome& out, double wall) {
   rec->wall_seconds = wall;
   rec->state = out.stopped ? "running" : "done";
   if (!out.stopped) rec->end_utc = NowUtc();
@@ -687,13 +696,14 @@ RunSummary RunPipeline(const config::Config& cfg, const RunArgs& args, const dis
         fs::remove(RecordPath(dir, unit), ec);
       }
     }
-    LOG_INFO("run {}: folder {}, stages {}, {} rank(s)", cfg.run.name, dir,
-             [&] {
-               std::string s;
-               for (Stage st : plan.stages) s += (s.empty() ? "" : ", ") + StageName(st);
-               return s;
-             }(),
-             world.size());
+    LOG_INFO(
+        "run {}: folder {}, stages {}, {} rank(s)", cfg.run.name, dir,
+        [&] {
+          std::string s;
+          for (Stage st : plan.stages) s += (s.empty() ? "" : ", ") + StageName(st);
+          return s;
+        }(),
+        world.size());
   });
   // Before any work: upstream stages that this invocation does not run must be done already.
   RootDo(world, [&] {
@@ -825,8 +835,8 @@ RunSummary RunPipeline(const config::Config& cfg, const RunArgs& args, const dis
     if (decision == "skip") {
       if (world.is_root()) {
         LOG_INFO("unit {}: done in an earlier run, skipped", unit);
-        summary.rows.push_back({unit, "skipped (done)", rec.wall_seconds, rec.metric_name,
-                                rec.metric});
+        summary.rows.push_back(
+            {unit, "skipped (done)", rec.wall_seconds, rec.metric_name, rec.metric});
       }
       continue;
     }
@@ -865,9 +875,9 @@ RunSummary RunPipeline(const config::Config& cfg, const RunArgs& args, const dis
       ThrowPreempted(unit);
     }
     if (world.is_root()) {
-      LOG_INFO("unit {}: done in {}{}", unit, FormatWall(wall),
-               std::isfinite(out.metric) ? fmt::format(", {} {:.4f}", out.metric_name, out.metric)
-                                         : "");
+      LOG_INFO(
+          "unit {}: done in {}{}", unit, FormatWall(wall),
+          std::isfinite(out.metric) ? fmt::format(", {} {:.4f}", out.metric_name, out.metric) : "");
       summary.rows.push_back({unit, "done", wall, out.metric_name, out.metric});
     }
   }
@@ -880,7 +890,8 @@ RunSummary RunPipeline(const config::Config& cfg, const RunArgs& args, const dis
 std::string FormatSummary(const RunSummary& s) {
   size_t w = 4;
   for (const auto& r : s.rows) w = std::max(w, r.unit.size());
-  std::string out = fmt::format("{:<{}}  {:<15}  {:>9}  {}\n", "unit", w, "state", "wall", "metric");
+  std::string out =
+      fmt::format("{:<{}}  {:<15}  {:>9}  {}\n", "unit", w, "state", "wall", "metric");
   for (const auto& r : s.rows) {
     const std::string metric =
         std::isfinite(r.metric) ? fmt::format("{} {:.4f}", r.metric_name, r.metric) : "-";

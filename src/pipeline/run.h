@@ -38,6 +38,8 @@
 // loss, images/s and ETA; FormatSummary gives the final table (unit, state, wall time, metric).
 #pragma once
 
+#include <ATen/ATen.h>
+
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -48,6 +50,10 @@
 
 #include "config/options.h"
 #include "dist/comm.h"
+
+namespace cliphba::io {
+class ResultsStore;
+}
 
 namespace cliphba::pipeline {
 
@@ -71,12 +77,12 @@ std::string ResultsPath(const config::Config& config);
 
 // One unit's record (units/<unit>.json).
 struct UnitRecord {
-  std::string unit;         // UnitName
-  std::string stage;        // StageName
-  std::string participant;  // "" unless individual
-  std::string state = "pending";  // pending | running | done | failed
-  std::string checkpoint_dir;     // the unit's folder (checkpoints, resume state, outputs)
-  std::string config_hash;        // UnitConfigHash when the unit was (last) started
+  std::string unit;                // UnitName
+  std::string stage;               // StageName
+  std::string participant;         // "" unless individual
+  std::string state = "pending";   // pending | running | done | failed
+  std::string checkpoint_dir;      // the unit's folder (checkpoints, resume state, outputs)
+  std::string config_hash;         // UnitConfigHash when the unit was (last) started
   std::string start_utc, end_utc;  // ISO 8601; end_utc empty while running
   double wall_seconds = 0;         // of the last attempt
   int64_t attempts = 0;            // starts, resumes included
@@ -104,9 +110,9 @@ std::map<std::string, UnitRecord> ReadManifest(const std::string& run_dir);
 
 // Hash (16 hex digits) of exactly the configuration sections that determine the unit's result:
 //   behavior   train.behavior (without out_dir, loader threads, progress interval, transport)
-//   group      the participant list and the MEG sections (when wired)
-//   individual the participant label and the MEG sections (when wired)
-//   alignment  run.seed and the participant list
+//   group      the participant list and meg.rdm (train.meg when wired)
+//   individual the participant label and meg.rdm (train.meg when wired)
+//   alignment  run.seed, run.own_vs_other_n, the participant list and meg.rdm
 //   report     run.results, run.report_script
 std::string UnitConfigHash(const config::Config& config, Stage stage,
                            const std::string& participant = "");
@@ -161,10 +167,10 @@ struct StageContext {
   const config::Config* config = nullptr;
   std::string run_dir;
   std::string unit;
-  std::string participant;  // individual only
-  std::string out_dir;      // the unit's folder (created)
-  std::string config_hash;  // UnitConfigHash: the trainers' resume hash
-  bool resume = false;      // the unit was started before: continue from its resume state
+  std::string participant;           // individual only
+  std::string out_dir;               // the unit's folder (created)
+  std::string config_hash;           // UnitConfigHash: the trainers' resume hash
+  bool resume = false;               // the unit was started before: continue from its resume state
   const dist::Comm* comm = nullptr;  // world, or the participant group's sub-communicator
   std::vector<std::string> participants;  // every selected participant (group, alignment)
 };
@@ -187,8 +193,42 @@ struct StageSet {
   std::string missing_note;  // appended to the "stage not available" error
 };
 
-// The real stages: train::TrainBehavior; the report (results file + manifest + report script).
+// The real stages: train::TrainBehavior; the alignment statistics; the report (results file +
+// manifest + report script). group and individual are empty until train::TrainMeg is merged.
 StageSet DefaultStages();
+
+// Runs fn on the root of comm; an Error thrown there is rethrown (same kind and message) on every
+// rank, so that all ranks stop together with the same exit code. Collective.
+void RunOnRoot(const dist::Comm& comm, const std::function<void()>& fn);
+
+// ---- MEG model units -> alignment unit ----
+// Every MEG model unit (group, individual/<label>) leaves <unit folder>/model_rdms.h5:
+//   /model/rdm    float64 (T, m)  condensed model RDMs (no noise) at every timepoint of the MEG
+//   axis /model/names  string (n)      objects in RDM order (= the MEG RDM stack's names)
+std::string ModelRdmPath(const std::string& unit_dir);
+// Atomic (ResultsStore). rdms: (T, m) with m = n (n - 1) / 2. Throws DataError for shapes.
+void WriteModelRdms(const std::string& path, const at::Tensor& rdms,
+                    const std::vector<std::string>& names);
+struct ModelRdms {
+  at::Tensor rdm;  // (T, m) float64
+  std::vector<std::string> names;
+};
+ModelRdms ReadModelRdms(const std::string& path);
+
+// The cohort: meg.rdm's participant labels (run.participants, when set, selects among them by
+// label or index), or run.participants when meg.rdm.path is empty.
+std::vector<std::string> CohortParticipants(const config::Config& config);
+
+// The alignment unit (collective over the world): reads meg.rdm and every model unit's
+// model_rdms.h5, computes Spearman/Pearson alignment and the noise ceilings with the timepoints
+// sharded over ranks (contiguous ranges; per-timepoint statistics gathered in timepoint order and
+// computed single-threaded, so the result is bit-identical for any number of ranks), then the
+// own-vs-other test; rank 0 writes <run>/alignment/alignment.h5 (the results schema's /meg block
+// plus /run/models). Throws ConfigError (meg.rdm.path unset), IoError, DataError.
+UnitOutcome AlignmentStage(const StageContext& context);
+
+// Copies the /meg block of an alignment.h5 into `store` through the alignment writers.
+void CopyMegAlignment(io::ResultsStore* store, const std::string& alignment_h5);
 
 struct SummaryRow {
   std::string unit, state;  // state after this run; "skipped (done)" if nothing was done
@@ -205,8 +245,8 @@ struct RunSummary {
 // Collective over world: runs the planned units (see the top of this file). Throws ConfigError
 // (unknown stage, changed config without --force, missing stage input), IoError (locked run
 // folder or unit, unwritable files), DataError, and Error(kPreempted) after SIGTERM.
-RunSummary RunPipeline(const config::Config& config, const RunArgs& args,
-                       const dist::Comm& world, const StageSet& stages);
+RunSummary RunPipeline(const config::Config& config, const RunArgs& args, const dist::Comm& world,
+                       const StageSet& stages);
 
 // The final table: unit, state, wall time, key metric.
 std::string FormatSummary(const RunSummary& summary);

@@ -86,12 +86,11 @@ void WriteManifest(io::ResultsStore* store, const std::vector<UnitRecord>& recor
 }
 
 // Copies the behaviour evaluation (<run>/behavior/evaluation.h5) into /behavior.
-void CopyBehavior(io::ResultsStore* store, const std::string& eval_path,
-                  const UnitRecord* record) {
+void CopyBehavior(io::ResultsStore* store, const std::string& eval_path, const UnitRecord* record) {
   io::ResultsReader in(eval_path);
   store->WriteStrings("/behavior/object_names", in.ReadStrings("/behavior/object_names"));
-  for (const char* d : {"/behavior/predicted", "/behavior/model_rdm/correlation",
-                        "/behavior/reference_rdm"})
+  for (const char* d :
+       {"/behavior/predicted", "/behavior/model_rdm/correlation", "/behavior/reference_rdm"})
     store->WriteTensor(d, in.ReadTensor(d));
   store->SetAttribute("/behavior", "reference", in.ReadStringAttribute("/behavior", "reference"));
   for (const char* a : {"spearman", "pearson", "target_mse", "triplet_accuracy"})
@@ -131,6 +130,10 @@ UnitOutcome ReportStage(const StageContext& c) {
       auto b = manifest.find("behavior");
       if (b != manifest.end() && b->second.state == "done" && fs::exists(eval))
         CopyBehavior(&store, eval, &b->second);
+      const std::string align = c.run_dir + "/alignment/alignment.h5";
+      auto a = manifest.find("alignment");
+      if (a != manifest.end() && a->second.state == "done" && fs::exists(align))
+        CopyMegAlignment(&store, align);
       WriteManifest(&store, records);
       store.Commit();
       LOG_INFO("results: {}", path);
@@ -140,8 +143,8 @@ UnitOutcome ReportStage(const StageContext& c) {
       const std::string py = "/usr/bin/python3";
       if (!cfg.run.report_script.empty() && fs::exists(cfg.run.report_script) &&
           ::access(py.c_str(), X_OK) == 0) {
-        const std::string cmd = py + " '" + cfg.run.report_script + "' '" + path + "' '" +
-                                c.out_dir + "'";
+        const std::string cmd =
+            py + " '" + cfg.run.report_script + "' '" + path + "' '" + c.out_dir + "'";
         const int rc = std::system(cmd.c_str());
         out.metrics["report_script_rc"] = double(rc);
         if (rc != 0)
@@ -151,8 +154,8 @@ UnitOutcome ReportStage(const StageContext& c) {
       } else if (cfg.run.report_script.empty()) {
         LOG_INFO("no report script configured (run.report_script): results file only");
       } else {
-        LOG_INFO("report script {} not found (or no {}): results file only",
-                 cfg.run.report_script, py);
+        LOG_INFO("report script {} not found (or no {}): results file only", cfg.run.report_script,
+                 py);
       }
     } catch (const Error& e) {
       failure = std::to_string(int(e.code())) + "|" + e.what();
@@ -176,11 +179,12 @@ UnitOutcome ReportStage(const StageContext& c) {
 StageSet DefaultStages() {
   StageSet s;
   s.behavior = BehaviorStage;
+  s.alignment = AlignmentStage;
   s.report = ReportStage;
-  s.participants = [](const config::Config& cfg) { return cfg.run.participants; };
+  s.participants = CohortParticipants;
   s.missing_note =
-      " yet (the MEG stages group and individual need train::TrainMeg from branch meg, the "
-      "alignment stage rsa alignment from branch align)";
+      " yet (the MEG model stages group and individual need train::TrainMeg / PredictMegRdms "
+      "from branch meg)";
   return s;
 }
 

@@ -81,11 +81,17 @@ field() {  # field RECORD.json KEY
 
 case "$CASE" in
 ranks)
+  # np 1 also runs the report script (scripts/report.py: report.md/html with the plots).
+  SRC=$(cd "$(dirname "$0")/../.." && pwd)
   for np in 1 2 3; do
-    run $np "$OUT/np$np" || { cat "$OUT/np$np.log"; fail "np $np exit $?"; }
+    script=()
+    [ $np = 1 ] && script=(--set run.report_script="$SRC/scripts/report.py")
+    MPLBACKEND=Agg run $np "$OUT/np$np" "${script[@]}" || { cat "$OUT/np$np.log"; fail "np $np exit $?"; }
     [ "$(field "$OUT/np$np/units/behavior.json" group_size)" = "$np" ] || fail "np $np: rank layout"
     grep -q "behavior *done" "$OUT/np$np.out" || fail "np $np: summary $(cat "$OUT/np$np.out")"
   done
+  grep -q "## Behaviour" "$OUT/np1/report/report.md" || fail "no report.md from the report script"
+  [ -s "$OUT/np1/report/report.html" ] || fail "no report.html"
   same_results "$OUT/np1/results.h5" "$OUT/np2/results.h5"
   same_results "$OUT/np1/results.h5" "$OUT/np3/results.h5"
   grep -q "images/s, ETA" "$OUT/np2.log" || fail "no progress line with images/s and ETA"

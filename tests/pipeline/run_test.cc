@@ -55,7 +55,7 @@ TEST(RunHashTest, EachUnitHashesOnlyItsSections) {
   config::Config a;
   auto all = [](const config::Config& c) {
     return std::vector<std::string>{
-        UnitConfigHash(c, Stage::kBehavior),      UnitConfigHash(c, Stage::kGroup),
+        UnitConfigHash(c, Stage::kBehavior), UnitConfigHash(c, Stage::kGroup),
         UnitConfigHash(c, Stage::kIndividual, "0"), UnitConfigHash(c, Stage::kAlignment),
         UnitConfigHash(c, Stage::kReport)};
   };
@@ -172,7 +172,7 @@ TEST(RunLockTest, FlockExclusiveSharedAndClaimOrder) {
   FileLock x, y, z;
   ASSERT_TRUE(x.TryAcquire(dir + "/run.lock", false));
   ASSERT_TRUE(y.TryAcquire(dir + "/run.lock", false));  // shared + shared: array tasks
-  EXPECT_FALSE(z.TryAcquire(dir + "/run.lock", true));   // a whole run waits for none of them
+  EXPECT_FALSE(z.TryAcquire(dir + "/run.lock", true));  // a whole run waits for none of them
   x.Release();
   y.Release();
   EXPECT_TRUE(z.TryAcquire(dir + "/run.lock", true));
@@ -248,8 +248,8 @@ TEST(RunPipelineTest, RunsOnceSkipsRefusesAndForcesOnlyAffected) {
   Calls calls;
   const dist::Comm serial = dist::Comm::Serial();
   RunSummary s = RunPipeline(cfg, {}, serial, FakeStages(&calls));
-  EXPECT_EQ(calls.units, (V{"behavior", "group", "individual/p0", "individual/p1",
-                            "individual/p2", "alignment", "report"}));
+  EXPECT_EQ(calls.units, (V{"behavior", "group", "individual/p0", "individual/p1", "individual/p2",
+                            "alignment", "report"}));
   ASSERT_EQ(s.rows.size(), 7u);
   for (const auto& r : s.rows) EXPECT_EQ(r.state, "done") << r.unit;
   for (const auto& [u, r] : ReadManifest(dir)) {
