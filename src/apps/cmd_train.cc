@@ -13,6 +13,7 @@
 #include "core/signals.h"
 #include "data/behavior_dataset.h"
 #include "train/behavior.h"
+#include "train/meg.h"
 
 namespace cliphba::apps {
 
@@ -108,6 +109,105 @@ int RunEvaluateBehavior(const CommonArgs& args, const dist::Comm& comm) {
   }
   PrintEval("best checkpoint", e);
   fmt::print("results written to {}\n", e.out);
+  return 0;
+}
+
+namespace {
+
+// The hash a MEG resume must match: train.meg and meg.rdm, without the keys that do not change
+// results (threads, progress, all-reduce transport) and without `epochs` (a finished run can be
+// extended with --resume).
+std::string TrainMegHash(const config::Config& cfg) {
+  config::Config c;
+  c.train_meg = cfg.train_meg;
+  c.meg_rdm = cfg.meg_rdm;
+  const config::TrainMegOptions defaults;
+  c.train_meg.loader_threads = defaults.loader_threads;
+  c.train_meg.progress_seconds = defaults.progress_seconds;
+  c.train_meg.dist_backend = defaults.dist_backend;
+  c.train_meg.dist_bucket_mb = defaults.dist_bucket_mb;
+  c.train_meg.epochs = defaults.epochs;
+  return config::ConfigHash(c);
+}
+
+config::TrainMegOptions MegOptions(const config::Config& cfg) {
+  config::TrainMegOptions o = cfg.train_meg;
+  o.rdm = cfg.meg_rdm;  // the RDM source is the shared meg.rdm section
+  return o;
+}
+
+}  // namespace
+
+int RunTrainMeg(const CommonArgs& args, bool resume, const dist::Comm& comm) {
+  config::Config cfg = Setup(args, comm);
+  InstallTerminationHandler();
+  const train::RunInfo info{TrainMegHash(cfg), config::DumpConfig(cfg), "train meg"};
+  const config::TrainMegOptions o = MegOptions(cfg);
+  train::MegTrainResult r = train::TrainMeg(o, info, resume, comm);
+  const int code = r.stopped ? int(ExitCode::kPreempted) : 0;
+  if (!comm.is_root()) return code;
+  if (args.json) {
+    nlohmann::json j = {{"epochs_done", r.epochs_done},
+                        {"phase1_epochs", r.phase1_epochs},
+                        {"best_epoch", r.best_epoch},
+                        {"best_val_loss", r.best_val_loss},
+                        {"best_val_pearson", r.best_val_pearson},
+                        {"p0", r.p0},
+                        {"m0", r.m0},
+                        {"g0", r.g0},
+                        {"train_loss", r.train_loss},
+                        {"val_loss", r.val_loss},
+                        {"val_pearson", r.val_pearson},
+                        {"epoch_phase", r.epoch_phase},
+                        {"early_stopped", r.early_stopped},
+                        {"stopped", r.stopped},
+                        {"timepoints", r.timepoints},
+                        {"n_train", r.n_train},
+                        {"n_val", r.n_val},
+                        {"n_heldout", r.n_heldout},
+                        {"n_trainable_phase1", r.n_trainable_phase1},
+                        {"n_trainable_phase2", r.n_trainable_phase2},
+                        {"out_dir", o.out_dir},
+                        {"config_hash", info.config_hash}};
+    fmt::print("{}\n", j.dump());
+    return code;
+  }
+  fmt::print(
+      "MEG training ({}): {} epochs ({} in phase 1), best epoch {} (validation loss {:.6f}, "
+      "Pearson loss {:.6f}; initial P0 {:.6f}, M0 {:.6f}, G0 {:.6f}){}\n",
+      o.mode, r.epochs_done, r.phase1_epochs, r.best_epoch, r.best_val_loss, r.best_val_pearson,
+      r.p0, r.m0, r.g0, r.early_stopped ? ", early stopped" : "");
+  if (r.stopped)
+    fmt::print("stopped after epoch {}: rerun with --resume to continue\n", r.epochs_done);
+  else if (r.best_epoch == 0)
+    fmt::print("no epoch improved both validation losses: no checkpoint written\n");
+  else
+    fmt::print("checkpoint: {}/best.safetensors\n", o.out_dir);
+  return code;
+}
+
+int RunEvaluateMeg(const CommonArgs& args, const dist::Comm& comm) {
+  config::Config cfg = Setup(args, comm);
+  const train::RunInfo info{TrainMegHash(cfg), config::DumpConfig(cfg), "evaluate meg"};
+  train::MegEvaluation e = train::EvaluateMeg(MegOptions(cfg), info, comm);
+  if (!comm.is_root()) return 0;
+  if (args.json) {
+    std::vector<double> target(e.target_spearman.data_ptr<double>(),
+                               e.target_spearman.data_ptr<double>() + e.target_spearman.numel());
+    nlohmann::json j = {{"n_objects", e.n_objects},
+                        {"times_ms", e.times_ms},
+                        {"participants", e.participants},
+                        {"target_spearman", target},
+                        {"mean_target_spearman_from0", e.mean_target_spearman_from0},
+                        {"out", e.out},
+                        {"config_hash", info.config_hash}};
+    fmt::print("{}\n", j.dump());
+    return 0;
+  }
+  fmt::print(
+      "MEG evaluation: {} held-out objects, {} timepoints; mean Spearman with the training "
+      "target from 0 ms: {:.4f}\nresults written to {}\n",
+      e.n_objects, e.times_ms.size(), e.mean_target_spearman_from0, e.out);
   return 0;
 }
 

@@ -44,6 +44,8 @@ int RunPermute(const CommonArgs& args, const PermuteArgs& permute_args, const di
 int RunSynthBehavior(const CommonArgs& args);
 int RunRsaBehavior(const CommonArgs& args);
 int RunConfigShow(const CommonArgs& args);
+// `cliphba meg rdm`: epochs HDF5 files -> MEG RDM HDF5 (config section meg.epochs).
+int RunMegRdm(const CommonArgs& args);
 
 // Applies log level and thread settings of the resolved configuration. Reads the config.
 void ApplyRuntime(const std::string& log_level, int64_t threads);

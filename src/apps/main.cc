@@ -198,6 +198,28 @@ int main(int argc, char** argv) {
       return cliphba::apps::RunEvaluateBehavior(a, c);
     };
   });
+  // Stages 2/3: `cliphba train meg`, `cliphba evaluate meg` (collective like stage 1).
+  CLI::App* train_meg = train->add_subcommand(
+      "meg", "MEG fine-tuning: Wfr on cached features, then + DoRA (MPI data parallel, resumable)");
+  AddCommon(train_meg, &args);
+  train_meg->add_flag("--resume", train_resume, "continue from OUT_DIR/last_state.json");
+  AddKeyOption(train_meg, "--out-dir", "train.meg.out_dir", "checkpoints, resume state, results",
+               &flag_overrides);
+  train_meg->callback([&] {
+    run_mpi = [](const CommonArgs& a, bool resume, const cliphba::dist::Comm& c) {
+      return cliphba::apps::RunTrainMeg(a, resume, c);
+    };
+  });
+  CLI::App* evaluate_meg = evaluate->add_subcommand(
+      "meg", "time-resolved alignment of OUT_DIR/best.safetensors on the held-out objects");
+  AddCommon(evaluate_meg, &args);
+  AddKeyOption(evaluate_meg, "--out-dir", "train.meg.out_dir",
+               "folder of best.safetensors (evaluation.h5 is written there)", &flag_overrides);
+  evaluate_meg->callback([&] {
+    run_mpi = [](const CommonArgs& a, bool, const cliphba::dist::Comm& c) {
+      return cliphba::apps::RunEvaluateMeg(a, c);
+    };
+  });
   CLI::App* synth_images = synth->add_subcommand(
       "images", "coloured shapes with learnable targets (a stage-1 demo set)");
   AddCommon(synth_images, &args);
@@ -219,6 +241,16 @@ int main(int argc, char** argv) {
   AddKeyOption(run_cmd, "--out-dir", "run.out_dir", "run folder", &flag_overrides);
   bool is_run = false;
   run_cmd->callback([&] { is_run = needs_mpi = true; });
+  // MEG data: `cliphba meg rdm` (epochs -> time-resolved RDMs).
+  CLI::App* meg = app.add_subcommand("meg", "MEG data: time-resolved RDMs from epoched sensor data");
+  meg->require_subcommand(1);
+  CLI::App* meg_rdm = meg->add_subcommand(
+      "rdm", "epochs HDF5 files (scripts/fif_to_h5.py) -> MEG RDM HDF5 (correlation | crossnobis)");
+  AddCommon(meg_rdm, &args);
+  AddKeyOption(meg_rdm, "--out", "meg.epochs.out", "MEG RDM HDF5 file written", &flag_overrides);
+  AddKeyOption(meg_rdm, "--method", "meg.epochs.method", "correlation | crossnobis",
+               &flag_overrides);
+  meg_rdm->callback([&] { run = cliphba::apps::RunMegRdm; });
 
   try {
     app.parse(argc, argv);

@@ -18,6 +18,14 @@ int RunTrainBehavior(const CommonArgs& args, bool resume, const dist::Comm& comm
 // Collective over comm.
 int RunEvaluateBehavior(const CommonArgs& args, const dist::Comm& comm);
 
+// Trains a MEG model (train/meg.h) from train.meg + meg.rdm; resume as for behaviour.
+// Returns 0, or ExitCode::kPreempted (75) after a SIGTERM.
+int RunTrainMeg(const CommonArgs& args, bool resume, const dist::Comm& comm);
+
+// Time-resolved alignment of the MEG checkpoint on the held-out objects; writes
+// OUT_DIR/evaluation.h5. Collective.
+int RunEvaluateMeg(const CommonArgs& args, const dist::Comm& comm);
+
 // Writes the synthetic image set of the synth.images section (data/behavior_dataset.h).
 int RunSynthImages(const CommonArgs& args);
 

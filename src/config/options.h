@@ -172,6 +172,54 @@ struct MegEpochsOptions {
   std::string out;           // MEG RDM HDF5 file written (atomically)
 };
 
+// `cliphba train meg` / `cliphba evaluate meg`: CLIP-HBA-MEG stages 2 (group) and 3 (individual),
+// METHOD.md. Defaults = METHOD.md's group defaults; values METHOD.md does not give are marked
+// "(chosen)". The RDM source is the config's `meg.rdm` section (the app copies it into `rdm`).
+struct TrainMegOptions {
+  MegRdmOptions rdm;                   // NOT a train.meg key: filled from `meg.rdm` by the app
+  std::string mode = "group";          // group (target = mean of participants) | individual (one)
+  std::vector<std::string> participants;  // labels (or 0-based indices); group: empty = all
+  std::string checkpoint;              // base CLIP checkpoint (safetensors, torch zip, TorchScript)
+  std::string vocab;                   // CLIP BPE merges, bpe_simple_vocab_16e6.txt.gz
+  std::string vocab_remap;             // "" | "tiny" (fixtures' 4096-row table)
+  std::string prompts;                 // JSON list of the K dimension prompts
+  std::string behavior_checkpoint;     // optional stage-1 best.safetensors: its text tower (DoRA)
+  std::string image_dir;               // images named like the RDM objects (name, name.png/.jpg)
+  std::string heldout_names;           // optional: objects kept out of training (alignment)
+  std::string out_dir = "results/meg_group";  // checkpoints, resume state, evaluation
+  int64_t image_size = 0;                // 0 = the checkpoint's resolution
+  std::string normalization = "things";  // things | openai
+  double train_start_ms = 0;   // first training time (ms) (chosen)
+  double train_end_ms = 700;   // last training time (ms), inclusive (chosen)
+  double train_step_ms = 5;    // spacing of training times (ms) (chosen; 0..700/5 = 141 points)
+  double window_ms = 10;       // +- window of Wfr rows, richness and beta means (ms) (chosen)
+  double noise_scale = 1.0;    // noise level curve = minmax(smoothed 1 - beta) * noise_scale (chosen)
+  double noise_sigma = 3.0;    // Gaussian smoothing of 1 - beta (timepoints)
+  bool noise = true;           // Gaussian noise term in training (validation never has it)
+  int64_t seed = 1;            // split, shuffles, DoRA init and noise draws: pure functions of it
+  double val_fraction = 0.2;   // validation share of the non-held-out objects
+  int64_t batch = 50;          // global batch size (objects)
+  int64_t epochs = 50;         // maximum epochs, both phases together
+  int64_t phase1_epochs = 0;   // phase 1 (Wfr only) at most this many epochs; 0 = until patience
+  int64_t patience_phase1 = 3;   // phase-1 epochs without a checkpoint before phase 2 (chosen)
+  int64_t patience_phase2 = 10;  // phase-2 epochs without a checkpoint before stopping (chosen)
+  double lr_wfr_1 = 3e-3;      // AdamW learning rate of Wfr in phase 1
+  double lr_wfr_2 = 3e-3;      // ... of Wfr in phase 2 (chosen: unchanged)
+  double lr_dora = 3e-5;       // ... of the DoRA parameters in phase 2
+  double weight_decay = 0.01;  // AdamW decoupled weight decay (PyTorch's default)
+  int64_t dora_rank = 32;             // YAML dora.rank
+  double dora_alpha = 16;             // YAML dora.alpha (reference DoRALayer default)
+  int64_t dora_vision_blocks = -1;    // YAML dora.vision_blocks: last N vision blocks; -1 = all
+  bool dora_train_magnitude = false;  // YAML dora.train_magnitude: direction only by default
+  double p_weight = 1.0;    // YAML loss.p_weight: Pearson term
+  double m_weight = 0.1;    // YAML loss.m_weight: MSE term
+  double g_weight = 0.15;   // YAML loss.g_weight: time-generalisation term
+  int64_t loader_threads = 2;         // image decoding threads per rank
+  std::string dist_backend = "auto";  // YAML dist.backend
+  double dist_bucket_mb = 25;         // YAML dist.bucket_mb
+  double progress_seconds = 10;       // rank-0 progress line interval (s)
+};
+
 struct Config {
   LogOptions log;
   RuntimeOptions runtime;
@@ -183,6 +231,7 @@ struct Config {
   RunOptions run;                       // YAML: run
   MegRdmOptions meg_rdm;                // YAML: meg.rdm
   MegEpochsOptions meg_epochs;          // YAML: meg.epochs
+  TrainMegOptions train_meg;            // YAML: train.meg (+ meg.rdm)
 };
 
 }  // namespace cliphba::config

@@ -67,8 +67,9 @@ Curves ComputeCurves(const std::vector<at::Tensor>& participant_stacks, const Ti
                 "ComputeCurves: participant stack ", p, " must be (T, k, k) with T = ", T);
     const int64_t k = s.size(1);
     if (k < 3)
-      throw DataError("MEG curves: at least 3 objects are needed for the generalisation curve, got " +
-                      std::to_string(k));
+      throw DataError(
+          "MEG curves: at least 3 objects are needed for the generalisation curve, got " +
+          std::to_string(k));
     at::Tensor x = s.to(at::kDouble);
     richness_sum += x.mean({1, 2});
     at::Tensor iu = at::triu_indices(k, k, 1, at::kLong);
@@ -77,13 +78,15 @@ Curves ComputeCurves(const std::vector<at::Tensor>& participant_stacks, const Ti
     at::Tensor norm = c.pow(2).sum(1).sqrt();  // (T)
     at::Tensor zero = (norm == 0).nonzero();
     if (zero.size(0) > 0)
-      throw DataError("MEG curves: participant stack " + std::to_string(p) + " has a constant RDM "
-                      "at timepoint " + std::to_string(zero[0][0].item<int64_t>()) +
+      throw DataError("MEG curves: participant stack " + std::to_string(p) +
+                      " has a constant RDM "
+                      "at timepoint " +
+                      std::to_string(zero[0][0].item<int64_t>()) +
                       ", whose correlation with other timepoints is undefined");
     at::Tensor z = c / norm.unsqueeze(1);
     at::Tensor corr = at::mm(z, z.t()).clamp(-1.0, 1.0);  // np.corrcoef clips to [-1, 1] too
-    beta_sum += MinMax(corr.mean(1), "generalisation curve of participant stack " +
-                                         std::to_string(p));
+    beta_sum +=
+        MinMax(corr.mean(1), "generalisation curve of participant stack " + std::to_string(p));
   }
   const double P = double(participant_stacks.size());
   const int64_t zpos = std::clamp<int64_t>(axis.ZeroMsPosition(), 0, T);
@@ -94,8 +97,8 @@ Curves ComputeCurves(const std::vector<at::Tensor>& participant_stacks, const Ti
     richness.narrow(0, 0, zpos).zero_();
     beta.narrow(0, 0, zpos).zero_();
   }
-  at::Tensor noise = MinMax(GaussianFilter1d(1.0 - beta, sigma), "smoothed 1 - generalisation") *
-                     noise_scale;
+  at::Tensor noise =
+      MinMax(GaussianFilter1d(1.0 - beta, sigma), "smoothed 1 - generalisation") * noise_scale;
   out.richness = richness.to(at::kFloat);
   out.beta = beta.to(at::kFloat);
   out.noise = noise.to(at::kFloat);

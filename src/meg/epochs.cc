@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <unordered_set>
 
 #include "core/error.h"
@@ -24,7 +25,7 @@ std::string Stem(const std::string& path) {
   return dot == std::string::npos ? base : base.substr(0, dot);
 }
 
-// data[:, :, s0:s0+len] of an epochs file as float64 (N, C, len) (hyperslab: only these samples).
+// data[:, :, s0:s0+len] of an epochs file as float32 (N, C, len) (hyperslab: only these samples).
 at::Tensor ReadSamples(const io::H5File& file, const EpochsInfo& info, int64_t s0, int64_t len) {
   using io::h5::Check;
   io::h5::SilenceErrorStack();
@@ -36,8 +37,8 @@ at::Tensor ReadSamples(const io::H5File& file, const EpochsInfo& info, int64_t s
   Check(H5Sselect_hyperslab(space.id(), H5S_SELECT_SET, start, nullptr, count, nullptr),
         "H5Sselect_hyperslab", path, kData);
   io::H5Dataspace mem(Check(H5Screate_simple(3, count, nullptr), "H5Screate_simple", path, kData));
-  at::Tensor out = at::empty({info.trials, info.channels, len}, at::kDouble);
-  Check(H5Dread(dset.id(), H5T_NATIVE_DOUBLE, mem.id(), space.id(), H5P_DEFAULT, out.data_ptr()),
+  at::Tensor out = at::empty({info.trials, info.channels, len}, at::kFloat);
+  Check(H5Dread(dset.id(), H5T_NATIVE_FLOAT, mem.id(), space.id(), H5P_DEFAULT, out.data_ptr()),
         "H5Dread", path, kData);
   return out;
 }
@@ -47,6 +48,8 @@ at::Tensor ReadSamples(const io::H5File& file, const EpochsInfo& info, int64_t s
 EpochsInfo ReadEpochsInfo(const std::string& path) {
   EpochsInfo info;
   info.path = path;
+  if (!std::ifstream(path).good())
+    throw IoError(path + ": cannot open the epochs file (meg.epochs.files)");
   io::ResultsReader reader(path);
   for (const char* ds : {"/epochs/data", "/epochs/condition", "/epochs/condition_names"})
     if (!reader.Exists(ds))
@@ -72,7 +75,8 @@ EpochsInfo ReadEpochsInfo(const std::string& path) {
   }
   at::Tensor cond = reader.ReadTensor("/epochs/condition");
   if (cond.dim() != 1 || cond.size(0) != info.trials || at::isFloatingType(cond.scalar_type()))
-    throw DataError(path + ": /epochs/condition must be an integer vector with one entry per trial (" +
+    throw DataError(path +
+                    ": /epochs/condition must be an integer vector with one entry per trial (" +
                     std::to_string(info.trials) + ")");
   cond = cond.to(at::kLong).contiguous();
   info.condition.assign(cond.data_ptr<int64_t>(), cond.data_ptr<int64_t>() + info.trials);
@@ -89,8 +93,8 @@ EpochsInfo ReadEpochsInfo(const std::string& path) {
   for (int64_t r = 0; r < info.trials; ++r) {
     const int64_t c = info.condition[size_t(r)];
     if (c < 0 || c >= K)
-      throw DataError(path + ": /epochs/condition[" + std::to_string(r) + "] = " +
-                      std::to_string(c) + " is outside 0.." + std::to_string(K - 1) +
+      throw DataError(path + ": /epochs/condition[" + std::to_string(r) +
+                      "] = " + std::to_string(c) + " is outside 0.." + std::to_string(K - 1) +
                       " (indices into /epochs/condition_names)");
     ++counts[size_t(c)];
   }
@@ -147,10 +151,9 @@ EpochsPlan PlanEpochs(const EpochsInfo& info, const config::MegEpochsOptions& o)
   int64_t last = std::min<int64_t>(info.samples - 1, int64_t(std::floor(last_f + 1e-6)));
   if (first > last)
     throw ConfigError("meg.epochs.tmin_ms/tmax_ms [" + fmt::format("{}", o.tmin_ms) + ", " +
-                      fmt::format("{}", o.tmax_ms) + "] ms keep no sample of " + info.path +
-                      " (" + fmt::format("{}", info.tmin_ms) + " ms + " +
-                      std::to_string(info.samples) + " samples at " +
-                      fmt::format("{}", info.sfreq) + " Hz)");
+                      fmt::format("{}", o.tmax_ms) + "] ms keep no sample of " + info.path + " (" +
+                      fmt::format("{}", info.tmin_ms) + " ms + " + std::to_string(info.samples) +
+                      " samples at " + fmt::format("{}", info.sfreq) + " Hz)");
   plan.first = first;
   plan.axis.start_ms = info.tmin_ms + double(first) / per_ms;
   plan.axis.step_ms = double(plan.stride) / per_ms;
@@ -176,8 +179,8 @@ at::Tensor EpochsRdms(const EpochsInfo& info, const EpochsPlan& plan, const std:
     if (crossnobis)
       for (int64_t c = 0; c < K; ++c)
         if (total[size_t(c)] < 2)
-          throw DataError(info.path + ": condition '" + info.condition_names[size_t(c)] +
-                          "' has " + std::to_string(total[size_t(c)]) +
+          throw DataError(info.path + ": condition '" + info.condition_names[size_t(c)] + "' has " +
+                          std::to_string(total[size_t(c)]) +
                           " trial(s); crossnobis (meg.epochs.method) needs at least 2 per "
                           "condition for its split halves");
     for (int64_t r = 0; r < N; ++r) {
@@ -201,6 +204,11 @@ at::Tensor EpochsRdms(const EpochsInfo& info, const EpochsPlan& plan, const std:
   const int64_t m = iu.size(1);
   at::Tensor out = at::empty({T, m}, at::kDouble);
   io::H5File file = io::H5File::Open(info.path, H5F_ACC_RDONLY);
+  if (block <= 0) {  // as many output timepoints as fit a 64 MiB float32 read buffer
+    const int64_t samples = std::max<int64_t>(1, (int64_t(64) << 20) / (N * C * 4));
+    block = std::max<int64_t>(1, (samples - plan.window + 1) / plan.stride);
+  }
+  constexpr int64_t kTrialChunk = 32;  // trials converted to float64 at a time
   for (int64_t t0 = 0; t0 < T; t0 += block) {
     const int64_t tc = std::min(block, T - t0);
     const int64_t s_first = plan.first + t0 * plan.stride;
@@ -211,9 +219,13 @@ at::Tensor EpochsRdms(const EpochsInfo& info, const EpochsPlan& plan, const std:
     if (!x.isfinite().all().item<bool>())
       throw DataError(info.path + ": /epochs/data has NaN/Inf values in samples [" +
                       std::to_string(lo) + ", " + std::to_string(hi) + ")");
-    // Condition (half-)means: (rows, C, L).
+    // Condition (half-)means in float64: (rows, C, L), a few trials at a time.
     at::Tensor agg = at::zeros({rows, C, hi - lo}, at::kDouble);
-    agg.index_add_(0, row_t, x.mul_(weight_t));
+    for (int64_t i = 0; i < N; i += kTrialChunk) {
+      const int64_t len = std::min(kTrialChunk, N - i);
+      agg.index_add_(0, row_t.narrow(0, i, len),
+                     x.narrow(0, i, len).to(at::kDouble).mul_(weight_t.narrow(0, i, len)));
+    }
     // Boxcar over the window (cumulative sums along time), at every output sample of the block.
     at::Tensor cs = at::cat({at::zeros({rows, C, 1}, at::kDouble), agg.cumsum(2)}, 2);
     std::vector<int64_t> a_idx(static_cast<size_t>(tc)), b_idx(static_cast<size_t>(tc));
@@ -239,8 +251,8 @@ at::Tensor EpochsRdms(const EpochsInfo& info, const EpochsPlan& plan, const std:
       at::Tensor zero = (norm == 0).nonzero();
       if (zero.size(0) > 0) {
         const int64_t t = zero[0][0].item<int64_t>(), k = zero[0][1].item<int64_t>();
-        throw DataError(info.path + ": the mean of condition '" +
-                        info.condition_names[size_t(k)] + "' is constant across channels at " +
+        throw DataError(info.path + ": the mean of condition '" + info.condition_names[size_t(k)] +
+                        "' is constant across channels at " +
                         fmt::format("{}", plan.axis.TimeAt(t0 + t)) +
                         " ms; its correlation distance is undefined");
       }
@@ -272,11 +284,12 @@ MegRdmSummary WriteMegRdms(const config::MegEpochsOptions& o, const std::string&
       throw DataError(e.path + ": /epochs/condition_names differ from those of " + ref.path +
                       "; every participant needs the same conditions in the same order");
     if (e.sfreq != ref.sfreq || e.tmin_ms != ref.tmin_ms || e.samples != ref.samples)
-      throw DataError(e.path + ": time axis (sfreq " + fmt::format("{}", e.sfreq) + " Hz, tmin_ms " +
-                      fmt::format("{}", e.tmin_ms) + ", " + std::to_string(e.samples) +
-                      " samples) differs from that of " + ref.path + " (" +
-                      fmt::format("{}", ref.sfreq) + " Hz, " + fmt::format("{}", ref.tmin_ms) +
-                      " ms, " + std::to_string(ref.samples) + " samples)");
+      throw DataError(e.path + ": time axis (sfreq " + fmt::format("{}", e.sfreq) +
+                      " Hz, tmin_ms " + fmt::format("{}", e.tmin_ms) + ", " +
+                      std::to_string(e.samples) + " samples) differs from that of " + ref.path +
+                      " (" + fmt::format("{}", ref.sfreq) + " Hz, " +
+                      fmt::format("{}", ref.tmin_ms) + " ms, " + std::to_string(ref.samples) +
+                      " samples)");
   }
   const EpochsPlan plan = PlanEpochs(ref, o);
   MegRdmSummary summary;
@@ -286,7 +299,7 @@ MegRdmSummary WriteMegRdms(const config::MegEpochsOptions& o, const std::string&
   summary.method = o.method;
   std::unordered_set<std::string> labels_seen;
   for (size_t i = 0; i < infos.size(); ++i) {
-    std::string label = !o.participants.empty()   ? o.participants[i]
+    std::string label = !o.participants.empty()         ? o.participants[i]
                         : !infos[i].participant.empty() ? infos[i].participant
                                                         : Stem(infos[i].path);
     if (!labels_seen.insert(label).second)

@@ -57,11 +57,12 @@ EpochsPlan PlanEpochs(const EpochsInfo& info, const config::MegEpochsOptions& o)
 // method "correlation": 1 - Pearson r across channels of the condition means;
 // method "crossnobis": trials of each condition, in file order, split into halves A (1st, 3rd,
 // ...) and B (2nd, 4th, ...); d_ij = (A_i - A_j) . (B_i - B_j) / C (unbiased, can be < 0).
-// Streams the data in blocks of `block` output timepoints (memory ~ N * C * (block * k + w)).
+// Streams the data in blocks of `block` output timepoints (read buffer N * C * (block * k + w)
+// float32; block <= 0: as many as fit 64 MiB), so memory does not grow with the epoch length.
 // Throws DataError (a condition with < 2 trials for crossnobis; a constant condition mean for
 // correlation, naming condition and time; non-finite data).
 at::Tensor EpochsRdms(const EpochsInfo& info, const EpochsPlan& plan, const std::string& method,
-                      int64_t block = 32);
+                      int64_t block = 0);
 
 struct MegRdmSummary {
   std::string out;

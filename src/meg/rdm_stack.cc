@@ -20,7 +20,17 @@ namespace cliphba::meg {
 
 namespace {
 
-int64_t FloorDiv(double num, double den) { return int64_t(std::floor(num / den)); }
+// Python's float floor division a // b (CPython float_divmod), not floor(a / b): the two differ
+// when a / b rounds up to an integer, e.g. 1.0 // 0.1 == 9.0 but floor(1.0 / 0.1) == 10.
+int64_t FloorDiv(double a, double b) {
+  double mod = std::fmod(a, b);
+  double div = (a - mod) / b;
+  if (mod != 0 && ((b < 0) != (mod < 0))) div -= 1.0;
+  if (div == 0) return 0;
+  double floordiv = std::floor(div);
+  if (div - floordiv > 0.5) floordiv += 1.0;
+  return int64_t(floordiv);
+}
 
 std::string Parent(const std::string& dataset) {
   const size_t slash = dataset.find_last_of('/');
@@ -40,8 +50,9 @@ std::string Sniff(const std::string& path) {
   f.read(magic, 8);
   if (f.gcount() >= 6 && std::string(magic, 6) == "\x93NUMPY") return "npy";
   if (f.gcount() == 8 && std::string(magic, 8) == "\x89HDF\r\n\x1a\n") return "h5";
-  throw DataError(path + ": meg.rdm.path is neither an NPY nor an HDF5 file (checked the magic "
-                         "bytes)");
+  throw DataError(path +
+                  ": meg.rdm.path is neither an NPY nor an HDF5 file (checked the magic "
+                  "bytes)");
 }
 
 void CheckNames(const std::vector<std::string>& names, const std::string& source) {
@@ -78,7 +89,7 @@ struct RdmStack::Impl {
   bool condensed = false;
   int64_t P = 0, T = 0, n = 0, m = 0;
   at::ScalarType dtype = at::kFloat;
-  at::Tensor mapped;  // NPY: the whole array, memory-mapped
+  at::Tensor mapped;                 // NPY: the whole array, memory-mapped
   std::shared_ptr<io::H5File> file;  // HDF5: open read-only
   std::vector<std::string> names, labels;
   TimeAxis axis;
@@ -107,12 +118,11 @@ at::Tensor RdmStack::Impl::Block(int64_t p, int64_t t0, int64_t count) const {
   }
   at::Tensor out = at::empty(out_shape, at::TensorOptions().dtype(dtype));
   if (out.numel() == 0) return out;
-  Check(H5Sselect_hyperslab(space.id(), H5S_SELECT_SET, start.data(), nullptr, block.data(),
-                            nullptr),
-        "H5Sselect_hyperslab", path, ds);
-  io::H5Dataspace mem(
-      Check(H5Screate_simple(int(block.size()), block.data(), nullptr), "H5Screate_simple", path,
-            ds));
+  Check(
+      H5Sselect_hyperslab(space.id(), H5S_SELECT_SET, start.data(), nullptr, block.data(), nullptr),
+      "H5Sselect_hyperslab", path, ds);
+  io::H5Dataspace mem(Check(H5Screate_simple(int(block.size()), block.data(), nullptr),
+                            "H5Screate_simple", path, ds));
   const hid_t mem_type = dtype == at::kFloat ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE;
   Check(H5Dread(dset.id(), mem_type, mem.id(), space.id(), H5P_DEFAULT, out.data_ptr()), "H5Dread",
         path, ds);
@@ -139,8 +149,7 @@ RdmStack RdmStack::Open(const config::MegRdmOptions& o) {
     if (o.names.empty())
       throw ConfigError("meg.rdm.names is required for the NPY file " + o.path +
                         ": the object names in RDM order (.txt or CSV)");
-    if (!(o.time_step_ms > 0) || !std::isfinite(o.time_step_ms) ||
-        !std::isfinite(o.time_start_ms))
+    if (!(o.time_step_ms > 0) || !std::isfinite(o.time_step_ms) || !std::isfinite(o.time_start_ms))
       throw ConfigError("meg.rdm.time_step_ms must be a finite number > 0 (got " +
                         std::to_string(o.time_step_ms) + ")");
     impl->axis.start_ms = o.time_start_ms;
@@ -289,25 +298,28 @@ at::Tensor RdmStack::Read(int64_t p, int64_t t0, int64_t count,
   if (sub.numel() == 0) return sub.to(at::kFloat);
   auto entry = [&](int64_t flat) {
     const int64_t t = flat / (k * k), a = (flat / k) % k, b = flat % k;
-    return "participant " + s.labels[size_t(p)] + " (index " + std::to_string(p) +
-           "), timepoint " + std::to_string(t0 + t) + " (" + fmt::format("{}", s.axis.TimeAt(t0 + t)) +
-           " ms), entry (" + std::to_string(idx[size_t(a)]) + ", " + std::to_string(idx[size_t(b)]) +
-           ") = ('" + s.names[size_t(idx[size_t(a)])] + "', '" + s.names[size_t(idx[size_t(b)])] +
-           "')";
+    return "participant " + s.labels[size_t(p)] + " (index " + std::to_string(p) + "), timepoint " +
+           std::to_string(t0 + t) + " (" + fmt::format("{}", s.axis.TimeAt(t0 + t)) +
+           " ms), entry (" + std::to_string(idx[size_t(a)]) + ", " +
+           std::to_string(idx[size_t(b)]) + ") = ('" + s.names[size_t(idx[size_t(a)])] + "', '" +
+           s.names[size_t(idx[size_t(b)])] + "')";
   };
   at::Tensor bad = sub.isfinite().logical_not();
   const int64_t n_bad = bad.sum().item<int64_t>();
   if (n_bad > 0) {
     if (!s.nan_zero) {
       const int64_t first = bad.flatten().nonzero()[0][0].item<int64_t>();
-      throw DataError(s.path + ": " + std::to_string(n_bad) + " NaN/Inf value(s) in the MEG RDMs; "
-                      "first at " + entry(first) +
+      throw DataError(s.path + ": " + std::to_string(n_bad) +
+                      " NaN/Inf value(s) in the MEG RDMs; "
+                      "first at " +
+                      entry(first) +
                       ". Fix the data or set meg.rdm.nan_policy: zero to replace them by 0");
     }
     sub.masked_fill_(bad, 0.0);
-    LOG_WARN("{}: replaced {} NaN/Inf value(s) of participant {} in timepoints [{}, {}) by 0 "
-             "(meg.rdm.nan_policy: zero)",
-             s.path, n_bad, s.labels[size_t(p)], t0, t0 + count);
+    LOG_WARN(
+        "{}: replaced {} NaN/Inf value(s) of participant {} in timepoints [{}, {}) by 0 "
+        "(meg.rdm.nan_policy: zero)",
+        s.path, n_bad, s.labels[size_t(p)], t0, t0 + count);
   }
   if (!s.condensed) {
     at::Tensor asym = (sub - sub.transpose(1, 2)).abs().flatten();
@@ -384,8 +396,8 @@ std::vector<int64_t> IndicesOfNames(const std::vector<std::string>& names,
                                    missing.begin() + std::min<size_t>(missing.size(), 10));
     throw DataError(std::to_string(missing.size()) + " of the " + std::to_string(wanted.size()) +
                     " names of " + wanted_source + " are not among the " +
-                    std::to_string(names.size()) + " MEG RDM objects of " + names_source +
-                    ": '" + fmt::format("{}", fmt::join(shown, "', '")) + "'" +
+                    std::to_string(names.size()) + " MEG RDM objects of " + names_source + ": '" +
+                    fmt::format("{}", fmt::join(shown, "', '")) + "'" +
                     (missing.size() > shown.size() ? ", ..." : ""));
   }
   return out;

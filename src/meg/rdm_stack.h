@@ -61,7 +61,8 @@ class RdmStack {
   // symmetric within symmetry_tolerance, zero diagonal (|a_ii| <= tolerance).
   // Throws ConfigError for p, the range or an index out of bounds, DataError naming the file,
   // participant, timepoint and the (i, j) entry for a violation. Memory: O(count * n * n) for
-  // square HDF5 sources (hyperslab), O(count * k * k) otherwise. Thread-compatible (const).
+  // square HDF5 sources (hyperslab), O(count * k * k) otherwise. Not for concurrent calls from
+  // several threads (HDF5 is built without thread safety); copies share the open file.
   at::Tensor Read(int64_t p, int64_t t0, int64_t count, const std::vector<int64_t>& idx) const;
 
   // Mean over participants ps (non-empty) of Read(p, ...): (count, k, k) float32 (summed in

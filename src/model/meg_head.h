@@ -17,6 +17,10 @@
 //   emb   = relu(b * (raw + N(0,1) * std_B(raw, unbiased) * noise)) + U(0,1) * 1e-5 + 1e-6
 // The N and U draws come from the caller's generator (N first, then U, each (T, B, K)); with
 // noise off the N term is skipped and only U is drawn (a deterministic jitter for a fixed seed).
+// Note (reference behaviour, tested): at the reference init (Wfr = 1 in the last block's column)
+// the weights are exactly (0, ..., 0, 1); the zeros sit at relu's kink (gradient 0) and the
+// last weight is 1 for any Wfr (derivative ~1e-10 through the +1e-10), and the tied zeros get
+// equal gradients, so Wfr barely moves from this init: phase 1 of the reference learns ~nothing.
 // Pure ATen + core errors: no MPI, HDF5 or YAML.
 #pragma once
 

@@ -25,7 +25,18 @@ at::Tensor UpperTriangles(const at::Tensor& rdm) {
 at::Tensor PearsonFlat(const at::Tensor& x, const at::Tensor& y) {
   at::Tensor xm = x.reshape({-1}) - x.mean();
   at::Tensor ym = y.reshape({-1}) - y.mean();
-  return (xm * ym).sum() / at::sqrt(xm.pow(2).sum() * ym.pow(2).sum());
+  // A constant side gives r = 0 with a zero gradient instead of the reference's NaN (0 / 0).
+  // "Constant" = a spread within rounding of the values' magnitude (64 ulp). The masked product
+  // keeps sqrt(0) (an infinite derivative) out of the backward pass.
+  const double eps = 64 * (x.scalar_type() == at::kDouble ? 2.220446049250313e-16 : 1.1920929e-07);
+  at::Tensor ok;
+  {
+    at::NoGradGuard no_grad;
+    ok = (xm.abs().max() > eps * x.abs().max()) & (ym.abs().max() > eps * y.abs().max());
+  }
+  at::Tensor prod = xm.pow(2).sum() * ym.pow(2).sum();
+  at::Tensor safe = at::where(ok, prod, at::ones_like(prod));
+  return at::where(ok, (xm * ym).sum() / at::sqrt(safe), at::zeros_like(prod));
 }
 
 at::Tensor TimeGeneralization(const at::Tensor& upper) {

@@ -21,7 +21,9 @@ at::Tensor PearsonRdm(const at::Tensor& emb);
 at::Tensor UpperTriangles(const at::Tensor& rdm);
 
 // Pearson correlation of two equally sized tensors, flattened: sum(xm ym) / sqrt(sum xm^2 sum ym^2).
-// Returns a 0-dim tensor.
+// Returns a 0-dim tensor. If either side is constant the reference yields NaN (0 / 0); here r = 0
+// with a zero gradient. That case is real: with the initial Wfr (last block at every timepoint)
+// and noise off, every timepoint has the same model RDM, so its time generalisation is flat.
 at::Tensor PearsonFlat(const at::Tensor& x, const at::Tensor& y);
 
 // upper (T, m) -> (T) time generalisation, the reference quirk included: rows z-scored with the

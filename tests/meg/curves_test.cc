@@ -33,8 +33,8 @@ TimeAxis Axis(const nlohmann::json& j) {
 
 TEST(CurvesTest, MatchReferenceRichnessBetaNoise) {
   const nlohmann::json j = ReadJson(RefPath("curves.json"));
-  Curves c = ComputeCurves(Stacks(j), Axis(j), j["noise_scale"].get<double>(),
-                           j["sigma"].get<double>());
+  Curves c =
+      ComputeCurves(Stacks(j), Axis(j), j["noise_scale"].get<double>(), j["sigma"].get<double>());
   ASSERT_EQ(c.richness.sizes(), (std::vector<int64_t>{40}));
   EXPECT_EQ(c.richness.scalar_type(), at::kFloat);
   // Outputs are float32 (computed in float64): tolerance 1e-6.
@@ -65,8 +65,9 @@ TEST(CurvesTest, GaussianFilterEqualsScipyReflectMode) {
   const double d1 =
       MaxAbsDiff(GaussianFilter1d(FromJson(g["x"]), g["sigma"].get<double>()), FromJson(g["y"]));
   // Radius 12 > length 5: the reflection repeats (period 2n), as scipy's.
-  const double d2 = MaxAbsDiff(GaussianFilter1d(FromJson(g["short_x"]), g["short_sigma"].get<double>()),
-                               FromJson(g["short_y"]));
+  const double d2 =
+      MaxAbsDiff(GaussianFilter1d(FromJson(g["short_x"]), g["short_sigma"].get<double>()),
+                 FromJson(g["short_y"]));
   EXPECT_LT(d1, 1e-12) << d1;
   EXPECT_LT(d2, 1e-12) << d2;
 }

@@ -55,8 +55,8 @@ TEST(EpochsTest, HeaderOfTheReferenceFile) {
   EXPECT_EQ(int64_t(e.condition.size()), e.trials);
 }
 
-class EpochsReferenceTest
-    : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
+class EpochsReferenceTest : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {
+};
 
 TEST_P(EpochsReferenceTest, RdmsEqualNumpyAt1e10) {
   const auto& [name, method] = GetParam();

@@ -85,6 +85,12 @@ TEST(TimeAxisTest, PythonFloorDivisionSemantics) {
   EXPECT_EQ(b.ZeroMsPosition(), 5);
   TimeAxis c{10, 5, 4};
   EXPECT_EQ(c.ZeroMsPosition(), -1);  // (0 - 10) // 5 + 1
+  // Python float //, not floor(a / b): 1.0 // 0.1 == 9.0 while 1.0 / 0.1 == 10.0 exactly.
+  TimeAxis d{0, 0.1, 100};
+  EXPECT_EQ(d.IndexOf(1.0), 9);
+  EXPECT_EQ(d.IndexOf(0.3), 2);     // 0.3 // 0.1 == 2.0
+  EXPECT_EQ(d.IndexOf(-0.05), -1);  // -0.05 // 0.1 == -1.0
+  EXPECT_EQ(d.IndexOf(0.0), 0);
 }
 
 TEST(RdmStackTest, SquareNpyReadsTheReferenceSelection) {
@@ -159,8 +165,9 @@ TEST(RdmStackTest, IndicesOfNamesListsWhatIsMissing) {
   std::vector<std::string> names = {"a.jpg", "b.jpg", "c.jpg"};
   EXPECT_EQ(IndicesOfNames(names, {"c.jpg", "a.jpg"}, "rdm.h5", "images/"),
             (std::vector<int64_t>{2, 0}));
-  std::string m = MessageOf<DataError>(
-      [&] { IndicesOfNames(names, {"a.jpg", "x.jpg", "y.jpg"}, "rdm.h5", "images/"); });
+  std::string m = MessageOf<DataError>([&] {
+    IndicesOfNames(names, {"a.jpg", "x.jpg", "y.jpg"}, "rdm.h5", "images/");
+  });
   EXPECT_NE(m.find("2 of the 3 names of images/"), std::string::npos) << m;
   EXPECT_NE(m.find("'x.jpg', 'y.jpg'"), std::string::npos) << m;
   EXPECT_NE(m.find("rdm.h5"), std::string::npos) << m;

@@ -166,6 +166,30 @@ TEST(MegHeadTest, InitialWeightsSelectTheLastBlock) {
   EXPECT_NEAR(w3[2][2].item<double>(), 2.0 / 3, 1e-9);
 }
 
+TEST(MegHeadTest, OneHotInitialWfrGetsOnlyAVanishingGradient) {
+  // The reference math at the reference init (1 on the last block, 0 elsewhere): the zero weights
+  // sit exactly at relu's kink (gradient 0) and the last block's min-max value is 1 whatever Wfr
+  // is (its derivative is ~1e-10 from the 1e-10 in the denominator). So Wfr hardly moves from
+  // this init; documented in meg_head.h. A perturbed Wfr gets a normal gradient.
+  const MegHeadOptions o = Opts();
+  const Curves c = MakeCurves(o.axis_size);
+  MegHead head(o, 4, c.richness, c.beta, c.noise);
+  at::Tensor cls = at::randn({4, 6, 8});
+  at::Tensor text = at::randn({5, 8});
+  auto grad = [&] {
+    head.wfr.mutable_grad() = at::Tensor();
+    head.Embeddings(cls, text, 3.0, false, at::detail::createCPUGenerator(1)).pow(2).sum()
+        .backward();
+    return head.wfr.grad().abs().max().item<double>();
+  };
+  EXPECT_LT(grad(), 1e-6);
+  {
+    at::NoGradGuard no_grad;
+    head.wfr.add_(0.1 * at::rand({o.axis_size, 4}));
+  }
+  EXPECT_GT(grad(), 1e-3);
+}
+
 TEST(MegHeadTest, RefusesWindowsOutsideOrWiderThanTheAxis) {
   const Curves c = MakeCurves(13);
   MegHeadOptions o = Opts();

@@ -74,6 +74,18 @@ TEST(MegLossTest, NormalisersDivideEachTerm) {
   EXPECT_NEAR(tb.total.item<double>(), want, 1e-12);
 }
 
+TEST(MegLossTest, ConstantGeneralisationGivesZeroCorrelationNotNaN) {
+  // Every timepoint has the same predicted RDM (the initial model without noise): the predicted
+  // time generalisation is flat, r is taken as 0 and the gradient stays finite.
+  at::Tensor one = Load("pred_emb").narrow(0, 0, 1);
+  at::Tensor emb = one.repeat({7, 1, 1}).set_requires_grad(true);
+  MegLossTerms t = Case0Loss()(PearsonRdm(emb), Load("target_rdm"));
+  EXPECT_NEAR(t.generalization.item<double>(), 1.0, 1e-6);
+  t.total.backward();
+  EXPECT_TRUE(at::isfinite(emb.grad()).all().item<bool>());
+  EXPECT_GT(emb.grad().abs().max().item<double>(), 0.0);  // the Pearson and MSE terms still act
+}
+
 TEST(MegLossTest, GradientMatchesFiniteDifferencesInFloat64) {
   at::Tensor emb = Load("pred_emb").to(at::kDouble).narrow(0, 0, 4).narrow(1, 0, 6).narrow(2, 0, 9)
                        .contiguous();
