@@ -317,13 +317,19 @@ std::string UnitConfigHash(const config::Config& cfg, Stage stage, const std::st
       break;
     }
     case Stage::kGroup:
-      c.run.participants = cfg.run.participants;
+    case Stage::kIndividual: {
+      if (stage == Stage::kIndividual) extra = "participant=" + participant + "\n";
+      if (stage == Stage::kGroup) c.run.participants = cfg.run.participants;
       c.meg_rdm = cfg.meg_rdm;
+      c.train_meg = cfg.train_meg;
+      const config::TrainMegOptions d;
+      c.train_meg.out_dir = d.out_dir;  // the run places it in <run>/<unit>
+      c.train_meg.loader_threads = d.loader_threads;
+      c.train_meg.progress_seconds = d.progress_seconds;
+      c.train_meg.dist_backend = d.dist_backend;
+      c.train_meg.dist_bucket_mb = d.dist_bucket_mb;
       break;
-    case Stage::kIndividual:
-      extra = "participant=" + participant + "\n";
-      c.meg_rdm = cfg.meg_rdm;
-      break;
+    }
     case Stage::kAlignment:
       c.run.seed = cfg.run.seed;
       c.run.participants = cfg.run.participants;
@@ -540,6 +546,32 @@ void CheckInputs(const config::Config& cfg, const Plan& plan) {
   }
 }
 
+void CheckMegInputs(const config::Config& cfg, const Plan& plan) {
+  const bool meg_stage = Has(plan.stages, Stage::kGroup) || Has(plan.stages, Stage::kIndividual) ||
+                         Has(plan.stages, Stage::kAlignment);
+  if (!meg_stage) return;
+  if (cfg.meg_rdm.path.empty())
+    throw ConfigError("meg.rdm.path is required by the stages group, individual and alignment");
+  if (!fs::exists(cfg.meg_rdm.path))
+    throw IoError("meg.rdm.path: '" + cfg.meg_rdm.path +
+                  "' does not exist (an input of the MEG stages)");
+  if (!(Has(plan.stages, Stage::kGroup) || Has(plan.stages, Stage::kIndividual))) return;
+  const auto& t = cfg.train_meg;
+  const std::vector<std::pair<std::string, std::string>> required = {{"checkpoint", t.checkpoint},
+                                                                     {"vocab", t.vocab},
+                                                                     {"prompts", t.prompts},
+                                                                     {"image_dir", t.image_dir}};
+  for (const auto& [key, value] : required) {
+    if (value.empty()) throw ConfigError("train.meg." + key + " is required by the MEG stages");
+    if (!fs::exists(value))
+      throw IoError("train.meg." + key + ": '" + value +
+                    "' does not exist (an input of the MEG stages)");
+  }
+  if (!t.heldout_names.empty() && !fs::exists(t.heldout_names))
+    throw IoError("train.meg.heldout_names: '" + t.heldout_names +
+                  "' does not exist (an input of the MEG stages)");
+}
+
 // Units of `stage`'s upstream stages that must be done before it runs: upstream stages that are
 // configured (an unconfigured stage simply contributes nothing to the results).
 std::vector<std::string> RequiredUnits(const Plan& plan, Stage stage, bool unplanned_only) {
@@ -666,6 +698,7 @@ RunSummary RunPipeline(const config::Config& cfg, const RunArgs& args, const dis
         throw IoError(lock_path + ": cannot write the lock holder (" + std::strerror(errno) + ")");
     }
     CheckInputs(cfg, plan);
+    if (impl.check_meg_inputs) CheckMegInputs(cfg, plan);
     const auto manifest = ReadManifest(dir);
     std::vector<std::string> changed;
     std::string list;

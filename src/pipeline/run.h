@@ -110,8 +110,8 @@ std::map<std::string, UnitRecord> ReadManifest(const std::string& run_dir);
 
 // Hash (16 hex digits) of exactly the configuration sections that determine the unit's result:
 //   behavior   train.behavior (without out_dir, loader threads, progress interval, transport)
-//   group      the participant list and meg.rdm (train.meg when wired)
-//   individual the participant label and meg.rdm (train.meg when wired)
+//   group      the participant list, meg.rdm and train.meg (without out_dir, threads, transport)
+//   individual the participant label, meg.rdm and train.meg (likewise)
 //   alignment  run.seed, run.own_vs_other_n, the participant list and meg.rdm
 //   report     run.results, run.report_script
 std::string UnitConfigHash(const config::Config& config, Stage stage,
@@ -190,11 +190,14 @@ struct StageSet {
   StageFn behavior, group, individual, alignment, report;
   // Every participant label of the cohort (default: run.participants).
   std::function<std::vector<std::string>(const config::Config&)> participants;
-  std::string missing_note;  // appended to the "stage not available" error
+  std::string missing_note;       // appended to the "stage not available" error
+  bool check_meg_inputs = false;  // check meg.rdm / train.meg inputs before any work
 };
 
-// The real stages: train::TrainBehavior; the alignment statistics; the report (results file +
-// manifest + report script). group and individual are empty until train::TrainMeg is merged.
+// The real stages: train::TrainBehavior (<run>/behavior); train::TrainMeg + PredictMegRdms for
+// group and individual/<label> (text tower from <run>/behavior/best.safetensors when the behaviour
+// stage is configured; model_rdms.h5 over the held-out objects, or all objects of meg.rdm); the
+// alignment statistics; the report (results file + manifest + report script).
 StageSet DefaultStages();
 
 // Runs fn on the root of comm; an Error thrown there is rethrown (same kind and message) on every

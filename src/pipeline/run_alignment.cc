@@ -92,8 +92,7 @@ UnitOutcome AlignmentStage(const StageContext& c) {
     throw ConfigError("stage alignment needs meg.rdm.path (the MEG RDM stacks)");
   const meg::RdmStack stack = meg::RdmStack::Open(cfg.meg_rdm);
   const std::vector<std::string>& labels = c.participants;
-  const int64_t P = int64_t(labels.size()), T = stack.timepoints(), n = stack.objects();
-  const int64_t m = n * (n - 1) / 2;
+  const int64_t P = int64_t(labels.size()), T = stack.timepoints();
   std::vector<int64_t> pidx;
   for (const auto& l : labels) {
     const auto& all = stack.participant_labels();
@@ -102,15 +101,17 @@ UnitOutcome AlignmentStage(const StageContext& c) {
       throw DataError(stack.source() + ": participant '" + l + "' is not in the MEG RDM stack");
     pidx.push_back(int64_t(it - all.begin()));
   }
-  // The models: the group model and one per participant, each from its unit's folder.
-  std::vector<std::string> model_names;
+  // The models: the group model and one per participant, each from its unit's folder, all over
+  // the same objects (a subset of the stack's, in its order).
+  std::vector<std::string> model_names, objects;
   std::vector<at::Tensor> models;  // (T, m) float64
   auto add_model = [&](const std::string& name) {
     const std::string path = ModelRdmPath(c.run_dir + "/" + name);
     ModelRdms r = ReadModelRdms(path);
-    if (r.names != stack.names())
-      throw DataError(path + ": /model/names differ from the MEG RDM names of " + stack.source() +
-                      " (same objects in the same order expected)");
+    if (models.empty()) objects = r.names;
+    if (r.names != objects)
+      throw DataError(path + ": /model/names differ from those of model " + model_names[0] +
+                      " (every model of a run is compared on the same objects)");
     if (r.rdm.size(0) != T)
       throw DataError(path + ": " + std::to_string(r.rdm.size(0)) +
                       " timepoints, the MEG axis of " + stack.source() + " has " +
@@ -127,12 +128,13 @@ UnitOutcome AlignmentStage(const StageContext& c) {
     }
   if (models.empty())
     throw ConfigError("stage alignment: no model stage (group, individual) in run.stages");
+  const std::vector<int64_t> all_idx =
+      meg::IndicesOfNames(stack.names(), objects, stack.source(), "the model RDMs' /model/names");
+  const int64_t n = int64_t(all_idx.size()), m = n * (n - 1) / 2;
 
   // This rank's timepoints, read and (min-max) rescaled with the global range of each participant.
   const Range r = ShardRange(T, comm.size(), comm.rank());
   const int64_t count = r.end - r.begin;
-  std::vector<int64_t> all_idx(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) all_idx[size_t(i)] = i;
   const at::Tensor iu = at::triu_indices(n, n, 1);
   std::vector<at::Tensor> local(static_cast<size_t>(P));
   at::Tensor range = at::full({P, 2}, -std::numeric_limits<double>::infinity(), at::kDouble);

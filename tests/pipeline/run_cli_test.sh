@@ -13,6 +13,7 @@
 #             regular file): the report fails with exit 3 naming the file, the previous results
 #             file stays intact, and the rerun after freeing space finishes
 #   missing : a configuration naming a missing stage input fails before any work (exit 3)
+#   meg     : the whole pipeline with the MEG stages on a small synthetic stack, then a rerun
 # usage: run_cli_test.sh CASE CLIPHBA MPIEXEC SHARED_DIR OUT_DIR
 set -euo pipefail
 CASE=$1 CLIPHBA=$2 MPIEXEC=$3 SHARED=$4 OUT=$5
@@ -232,6 +233,69 @@ missing)
   rc=0; run 1 "$OUT/m" --set 'run.stages=["behavior","group"]' || rc=$?
   [ "$rc" -eq 2 ] && grep -q "stage 'group' is not available" "$OUT/m.log" \
     || fail "unavailable stage: exit $rc $(cat "$OUT/m.log")"
+  ;;
+meg)
+  # The whole pipeline on a 3-participant MEG RDM stack over the synthetic images (fixture:
+  # run_meg_fixture.py): behaviour -> group -> 3 individual models (2 groups of 1 rank claim them)
+  # -> alignment -> report; then a rerun that skips everything.
+  SRC=$(cd "$(dirname "$0")/../.." && pwd)
+  # The MEG training tests' image set (tests/train/meg_common.h): 24 images, 12 dims, 4 held out.
+  rm -rf "$OUT/data"
+  "$CLIPHBA" synth images --set synth.images.out_dir="$OUT/data" --set synth.images.seed=7 \
+    --set synth.images.n_images=24 --set synth.images.n_dims=12 --set synth.images.n_heldout=4 \
+    > /dev/null
+  $PY "$SRC/tests/pipeline/run_meg_fixture.py" "$SHARED/fixtures/clip/model/tiny_clip_vit.safetensors" \
+    "$OUT/data" "$OUT"
+  config "$OUT/run.yaml" 2
+  $PY - "$OUT" <<'PYEOF'
+import sys
+out = sys.argv[1]
+text = open(f"{out}/run.yaml").read()
+text = text.replace('checkpoint: "', f'checkpoint: "{out}/tiny_clip_vit_4blocks.safetensors" # ', 1)
+text = text.replace('stages: ["behavior", "report"]', 'stages: ["behavior", "group", "individual", "alignment", "report"]')
+text += f"""meg:
+  rdm:
+    path: "{out}/meg_rdm.npy"
+    names: "{out}/meg_names.txt"
+    time_start_ms: -20.0
+    time_step_ms: 10.0
+"""
+b = text[text.index("train:"):text.index("run:")]
+get = lambda k: [l for l in b.splitlines() if l.strip().startswith(k + ":")][0].split(":", 1)[1].split("#")[0].strip().strip('"')
+open(f"{out}/run.yaml", "w").write(text)
+open(f"{out}/meg_keys.txt", "w").write("\n".join([
+  f"train.meg.checkpoint={out}/tiny_clip_vit_4blocks.safetensors", f"train.meg.vocab={get('vocab')}",
+  "train.meg.vocab_remap=tiny", f"train.meg.prompts={get('prompts')}",
+  f"train.meg.image_dir={get('image_dir')}", f"train.meg.heldout_names={get('heldout_names')}",
+  "train.meg.train_start_ms=0", "train.meg.train_end_ms=80", "train.meg.train_step_ms=10",
+  "train.meg.window_ms=10", "train.meg.noise=false", "train.meg.batch=30", "train.meg.epochs=12",
+  "train.meg.phase1_epochs=1", "train.meg.patience_phase1=100", "train.meg.patience_phase2=100",
+  "train.meg.lr_wfr_1=0.03", "train.meg.lr_wfr_2=0.01", "train.meg.lr_dora=0.01",
+  "train.meg.dora.rank=4", "train.meg.loader_threads=1", "train.meg.progress_seconds=0.5"]) + "\n")
+PYEOF
+  sets=()
+  while read -r kv; do sets+=(--set "$kv"); done < "$OUT/meg_keys.txt"
+  run 2 "$OUT/m" "${sets[@]}" || { cat "$OUT/m.log"; fail "pipeline"; }
+  $PY - "$OUT/m/results.h5" <<'PYEOF'
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+units = [u.decode() for u in f["/manifest/unit"][()]]
+assert sorted(units) == sorted(["alignment", "behavior", "group", "individual/0", "individual/1",
+                                "individual/2", "report"]), units
+assert all(s == b"done" for s in f["/manifest/state"][()])
+for m in ["group", "individual/0", "individual/1", "individual/2"]:
+    s = f[f"/meg/{m}/alignment/spearman"][()]
+    assert s.shape == (3, 12) and np.isfinite(s).all(), (m, s.shape)
+assert f["/meg/own_vs_other/matrix"].shape == (3, 3)
+assert f["/meg/ceiling/lower"].shape == (3, 12)
+assert "spearman" in f["/behavior"].attrs
+print("meg pipeline: group peak", f["/meg/group/alignment/peak_ms"][()],
+      "own-other", f["/meg/own_vs_other/matrix"].attrs["statistic"])
+PYEOF
+  grep -q "stage individual (3/5): 3 participant(s), 2 group(s) of 1 rank(s)" "$OUT/m.log" \
+    || fail "no participant groups: $(grep individual "$OUT/m.log" | head -3)"
+  run 2 "$OUT/m" "${sets[@]}" || { cat "$OUT/m.log"; fail "rerun"; }
+  [ "$(grep -c "skipped (done)" "$OUT/m.out")" = 7 ] || fail "rerun summary: $(cat "$OUT/m.out")"
   ;;
 *) fail "unknown case $CASE" ;;
 esac

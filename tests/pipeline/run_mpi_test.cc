@@ -125,6 +125,7 @@ void CheckAlignment(const dist::Comm& world, const std::string& base) {
     return pipeline::UnitOutcome{};
   };
   stages.group = stages.individual = fake_model;
+  stages.check_meg_inputs = false;  // the fake model units need no train.meg inputs
   cfg.run.out_dir = base + "/align";
   if (world.is_root()) fs::remove_all(cfg.run.out_dir);
   world.Barrier();
