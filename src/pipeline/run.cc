@@ -481,8 +481,8 @@ Plan MakePlan(const config::Config& cfg, const RunArgs& args, const StageSet& im
     for (const auto& l : p.participants) CheckParticipantLabel(l);
     if (p.participants.empty())
       throw ConfigError(
-          "run.participants is empty and no MEG RDM stack names the participants: set "
-          "run.participants (labels) for the stages group, individual and alignment");
+          "the stages group, individual and alignment need participants: set meg.rdm.path (the "
+          "MEG RDM stacks name them) or run.participants");
   }
   if (args.participants.empty()) {
     p.selected = p.participants;

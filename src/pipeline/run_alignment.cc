@@ -49,6 +49,9 @@ ModelRdms ReadModelRdms(const std::string& path) {
 
 std::vector<std::string> CohortParticipants(const config::Config& cfg) {
   if (cfg.meg_rdm.path.empty()) return cfg.run.participants;
+  if (!fs::exists(cfg.meg_rdm.path))
+    throw IoError("meg.rdm.path: '" + cfg.meg_rdm.path +
+                  "' does not exist (an input of the MEG stages)");
   const meg::RdmStack stack = meg::RdmStack::Open(cfg.meg_rdm);
   const std::vector<std::string>& all = stack.participant_labels();
   if (cfg.run.participants.empty()) return all;

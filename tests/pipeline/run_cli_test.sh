@@ -41,7 +41,7 @@ train:
     dora:
       rank: 8
     loader_threads: 1
-    progress_seconds: 0.5
+    progress_seconds: 0.0
 run:
   name: "cli"
   stages: ["behavior", "report"]
@@ -231,8 +231,12 @@ missing)
   [ "$rc" -eq 2 ] && grep -q "needs the outputs of units that are not done: behavior (never run)" \
     "$OUT/m.log" || fail "report without behaviour: exit $rc $(cat "$OUT/m.log")"
   rc=0; run 1 "$OUT/m" --set 'run.stages=["behavior","group"]' || rc=$?
-  [ "$rc" -eq 2 ] && grep -q "stage 'group' is not available" "$OUT/m.log" \
-    || fail "unavailable stage: exit $rc $(cat "$OUT/m.log")"
+  [ "$rc" -eq 2 ] && grep -q "need participants: set meg.rdm.path" "$OUT/m.log" \
+    || fail "MEG stage without MEG data: exit $rc $(cat "$OUT/m.log")"
+  rc=0; run 1 "$OUT/m" --set 'run.stages=["behavior","alignment"]' \
+    --set meg.rdm.path="$OUT/nope.npy" --set 'run.participants=["a"]' || rc=$?
+  [ "$rc" -eq 3 ] && grep -q "meg.rdm.path: '$OUT/nope.npy' does not exist" "$OUT/m.log" \
+    || fail "missing MEG RDMs: exit $rc $(cat "$OUT/m.log")"
   ;;
 meg)
   # The whole pipeline on a 3-participant MEG RDM stack over the synthetic images (fixture:
