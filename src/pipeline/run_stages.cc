@@ -204,8 +204,9 @@ UnitOutcome ReportStage(const StageContext& c) {
       const std::string py = "/usr/bin/python3";
       if (!cfg.run.report_script.empty() && fs::exists(cfg.run.report_script) &&
           ::access(py.c_str(), X_OK) == 0) {
-        const std::string cmd =
-            py + " '" + cfg.run.report_script + "' '" + path + "' '" + c.out_dir + "'";
+        const std::string cmd = py + " '" + cfg.run.report_script + "' '" + path + "' '" +
+                                c.out_dir +
+                                "' 1>&2";  // stdout is reserved for the summary / --json
         const int rc = std::system(cmd.c_str());
         out.metrics["report_script_rc"] = double(rc);
         if (rc != 0)
