@@ -78,6 +78,8 @@ std::vector<Field> Schema(Config* c) {
   auto& si = c->synth_images;
   auto& tb = c->train_behavior;
   auto& sc = c->synth_cohort;
+  auto& rn = c->run;
+  const std::vector<std::string> stages = {"behavior", "group", "individual", "alignment", "report"};
   auto& mr = c->meg_rdm;
   auto& me = c->meg_epochs;
   auto& tm = c->train_meg;
@@ -235,6 +237,20 @@ std::vector<Field> Schema(Config* c) {
           0.001, 1e5),
       Num("train.behavior.progress_seconds", &tb.progress_seconds, "progress line interval (s)", 0,
           1e6),
+      Str("run.name", &rn.name, "run name (the run folder is results/<name> unless out_dir is set)"),
+      Str("run.out_dir", &rn.out_dir, "run folder: unit records, locks, checkpoints"),
+      List("run.stages", &rn.stages, "stages this run performs, in pipeline order", stages),
+      List("run.participants", &rn.participants,
+           "participant labels (or indices) to model; empty = every participant of meg.rdm"),
+      Int("run.group_size", &rn.group_size,
+          "MPI ranks per participant group; 0 = world / min(world, participants)", 0, 1e6),
+      Int("run.seed", &rn.seed, "seed of the run-level statistics (0 .. 2^53)", 0,
+          9007199254740992.0),
+      Str("run.results", &rn.results, "results HDF5 file; \"\" = <out_dir>/results.h5"),
+      Str("run.report_script", &rn.report_script,
+          "report script run by /usr/bin/python3 after the results file (skipped if missing)"),
+      Int("run.own_vs_other_n", &rn.own_vs_other_n,
+          "own-vs-other label permutations (exact enumeration when P! <= n)", 1, 1e12),
       Str("meg.rdm.path", &mr.path, "MEG RDM stacks: NPY (P,T,n,n) / (P,T,m) or HDF5"),
       Str("meg.rdm.dataset", &mr.dataset, "HDF5 dataset of the RDM stacks (rank 3 or 4)"),
       Str("meg.rdm.names", &mr.names,

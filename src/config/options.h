@@ -161,6 +161,20 @@ struct SynthCohortOptions {
   int64_t seed = 1;                  // every draw is a pure function of (seed, stream, item)
 };
 
+// `cliphba run`: the pipeline as resumable units of work in one run folder (pipeline/run.h).
+struct RunOptions {
+  std::string name = "run";  // run name (results/<name> when out_dir is empty)
+  std::string out_dir;       // run folder: unit records, locks, checkpoints; "" = results/<name>
+  std::vector<std::string> stages = {"behavior", "group", "individual", "alignment", "report"};
+  std::vector<std::string> participants;  // labels (or indices) to model; empty = all of meg.rdm
+  int64_t group_size = 0;  // ranks per participant group; 0 = world / min(world, participants)
+  int64_t seed = 1;        // seed of the run-level statistics (own-vs-other permutations)
+  std::string results;     // results file; "" = <out_dir>/results.h5
+  std::string report_script = "scripts/report.py";  // run by /usr/bin/python3 if it exists
+  int64_t own_vs_other_n = 10000;  // random label permutations of the own-vs-other test (exact
+                                   // enumeration when P! <= n)
+};
+
 // MEG RDM stacks (YAML `meg.rdm`): what the MEG loader (meg/rdm_stack.h) reads. NPY inputs are
 // (P, T, n, n) or condensed (P, T, m); HDF5 inputs are the dataset `dataset` (rank 4 or 3) with
 // names and time axis read from the file (results/README.md, "MEG RDM file").
@@ -245,6 +259,7 @@ struct Config {
   PermuteOptions permute;               // YAML: permute
   TrainBehaviorOptions train_behavior;  // YAML: train.behavior
   SynthCohortOptions synth_cohort;      // YAML: synth.cohort
+  RunOptions run;                       // YAML: run
   MegRdmOptions meg_rdm;                // YAML: meg.rdm
   MegEpochsOptions meg_epochs;          // YAML: meg.epochs
   TrainMegOptions train_meg;            // YAML: train.meg (+ meg.rdm)
