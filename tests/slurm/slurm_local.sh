@@ -30,17 +30,19 @@ kill_pidfile() {
   local pidfile="$1" name="$2" pid
   [ -f "$pidfile" ] || return 0
   pid="$(cat "$pidfile" 2>/dev/null || true)"
+  # Only a process that is really that daemon (pids are reused); it removes its pid file itself.
+  if [[ "$pid" =~ ^[0-9]+$ ]] && grep -qs "$name" "/proc/$pid/comm" && kill -TERM "$pid" 2>/dev/null
+  then
+    for _ in $(seq 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "slurm_local.sh: $name ($pid) ignored SIGTERM; killing" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
   rm -f "$pidfile"
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 0
-  # Only a process that is really that daemon (pids are reused).
-  grep -qs "$name" "/proc/$pid/comm" || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 50); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  echo "slurm_local.sh: $name ($pid) ignored SIGTERM; killing" >&2
-  kill -KILL "$pid" 2>/dev/null || true
 }
 
 port_busy() {  # is TCP port $1 listened on (any address)?
