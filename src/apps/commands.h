@@ -44,6 +44,8 @@ int RunPermute(const CommonArgs& args, const PermuteArgs& permute_args, const di
 int RunSynthBehavior(const CommonArgs& args);
 int RunRsaBehavior(const CommonArgs& args);
 int RunConfigShow(const CommonArgs& args);
+// `cliphba config --get KEY`: prints config::GetConfigValue (ConfigError, exit 2, if KEY is unknown).
+int RunConfigGet(const CommonArgs& args, const std::string& key);
 
 // Applies log level and thread settings of the resolved configuration. Reads the config.
 void ApplyRuntime(const std::string& log_level, int64_t threads);
