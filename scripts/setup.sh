@@ -20,6 +20,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libstb-dev zlib1g-dev
   python3 python3-numpy python3-scipy python3-h5py  # reference scripts, reading results
   slurmctld slurmd slurm-client munge   # one-node Slurm for tests/slurm (munge: hard dependency)
+  python3-matplotlib      # scripts/plot_results.py, scripts/report.py (Agg backend)
 )
 
 missing=()

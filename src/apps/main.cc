@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "apps/commands.h"
+#include "apps/run_commands.h"
 #include "apps/train_commands.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -207,6 +208,22 @@ int main(int argc, char** argv) {
   AddKeyOption(synth_images, "--out-dir", "synth.images.out_dir", "output folder", &flag_overrides);
   synth_images->callback([&] { run = cliphba::apps::RunSynthImages; });
 
+  // `cliphba run`: the whole pipeline as resumable units (collective under an MPI launcher).
+  cliphba::apps::RunCommandArgs run_args;
+  CLI::App* run_cmd = app.add_subcommand(
+      "run", "the pipeline: behaviour -> group -> individual MEG models -> alignment -> report");
+  AddCommon(run_cmd, &args);
+  run_cmd->add_option("--only", run_args.only,
+                      "run only this stage: behavior|group|individual|alignment|report "
+                      "(repeatable)");
+  run_cmd->add_option("--participants", run_args.participants,
+                      "individual stage: these participants (labels or indices, e.g. 3,4)");
+  run_cmd->add_flag("--force", run_args.force,
+                    "redo the units whose configuration changed (and the units downstream)");
+  AddKeyOption(run_cmd, "--out-dir", "run.out_dir", "run folder", &flag_overrides);
+  bool is_run = false;
+  run_cmd->callback([&] { is_run = needs_mpi = true; });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -237,6 +254,7 @@ int main(int argc, char** argv) {
         comm = cliphba::dist::Comm(MPI_COMM_WORLD);
       }
       if (run_mpi != nullptr) return run_mpi(args, train_resume, comm);
+      if (is_run) return cliphba::apps::RunRun(args, run_args, comm);
       return cliphba::apps::RunPermute(args, permute_args, comm);
     }
     return run(args);

@@ -77,6 +77,10 @@ std::vector<Field> Schema(Config* c) {
   auto& cl = c->permute.cluster;
   auto& si = c->synth_images;
   auto& tb = c->train_behavior;
+  auto& rn = c->run;
+  const std::vector<std::string> stages = {"behavior", "group", "individual", "alignment", "report"};
+  auto& mr = c->meg_rdm;
+  auto& me = c->meg_epochs;
   return {
       Str("log.level", &c->log.level, "log verbosity",
           {"trace", "debug", "info", "warn", "error", "off"}),
@@ -197,6 +201,39 @@ std::vector<Field> Schema(Config* c) {
           0.001, 1e5),
       Num("train.behavior.progress_seconds", &tb.progress_seconds, "progress line interval (s)", 0,
           1e6),
+      Str("run.name", &rn.name, "run name (the run folder is results/<name> unless out_dir is set)"),
+      Str("run.out_dir", &rn.out_dir, "run folder: unit records, locks, checkpoints"),
+      List("run.stages", &rn.stages, "stages this run performs, in pipeline order", stages),
+      List("run.participants", &rn.participants,
+           "participant labels (or indices) to model; empty = every participant of meg.rdm"),
+      Int("run.group_size", &rn.group_size,
+          "MPI ranks per participant group; 0 = world / min(world, participants)", 0, 1e6),
+      Int("run.seed", &rn.seed, "seed of the run-level statistics (0 .. 2^53)", 0,
+          9007199254740992.0),
+      Str("run.results", &rn.results, "results HDF5 file; \"\" = <out_dir>/results.h5"),
+      Str("run.report_script", &rn.report_script,
+          "report script run by /usr/bin/python3 after the results file (skipped if missing)"),
+      Str("meg.rdm.path", &mr.path, "MEG RDM stacks: NPY (P,T,n,n) / (P,T,m) or HDF5"),
+      Str("meg.rdm.dataset", &mr.dataset, "HDF5 dataset of the RDM stacks (rank 3 or 4)"),
+      Str("meg.rdm.names", &mr.names,
+          "object names in RDM order (.txt or .csv); NPY: required, HDF5: overrides /meg/names"),
+      Num("meg.rdm.time_start_ms", &mr.time_start_ms, "NPY: time of timepoint 0 in ms", -1e9, 1e9),
+      Num("meg.rdm.time_step_ms", &mr.time_step_ms, "NPY: timepoint spacing in ms", 1e-9, 1e9),
+      Str("meg.rdm.nan_policy", &mr.nan_policy, "NaN/Inf in RDMs: refuse, or replace by 0",
+          {"error", "zero"}),
+      Str("meg.rdm.rescale", &mr.rescale, "global min-max rescale to [0, 1]", {"minmax", "none"}),
+      Num("meg.rdm.symmetry_tolerance", &mr.symmetry_tolerance,
+          "largest accepted |a_ij - a_ji| and |a_ii| of MEG RDMs", 0, 1),
+      List("meg.epochs.files", &me.files, "epochs HDF5 files, one per participant"),
+      List("meg.epochs.participants", &me.participants,
+           "participant labels, one per file (empty: file attribute or file stem)"),
+      Str("meg.epochs.method", &me.method, "RDM distance", {"correlation", "crossnobis"}),
+      Num("meg.epochs.window_ms", &me.window_ms, "centred boxcar window in ms (0 = none)", 0, 1e9),
+      Num("meg.epochs.step_ms", &me.step_ms, "output timepoint spacing in ms (0 = every sample)", 0,
+          1e9),
+      Num("meg.epochs.tmin_ms", &me.tmin_ms, "crop: first time kept (ms)", -1e9, 1e9),
+      Num("meg.epochs.tmax_ms", &me.tmax_ms, "crop: last time kept (ms)", -1e9, 1e9),
+      Str("meg.epochs.out", &me.out, "MEG RDM HDF5 file written"),
   };
 }
 
@@ -421,6 +458,13 @@ void ValidateCrossField(const Config& c) {
         "both or neither");
   if (c.rsa_behavior.metrics.empty())
     throw ConfigError("rsa.behavior.metrics: expected at least one RDM type");
+  if (c.meg_epochs.tmin_ms > c.meg_epochs.tmax_ms)
+    throw ConfigError("meg.epochs.tmin_ms must not exceed meg.epochs.tmax_ms");
+  if (!c.meg_epochs.participants.empty() &&
+      c.meg_epochs.participants.size() != c.meg_epochs.files.size())
+    throw ConfigError("meg.epochs.participants: expected one label per file in meg.epochs.files (" +
+                      std::to_string(c.meg_epochs.files.size()) + "), got " +
+                      std::to_string(c.meg_epochs.participants.size()));
 }
 
 }  // namespace

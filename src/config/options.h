@@ -131,6 +131,45 @@ struct TrainBehaviorOptions {
   double progress_seconds = 10;       // rank-0 progress line interval (s)
 };
 
+// `cliphba run`: the pipeline as resumable units of work in one run folder (pipeline/run.h).
+struct RunOptions {
+  std::string name = "run";  // run name (results/<name> when out_dir is empty)
+  std::string out_dir;       // run folder: unit records, locks, checkpoints; "" = results/<name>
+  std::vector<std::string> stages = {"behavior", "group", "individual", "alignment", "report"};
+  std::vector<std::string> participants;  // labels (or indices) to model; empty = all of meg.rdm
+  int64_t group_size = 0;  // ranks per participant group; 0 = world / min(world, participants)
+  int64_t seed = 1;        // seed of the run-level statistics (own-vs-other permutations)
+  std::string results;     // results file; "" = <out_dir>/results.h5
+  std::string report_script = "scripts/report.py";  // run by /usr/bin/python3 if it exists
+};
+
+// MEG RDM stacks (YAML `meg.rdm`): what the MEG loader (meg/rdm_stack.h) reads. NPY inputs are
+// (P, T, n, n) or condensed (P, T, m); HDF5 inputs are the dataset `dataset` (rank 4 or 3) with
+// names and time axis read from the file (results/README.md, "MEG RDM file").
+struct MegRdmOptions {
+  std::string path;                 // NPY or HDF5 (.h5/.hdf5) file of RDM stacks
+  std::string dataset = "/meg/rdm";  // HDF5 only: dataset path
+  std::string names;  // object names in RDM order (.txt or CSV); required for NPY, optional for
+                      // HDF5 (overrides /meg/names)
+  double time_start_ms = 0;  // NPY only: time of timepoint 0 (ms); HDF5 reads attributes
+  double time_step_ms = 1;   // NPY only: timepoint spacing (ms), > 0
+  std::string nan_policy = "error";  // error | zero (NaN/Inf replaced by 0 with a warning count)
+  std::string rescale = "minmax";    // minmax (reference load_rdm: global [0, 1]) | none
+  double symmetry_tolerance = 1e-6;  // largest accepted |a_ij - a_ji| and |a_ii|
+};
+
+// `cliphba meg rdm` (YAML `meg.epochs`): epoched sensor data -> time-resolved RDMs per participant.
+struct MegEpochsOptions {
+  std::vector<std::string> files;         // epochs HDF5 files, one per participant
+  std::vector<std::string> participants;  // labels (one per file); empty = file attribute or stem
+  std::string method = "correlation";     // correlation | crossnobis
+  double window_ms = 0;      // centred boxcar average over time (ms); 0 = none
+  double step_ms = 0;        // output spacing (ms), an integer multiple of 1/sfreq; 0 = every sample
+  double tmin_ms = -1e9;     // crop: first time kept (ms)
+  double tmax_ms = 1e9;      // crop: last time kept (ms)
+  std::string out;           // MEG RDM HDF5 file written (atomically)
+};
+
 struct Config {
   LogOptions log;
   RuntimeOptions runtime;
@@ -139,6 +178,9 @@ struct Config {
   RsaBehaviorOptions rsa_behavior;      // YAML: rsa.behavior
   PermuteOptions permute;               // YAML: permute
   TrainBehaviorOptions train_behavior;  // YAML: train.behavior
+  RunOptions run;                       // YAML: run
+  MegRdmOptions meg_rdm;                // YAML: meg.rdm
+  MegEpochsOptions meg_epochs;          // YAML: meg.epochs
 };
 
 }  // namespace cliphba::config

@@ -109,6 +109,38 @@ void Comm::AllgatherRows(at::Tensor& rows, const std::vector<int64_t>& counts) c
   Check(rc, "MPI_Allgatherv");
 }
 
+OwnedComm OwnedComm::Split(const Comm& parent, int color, int key) {
+  OwnedComm out;
+  if (!parent.is_mpi()) return out;
+  MPI_Comm split = MPI_COMM_NULL;
+  Check(MPI_Comm_split(parent.get(), color, key, &split), "MPI_Comm_split");
+  out.owned_ = split;
+  out.comm_ = Comm(split);
+  return out;
+}
+
+OwnedComm::OwnedComm(OwnedComm&& other) noexcept : owned_(other.owned_), comm_(other.comm_) {
+  other.owned_ = MPI_COMM_NULL;
+  other.comm_ = Comm::Serial();
+}
+
+OwnedComm& OwnedComm::operator=(OwnedComm&& other) noexcept {
+  if (this != &other) {
+    OwnedComm gone(std::move(*this));  // frees our communicator at the end of this scope
+    owned_ = other.owned_;
+    comm_ = other.comm_;
+    other.owned_ = MPI_COMM_NULL;
+    other.comm_ = Comm::Serial();
+  }
+  return *this;
+}
+
+OwnedComm::~OwnedComm() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (owned_ != MPI_COMM_NULL && !finalized) MPI_Comm_free(&owned_);
+}
+
 std::string AgreeOnError(const Comm& comm, const std::string& local_error) {
   if (!comm.is_mpi()) return local_error;
   int mine = local_error.empty() ? comm.size() : comm.rank(), first = 0;

@@ -6,6 +6,7 @@
 #include <mpi.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace cliphba::dist {
@@ -25,8 +26,7 @@ class MpiEnvironment {
 
 // A non-owning view of a communicator with rank and size cached, or the single-process
 // communicator (Serial()) for runs without an MPI launcher: rank 0 of 1, collectives are
-// identities and no MPI function is called. (Owning split communicators arrive with the cohort
-// pipeline.)
+// identities and no MPI function is called. (Split communicators: OwnedComm below.)
 class Comm {
  public:
   // REQUIRES: MPI is initialised.
@@ -58,6 +58,26 @@ class Comm {
   MPI_Comm comm_;
   int rank_ = 0;
   int size_ = 1;
+};
+
+// Owner of a communicator made by MPI_Comm_split: frees it on destruction (RAII), so a split
+// communicator cannot leak. Movable, not copyable. comm() is the non-owning view the trainers take.
+class OwnedComm {
+ public:
+  // Collective over parent: ranks with the same color form one communicator, ordered by key.
+  // For the serial parent (no MPI) the result is the serial communicator.
+  static OwnedComm Split(const Comm& parent, int color, int key);
+  OwnedComm(OwnedComm&& other) noexcept;
+  OwnedComm& operator=(OwnedComm&& other) noexcept;
+  OwnedComm(const OwnedComm&) = delete;
+  OwnedComm& operator=(const OwnedComm&) = delete;
+  ~OwnedComm();
+  const Comm& comm() const { return comm_; }
+
+ private:
+  OwnedComm() : comm_(Comm::Serial()) {}
+  MPI_Comm owned_ = MPI_COMM_NULL;  // freed by the destructor
+  Comm comm_;
 };
 
 // True if an MPI launcher (mpirun/mpiexec, srun with several tasks) started this process, i.e.

@@ -202,6 +202,8 @@ ResultsStore ResultsStore::Create(const std::string& path) {
   try {
     store.file_ = std::make_unique<H5File>(H5File::Create(store.partial_path_));
   } catch (const IoError& e) {
+    // H5Fcreate may fail after creating the file (disk full while writing the superblock).
+    std::remove(store.partial_path_.c_str());
     throw IoError("cannot create results file '" + path + "': " + e.what());
   }
   return store;
@@ -219,6 +221,7 @@ ResultsStore ResultsStore::CreateParallel(const std::string& path, MPI_Comm comm
     // Collective (MPI_File_open); fails on every rank alike (e.g. missing directory).
     store.file_ = std::make_unique<H5File>(H5File::Create(store.partial_path_, fapl.id()));
   } catch (const IoError& e) {
+    if (store.rank_ == 0) std::remove(store.partial_path_.c_str());  // see Create
     throw IoError("cannot create results file '" + path + "': " + e.what());
   }
   return store;

@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+"""One-page report of a cliphba results file: OUTDIR/report.md and OUTDIR/report.html.
+
+Usage: /usr/bin/python3 scripts/report.py RESULTS.h5 OUTDIR
+
+Makes the figures with scripts/plot_results.py (into OUTDIR/plots) and writes the key numbers:
+per model the peak latency, AUC from 0 ms, the maximum Spearman and the noise ceiling there; the
+own-vs-other statistic and its p-value; the behaviour model-vs-reference Spearman. report.md links
+the PNGs (relative paths); report.html embeds them (base64), so it is a single self-contained file.
+Missing parts are left out. Exit status as plot_results.py: 3 unreadable file, 4 not a cliphba
+results file.
+"""
+import base64
+import html
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import plot_results  # noqa: E402
+
+
+def fmt(x, spec):
+    return "n/a" if x is None else format(x, spec)
+
+
+def build(summary, written, outdir):
+    """Returns (markdown lines, html body parts)."""
+    md, body = [], []
+    pngs = {os.path.splitext(os.path.basename(p))[0]: p for p in written if p.endswith(".png")}
+
+    def image(name, caption):
+        if name not in pngs:
+            return
+        rel = os.path.relpath(pngs[name], outdir)
+        md.append(f"![{caption}]({rel})")
+        md.append("")
+        with open(pngs[name], "rb") as fh:
+            data = base64.b64encode(fh.read()).decode()
+        body.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+                    f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+    def table(header, rows):
+        md.append("| " + " | ".join(header) + " |")
+        md.append("|" + "---|" * len(header))
+        for r in rows:
+            md.append("| " + " | ".join(r) + " |")
+        md.append("")
+        h = "".join(f"<th>{html.escape(c)}</th>" for c in header)
+        b = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+                    for r in rows)
+        body.append(f"<table><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>")
+
+    def heading(text, level=2):
+        md.append("#" * level + " " + text)
+        md.append("")
+        body.append(f"<h{level}>{html.escape(text)}</h{level}>")
+
+    def para(text):
+        md.append(text)
+        md.append("")
+        body.append(f"<p>{html.escape(text)}</p>")
+
+    heading("cliphba report", 1)
+    a = summary.get("attrs", {})
+    para(f"Results file: {summary['file']}" +
+         "".join(f"; {k}: {a[k]}" for k in ("command", "cliphba_version", "created_utc") if k in a))
+
+    if summary["models"]:
+        heading("MEG alignment")
+        para("Spearman of the model RDM with the MEG RDM per timepoint. Group model: mean over "
+             "participants; individual models: their own participant. Peak latency and AUC "
+             "(rho x s) from 0 ms; the noise ceiling (lower..upper) at the time of the maximum.")
+        rows = []
+        for s in summary["models"]:
+            ceil = s.get("ceiling_at_max")
+            rows.append([s["model"], fmt(s.get("peak_ms"), ".1f"), fmt(s.get("auc"), ".4f"),
+                         fmt(s.get("max_spearman"), ".3f"), fmt(s.get("max_time_ms"), ".1f"),
+                         "n/a" if ceil is None else f"{ceil[0]:.3f}..{ceil[1]:.3f}"])
+        table(["model", "peak latency (ms)", "AUC (rho x s)", "max Spearman", "at (ms)",
+               "noise ceiling"], rows)
+        if "alignment_overview" in pngs:
+            image("alignment_overview", "Alignment of every model")
+        for s in summary["models"]:
+            image("alignment_" + plot_results.slug(s["model"]), f"Alignment: {s['model']}")
+
+    ovo = summary.get("own_vs_other")
+    if ovo is not None:
+        heading("Own vs other")
+        kind = ("" if ovo["exact"] is None else
+                " (exact: all label permutations)" if ovo["exact"] else " (random permutations)")
+        para(f"Individual models vs participants ({len(ovo['rows'])} x {len(ovo['columns'])}): "
+             f"own - other = {fmt(ovo['statistic'], '.4f')}, p = {fmt(ovo['p_value'], '.4g')}, "
+             f"{fmt(ovo['n_permutations'], 'd')} permutations{kind}.")
+        image("own_vs_other", "Own vs other matrix")
+
+    beh = summary.get("behavior")
+    if beh is not None:
+        heading("Behaviour")
+        rows = [[k, f"{v:.3f}"] for k, v in beh["spearman"].items()]
+        if rows:
+            table(["model RDM", "Spearman with reference"], rows)
+        if "triplet_accuracy" in beh:
+            para(f"Triplet accuracy: {beh['triplet_accuracy']:.3f}")
+        image("behavior", "Behaviour RDM comparison")
+
+    if not summary["models"] and ovo is None and beh is None:
+        para("The file holds no MEG alignment, own-vs-other or behaviour results.")
+    return md, body
+
+
+def main(argv):
+    if len(argv) != 3:
+        print(__doc__.strip().splitlines()[2], file=sys.stderr)
+        return 2
+    path, outdir = argv[1], argv[2]
+    try:
+        summary, written = plot_results.plot_all(path, os.path.join(outdir, "plots"))
+    except plot_results.ResultsError as e:
+        print(f"report: error: {e}", file=sys.stderr)
+        return e.code
+    md, body = build(summary, written, outdir)
+    with open(os.path.join(outdir, "report.md"), "w") as fh:
+        fh.write("\n".join(md))
+    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}"
+             "table{border-collapse:collapse}td,th{border:1px solid #999;padding:2px 8px}"
+             "img{max-width:100%}")
+    with open(os.path.join(outdir, "report.html"), "w") as fh:
+        fh.write("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>cliphba report"
+                 f"</title><style>{style}</style></head><body>\n" + "\n".join(body) +
+                 "\n</body></html>\n")
+    print(os.path.join(outdir, "report.md"))
+    print(os.path.join(outdir, "report.html"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,214 @@
+// `cliphba run`: the whole pipeline as resumable units of work in one run folder.
+//
+// Run folder = run.out_dir (default results/<run.name>). Units of work, in pipeline order:
+//   behavior                 one; the stage-1 behaviour fine-tuning on the whole world
+//   group                    one; the group MEG model (target: mean RDM of the participants)
+//   individual/<label>       one per selected participant; trained by one participant group
+//   alignment                one; model-vs-MEG statistics, sharded over timepoints
+//   report                   one; writes the results file (run.results, default
+//                            <run folder>/results.h5) and runs the report script
+// Each unit keeps its files in <run folder>/<unit> (checkpoints, the trainers' resume state) and a
+// record units/<unit>.json: state (pending | running | done | failed), checkpoint folder, the hash
+// of the configuration sections that affect that unit, start/end time, wall time, rank layout,
+// key metric. Records are written atomically (temporary file + rename). The manifest is the set of
+// all unit records; the report unit copies it into the results file under /manifest.
+//
+// Rerun semantics: a done unit is skipped; a running or failed unit resumes from its checkpoint
+// (the trainers' resume state). If the hash of a recorded unit differs from the current config,
+// the run refuses (ConfigError, exit 2) naming the units, unless --force: then the changed units
+// and every unit downstream of them (behavior -> group, individual -> alignment -> report;
+// behavior -> report) are reset (record and folder removed) and redone; nothing else is.
+//
+// Locks (flock, released by the kernel when a process dies, so kill -9 never leaves a stale lock):
+//   run.lock             exclusive for a whole-pipeline run, shared for `--only` runs (Slurm array
+//                        tasks share a run folder); a conflicting run fails with IoError (exit 3)
+//                        "locked by another run (pid, host)".
+//   units/<unit>.lock    held while the unit runs; a participant group claims a participant by
+//                        taking its lock without blocking (atomic across groups, array tasks and
+//                        reruns), then re-reads its record (done -> release and skip).
+//
+// MPI: behavior, group, alignment and report run on the whole world. For the individual stage the
+// world is split (MPI_Comm_split) into groups of run.group_size consecutive ranks (default
+// world / min(world, participants), at least 1); each group leader claims the next unclaimed
+// participant, broadcasts it in its group, and the group trains it data-parallel on the
+// sub-communicator. Preemption (SIGTERM) stops at the trainers' safe points: the unit stays
+// "running" with its resume state and the process exits 75 (ExitCode::kPreempted).
+//
+// Progress: world rank 0 logs the stage and participant of every unit; the trainers log epoch,
+// loss, images/s and ETA; FormatSummary gives the final table (unit, state, wall time, metric).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/options.h"
+#include "dist/comm.h"
+
+namespace cliphba::pipeline {
+
+enum class Stage { kBehavior, kGroup, kIndividual, kAlignment, kReport };
+
+// "behavior", "group", "individual", "alignment", "report" (pipeline order).
+const std::vector<std::string>& StageNames();
+std::string StageName(Stage stage);
+// Throws ConfigError naming `what` (e.g. "--only") for an unknown name.
+Stage ParseStage(const std::string& name, const std::string& what);
+
+// "behavior", "group", "alignment", "report", or "individual/<participant>".
+std::string UnitName(Stage stage, const std::string& participant = "");
+// Labels become file names: [A-Za-z0-9._-]+, not "." or "..". Throws ConfigError otherwise.
+void CheckParticipantLabel(const std::string& label);
+
+// The run folder: run.out_dir, or results/<run.name> when it is empty.
+std::string RunDir(const config::Config& config);
+// The results file: run.results, or <run folder>/results.h5.
+std::string ResultsPath(const config::Config& config);
+
+// One unit's record (units/<unit>.json).
+struct UnitRecord {
+  std::string unit;         // UnitName
+  std::string stage;        // StageName
+  std::string participant;  // "" unless individual
+  std::string state = "pending";  // pending | running | done | failed
+  std::string checkpoint_dir;     // the unit's folder (checkpoints, resume state, outputs)
+  std::string config_hash;        // UnitConfigHash when the unit was (last) started
+  std::string start_utc, end_utc;  // ISO 8601; end_utc empty while running
+  double wall_seconds = 0;         // of the last attempt
+  int64_t attempts = 0;            // starts, resumes included
+  int64_t world_size = 1;          // rank layout of the last attempt
+  int64_t group = 0;               // participant group (0 for world units)
+  int64_t group_size = 1;          // ranks that ran the unit
+  std::vector<int64_t> ranks;      // their world ranks
+  std::string host;                // host of the (group) leader
+  int64_t pid = 0;                 // pid of the (group) leader
+  std::string metric_name;         // key metric, e.g. "heldout_spearman"
+  double metric = std::nan("");
+  std::map<std::string, double> metrics;  // further numbers of the unit
+  std::string error;                      // message of the last failure
+};
+
+std::string RecordToJson(const UnitRecord& record);
+// Throws DataError naming `where` for malformed JSON or missing fields.
+UnitRecord RecordFromJson(const std::string& text, const std::string& where);
+std::string RecordPath(const std::string& run_dir, const std::string& unit);  // units/<unit>.json
+std::string LockPath(const std::string& run_dir, const std::string& unit);    // units/<unit>.lock
+// Atomic: writes RecordPath + ".tmp.<pid>" then renames. Throws IoError.
+void WriteRecord(const std::string& run_dir, const UnitRecord& record);
+// Every record under run_dir/units, keyed by unit name (empty if there is none).
+std::map<std::string, UnitRecord> ReadManifest(const std::string& run_dir);
+
+// Hash (16 hex digits) of exactly the configuration sections that determine the unit's result:
+//   behavior   train.behavior (without out_dir, loader threads, progress interval, transport)
+//   group      the participant list and the MEG sections (when wired)
+//   individual the participant label and the MEG sections (when wired)
+//   alignment  run.seed and the participant list
+//   report     run.results, run.report_script
+std::string UnitConfigHash(const config::Config& config, Stage stage,
+                           const std::string& participant = "");
+
+// Stages whose outputs `stage` reads directly.
+std::vector<Stage> Upstream(Stage stage);
+// The stage of a unit name ("individual/3" -> kIndividual). Throws DataError for an unknown name.
+Stage StageOfUnit(const std::string& unit);
+// --force: the units of `all_units` to redo = `changed` plus every unit downstream of one of
+// them (transitively), in the order of all_units.
+std::vector<std::string> AffectedUnits(const std::vector<std::string>& changed,
+                                       const std::vector<std::string>& all_units);
+
+// Ranks per participant group: configured (> 0, capped at world) or
+// world / min(world, n_participants), at least 1.
+int GroupSize(int64_t configured, int world_size, int64_t n_participants);
+
+// An advisory flock on a file (created if missing), released on destruction or process death.
+class FileLock {
+ public:
+  FileLock() = default;
+  // Non-blocking. True if acquired. Throws IoError if the file cannot be opened.
+  bool TryAcquire(const std::string& path, bool exclusive);
+  void Release();
+  bool held() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
+  FileLock(FileLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  FileLock& operator=(FileLock&& other) noexcept;
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  ~FileLock() { Release(); }
+
+ private:
+  int fd_ = -1;
+};
+
+// The claim step of the work queue, on a group leader: the first participant of `order` whose
+// unit lock can be taken without blocking and whose record is not done. Returns "" when none is
+// left. On success *lock holds the unit's lock.
+std::string ClaimNext(const std::string& run_dir, const std::vector<std::string>& order,
+                      FileLock* lock);
+
+// `cliphba run` flags.
+struct RunArgs {
+  std::vector<std::string> only;          // --only STAGE (repeatable); empty = run.stages
+  std::vector<std::string> participants;  // --participants a,b,c: labels or indices
+  bool force = false;                     // --force: redo units whose config changed
+};
+
+// What a stage implementation gets for one unit.
+struct StageContext {
+  const config::Config* config = nullptr;
+  std::string run_dir;
+  std::string unit;
+  std::string participant;  // individual only
+  std::string out_dir;      // the unit's folder (created)
+  std::string config_hash;  // UnitConfigHash: the trainers' resume hash
+  bool resume = false;      // the unit was started before: continue from its resume state
+  const dist::Comm* comm = nullptr;  // world, or the participant group's sub-communicator
+  std::vector<std::string> participants;  // every selected participant (group, alignment)
+};
+
+struct UnitOutcome {
+  bool stopped = false;  // preempted: resume state saved, the unit stays "running"
+  std::string metric_name;
+  double metric = std::nan("");
+  std::map<std::string, double> metrics;
+};
+
+using StageFn = std::function<UnitOutcome(const StageContext&)>;
+
+// The stage implementations (injectable for tests). An empty function = the stage is not
+// available in this build (ConfigError when it is requested).
+struct StageSet {
+  StageFn behavior, group, individual, alignment, report;
+  // Every participant label of the cohort (default: run.participants).
+  std::function<std::vector<std::string>(const config::Config&)> participants;
+  std::string missing_note;  // appended to the "stage not available" error
+};
+
+// The real stages: train::TrainBehavior; the report (results file + manifest + report script).
+StageSet DefaultStages();
+
+struct SummaryRow {
+  std::string unit, state;  // state after this run; "skipped (done)" if nothing was done
+  double wall_seconds = 0;
+  std::string metric_name;
+  double metric = std::nan("");
+};
+struct RunSummary {
+  std::string run_dir, results;
+  std::vector<SummaryRow> rows;  // world rank 0: every planned unit
+  bool preempted = false;
+};
+
+// Collective over world: runs the planned units (see the top of this file). Throws ConfigError
+// (unknown stage, changed config without --force, missing stage input), IoError (locked run
+// folder or unit, unwritable files), DataError, and Error(kPreempted) after SIGTERM.
+RunSummary RunPipeline(const config::Config& config, const RunArgs& args,
+                       const dist::Comm& world, const StageSet& stages);
+
+// The final table: unit, state, wall time, key metric.
+std::string FormatSummary(const RunSummary& summary);
+
+}  // namespace cliphba::pipeline
