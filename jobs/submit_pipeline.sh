@@ -12,14 +12,13 @@
 #
 # Environment (all optional):
 #   CLIPHBA                 cliphba binary (default build/src/apps/cliphba)
-#   N_PARTICIPANTS          participant count; default: read from the config with
-#                           `cliphba config --config CONFIG --get $CLIPHBA_PARTICIPANTS_KEY`
-#   CLIPHBA_PARTICIPANTS_KEY config key holding the participants (a list, or a count);
-#                           default run.participants
+#   N_PARTICIPANTS          participant count; default: the length of run.participants
+#                           (`cliphba config --config CONFIG --get run.participants`), or, when
+#                           that is [] (= all), the participants of the MEG RDM stack meg.rdm.path
+#                           (/meg/participants of an HDF5 file, the first axis of an NPY file)
 #   CHUNK                   participants per array task (default 1)
-#   ARRAY_PARALLEL          array tasks running at once (default 1; see cohort_array.sbatch)
-#   STAGES                  subset to submit, in chain order (default "behavior group individual
-#                           alignment report")
+#   ARRAY_PARALLEL          array tasks running at once (default: no limit)
+#   STAGES                  stages to submit, in chain order (default: the config's run.stages)
 #   SBATCH_EXTRA            extra sbatch options for every job (e.g. "--partition=gpu --time=1:00:00")
 #   SBATCH_EXTRA_<STAGE>    extra sbatch options for one stage (STAGE upper case, e.g.
 #                           SBATCH_EXTRA_INDIVIDUAL="--ntasks=4")
@@ -47,21 +46,55 @@ CLIPHBA="$(cd "$(dirname "$CLIPHBA")" && pwd)/$(basename "$CLIPHBA")"
 export CLIPHBA CLIPHBA_JOBS_DIR="$JOBS_DIR"
 
 CHUNK="${CHUNK:-1}"
-ARRAY_PARALLEL="${ARRAY_PARALLEL:-1}"
+ARRAY_PARALLEL="${ARRAY_PARALLEL:-}"
 [[ "$CHUNK" =~ ^[1-9][0-9]*$ ]] || die2 "CHUNK must be a positive integer, not '$CHUNK'"
-[[ "$ARRAY_PARALLEL" =~ ^[1-9][0-9]*$ ]] ||
+[[ -z "$ARRAY_PARALLEL" || "$ARRAY_PARALLEL" =~ ^[1-9][0-9]*$ ]] ||
   die2 "ARRAY_PARALLEL must be a positive integer, not '$ARRAY_PARALLEL'"
-STAGES="${STAGES:-behavior group individual alignment report}"
+
+# `cliphba config --get KEY` under the configuration the jobs will see: the --set (and --out-dir)
+# options among the extra arguments; run-only flags (--force, --participants) are not config.
+CONFIG_SETS=()
+args=("$@")
+for ((i = 0; i < ${#args[@]}; ++i)); do
+  case "${args[$i]}" in
+    --set) CONFIG_SETS+=(--set "${args[$((i + 1))]:-}"); i=$((i + 1)) ;;
+    --set=*) CONFIG_SETS+=(--set "${args[$i]#--set=}") ;;
+    --out-dir) CONFIG_SETS+=(--set "run.out_dir=${args[$((i + 1))]:-}"); i=$((i + 1)) ;;
+    --out-dir=*) CONFIG_SETS+=(--set "run.out_dir=${args[$i]#--out-dir=}") ;;
+  esac
+done
+get() { "$CLIPHBA" config --config "$CONFIG" --get "$1" "${CONFIG_SETS[@]}"; }
+
+if [ -z "${STAGES:-}" ]; then
+  # The config's run.stages, in chain order (cliphba run refuses --only for other stages).
+  configured="$(get run.stages)" || die2 "cannot read run.stages from $CONFIG (see the error above)"
+  STAGES=""
+  for s in behavior group individual alignment report; do
+    grep -qx "$s" <<<"$configured" && STAGES+="$s "
+  done
+  [ -n "$STAGES" ] || die2 "run.stages of $CONFIG names no stage"
+fi
 
 if [[ " $STAGES " == *" individual "* ]] && [ -z "${N_PARTICIPANTS:-}" ]; then
-  key="${CLIPHBA_PARTICIPANTS_KEY:-run.participants}"
-  # A list (one item per line) or a count; the same --set options as the jobs get.
-  value="$("$CLIPHBA" config --config "$CONFIG" --get "$key" "$@")" ||
-    die2 "cannot read the participants ('$key') from $CONFIG; set N_PARTICIPANTS or CLIPHBA_PARTICIPANTS_KEY"
-  if [[ "$value" =~ ^[0-9]+$ ]]; then
-    N_PARTICIPANTS="$value"
-  else
-    N_PARTICIPANTS="$(printf '%s\n' "$value" | grep -c .)" || true
+  value="$(get run.participants)" || die2 "cannot read run.participants from $CONFIG"
+  N_PARTICIPANTS="$(grep -c . <<<"$value")" || true
+  if [ "$N_PARTICIPANTS" -eq 0 ]; then  # [] = every participant of the MEG RDM stack
+    rdm="$(get meg.rdm.path)" || die2 "cannot read meg.rdm.path from $CONFIG"
+    if [ -z "$rdm" ] || ! [ -r "$rdm" ]; then
+      die2 "run.participants is [] and meg.rdm.path ('$rdm') is not a readable file: set N_PARTICIPANTS"
+    fi
+    N_PARTICIPANTS="$(/usr/bin/python3 - "$rdm" <<'PY'
+import sys
+path = sys.argv[1]
+if path.endswith(".npy"):
+    import numpy as np
+    print(np.load(path, mmap_mode="r").shape[0])
+else:
+    import h5py
+    with h5py.File(path, "r") as f:
+        print(len(f["/meg/participants"]) if "/meg/participants" in f else f["/meg/rdm"].shape[0])
+PY
+)" || die2 "cannot count the participants in $rdm: set N_PARTICIPANTS"
   fi
 fi
 if [[ " $STAGES " == *" individual "* ]]; then
@@ -94,7 +127,7 @@ for stage in $STAGES; do
       tasks=$(((N_PARTICIPANTS + CHUNK - 1) / CHUNK))
       log=()
       [ -n "${CLIPHBA_LOG_DIR:-}" ] && log=(--output="$CLIPHBA_LOG_DIR/%x-%A_%a.out")
-      cmd=(sbatch "${opts[@]}" "${log[@]}" --array="0-$((tasks - 1))%$ARRAY_PARALLEL"
+      cmd=(sbatch "${opts[@]}" "${log[@]}" --array="0-$((tasks - 1))${ARRAY_PARALLEL:+%$ARRAY_PARALLEL}"
            "$JOBS_DIR/cohort_array.sbatch" "$CONFIG" "$@") ;;
     behavior | group | alignment | report)
       cmd=(sbatch "${opts[@]}" "${LOG_OPT[@]}" "$JOBS_DIR/stage.sbatch" "$stage" "$CONFIG" "$@") ;;

@@ -2,10 +2,10 @@
 """Are two results HDF5 files the same result? Used by slurm_chain_test.sh to check that a job that
 was requeued mid-run ends with the results of an uninterrupted run.
 
-  h5_same.py A.h5 B.h5 [--ignore REGEX]... [--rtol R]
+  h5_same.py A.h5 B.h5 [--ignore REGEX]... [--rtol R] [--atol A]
 
 Compares the tree (every group and dataset present in both), dataset shapes, dtypes and values
-(exact unless --rtol, NaN equal to NaN), and attributes, except objects/attributes whose path
+(exact unless --rtol/--atol, NaN equal to NaN), and attributes, except objects/attributes whose path
 matches an --ignore regex (default: provenance that differs between runs: times, dates, host,
 command line, durations, restart counts, the config hash, which covers the output paths). Strings are compared after replacing each file's own
 folder by a placeholder, since the two runs write into different folders.
@@ -40,13 +40,14 @@ def short(value):
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def same(a, b, rtol):
+def same(a, b, rtol, atol=0.0):
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         return False
     if a.dtype.kind in "fc" and b.dtype.kind in "fc":
-        return bool(np.allclose(a, b, rtol=rtol, atol=0.0, equal_nan=True)) if rtol else \
-            bool(np.array_equal(a, b, equal_nan=True))
+        if rtol or atol:
+            return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True))
+        return bool(np.array_equal(a, b, equal_nan=True))
     return bool(np.array_equal(a, b))
 
 
@@ -63,6 +64,7 @@ def main():
     ap.add_argument("b")
     ap.add_argument("--ignore", action="append", default=None)
     ap.add_argument("--rtol", type=float, default=0.0)
+    ap.add_argument("--atol", type=float, default=0.0)
     args = ap.parse_args()
     ignore = [re.compile(r) for r in (args.ignore or DEFAULT_IGNORE)]
     skip = lambda path: any(r.search(path) for r in ignore)
@@ -86,7 +88,7 @@ def main():
                 va, vb = norm(oa[()], fa_dir), norm(ob[()], fb_dir)
                 if oa.dtype != ob.dtype and not (oa.dtype.kind in "OSU" and ob.dtype.kind in "OSU"):
                     diffs.append(f"{path}: dtype {oa.dtype} vs {ob.dtype}")
-                elif not same(va, vb, args.rtol):
+                elif not same(va, vb, args.rtol, args.atol):
                     diffs.append(f"{path}: values differ")
                 compared += 1
             for name in sorted(set(oa.attrs) | set(ob.attrs)):
@@ -96,7 +98,7 @@ def main():
                 if name not in oa.attrs or name not in ob.attrs:
                     diffs.append(f"{apath}: only in {'A' if name in oa.attrs else 'B'}")
                 elif not same(norm(oa.attrs[name], fa_dir), norm(ob.attrs[name], fb_dir),
-                              args.rtol):
+                              args.rtol, args.atol):
                     diffs.append(f"{apath}: {short(oa.attrs[name])} vs {short(ob.attrs[name])}")
     if compared == 0:
         diffs.append("no datasets compared")

@@ -14,10 +14,10 @@
 #
 #   tests/slurm/slurm_chain_test.sh CLIPHBA_BINARY [SOURCE_DIR]
 #
-# Which `cliphba run`: the real one when the binary has `run` and SOURCE_DIR/configs/slurm_test.yaml
-# exists (a tiny synthetic-cohort config whose run.out_dir this test overrides); otherwise
-# tests/slurm/run_stand_in.sh, which maps each stage onto resumable `cliphba permute` sweeps (see
-# there), so the Slurm side is still tested for real.
+# Which `cliphba run` (SLURM_TEST_MODE=real|stand-in): the real one when the binary has `run`, on a
+# generated tiny config (the stage-1 demo: behaviour -> report, the stages wired today); otherwise,
+# or with stand-in, tests/slurm/run_stand_in.sh, which maps each of the five stages onto resumable
+# `cliphba permute` sweeps (see there), so the Slurm side (participant array included) is tested.
 # Exit: 0 pass, 1 fail, 77 skipped (Slurm not installed: scripts/setup.sh installs it).
 # KEEP_SLURM_TEST=1 keeps the scratch folder (cluster logs, job logs, results) for inspection.
 set -uo pipefail
@@ -66,13 +66,55 @@ export CLIPHBA_LOG_DIR="$WORK/logs"
 # Small jobs on the 4 declared CPUs (2 real cores): 2 ranks x 1 thread each.
 export SBATCH_EXTRA="--ntasks=2 --cpus-per-task=1 --mem-per-cpu=256M --time=00:10:00"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-if "$BIN" --help | grep -qE "^  run +" && [ -f "$SRC/configs/slurm_test.yaml" ]; then
-  MODE=real
+# real | stand-in; default (and "real" without `run` in this build): real when cliphba has `run`.
+MODE="${SLURM_TEST_MODE:-}"
+if [ "$MODE" != stand-in ]; then
+  if "$BIN" --help | grep -qE "^  run +"; then MODE=real; else MODE=stand-in; fi
+fi
+if [ "$MODE" = real ]; then
   export CLIPHBA="$BIN"
-  CONFIG="$SRC/configs/slurm_test.yaml"
+  SHARED="${CLIPHBA_SHARED_DIR:-$SRC/../shared}"
+  CONFIG="$WORK/run_test.yaml"
+  # The stage-1 demo shrunk (configs/run_synth.yaml): the tiny CLIP on synthetic shape images.
+  # Only the stages this build of `cliphba run` has wired (behavior, report); add the MEG stages
+  # (group, individual array, alignment) here with a synthetic cohort once they are.
+  cat >"$CONFIG" <<YAML
+synth:
+  images:
+    out_dir: "$WORK/data"
+    n_images: 24
+    image_size: 32
+    n_dims: 66
+    n_heldout: 6
+    seed: 5
+train:
+  behavior:
+    checkpoint: "$SHARED/fixtures/clip/model/tiny_clip_vit.safetensors"
+    vocab: "$SHARED/data/clip/bpe_simple_vocab_16e6.txt.gz"
+    vocab_remap: "tiny"
+    prompts: "$WORK/data/prompts.json"
+    targets_csv: "$WORK/data/targets.csv"
+    image_dir: "$WORK/data/images"
+    heldout_names: "$WORK/data/heldout.txt"
+    batch: 8
+    epochs: ${REAL_EPOCHS:-60}
+    patience: 100
+    lr: 0.003
+    dora:
+      rank: 8
+    loader_threads: 1
+    progress_seconds: 1.0
+run:
+  name: "slurm_test"
+  stages: ["behavior", "report"]
+  report_script: ""
+YAML
+  "$BIN" synth images --config "$CONFIG" >/dev/null || fail "cliphba synth images failed"
   run_opts() { echo "--set run.out_dir=$WORK/$1"; }
   results() { echo "$WORK/$1/results.h5"; }
-  LONG_STAGE=individual
+  LONG_STAGE=behavior
+  # Training resumes from the state after the last whole epoch: equal within float tolerance.
+  SAME_OPTS=(--rtol 1e-4 --atol 1e-6 --ignore '(?i)^/manifest' --ignore '(?i)@\w*(time|date|host|pid|wall|attempt|created|command|config_hash)')
 else
   MODE=stand-in
   export CLIPHBA="$SRC/tests/slurm/run_stand_in.sh" CLIPHBA_REAL="$BIN"
@@ -96,8 +138,9 @@ YAML
   run_opts() { echo "--set permute.out=$WORK/$1/sweep.h5"; }
   results() { echo "$WORK/$1/alignment.h5"; }
   LONG_STAGE=alignment
-  echo "NOTE: this cliphba has no 'run' command (or configs/slurm_test.yaml is missing): the chain" \
-       "runs tests/slurm/run_stand_in.sh (resumable cliphba permute sweeps) in each stage"
+  SAME_OPTS=()
+  echo "NOTE: this cliphba has no 'run' command: the chain runs tests/slurm/run_stand_in.sh" \
+       "(resumable cliphba permute sweeps) in each stage"
 fi
 step "mode: $MODE"
 
@@ -145,8 +188,10 @@ while read -r s j; do
   stages+=("${s#stage=}")
   ids+=("${j#job=}")
 done <<<"$chain"
-[ "${stages[*]}" = "behavior group individual alignment report" ] ||
-  fail "unexpected stage lines: ${stages[*]}"
+if [ "$MODE" = real ]; then expected_stages="behavior report"
+else expected_stages="behavior group individual alignment report"; fi
+[ "${stages[*]}" = "$expected_stages" ] ||
+  fail "stage lines '${stages[*]}', expected '$expected_stages' (the config's run.stages)"
 for id in "${ids[@]}"; do [[ "$id" =~ ^[0-9]+$ ]] || fail "job id '$id' is not a number"; done
 WAIT_LIMIT=240 wait_gone "${ids[@]}"
 step "chain A left the queue"
@@ -188,6 +233,17 @@ with h5py.File(sys.argv[1], 'r') as f:
   done
 else
   [ -f "$RESULTS_A" ] || fail "no results file $RESULTS_A"
+  # Every unit of the manifest done.
+  for rec in "$WORK"/runA/units/*.json; do
+    grep -q '"state": *"done"' "$rec" || fail "unit record $rec is not done: $(cat "$rec")"
+  done
+  /usr/bin/python3 -c "
+import h5py, sys
+with h5py.File(sys.argv[1], 'r') as f:
+    n = []
+    f.visititems(lambda k, o: n.append(k) if isinstance(o, h5py.Dataset) else None)
+    assert len(n) > 1, n
+" "$RESULTS_A" || fail "$RESULTS_A is not a complete results file"
 fi
 step "A ok: ${#ids[@]} stages COMPLETED 0:0 in dependency order, results complete"
 
@@ -206,7 +262,7 @@ interrupt_case() {  # interrupt_case NAME requeue|signal
   jb="$(sed -n 's/.* job=//p' <<<"$chain" | head -n1)"
   # Interrupt once a checkpoint exists, so the second start has to resume from it.
   deadline=$((SECONDS + 120))
-  until compgen -G "$WORK/$name/*.ckpt" >/dev/null || compgen -G "$WORK/$name/*/*.ckpt" >/dev/null
+  until [ -n "$(find "$WORK/$name" \( -name '*.ckpt' -o -name last_state.json \) 2>/dev/null)" ]
   do
     [ "$SECONDS" -lt "$deadline" ] || fail "no checkpoint in $WORK/$name after 120 s"
     [ -n "$(squeue -h -o %T -j "$jb" 2>/dev/null)" ] ||
@@ -252,10 +308,17 @@ interrupt_case() {  # interrupt_case NAME requeue|signal
   if [ "$how" = signal ]; then
     grep -q "exit 75" "$log" || fail "job $jb: no 'exit 75' -> requeue in its log"
   fi
-  if [ "$MODE" = stand-in ]; then
-    grep -q "resuming from" "$log" || fail "job $jb did not resume from its checkpoint"
+  grep -qiE "resuming from|resumed after" "$log" || fail "job $jb did not resume from its checkpoint"
+  if [ "$MODE" = real ] && [ "$LONG_STAGE" != report ]; then
+    # The rest of the chain on the interrupted run, so that it has a results file to compare.
+    chain="$(STAGES=report "$SRC/jobs/submit_pipeline.sh" "$CONFIG" "${opts[@]}")" ||
+      fail "submit_pipeline.sh (report of $name): $chain"
+    local jr
+    jr="$(sed -n 's/.* job=//p' <<<"$chain" | head -n1)"
+    WAIT_LIMIT=120 wait_gone "$jr"
+    check_completed report "$jr" >/dev/null || exit 1
   fi
-  /usr/bin/python3 "$SRC/tests/slurm/h5_same.py" "$RESULTS_A" "$(results "$name")" ||
+  /usr/bin/python3 "$SRC/tests/slurm/h5_same.py" "${SAME_OPTS[@]}" "$RESULTS_A" "$(results "$name")" ||
     fail "$name: results after the interruption differ from the uninterrupted run"
   step "$name ok: job $jb interrupted ($how), requeued (Restarts=$restarts), resumed, COMPLETED 0:0, results equal A's"
 }
@@ -265,7 +328,9 @@ interrupt_case runB2 signal
 # --- C: jobs/permutation_sweep.sbatch (the Statistics issue's sweep) with the same sweep ----------
 if [ "$MODE" = stand-in ]; then
   mkdir -p "$WORK/runC"
-  jc="$(sbatch --parsable --ntasks-per-node=2 --cpus-per-task=1 --mem-per-cpu=256M \
+  # Submitted directly (not through submit_pipeline.sh): the job finds jobs/preemptible_step.sh
+  # through CLIPHBA_JOBS_DIR (else <submission folder>/jobs, and ctest submits from the build tree).
+  jc="$(CLIPHBA_JOBS_DIR="$SRC/jobs" sbatch --parsable --ntasks-per-node=2 --cpus-per-task=1 --mem-per-cpu=256M \
         --time=00:10:00 --output="$WORK/logs/%x-%j.out" "$SRC/jobs/permutation_sweep.sbatch" \
         "$CONFIG" --set "permute.out=$WORK/runC/alignment.h5" --set permute.mantel.seed=13)" ||
     fail "sbatch permutation_sweep.sbatch: $jc"
