@@ -19,6 +19,7 @@ PACKAGES=(
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libstb-dev zlib1g-dev
   python3 python3-numpy python3-scipy python3-h5py  # reference scripts, reading results
+  slurmctld slurmd slurm-client munge   # one-node Slurm for tests/slurm (munge: hard dependency)
   python3-matplotlib      # scripts/plot_results.py, scripts/report.py (Agg backend)
   python3-mne             # scripts/fif_to_h5.py (MNE -epo.fif -> epochs HDF5) and its test
 )

@@ -77,4 +77,10 @@ int RunConfigShow(const CommonArgs& args) {
   return 0;
 }
 
+int RunConfigGet(const CommonArgs& args, const std::string& key) {
+  config::Config cfg = config::LoadConfig(args.config_file, args.overrides);
+  fmt::print("{}", config::GetConfigValue(cfg, key));
+  return 0;
+}
+
 }  // namespace cliphba::apps

@@ -48,6 +48,8 @@ int RunConfigShow(const CommonArgs& args);
 int RunMegRdm(const CommonArgs& args);
 // `cliphba synth cohort`: force = --force (write over a folder that holds something else).
 int RunSynthCohort(const CommonArgs& args, bool force);
+// `cliphba config --get KEY`: prints config::GetConfigValue (ConfigError, exit 2, if KEY is unknown).
+int RunConfigGet(const CommonArgs& args, const std::string& key);
 
 // Applies log level and thread settings of the resolved configuration. Reads the config.
 void ApplyRuntime(const std::string& log_level, int64_t threads);

@@ -67,6 +67,10 @@ int main(int argc, char** argv) {
   CLI::App* config = app.add_subcommand("config", "print the resolved configuration as YAML");
   AddCommon(config, &args);
   config->callback([&] { run = cliphba::apps::RunConfigShow; });
+  std::string config_get;  // `cliphba config --get KEY`: one resolved value, for shell scripts
+  config->add_option("--get", config_get,
+                     "print only the resolved value of KEY (a.b.c): a scalar as text, a list one "
+                     "item per line, a section as YAML");
 
   CLI::App* synth = app.add_subcommand("synth", "generate synthetic data with known ground truth");
   synth->require_subcommand(1);
@@ -284,6 +288,7 @@ int main(int argc, char** argv) {
     if (run_encode) return cliphba::apps::RunEncode(args, encode_args);
     if (run_tokenize) return cliphba::apps::RunTokenize(args, tokenize_vocab);
     if (run_synth_cohort) return cliphba::apps::RunSynthCohort(args, synth_cohort_force);
+    if (!config_get.empty()) return cliphba::apps::RunConfigGet(args, config_get);
     if (run_mpi != nullptr || needs_mpi) {
       // Collective commands: MPI_COMM_WORLD under an MPI launcher; started plainly, one process
       // without MPI.

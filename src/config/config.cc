@@ -651,4 +651,32 @@ std::string DumpConfig(const Config& config) {
 
 std::string ConfigHash(const Config& config) { return HashHex(DumpConfig(config)); }
 
+std::string GetConfigValue(const Config& config, const std::string& key) {
+  YAML::Node node = YAML::Load(DumpConfig(config));
+  std::string walked;
+  std::stringstream ss(key);
+  for (std::string part; std::getline(ss, part, '.');) {
+    walked += (walked.empty() ? "" : ".") + part;
+    if (part.empty() || !node.IsMap() || !node[part])
+      throw ConfigError("cliphba config --get: unknown key '" + key + "' (no '" + walked +
+                        "'; `cliphba config` lists every key)");
+    node.reset(node[part]);  // reset, not operator=: assignment would write into the tree
+  }
+  if (key.empty()) throw ConfigError("cliphba config --get: empty key");
+  std::string out;
+  if (node.IsScalar()) return node.Scalar() + "\n";
+  if (node.IsSequence()) {
+    for (const YAML::Node& item : node) {
+      YAML::Emitter e;
+      e << item;
+      out += (item.IsScalar() ? item.Scalar() : std::string(e.c_str())) + "\n";
+    }
+    return out;
+  }
+  if (node.IsNull()) return "\n";
+  YAML::Emitter e;
+  e << node;
+  return std::string(e.c_str()) + "\n";
+}
+
 }  // namespace cliphba::config

@@ -34,4 +34,10 @@ std::string DumpConfig(const Config& config);
 // Stable hash of DumpConfig(config): 16 hex digits. Stored in result files and checkpoints.
 std::string ConfigHash(const Config& config);
 
+// The resolved value of `key` (a dotted path such as "permute.mantel.n" or a section such as
+// "permute.mantel"), for shell scripts (`cliphba config --get`): a scalar as its text + "\n"; a list
+// one item per line (an empty list: ""); a section as YAML. ConfigError naming the key and the
+// part of it that does not exist.
+std::string GetConfigValue(const Config& config, const std::string& key);
+
 }  // namespace cliphba::config

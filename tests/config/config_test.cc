@@ -117,3 +117,36 @@ TEST(ConfigTest, ReferenceYamlListsEveryKeyWithItsDefault) {
 
 }  // namespace
 }  // namespace cliphba::config
+
+// `cliphba config --get` (used by jobs/submit_pipeline.sh): scalars, lists and sections of the
+// resolved configuration, and a ConfigError naming the missing part of an unknown key.
+namespace cliphba::config {
+namespace {
+
+TEST(ConfigGetTest, ScalarsListsAndSectionsOfTheResolvedConfig) {
+  Config c = LoadConfig("", {"permute.mantel.n=321", "permute.out=x/y.h5"});
+  EXPECT_EQ(GetConfigValue(c, "permute.mantel.n"), "321\n");
+  EXPECT_EQ(GetConfigValue(c, "permute.out"), "x/y.h5\n");
+  std::string metrics;
+  for (const auto& m : c.rsa_behavior.metrics) metrics += m + "\n";
+  ASSERT_FALSE(c.rsa_behavior.metrics.empty());
+  EXPECT_EQ(GetConfigValue(c, "rsa.behavior.metrics"), metrics);
+  // A section comes back as YAML that holds its keys.
+  YAML::Node mantel = YAML::Load(GetConfigValue(c, "permute.mantel"));
+  EXPECT_EQ(mantel["n"].as<int>(), 321);
+}
+
+TEST(ConfigGetTest, UnknownKeyNamesTheMissingPart) {
+  Config c = LoadConfig("", {});
+  try {
+    GetConfigValue(c, "permute.nope.n");
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("'permute.nope'"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(GetConfigValue(c, ""), ConfigError);
+  EXPECT_THROW(GetConfigValue(c, "permute.mantel.n.deeper"), ConfigError);
+}
+
+}  // namespace
+}  // namespace cliphba::config
