@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -32,8 +33,11 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+// A folder of its own per process: ctest runs every test in its own process, in parallel, and
+// several of them generate the same cohort.
 fs::path TestDir(const std::string& name) {
-  fs::path dir = fs::path(CLIPHBA_TEST_OUT_DIR) / "synth_cohort" / name;
+  fs::path dir = fs::path(CLIPHBA_TEST_OUT_DIR) / "synth_cohort" /
+                 (name + "_" + std::to_string(static_cast<long>(getpid())));
   fs::remove_all(dir);
   return dir;
 }
@@ -130,15 +134,19 @@ at::Tensor JsonMatrix(const json& rows) {
   return t;
 }
 
-// One default cohort shared by the read-only tests (generated once).
+// One default cohort shared by the read-only tests (generated once per process). Generated in
+// SetUp, not SetUpTestSuite: an exception there fails the test (gtest reports a failing
+// SetUpTestSuite as "skipped", which ctest would count as not run rather than failed).
 class CohortTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
+  void SetUp() override {
+    if (summary_ != nullptr) return;
     dir_ = new fs::path(TestDir("default"));
     summary_ = new SynthCohortSummary(GenerateSynthCohort(Options(*dir_), false));
     truth_ = new json(ReadJson(*dir_ / "ground_truth.json"));
   }
   static void TearDownTestSuite() {
+    if (dir_ != nullptr) fs::remove_all(*dir_);
     delete dir_;
     delete summary_;
     delete truth_;
