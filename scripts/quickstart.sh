@@ -1,31 +1,66 @@
 #!/usr/bin/env bash
-# Set-up if needed, then the main job on the embedded synthetic data:
-#   1. cliphba synth behavior  -> a behaviour set with known latent dimensions and a human RDM made
-#                                 from simulated odd-one-out choices (SPoSE choice rule)
-#   2. cliphba rsa behavior    -> 4 RDM types x 4 comparisons + triplet accuracy, written to HDF5
-# and, when the THINGS data are beside the checkout (../shared/data/things), the same evaluation of
-# the real SPoSE embedding against the human RDM48.
+# The quickstart: the whole pipeline on a synthetic cohort with known ground truth, in a few minutes
+# on 2 cores (configs/quickstart.yaml):
+#   0. set-up if needed: scripts/setup.sh when a package or the build is missing; otherwise only
+#      the cliphba target is brought up to date (incremental, ccache)
+#   1. cliphba synth cohort  -> results/quickstart/cohort: 64 images of 32 objects, a behavioural
+#                               embedding with its triplet RDM, 6 participants' MEG epochs and RDM
+#                               stack with planted visual/semantic latencies (ground_truth.json)
+#   2. mpirun -np 2 cliphba run -> results/quickstart/run: behaviour fine-tuning of the tiny
+#                               fixture CLIP -> group MEG model -> 6 individual MEG models ->
+#                               alignment + own-vs-other test -> results.h5 and the report
+#                               (report/report.md, report/report.html, report/plots/*.png|svg)
+#   3. the ground-truth checks of tests/pipeline/ground_truth_check.py, printed (not enforced here;
+#      the ctest pipeline_ground_truth enforces them)
+# A rerun starts from a fresh cohort and run folder (QUICKSTART_KEEP=1 reuses both: the run then
+# skips every finished unit).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${CLIPHBA_BUILD_DIR:-$ROOT/build}"
-"$ROOT/scripts/setup.sh"
-# shellcheck source=scripts/env.sh
-. "$ROOT/scripts/env.sh"
+CONFIG="${QUICKSTART_CONFIG:-configs/quickstart.yaml}"
+NP="${QUICKSTART_NP:-2}"
+PY=/usr/bin/python3
 CLIPHBA="$BUILD_DIR/src/apps/cliphba"
 cd "$ROOT"
 
+# 0. Set-up: the full scripts/setup.sh (packages + whole build) only when something is missing.
+need_setup=0
+for p in libtorch-dev openmpi-bin libhdf5-openmpi-dev python3-h5py python3-matplotlib python3-scipy; do
+  dpkg-query -W -f='${Status}' "$p" 2> /dev/null | grep -q "install ok installed" || need_setup=1
+done
+[ -f "$BUILD_DIR/CMakeCache.txt" ] || need_setup=1
+if [ "$need_setup" = 1 ]; then
+  "$ROOT/scripts/setup.sh"
+else
+  cmake --build "$BUILD_DIR" --target cliphba -j "${CLIPHBA_JOBS:-$(nproc)}" > /dev/null
+fi
+# shellcheck source=scripts/env.sh
+. "$ROOT/scripts/env.sh"
+export MPLBACKEND=Agg
+
 "$CLIPHBA" version
 echo
-"$CLIPHBA" synth behavior --config configs/quickstart.yaml
+RUN_DIR="results/quickstart/run"
+COHORT="results/quickstart/cohort"
+if [ "${QUICKSTART_KEEP:-0}" != 1 ]; then
+  rm -rf "$RUN_DIR"
+  "$CLIPHBA" synth cohort --config "$CONFIG" --force
+else
+  [ -f "$COHORT/cohort.json" ] || "$CLIPHBA" synth cohort --config "$CONFIG" --force
+fi
 echo
-"$CLIPHBA" rsa behavior --config configs/quickstart.yaml
+mpirun -np "$NP" --oversubscribe "$CLIPHBA" run --config "$CONFIG"
+echo
+"$PY" tests/pipeline/ground_truth_check.py "$RUN_DIR/results.h5" "$COHORT" --report-only
 
+# The old behaviour-RSA demo on the real THINGS data, when they are beside the checkout (seconds).
 THINGS="${CLIPHBA_SHARED_DIR:-$ROOT/../shared}/data/things"
 if [ -f "$THINGS/RDM48_triplet.npy" ]; then
   echo
   "$CLIPHBA" rsa behavior --config configs/behavior_rsa_things.yaml \
     --embedding "$THINGS/spose_embedding66d_rescaled.csv" --rdm "$THINGS/RDM48_triplet.npy" \
-    --rdm-names "$THINGS/RDM48_image_names.txt"
+    --rdm-names "$THINGS/RDM48_image_names.txt" || echo "quickstart: THINGS behaviour RSA failed" >&2
 fi
 echo
-echo "quickstart: results in $ROOT/results/quickstart/ (HDF5 layout: results/README.md)"
+echo "quickstart: report $ROOT/$RUN_DIR/report/report.html (and report.md, plots/*.png|svg)"
+echo "quickstart: results $ROOT/$RUN_DIR/results.h5 (HDF5 layout: results/README.md)"

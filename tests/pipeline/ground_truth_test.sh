@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The ground-truth checks of issue 6 on the quickstart configuration (configs/quickstart.yaml, its
+# paths moved into OUT_DIR): `cliphba synth cohort`, `mpirun -np 2 cliphba run` (behaviour -> group
+# -> 6 individual MEG models -> alignment -> report), then tests/pipeline/ground_truth_check.py.
+#   run     : the cohort and the run (ctest fixture of the three checks below); also asserts that
+#             the report (report.md/html, PNG and SVG plots) was written
+#   CHECK   : behaviour | latency | individual -- one check of ground_truth_check.py on the run
+# usage: ground_truth_test.sh run|CHECK CLIPHBA MPIEXEC SHARED_DIR SOURCE_DIR OUT_DIR
+set -euo pipefail
+CASE=$1 CLIPHBA=$2 MPIEXEC=$3 SHARED=$4 SRC=$5 OUT=$6
+PY=/usr/bin/python3
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+if [ "$CASE" != run ]; then
+  [ -f "$OUT/run/results.h5" ] || fail "no $OUT/run/results.h5: the fixture test pipeline_ground_truth_run failed"
+  exec "$PY" "$SRC/tests/pipeline/ground_truth_check.py" "$OUT/run/results.h5" "$OUT/cohort" --check "$CASE"
+fi
+
+rm -rf "$OUT" && mkdir -p "$OUT"
+# The quickstart configuration with its folders under OUT and the shared data by absolute path.
+sed -e "s#\"results/quickstart/#\"$OUT/#g" -e "s#\"\.\./shared/#\"$SHARED/#g" \
+  "$SRC/configs/quickstart.yaml" > "$OUT/quickstart.yaml"
+! grep -q '"results/\|"\.\./' "$OUT/quickstart.yaml" || fail "a relative path is left in $OUT/quickstart.yaml"
+"$CLIPHBA" synth cohort --config "$OUT/quickstart.yaml" --force > "$OUT/cohort.log" 2>&1 \
+  || { cat "$OUT/cohort.log"; fail "synth cohort"; }
+MPLBACKEND=Agg "$MPIEXEC" -np 2 --oversubscribe "$CLIPHBA" run --config "$OUT/quickstart.yaml" \
+  --set run.report_script="$SRC/scripts/report.py" > "$OUT/run.out" 2> "$OUT/run.log" \
+  || { tail -40 "$OUT/run.log"; fail "cliphba run"; }
+cat "$OUT/run.out"
+for f in report/report.md report/report.html report/plots/alignment_group.png \
+  report/plots/alignment_group.svg report/plots/own_vs_other.png report/plots/behavior.png; do
+  [ -s "$OUT/run/$f" ] || fail "no $OUT/run/$f"
+done
+"$PY" "$SRC/tests/pipeline/ground_truth_check.py" "$OUT/run/results.h5" "$OUT/cohort" --report-only
+echo "run: pass"
