@@ -173,6 +173,9 @@ struct RunOptions {
   std::string report_script = "scripts/report.py";  // run by /usr/bin/python3 if it exists
   int64_t own_vs_other_n = 10000;  // random label permutations of the own-vs-other test (exact
                                    // enumeration when P! <= n)
+  int64_t cluster_n = 1000;  // sign-flip patterns (observed included) of the cluster test of each
+                             // model's alignment curve over participants (0 = no cluster test)
+  double cluster_p = 0.05;   // cluster-forming threshold as a one-sided t quantile (MNE's default)
 };
 
 // MEG RDM stacks (YAML `meg.rdm`): what the MEG loader (meg/rdm_stack.h) reads. NPY inputs are

@@ -16,6 +16,8 @@
 #include "pipeline/alignment_results.h"
 #include "pipeline/run.h"
 #include "rsa/alignment.h"
+#include "stats/cluster.h"
+#include "stats/signflip.h"
 
 namespace cliphba::pipeline {
 
@@ -85,6 +87,48 @@ struct OneThread {
   OneThread() { at::set_num_threads(1); }
   ~OneThread() { at::set_num_threads(saved); }
 };
+
+// Sign-flip cluster test over participants of one model's alignment curves (stats/cluster.h, equal
+// to MNE's permutation_cluster_1samp_test given the same flips): H1 "the model's RDM correlates
+// positively with the participants' MEG RDMs", tail 1, cluster-forming t at the one-sided
+// quantile 1 - cluster_p (MNE's default threshold), n - 1 random sign flips drawn from
+// (seed, k). Writes /meg/<model>/alignment/significant (T) int8 (1 inside a cluster with p < 0.05)
+// with attributes threshold, cluster_p_threshold, n_permutations, and clusters (K, 4) float64
+// rows (start, stop, mass, p) when there is a cluster. spearman: (P, T) float64.
+void WriteAlignmentClusters(io::ResultsStore* store, const std::string& model,
+                            const at::Tensor& spearman, int64_t n, double cluster_p,
+                            uint64_t seed) {
+  const int64_t P = spearman.size(0), T = spearman.size(1);
+  const std::string g = "/meg/" + model + "/alignment";
+  // A timepoint whose curves are equal for every participant (e.g. identical pre-stimulus model
+  // RDMs on tiny data) has no t statistic: the test is then not run, and the file says why.
+  const at::Tensor data = spearman.to(at::kDouble).contiguous();
+  if ((data.var(0) <= 0).any().item<bool>()) {
+    LOG_WARN("alignment {}: a timepoint has zero variance over participants; no cluster "
+                     "test",
+                     model);
+    return;
+  }
+  const double threshold = stats::ClusterFormingThreshold(cluster_p, P, stats::Tail::kUpper);
+  const at::Tensor flips = stats::DrawSignFlips(n - 1, P, seed);
+  const stats::ClusterTestResult res =
+      stats::ClusterTest(data, threshold, stats::Tail::kUpper, flips);
+  at::Tensor significant = at::zeros({T}, at::kChar);
+  at::Tensor rows = at::zeros({int64_t(res.clusters.size()), 4}, at::kDouble);
+  for (size_t k = 0; k < res.clusters.size(); ++k) {
+    const stats::Cluster& cl = res.clusters[k];
+    rows[int64_t(k)][0] = double(cl.start);
+    rows[int64_t(k)][1] = double(cl.stop);
+    rows[int64_t(k)][2] = cl.mass;
+    rows[int64_t(k)][3] = cl.p;
+    if (cl.p < 0.05) significant.slice(0, cl.start, cl.stop).fill_(1);
+  }
+  store->WriteTensor(g + "/significant", significant);
+  store->SetAttribute(g + "/significant", "threshold", threshold);
+  store->SetAttribute(g + "/significant", "cluster_p_threshold", 0.05);
+  store->SetAttribute(g + "/significant", "n_permutations", n);
+  if (!res.clusters.empty()) store->WriteTensor(g + "/clusters", rows);
+}
 
 }  // namespace
 
@@ -201,6 +245,9 @@ UnitOutcome AlignmentStage(const StageContext& c) {
     for (size_t i = 0; i < models.size(); ++i) {
       const rsa::TimeResolvedAlignment a{block(2 * int64_t(i)), block(2 * int64_t(i) + 1)};
       WriteMegAlignment(&store, model_names[i], a, times, labels);
+      if (P >= 2 && cfg.run.cluster_n > 1)
+        WriteAlignmentClusters(&store, model_names[i], a.spearman, cfg.run.cluster_n,
+                               cfg.run.cluster_p, uint64_t(cfg.run.seed));
       if (model_names[i] == "group") {
         const at::Tensor mean_curve = a.spearman.mean(0);
         out.metric_name = "group_peak_ms";
@@ -245,6 +292,14 @@ void CopyMegAlignment(io::ResultsStore* store, const std::string& path) {
     const std::string g = "/meg/" + name + "/alignment";
     WriteMegAlignment(store, name, {in.ReadTensor(g + "/spearman"), in.ReadTensor(g + "/pearson")},
                       times, labels);
+    if (in.Exists(g + "/significant")) {
+      store->WriteTensor(g + "/significant", in.ReadTensor(g + "/significant"));
+      for (const char* attr : {"threshold", "cluster_p_threshold"})
+        store->SetAttribute(g + "/significant", attr, in.ReadDoubleAttribute(g + "/significant", attr));
+      store->SetAttribute(g + "/significant", "n_permutations",
+                          in.ReadIntAttribute(g + "/significant", "n_permutations"));
+      if (in.Exists(g + "/clusters")) store->WriteTensor(g + "/clusters", in.ReadTensor(g + "/clusters"));
+    }
   }
   if (in.Exists("/meg/ceiling/lower"))
     WriteCeiling(store, {in.ReadTensor("/meg/ceiling/lower"), in.ReadTensor("/meg/ceiling/upper")},

@@ -32,4 +32,6 @@ for f in report/report.md report/report.html report/plots/alignment_group.png \
   [ -s "$OUT/run/$f" ] || fail "no $OUT/run/$f"
 done
 "$PY" "$SRC/tests/pipeline/ground_truth_check.py" "$OUT/run/results.h5" "$OUT/cohort" --report-only
+# The alignment cluster tests (sign flips over participants) find MNE's clusters.
+"$PY" "$SRC/tests/pipeline/alignment_clusters_check.py" "$OUT/run/results.h5" || fail "alignment clusters"
 echo "run: pass"
