@@ -33,6 +33,7 @@
 #include "rsa/compare.h"
 #include "rsa/rdm.h"
 #include "rsa/triplet.h"
+#include "train/common.h"
 
 namespace cliphba::train {
 
@@ -43,62 +44,18 @@ using Named = std::vector<std::pair<std::string, at::Tensor>>;
 
 namespace {
 
-constexpr double kBeta1 = 0.9, kBeta2 = 0.999, kEps = 1e-8;  // AdamW (PyTorch defaults)
+using detail::AdamW;
+using detail::AdamWStep;
+using detail::ReadPrompts;
+using detail::ReadText;
+using detail::RemapTiny;
+using detail::WriteTextAtomic;
 
 void Require(const std::string& value, const char* key) {
   if (value.empty())
     throw ConfigError(std::string("train.behavior.") + key +
                       " is required: set it in the --config YAML or with --set train.behavior." +
                       key + "=...");
-}
-
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path + ": cannot open the file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Writes path.partial, then renames it over path.
-void WriteTextAtomic(const std::string& path, const std::string& text) {
-  const std::string partial = path + ".partial";
-  {
-    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-    if (!out) throw IoError(partial + ": cannot create the file");
-    out << text;
-    out.flush();
-    if (!out) throw IoError(partial + ": write failed");
-  }
-  std::error_code ec;
-  fs::rename(partial, path, ec);
-  if (ec) throw IoError(path + ": cannot rename '" + partial + "' into place: " + ec.message());
-}
-
-// The prompts file: a non-empty JSON list of strings.
-std::vector<std::string> ReadPrompts(const std::string& path) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(ReadText(path));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw DataError(path + ": not valid JSON (train.behavior.prompts): " + e.what());
-  }
-  if (!j.is_array() || j.empty())
-    throw DataError(path + ": expected a non-empty JSON list of prompt strings");
-  std::vector<std::string> prompts;
-  for (size_t i = 0; i < j.size(); ++i) {
-    if (!j[i].is_string())
-      throw DataError(path + ": entry " + std::to_string(i) + " is not a string");
-    prompts.push_back(j[i].get<std::string>());
-  }
-  return prompts;
-}
-
-// The fixtures' reduced-vocabulary rule: SOT -> 4094, EOT -> 4095, any other id -> id % 4094.
-at::Tensor RemapTiny(const at::Tensor& ids) {
-  at::Tensor out = at::remainder(ids, 4094);
-  out = at::where(ids == model::ClipTokenizer::kSot, at::full_like(ids, 4094), out);
-  return at::where(ids == model::ClipTokenizer::kEot, at::full_like(ids, 4095), out);
 }
 
 // Everything built from the options that training and evaluation share.
@@ -120,7 +77,7 @@ Stage BuildStage(const TrainBehaviorOptions& o) {
   Require(o.targets_csv, "targets_csv");
   Require(o.image_dir, "image_dir");
   Stage s;
-  const std::vector<std::string> prompts = ReadPrompts(o.prompts);
+  const std::vector<std::string> prompts = ReadPrompts(o.prompts, "train.behavior.prompts");
   s.n_prompts = int64_t(prompts.size());
   s.ds = data::LoadBehaviorDataset(o.targets_csv, o.image_dir, s.n_prompts);
   std::vector<std::string> heldout;
@@ -220,34 +177,6 @@ double ValidationLoss(Stage& s, const at::Tensor& text, const TrainBehaviorOptio
 }
 
 // AdamW state, parallel to Stage::trainable.
-struct AdamW {
-  std::vector<at::Tensor> exp_avg, exp_avg_sq;
-  int64_t step = 0;
-};
-
-// One AdamW step (torch.optim.AdamW, amsgrad off) on params with their (all-reduced) gradients.
-void AdamWStep(const Named& params, AdamW* st, double lr, double weight_decay) {
-  at::NoGradGuard no_grad;
-  if (st->exp_avg.empty())
-    for (const auto& p : params) {
-      st->exp_avg.push_back(at::zeros_like(p.second));
-      st->exp_avg_sq.push_back(at::zeros_like(p.second));
-    }
-  ++st->step;
-  const double bc1 = 1 - std::pow(kBeta1, double(st->step));
-  const double bc2 = 1 - std::pow(kBeta2, double(st->step));
-  for (size_t i = 0; i < params.size(); ++i) {
-    at::Tensor p = params[i].second;
-    const at::Tensor& g = p.grad();
-    if (!g.defined()) continue;
-    p.mul_(1 - lr * weight_decay);
-    st->exp_avg[i].mul_(kBeta1).add_(g, 1 - kBeta1);
-    st->exp_avg_sq[i].mul_(kBeta2).addcmul_(g, g, 1 - kBeta2);
-    at::Tensor denom = (st->exp_avg_sq[i].sqrt() / std::sqrt(bc2)).add_(kEps);
-    p.addcdiv_(st->exp_avg[i], denom, -lr / bc1);
-  }
-}
-
 // The DoRA tensors (parameters and buffers) of every adapted block: enough, with the base
 // checkpoint and the DoRA settings, to rebuild the fine-tuned model.
 Named DoraTensors(Stage& s) {
@@ -574,7 +503,7 @@ BehaviorTrainResult TrainBehavior(const TrainBehaviorOptions& o, const RunInfo& 
         sse += sq.item<double>();
       }
       dist::AllreduceGradients(params, *backend, bucket_bytes);
-      AdamWStep(s.trainable, &adam, o.lr, o.weight_decay);
+      AdamWStep(s.trainable, std::vector<double>(s.trainable.size(), o.lr), &adam, o.weight_decay);
       for (auto& p : params) p.mutable_grad() = at::Tensor();
       ++steps_done;
       if (comm.AnyTrue(TerminationRequested())) {

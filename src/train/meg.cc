@@ -35,6 +35,7 @@
 #include "model/meg_head.h"
 #include "model/tokenizer.h"
 #include "rsa/compare.h"
+#include "train/common.h"
 #include "train/meg_loss.h"
 
 namespace cliphba::train {
@@ -45,7 +46,13 @@ using Named = std::vector<std::pair<std::string, at::Tensor>>;
 
 namespace {
 
-constexpr double kBeta1 = 0.9, kBeta2 = 0.999, kEps = 1e-8;  // AdamW (PyTorch defaults)
+using detail::AdamW;
+using detail::AdamWStep;
+using detail::ReadPrompts;
+using detail::ReadText;
+using detail::RemapTiny;
+using detail::WriteTextAtomic;
+
 constexpr uint64_t kEvalStream = uint64_t(1) << 62;          // jitter streams of validation
 
 void Require(const std::string& value, const char* key) {
@@ -55,58 +62,12 @@ void Require(const std::string& value, const char* key) {
                       "=...");
 }
 
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path + ": cannot open the file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteTextAtomic(const std::string& path, const std::string& text) {
-  const std::string partial = path + ".partial";
-  {
-    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-    if (!out) throw IoError(partial + ": cannot create the file");
-    out << text;
-    out.flush();
-    if (!out) throw IoError(partial + ": write failed");
-  }
-  std::error_code ec;
-  fs::rename(partial, path, ec);
-  if (ec) throw IoError(path + ": cannot rename '" + partial + "' into place: " + ec.message());
-}
-
 nlohmann::json ReadJson(const std::string& path) {
   try {
     return nlohmann::json::parse(ReadText(path));
   } catch (const nlohmann::json::exception& e) {
     throw DataError(path + ": not valid JSON: " + e.what());
   }
-}
-
-std::vector<std::string> ReadPrompts(const std::string& path) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(ReadText(path));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw DataError(path + ": not valid JSON (train.meg.prompts): " + e.what());
-  }
-  if (!j.is_array() || j.empty())
-    throw DataError(path + ": expected a non-empty JSON list of prompt strings");
-  std::vector<std::string> prompts;
-  for (size_t i = 0; i < j.size(); ++i) {
-    if (!j[i].is_string())
-      throw DataError(path + ": entry " + std::to_string(i) + " is not a string");
-    prompts.push_back(j[i].get<std::string>());
-  }
-  return prompts;
-}
-
-at::Tensor RemapTiny(const at::Tensor& ids) {
-  at::Tensor out = at::remainder(ids, 4094);
-  out = at::where(ids == model::ClipTokenizer::kSot, at::full_like(ids, 4094), out);
-  return at::where(ids == model::ClipTokenizer::kEot, at::full_like(ids, 4095), out);
 }
 
 // name -> image_dir/name, or name + one of the usual extensions. ONE DataError for all missing.
@@ -265,7 +226,7 @@ ModelParts BuildModel(const TrainMegOptions& o) {
   Require(o.vocab, "vocab");
   Require(o.prompts, "prompts");
   ModelParts m;
-  const std::vector<std::string> prompts = ReadPrompts(o.prompts);
+  const std::vector<std::string> prompts = ReadPrompts(o.prompts, "train.meg.prompts");
   m.n_prompts = int64_t(prompts.size());
   m.base = model::LoadCheckpoint(o.checkpoint);
   try {
@@ -472,35 +433,6 @@ struct Stage {
   Named dora;        // phase 2 trainable DoRA parameters
   int64_t dora_blocks = 0;
 };
-
-struct AdamW {
-  std::vector<at::Tensor> exp_avg, exp_avg_sq;
-  int64_t step = 0;
-};
-
-// One AdamW step (torch.optim.AdamW, amsgrad off); lrs[i] is the learning rate of params[i].
-void AdamWStep(const Named& params, const std::vector<double>& lrs, AdamW* st, double wd) {
-  at::NoGradGuard no_grad;
-  if (st->exp_avg.empty())
-    for (const auto& p : params) {
-      st->exp_avg.push_back(at::zeros_like(p.second));
-      st->exp_avg_sq.push_back(at::zeros_like(p.second));
-    }
-  ++st->step;
-  const double bc1 = 1 - std::pow(kBeta1, double(st->step));
-  const double bc2 = 1 - std::pow(kBeta2, double(st->step));
-  for (size_t i = 0; i < params.size(); ++i) {
-    at::Tensor p = params[i].second;
-    const at::Tensor& g = p.grad();
-    if (!g.defined()) continue;
-    const double lr = lrs[i];
-    p.mul_(1 - lr * wd);
-    st->exp_avg[i].mul_(kBeta1).add_(g, 1 - kBeta1);
-    st->exp_avg_sq[i].mul_(kBeta2).addcmul_(g, g, 1 - kBeta2);
-    at::Tensor denom = (st->exp_avg_sq[i].sqrt() / std::sqrt(bc2)).add_(kEps);
-    p.addcdiv_(st->exp_avg[i], denom, -lr / bc1);
-  }
-}
 
 struct Progress {
   int64_t phase = 1;

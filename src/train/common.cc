@@ -1,0 +1,88 @@
+#include "train/common.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <system_error>
+
+#include "core/error.h"
+#include "model/tokenizer.h"
+
+namespace cliphba::train::detail {
+
+namespace fs = std::filesystem;
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(path + ": cannot open the file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteTextAtomic(const std::string& path, const std::string& text) {
+  const std::string partial = path + ".partial";
+  {
+    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+    if (!out) throw IoError(partial + ": cannot create the file");
+    out << text;
+    out.flush();
+    if (!out) throw IoError(partial + ": write failed");
+  }
+  std::error_code ec;
+  fs::rename(partial, path, ec);
+  if (ec) throw IoError(path + ": cannot rename '" + partial + "' into place: " + ec.message());
+}
+
+std::vector<std::string> ReadPrompts(const std::string& path, const std::string& config_key) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(ReadText(path));
+  } catch (const nlohmann::json::parse_error& e) {
+    throw DataError(path + ": not valid JSON (" + config_key + "): " + e.what());
+  }
+  if (!j.is_array() || j.empty())
+    throw DataError(path + ": expected a non-empty JSON list of prompt strings");
+  std::vector<std::string> prompts;
+  for (size_t i = 0; i < j.size(); ++i) {
+    if (!j[i].is_string())
+      throw DataError(path + ": entry " + std::to_string(i) + " is not a string");
+    prompts.push_back(j[i].get<std::string>());
+  }
+  return prompts;
+}
+
+at::Tensor RemapTiny(const at::Tensor& ids) {
+  at::Tensor out = at::remainder(ids, 4094);
+  out = at::where(ids == model::ClipTokenizer::kSot, at::full_like(ids, 4094), out);
+  return at::where(ids == model::ClipTokenizer::kEot, at::full_like(ids, 4095), out);
+}
+
+void AdamWStep(const std::vector<std::pair<std::string, at::Tensor>>& params,
+               const std::vector<double>& lrs, AdamW* st, double weight_decay) {
+  constexpr double kBeta1 = 0.9, kBeta2 = 0.999, kEps = 1e-8;  // PyTorch's defaults
+  at::NoGradGuard no_grad;
+  if (st->exp_avg.empty())
+    for (const auto& p : params) {
+      st->exp_avg.push_back(at::zeros_like(p.second));
+      st->exp_avg_sq.push_back(at::zeros_like(p.second));
+    }
+  ++st->step;
+  const double bc1 = 1 - std::pow(kBeta1, double(st->step));
+  const double bc2 = 1 - std::pow(kBeta2, double(st->step));
+  for (size_t i = 0; i < params.size(); ++i) {
+    at::Tensor p = params[i].second;
+    const at::Tensor& g = p.grad();
+    if (!g.defined()) continue;
+    const double lr = lrs[i];
+    p.mul_(1 - lr * weight_decay);
+    st->exp_avg[i].mul_(kBeta1).add_(g, 1 - kBeta1);
+    st->exp_avg_sq[i].mul_(kBeta2).addcmul_(g, g, 1 - kBeta2);
+    at::Tensor denom = (st->exp_avg_sq[i].sqrt() / std::sqrt(bc2)).add_(kEps);
+    p.addcdiv_(st->exp_avg[i], denom, -lr / bc1);
+  }
+}
+
+}  // namespace cliphba::train::detail

@@ -1,0 +1,42 @@
+// Helpers the stage loops share (internal to cliphba_train): text and JSON files, the prompts list,
+// the fixtures' reduced-vocabulary remap and the AdamW optimiser.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace cliphba::train::detail {
+
+// The whole file as bytes. Throws IoError naming path if it cannot be opened.
+std::string ReadText(const std::string& path);
+
+// Writes path.partial, then renames it over path (never a half-written file under path).
+// Throws IoError.
+void WriteTextAtomic(const std::string& path, const std::string& text);
+
+// The prompts file: a non-empty JSON list of strings. config_key names the setting in messages
+// (e.g. "train.meg.prompts"). Throws IoError / DataError naming the file and the entry.
+std::vector<std::string> ReadPrompts(const std::string& path, const std::string& config_key);
+
+// The fixtures' reduced-vocabulary rule on token ids (K, L) int64: SOT -> 4094, EOT -> 4095, any
+// other id -> id % 4094.
+at::Tensor RemapTiny(const at::Tensor& ids);
+
+// torch.optim.AdamW (amsgrad off, betas 0.9 / 0.999, eps 1e-8): per-parameter moments and the step
+// count shared by all parameters.
+struct AdamW {
+  std::vector<at::Tensor> exp_avg, exp_avg_sq;  // like params, created on the first step
+  int64_t step = 0;
+};
+
+// One AdamW step on params (name, tensor) with their (all-reduced) gradients; lrs[i] is the
+// learning rate of params[i] (lrs.size() == params.size()); parameters without a gradient are
+// skipped (their moments unchanged). REQUIRES: the same params, in the same order, every step.
+void AdamWStep(const std::vector<std::pair<std::string, at::Tensor>>& params,
+               const std::vector<double>& lrs, AdamW* state, double weight_decay);
+
+}  // namespace cliphba::train::detail
