@@ -667,6 +667,32 @@ void FinishUnit(const std::string& run_dir, UnitRecord* rec, const UnitOutcome& 
   WriteRecord(run_dir, *rec);
 }
 
+// Runs one unit's stage function on the ranks of comm and records the outcome: on an Error the
+// root marks the record failed (best effort) and the error propagates; otherwise the root writes
+// the finished (or preempted: still running) record. Collective over comm.
+template <typename Fn>
+UnitOutcome RunRecordedUnit(const dist::Comm& comm, const std::string& run_dir, UnitRecord* rec,
+                            Fn&& stage) {
+  const auto t0 = Clock::now();
+  UnitOutcome out;
+  try {
+    out = stage();
+  } catch (const Error& e) {
+    if (comm.is_root()) {
+      rec->state = "failed";
+      rec->error = e.what();
+      try {
+        WriteRecord(run_dir, *rec);
+      } catch (const Error&) {
+      }
+    }
+    throw;
+  }
+  const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  RootDo(comm, [&] { FinishUnit(run_dir, rec, out, wall); });
+  return out;
+}
+
 [[noreturn]] void ThrowPreempted(const std::string& unit) {
   throw Error(ExitCode::kPreempted, "preempted (SIGTERM) during unit " + unit +
                                         ": its resume state is saved; rerun the same command to "
@@ -795,23 +821,8 @@ RunSummary RunPipeline(const config::Config& cfg, const RunArgs& args, const dis
         if (world.is_root())
           LOG_INFO("unit {}: {} on group {}/{} ({} rank(s))", ctx.unit,
                    ctx.resume ? "resuming" : "starting", color + 1, n_groups, gc.size());
-        const auto t0 = Clock::now();
-        UnitOutcome out;
-        try {
-          out = impl.individual(ctx);
-        } catch (const Error& e) {
-          if (gc.is_root()) {
-            rec.state = "failed";
-            rec.error = e.what();
-            try {
-              WriteRecord(dir, rec);
-            } catch (const Error&) {
-            }
-          }
-          throw;
-        }
-        const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
-        RootDo(gc, [&] { FinishUnit(dir, &rec, out, wall); });
+        const UnitOutcome out =
+            RunRecordedUnit(gc, dir, &rec, [&] { return impl.individual(ctx); });
         if (out.stopped) {
           stopped = true;
           break;
@@ -886,28 +897,14 @@ RunSummary RunPipeline(const config::Config& cfg, const RunArgs& args, const dis
     ctx.resume = decision == "resume";
     ctx.comm = &world;
     ctx.participants = plan.participants;
-    const auto t0 = Clock::now();
-    UnitOutcome out;
-    try {
-      out = FnOf(impl, stage)(ctx);
-    } catch (const Error& e) {
-      if (world.is_root()) {
-        rec.state = "failed";
-        rec.error = e.what();
-        try {
-          WriteRecord(dir, rec);
-        } catch (const Error&) {
-        }
-      }
-      throw;
-    }
-    const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
-    RootDo(world, [&] { FinishUnit(dir, &rec, out, wall); });
+    const UnitOutcome out =
+        RunRecordedUnit(world, dir, &rec, [&] { return FnOf(impl, stage)(ctx); });
     if (out.stopped) {
       summary.preempted = true;
       ThrowPreempted(unit);
     }
     if (world.is_root()) {
+      const double wall = rec.wall_seconds;  // set by RunRecordedUnit on the root
       LOG_INFO(
           "unit {}: done in {}{}", unit, FormatWall(wall),
           std::isfinite(out.metric) ? fmt::format(", {} {:.4f}", out.metric_name, out.metric) : "");

@@ -53,7 +53,7 @@ using detail::ReadText;
 using detail::RemapTiny;
 using detail::WriteTextAtomic;
 
-constexpr uint64_t kEvalStream = uint64_t(1) << 62;          // jitter streams of validation
+constexpr uint64_t kEvalStream = uint64_t(1) << 62;  // jitter streams of validation
 
 void Require(const std::string& value, const char* key) {
   if (value.empty())
@@ -161,10 +161,8 @@ void LoadDora(model::Clip& clip, const model::StateDict& sd, const std::string& 
   std::unordered_map<std::string, at::Tensor> want;
   for (const auto& [name, t] : DoraTensors(clip)) want[name] = t;
   std::string problems;
-  size_t n_found = 0;
   for (const auto& [name, t] : sd.entries) {
     if (name.rfind(prefix, 0) != 0) continue;
-    ++n_found;
     auto it = want.find(name);
     if (it == want.end()) {
       problems += "\n  unexpected tensor " + name;
@@ -177,7 +175,6 @@ void LoadDora(model::Clip& clip, const model::StateDict& sd, const std::string& 
   for (const auto& [name, t] : want)
     if (sd.Find(name) == nullptr) problems += "\n  missing tensor " + name;
   if (!problems.empty()) throw DataError(source + ": " + what + problems);
-  (void)n_found;
   at::NoGradGuard no_grad;
   for (const auto& [name, t] : sd.entries)
     if (name.rfind(prefix, 0) == 0) want[name].copy_(t);
