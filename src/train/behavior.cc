@@ -46,6 +46,11 @@ namespace {
 
 using detail::AdamW;
 using detail::AdamWStep;
+using detail::DoraTensors;
+using detail::LoadDora;
+
+constexpr const char* kDoesNotFit =
+    "does not fit the model built from train.behavior (checkpoint, dora.*):";
 using detail::ReadPrompts;
 using detail::ReadText;
 using detail::RemapTiny;
@@ -177,60 +182,11 @@ double ValidationLoss(Stage& s, const at::Tensor& text, const TrainBehaviorOptio
 }
 
 // AdamW state, parallel to Stage::trainable.
-// The DoRA tensors (parameters and buffers) of every adapted block: enough, with the base
-// checkpoint and the DoRA settings, to rebuild the fine-tuned model.
-Named DoraTensors(Stage& s) {
-  std::vector<std::string> prefixes;
-  for (const auto& item : s.clip->named_buffers()) {
-    const std::string& k = item.key();
-    const std::string tail = ".attn.out_proj.D";
-    if (k.size() > tail.size() && k.compare(k.size() - tail.size(), tail.size(), tail) == 0)
-      prefixes.push_back(k.substr(0, k.size() - 1));  // "...attn.out_proj."
-  }
-  auto adapted = [&](const std::string& k) {
-    for (const auto& p : prefixes)
-      if (k.rfind(p, 0) == 0) return true;
-    return false;
-  };
-  Named out;
-  for (const auto& item : s.clip->named_parameters())
-    if (adapted(item.key())) out.emplace_back(item.key(), item.value());
-  for (const auto& item : s.clip->named_buffers())
-    if (adapted(item.key())) out.emplace_back(item.key(), item.value());
-  return out;
-}
-
 model::StateDict Snapshot(const Named& tensors, const std::string& prefix = "") {
   model::StateDict sd;
   for (const auto& [name, t] : tensors)
     sd.entries.emplace_back(prefix + name, t.detach().to(at::kCPU).contiguous().clone());
   return sd;
-}
-
-// Copies every tensor of `sd` into the model tensor of the same name; the two sets must be equal.
-void LoadDoraTensors(Stage& s, const model::StateDict& sd, const std::string& source) {
-  std::unordered_map<std::string, at::Tensor> want;
-  for (const auto& [name, t] : DoraTensors(s)) want[name] = t;
-  std::string problems;
-  for (const auto& [name, t] : sd.entries) {
-    auto it = want.find(name);
-    if (it == want.end()) {
-      problems += "\n  unexpected tensor " + name;
-      continue;
-    }
-    if (it->second.sizes() != t.sizes())
-      problems += "\n  " + name + ": shape " + fmt::format("{}", fmt::join(t.sizes(), " x ")) +
-                  ", the model has " + fmt::format("{}", fmt::join(it->second.sizes(), " x "));
-  }
-  for (const auto& [name, t] : want)
-    if (sd.Find(name) == nullptr) problems += "\n  missing tensor " + name;
-  if (!problems.empty())
-    throw DataError(source +
-                    ": does not fit the model built from train.behavior (checkpoint, "
-                    "dora.*):" +
-                    problems);
-  at::NoGradGuard no_grad;
-  for (const auto& [name, t] : sd.entries) want[name].copy_(t);
 }
 
 nlohmann::json ModelMeta(const TrainBehaviorOptions& o, const RunInfo& info) {
@@ -256,7 +212,7 @@ void SaveBest(Stage& s, const TrainBehaviorOptions& o, const RunInfo& info, int6
   std::map<std::string, std::string> md;
   for (auto it = meta.begin(); it != meta.end(); ++it)
     md[it.key()] = it->is_string() ? it->get<std::string>() : it->dump();
-  model::SaveSafetensors(o.out_dir + "/best.safetensors", Snapshot(DoraTensors(s)), md);
+  model::SaveSafetensors(o.out_dir + "/best.safetensors", Snapshot(DoraTensors(s.clip)), md);
   WriteTextAtomic(o.out_dir + "/best.json", meta.dump(1) + "\n");
 }
 
@@ -566,8 +522,8 @@ BehaviorTrainResult TrainBehavior(const TrainBehaviorOptions& o, const RunInfo& 
     res.trainable.insert(res.trainable.end(), f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
   }
   if (!res.stopped && pr.best_epoch > 0) {
-    LoadDoraTensors(s, model::LoadSafetensors(o.out_dir + "/best.safetensors"),
-                    o.out_dir + "/best.safetensors");
+    LoadDora(s.clip, model::LoadSafetensors(o.out_dir + "/best.safetensors"), "",
+             o.out_dir + "/best.safetensors", kDoesNotFit);
     res.final_eval = Evaluate(s, o, info, eval_text(), comm, o.out_dir + "/evaluation.h5");
   }
   return res;
@@ -579,7 +535,7 @@ BehaviorEvaluation EvaluateBehavior(const TrainBehaviorOptions& o, const RunInfo
   const std::string best = o.out_dir + "/best.safetensors";
   if (!fs::exists(best))
     throw IoError(best + ": no trained checkpoint; run `cliphba train behavior` first");
-  LoadDoraTensors(s, model::LoadSafetensors(best), best);
+  LoadDora(s.clip, model::LoadSafetensors(best), "", best, kDoesNotFit);
   at::NoGradGuard no_grad;
   at::Tensor text = TextFeatures(s);
   BehaviorEvaluation ev = Evaluate(s, o, info, text, comm, o.out_dir + "/evaluation.h5");

@@ -1,5 +1,5 @@
 // Helpers the stage loops share (internal to cliphba_train): text and JSON files, the prompts list,
-// the fixtures' reduced-vocabulary remap and the AdamW optimiser.
+// the fixtures' reduced-vocabulary remap, the AdamW optimiser and the DoRA tensors of a model.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -8,6 +8,9 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "model/checkpoint.h"
+#include "model/clip.h"
 
 namespace cliphba::train::detail {
 
@@ -38,5 +41,16 @@ struct AdamW {
 // skipped (their moments unchanged). REQUIRES: the same params, in the same order, every step.
 void AdamWStep(const std::vector<std::pair<std::string, at::Tensor>>& params,
                const std::vector<double>& lrs, AdamW* state, double weight_decay);
+
+// The tensors of every DoRA-adapted block of clip (names "...attn.out_proj.{m, D, delta_D_A,
+// delta_D_B, bias}"), parameters and buffers, in named_parameters() then named_buffers() order:
+// enough, with the base checkpoint and the DoRA settings, to rebuild the fine-tuned model.
+std::vector<std::pair<std::string, at::Tensor>> DoraTensors(model::Clip& clip);
+
+// Copies the entries of sd whose names start with `prefix` into the DoRA tensors of clip. The two
+// sets must be equal, shapes too; else ONE DataError "<source>: <what>" listing every unexpected,
+// missing or mis-shaped tensor, and nothing is copied.
+void LoadDora(model::Clip& clip, const model::StateDict& sd, const std::string& prefix,
+              const std::string& source, const std::string& what);
 
 }  // namespace cliphba::train::detail

@@ -48,6 +48,8 @@ namespace {
 
 using detail::AdamW;
 using detail::AdamWStep;
+using detail::DoraTensors;
+using detail::LoadDora;
 using detail::ReadPrompts;
 using detail::ReadText;
 using detail::RemapTiny;
@@ -131,54 +133,6 @@ struct ModelParts {
   double scale_exp = 1;
   int64_t n_prompts = 0;
 };
-
-// The tensors of every DoRA-adapted block (prefix "...attn.out_proj."), parameters and buffers.
-Named DoraTensors(model::Clip& clip) {
-  std::vector<std::string> prefixes;
-  for (const auto& item : clip->named_buffers()) {
-    const std::string& k = item.key();
-    const std::string tail = ".attn.out_proj.D";
-    if (k.size() > tail.size() && k.compare(k.size() - tail.size(), tail.size(), tail) == 0)
-      prefixes.push_back(k.substr(0, k.size() - 1));
-  }
-  auto adapted = [&](const std::string& k) {
-    for (const auto& p : prefixes)
-      if (k.rfind(p, 0) == 0) return true;
-    return false;
-  };
-  Named out;
-  for (const auto& item : clip->named_parameters())
-    if (adapted(item.key())) out.emplace_back(item.key(), item.value());
-  for (const auto& item : clip->named_buffers())
-    if (adapted(item.key())) out.emplace_back(item.key(), item.value());
-  return out;
-}
-
-// Copies the entries of sd whose names start with `prefix` into the DoRA tensors of clip (the two
-// sets must be equal, shapes too); DataError naming `source` and what differs.
-void LoadDora(model::Clip& clip, const model::StateDict& sd, const std::string& prefix,
-              const std::string& source, const std::string& what) {
-  std::unordered_map<std::string, at::Tensor> want;
-  for (const auto& [name, t] : DoraTensors(clip)) want[name] = t;
-  std::string problems;
-  for (const auto& [name, t] : sd.entries) {
-    if (name.rfind(prefix, 0) != 0) continue;
-    auto it = want.find(name);
-    if (it == want.end()) {
-      problems += "\n  unexpected tensor " + name;
-      continue;
-    }
-    if (it->second.sizes() != t.sizes())
-      problems += "\n  " + name + ": shape " + fmt::format("{}", fmt::join(t.sizes(), " x ")) +
-                  ", the model has " + fmt::format("{}", fmt::join(it->second.sizes(), " x "));
-  }
-  for (const auto& [name, t] : want)
-    if (sd.Find(name) == nullptr) problems += "\n  missing tensor " + name;
-  if (!problems.empty()) throw DataError(source + ": " + what + problems);
-  at::NoGradGuard no_grad;
-  for (const auto& [name, t] : sd.entries)
-    if (name.rfind(prefix, 0) == 0) want[name].copy_(t);
-}
 
 // Text features of the stage-1 model in `path` (best.safetensors + best.json beside it): the base
 // CLIP with stage-1 DoRA, K prompts. DataError if it does not fit the base architecture.
