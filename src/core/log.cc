@@ -7,11 +7,17 @@
 namespace cliphba {
 
 namespace {
-std::shared_ptr<spdlog::logger> MakeLogger(const std::string& tag) {
+std::string g_rank_tag;                               // " [rank r/w]" or ""
+spdlog::level::level_enum g_level = spdlog::level::info;  // the configured level
+bool g_quiet_rank = false;                            // info silenced on this rank
+
+// Makes (replacing one of the same name) the default logger with `tag` after the level.
+void InstallLogger(const std::string& tag) {
   // Logs go to stderr: stdout is reserved for results (tables, --json).
+  spdlog::drop("cliphba" + tag);
   auto logger = spdlog::stderr_color_mt("cliphba" + tag);
   logger->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%^%l%$]" + tag + " %v");
-  return logger;
+  spdlog::set_default_logger(logger);
 }
 }  // namespace
 
@@ -22,18 +28,28 @@ void SetLogLevel(const std::string& level) {
                       "' is unknown; expected one of trace, debug, info, warn, error, off");
   }
   spdlog::set_level(parsed);
+  g_level = parsed;
+  if (g_quiet_rank && parsed < spdlog::level::warn) spdlog::set_level(spdlog::level::warn);
 }
 
 void SetLogRank(int rank, int world_size, bool all_ranks) {
-  std::string tag = world_size > 1
-                        ? " [rank " + std::to_string(rank) + "/" + std::to_string(world_size) + "]"
-                        : "";
-  auto level = spdlog::get_level();
-  spdlog::drop("cliphba" + tag);
-  auto logger = MakeLogger(tag);
-  spdlog::set_default_logger(logger);
-  if (rank != 0 && !all_ranks && level < spdlog::level::warn) level = spdlog::level::warn;
-  spdlog::set_level(level);
+  g_rank_tag = world_size > 1
+                   ? " [rank " + std::to_string(rank) + "/" + std::to_string(world_size) + "]"
+                   : "";
+  // The configured level is g_level (SetLogLevel); spdlog's may already be quieted for this rank.
+  InstallLogger(g_rank_tag);
+  g_quiet_rank = rank != 0 && !all_ranks;
+  spdlog::set_level(g_quiet_rank && g_level < spdlog::level::warn ? spdlog::level::warn : g_level);
+}
+
+ScopedLogUnit::ScopedLogUnit(const std::string& unit, bool show_info) {
+  InstallLogger(g_rank_tag + " [" + unit + "]");
+  if (show_info) spdlog::set_level(g_level);
+}
+
+ScopedLogUnit::~ScopedLogUnit() {
+  InstallLogger(g_rank_tag);
+  spdlog::set_level(g_quiet_rank && g_level < spdlog::level::warn ? spdlog::level::warn : g_level);
 }
 
 }  // namespace cliphba

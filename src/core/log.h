@@ -19,6 +19,19 @@ void SetLogLevel(const std::string& level);
 // all_ranks is true.
 void SetLogRank(int rank, int world_size, bool all_ranks = false);
 
+// While alive, log lines of this process carry `unit` after the rank tag ("[rank 2/4]
+// [individual/sub-03]"), and, if `show_info`, info lines print on this rank even when
+// SetLogRank silenced them: how the leader of a participant group (not world rank 0) shows its
+// unit's progress lines. The previous tag and level come back on destruction. One at a time; not
+// copyable.
+class ScopedLogUnit {
+ public:
+  ScopedLogUnit(const std::string& unit, bool show_info);
+  ~ScopedLogUnit();
+  ScopedLogUnit(const ScopedLogUnit&) = delete;
+  ScopedLogUnit& operator=(const ScopedLogUnit&) = delete;
+};
+
 }  // namespace cliphba
 
 #define LOG_DEBUG(...) SPDLOG_DEBUG(__VA_ARGS__)

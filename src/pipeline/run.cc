@@ -818,7 +818,10 @@ RunSummary RunPipeline(const config::Config& cfg, const RunArgs& args, const dis
         ctx.resume = message.substr(bar + 1) == "1";
         ctx.comm = &gc;
         ctx.participants = plan.participants;
-        if (world.is_root())
+        // Every group's leader prints its unit's lines (progress, epochs), tagged with the unit;
+        // the other ranks stay quiet as before.
+        ScopedLogUnit log_unit(ctx.unit, gc.is_root());
+        if (gc.is_root())
           LOG_INFO("unit {}: {} on group {}/{} ({} rank(s))", ctx.unit,
                    ctx.resume ? "resuming" : "starting", color + 1, n_groups, gc.size());
         const UnitOutcome out =

@@ -80,6 +80,46 @@ field() {  # field RECORD.json KEY
   $PY -c "import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"
 }
 
+meg_setup() {  # the MEG pipeline inputs of the meg cases; fills the array `sets`
+  SRC=$(cd "$(dirname "$0")/../.." && pwd)
+  # The MEG training tests' image set (tests/train/meg_common.h): 24 images, 12 dims, 4 held out.
+  rm -rf "$OUT/data"
+  "$CLIPHBA" synth images --set synth.images.out_dir="$OUT/data" --set synth.images.seed=7 \
+    --set synth.images.n_images=24 --set synth.images.n_dims=12 --set synth.images.n_heldout=4 \
+    > /dev/null
+  $PY "$SRC/tests/pipeline/run_meg_fixture.py" "$SHARED/fixtures/clip/model/tiny_clip_vit.safetensors" \
+    "$OUT/data" "$OUT"
+  config "$OUT/run.yaml" 2
+  $PY - "$OUT" <<'PYEOF'
+import sys
+out = sys.argv[1]
+text = open(f"{out}/run.yaml").read()
+text = text.replace('checkpoint: "', f'checkpoint: "{out}/tiny_clip_vit_4blocks.safetensors" # ', 1)
+text = text.replace('stages: ["behavior", "report"]', 'stages: ["behavior", "group", "individual", "alignment", "report"]')
+text += f"""meg:
+  rdm:
+    path: "{out}/meg_rdm.npy"
+    names: "{out}/meg_names.txt"
+    time_start_ms: -20.0
+    time_step_ms: 10.0
+"""
+b = text[text.index("train:"):text.index("run:")]
+get = lambda k: [l for l in b.splitlines() if l.strip().startswith(k + ":")][0].split(":", 1)[1].split("#")[0].strip().strip('"')
+open(f"{out}/run.yaml", "w").write(text)
+open(f"{out}/meg_keys.txt", "w").write("\n".join([
+  f"train.meg.checkpoint={out}/tiny_clip_vit_4blocks.safetensors", f"train.meg.vocab={get('vocab')}",
+  "train.meg.vocab_remap=tiny", f"train.meg.prompts={get('prompts')}",
+  f"train.meg.image_dir={get('image_dir')}", f"train.meg.heldout_names={get('heldout_names')}",
+  "train.meg.train_start_ms=0", "train.meg.train_end_ms=80", "train.meg.train_step_ms=10",
+  "train.meg.window_ms=10", "train.meg.noise=false", "train.meg.batch=30", "train.meg.epochs=12",
+  "train.meg.phase1_epochs=1", "train.meg.patience_phase1=100", "train.meg.patience_phase2=100",
+  "train.meg.lr_wfr_1=0.03", "train.meg.lr_wfr_2=0.01", "train.meg.lr_dora=0.01",
+  "train.meg.dora.rank=4", "train.meg.loader_threads=1", "train.meg.progress_seconds=0.5"]) + "\n")
+PYEOF
+  sets=()
+  while read -r kv; do sets+=(--set "$kv"); done < "$OUT/meg_keys.txt"
+}
+
 case "$CASE" in
 ranks)
   # np 1 also runs the report script (scripts/report.py: report.md/html with the plots).
@@ -242,43 +282,7 @@ meg)
   # The whole pipeline on a 3-participant MEG RDM stack over the synthetic images (fixture:
   # run_meg_fixture.py): behaviour -> group -> 3 individual models (2 groups of 1 rank claim them)
   # -> alignment -> report; then a rerun that skips everything.
-  SRC=$(cd "$(dirname "$0")/../.." && pwd)
-  # The MEG training tests' image set (tests/train/meg_common.h): 24 images, 12 dims, 4 held out.
-  rm -rf "$OUT/data"
-  "$CLIPHBA" synth images --set synth.images.out_dir="$OUT/data" --set synth.images.seed=7 \
-    --set synth.images.n_images=24 --set synth.images.n_dims=12 --set synth.images.n_heldout=4 \
-    > /dev/null
-  $PY "$SRC/tests/pipeline/run_meg_fixture.py" "$SHARED/fixtures/clip/model/tiny_clip_vit.safetensors" \
-    "$OUT/data" "$OUT"
-  config "$OUT/run.yaml" 2
-  $PY - "$OUT" <<'PYEOF'
-import sys
-out = sys.argv[1]
-text = open(f"{out}/run.yaml").read()
-text = text.replace('checkpoint: "', f'checkpoint: "{out}/tiny_clip_vit_4blocks.safetensors" # ', 1)
-text = text.replace('stages: ["behavior", "report"]', 'stages: ["behavior", "group", "individual", "alignment", "report"]')
-text += f"""meg:
-  rdm:
-    path: "{out}/meg_rdm.npy"
-    names: "{out}/meg_names.txt"
-    time_start_ms: -20.0
-    time_step_ms: 10.0
-"""
-b = text[text.index("train:"):text.index("run:")]
-get = lambda k: [l for l in b.splitlines() if l.strip().startswith(k + ":")][0].split(":", 1)[1].split("#")[0].strip().strip('"')
-open(f"{out}/run.yaml", "w").write(text)
-open(f"{out}/meg_keys.txt", "w").write("\n".join([
-  f"train.meg.checkpoint={out}/tiny_clip_vit_4blocks.safetensors", f"train.meg.vocab={get('vocab')}",
-  "train.meg.vocab_remap=tiny", f"train.meg.prompts={get('prompts')}",
-  f"train.meg.image_dir={get('image_dir')}", f"train.meg.heldout_names={get('heldout_names')}",
-  "train.meg.train_start_ms=0", "train.meg.train_end_ms=80", "train.meg.train_step_ms=10",
-  "train.meg.window_ms=10", "train.meg.noise=false", "train.meg.batch=30", "train.meg.epochs=12",
-  "train.meg.phase1_epochs=1", "train.meg.patience_phase1=100", "train.meg.patience_phase2=100",
-  "train.meg.lr_wfr_1=0.03", "train.meg.lr_wfr_2=0.01", "train.meg.lr_dora=0.01",
-  "train.meg.dora.rank=4", "train.meg.loader_threads=1", "train.meg.progress_seconds=0.5"]) + "\n")
-PYEOF
-  sets=()
-  while read -r kv; do sets+=(--set "$kv"); done < "$OUT/meg_keys.txt"
+  meg_setup
   run 2 "$OUT/m" "${sets[@]}" || { cat "$OUT/m.log"; fail "pipeline"; }
   $PY - "$OUT/m/results.h5" <<'PYEOF'
 import sys, h5py, numpy as np
@@ -300,6 +304,49 @@ PYEOF
     || fail "no participant groups: $(grep individual "$OUT/m.log" | head -3)"
   run 2 "$OUT/m" "${sets[@]}" || { cat "$OUT/m.log"; fail "rerun"; }
   [ "$(grep -c "skipped (done)" "$OUT/m.out")" = 7 ] || fail "rerun summary: $(cat "$OUT/m.out")"
+  ;;
+megranks)
+  # MEG training inside `cliphba run` under 1, 2 and 3 ranks: the group model is trained data-
+  # parallel on all ranks, the 3 individual models by 1, 2 or 3 participant groups. Equal results
+  # within float tolerance (gradient sums in another order), equal best epochs, equal manifests.
+  meg_setup
+  for np in 1 2 3; do
+    run $np "$OUT/k$np" "${sets[@]}" || { cat "$OUT/k$np.log"; fail "np $np"; }
+  done
+  for np in 2 3; do
+    $PY - "$OUT/k1/results.h5" "$OUT/k$np/results.h5" <<'PYEOF' || fail "np 1 vs np $np"
+import sys, h5py, numpy as np
+a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
+worst = 0.0
+for m in ["group", "individual/0", "individual/1", "individual/2"]:
+    for d in ["alignment/spearman", "alignment/pearson"]:
+        x, y = a[f"/meg/{m}/{d}"][()], b[f"/meg/{m}/{d}"][()]
+        assert x.shape == y.shape, (m, d)
+        worst = max(worst, float(np.abs(x - y).max()))
+        assert np.allclose(x, y, atol=2e-3, rtol=0), (m, d, np.abs(x - y).max())
+x, y = a["/meg/own_vs_other/matrix"][()], b["/meg/own_vs_other/matrix"][()]
+assert np.allclose(x, y, atol=2e-3, rtol=0), np.abs(x - y).max()
+def units(f):
+    return {u.decode(): (s.decode(), j.decode()) for u, s, j in
+            zip(f["/manifest/unit"][()], f["/manifest/state"][()], f["/manifest/record_json"][()])}
+ua, ub = units(a), units(b)
+assert sorted(ua) == sorted(ub), (sorted(ua), sorted(ub))
+import json
+for u in ua:
+    assert ua[u][0] == ub[u][0] == "done", (u, ua[u][0], ub[u][0])
+    ma, mb = json.loads(ua[u][1]).get("metrics", {}), json.loads(ub[u][1]).get("metrics", {})
+    for k in ["best_epoch", "epochs_done"]:
+        assert ma.get(k) == mb.get(k), (u, k, ma.get(k), mb.get(k))
+print(f"np 1 vs np {sys.argv[2].split('/k')[-1][0]}: largest alignment difference {worst:.2e}")
+PYEOF
+  done
+  grep -q "stage individual (3/5): 3 participant(s), 3 group(s) of 1 rank(s)" "$OUT/k3.log" \
+    || fail "np 3: no 3 participant groups"
+  # Every group leader prints its own unit's lines (tagged with the unit), not only world rank 0.
+  for r in 1 2; do
+    grep -q "\[rank $r/3\] \[individual/[0-2]\] .*epoch" "$OUT/k3.log" \
+      || fail "np 3: no epoch lines from the group leader on rank $r"
+  done
   ;;
 *) fail "unknown case $CASE" ;;
 esac
