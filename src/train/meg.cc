@@ -134,9 +134,12 @@ struct ModelParts {
   int64_t n_prompts = 0;
 };
 
-// Text features of the stage-1 model in `path` (best.safetensors + best.json beside it): the base
-// CLIP with stage-1 DoRA, K prompts. DataError if it does not fit the base architecture.
-at::Tensor Stage1Text(const ModelParts& m, const at::Tensor& ids, const std::string& path) {
+// The stage-1 model in `path` (best.safetensors + best.json beside it): text features of the K
+// prompts, and, if `vision`, its adapted vision blocks merged into m.clip (each DoRA out-projection
+// replaced by its weight W' = m * normalize(D + B A s) and bias, so m.clip's image tower IS the
+// stage-1 one; phase 2 then adapts those weights). DataError if it does not fit the base CLIP.
+at::Tensor Stage1Model(ModelParts& m, const at::Tensor& ids, const std::string& path,
+                       bool vision) {
   const std::string json_path = (fs::path(path).parent_path() / "best.json").string();
   if (!fs::exists(path))
     throw IoError(path +
@@ -169,6 +172,15 @@ at::Tensor Stage1Text(const ModelParts& m, const at::Tensor& ids, const std::str
            meta.value("base_checkpoint", std::string("?")));
   at::NoGradGuard no_grad;
   clip->eval();
+  if (vision && vb > 0) {
+    auto& from = clip->visual->transformer;
+    auto& to = m.clip->visual->transformer;
+    for (int64_t i = from->layers() - vb; i < from->layers(); ++i) {
+      to->block(i)->attn->out_proj->weight.copy_(from->block(i)->OutProjWeight());
+      to->block(i)->attn->out_proj->bias.copy_(from->block(i)->OutProjBias());
+    }
+    LOG_INFO("vision tower from the stage-1 model {} ({} adapted block(s) merged)", path, vb);
+  }
   return clip->EncodeText(ids);
 }
 
@@ -217,7 +229,7 @@ ModelParts BuildModel(const TrainMegOptions& o) {
     at::NoGradGuard no_grad;
     text = m.clip->EncodeText(ids);
   } else {
-    text = Stage1Text(m, ids, o.behavior_checkpoint);
+    text = Stage1Model(m, ids, o.behavior_checkpoint, o.behavior_vision);
   }
   m.text_norm = (text / text.norm(2, {1}, true)).contiguous();
   m.scale_exp = m.clip->logit_scale.exp().item<double>();
@@ -376,6 +388,7 @@ MegData LoadData(const TrainMegOptions& o) {
 // ---- training state ----------------------------------------------------------------------------
 
 struct Stage {
+  at::Tensor best_wfr;  // phase 1: Wfr of the best epoch so far (every rank keeps its own copy)
   ModelParts m;
   MegData d;
   std::unique_ptr<model::MegHead> head;
@@ -471,8 +484,9 @@ model::StateDict Snapshot(const Named& tensors, const std::string& prefix = "") 
   return sd;
 }
 
+// Writes best.safetensors + best.json: the model after `epoch` epochs (0 = the initial model).
 void SaveBest(Stage& s, const TrainMegOptions& o, const RunInfo& info, const Progress& pr,
-              const Terms& val) {
+              const Terms& val, int64_t epoch) {
   Named t{{"wfr", s.head->wfr},
           {"curves/richness", s.d.curves.richness},
           {"curves/beta", s.d.curves.beta},
@@ -493,8 +507,9 @@ void SaveBest(Stage& s, const TrainMegOptions& o, const RunInfo& info, const Pro
        }()},
       {"base_checkpoint", o.checkpoint},
       {"behavior_checkpoint", o.behavior_checkpoint},
+      {"behavior_vision", o.behavior_vision},
       {"phase", pr.phase},
-      {"epoch", pr.epoch + 1},
+      {"epoch", epoch},
       {"val_loss", val.total},
       {"val_pearson", val.p},
       {"val_mse", val.mse},
@@ -505,6 +520,7 @@ void SaveBest(Stage& s, const TrainMegOptions& o, const RunInfo& info, const Pro
       {"axis",
        {{"start_ms", s.d.axis.start_ms}, {"step_ms", s.d.axis.step_ms}, {"size", s.d.axis.size}}},
       {"window_ms", o.window_ms},
+      {"wfr_init", o.wfr_init},
       {"dora",
        {{"applied", pr.phase == 2},
         {"rank", o.dora_rank},
@@ -552,11 +568,37 @@ void SaveState(Stage& s, const AdamW& adam, const Progress& pr, const TrainMegOp
   if (!previous.empty() && previous != file) fs::remove(o.out_dir + "/" + previous);
 }
 
-// Phase 2 set-up: Wfr from the best checkpoint (or its initial value), DoRA on the vision blocks.
-void EnterPhase2(Stage& s, const TrainMegOptions& o, const Progress& pr) {
+// Collective: rank 0's values of `t` (contiguous CPU float32/float64) on every rank, in place.
+void BroadcastFromRoot(at::Tensor& t, const dist::Comm& comm) {
+  if (comm.size() == 1) return;
+  at::NoGradGuard no_grad;
+  at::Tensor rows = t.detach().reshape({1, -1}).clone();
+  std::vector<int64_t> counts(size_t(comm.size()), 0);
+  counts[0] = 1;
+  comm.AllgatherRows(rows, counts);
+  t.copy_(rows.view(t.sizes()));
+}
+
+// Collective: rank 0's validation terms on every rank, so that every rank takes the same
+// checkpoint, patience and phase decisions (a rank deciding otherwise would leave the others
+// waiting in a collective for ever).
+void AgreeOnTerms(Terms* t, const dist::Comm& comm) {
+  at::Tensor v = at::tensor({t->total, t->mse, t->p, t->g}, at::kDouble);
+  BroadcastFromRoot(v, comm);
+  auto a = v.accessor<double, 1>();
+  *t = Terms{a[0], a[1], a[2], a[3]};
+}
+
+// Collective. Phase 2 set-up: Wfr of the best phase-1 epoch (or its initial value), then rank 0's
+// Wfr on every rank; DoRA on the vision blocks. The best Wfr comes from memory; only a resumed run
+// reads it from best.safetensors (written by rank 0 in an earlier process: reading it during a
+// run would race with rank 0's write of the last phase-1 checkpoint).
+void EnterPhase2(Stage& s, const TrainMegOptions& o, const Progress& pr, const dist::Comm& comm) {
   at::NoGradGuard no_grad;
   const std::string best = o.out_dir + "/best.safetensors";
-  if (pr.best_epoch > 0) {
+  if (pr.best_epoch > 0 && s.best_wfr.defined()) {
+    s.head->wfr.copy_(s.best_wfr);
+  } else if (pr.best_epoch > 0) {
     model::StateDict sd = model::LoadSafetensors(best);
     const at::Tensor* w = sd.Find("wfr");
     if (w == nullptr || w->sizes() != s.head->wfr.sizes())
@@ -564,9 +606,10 @@ void EnterPhase2(Stage& s, const TrainMegOptions& o, const Progress& pr) {
                       std::to_string(s.head->wfr.size(1)) + ")");
     s.head->wfr.copy_(*w);
   } else {
-    s.head->wfr.zero_();
-    s.head->wfr.select(1, s.head->wfr.size(1) - 1).fill_(1.0);
+    s.head->ResetWfr();  // phase 1 saved nothing: phase 2 starts from Wfr's configured start
   }
+  BroadcastFromRoot(s.head->wfr, comm);
+  s.best_wfr = at::Tensor();
   torch::manual_seed(uint64_t(o.seed));
   model::ApplyDora(s.m.clip, s.dora_blocks, 0, o.dora_rank, o.dora_alpha, o.dora_train_magnitude);
   s.m.clip->eval();
@@ -576,7 +619,8 @@ void EnterPhase2(Stage& s, const TrainMegOptions& o, const Progress& pr) {
   s.cache = at::Tensor();  // phase 2 re-encodes the images
 }
 
-bool LoadState(Stage& s, AdamW* adam, Progress* pr, const TrainMegOptions& o, const RunInfo& info) {
+bool LoadState(Stage& s, AdamW* adam, Progress* pr, const TrainMegOptions& o, const RunInfo& info,
+               const dist::Comm& comm) {
   const std::string json_path = o.out_dir + "/last_state.json";
   if (!fs::exists(json_path)) return false;
   const nlohmann::json j = ReadJson(json_path);
@@ -603,7 +647,7 @@ bool LoadState(Stage& s, AdamW* adam, Progress* pr, const TrainMegOptions& o, co
   } catch (const nlohmann::json::exception& e) {
     throw DataError(json_path + ": corrupt resume state: " + e.what());
   }
-  if (pr->phase == 2) EnterPhase2(s, o, *pr);
+  if (pr->phase == 2) EnterPhase2(s, o, *pr, comm);
   const std::string file = o.out_dir + "/" + j.at("file").get<std::string>();
   model::StateDict sd = model::LoadSafetensors(file);
   auto get = [&](const std::string& name) {
@@ -634,7 +678,9 @@ Stage BuildStage(const TrainMegOptions& o) {
   s.d = LoadData(o);
   s.dora_blocks = VisionDoraBlocks(o, s.m.cfg);
   s.head = std::make_unique<model::MegHead>(HeadOptions(o, s.d.axis), s.m.cfg.vision_layers,
-                                            s.d.curves.richness, s.d.curves.beta, s.d.curves.noise);
+                                            s.d.curves.richness, s.d.curves.beta, s.d.curves.noise,
+                                            o.wfr_init == "ramp" ? model::MegHead::Init::kRamp
+                                                                 : model::MegHead::Init::kLastBlock);
   s.loss.p_weight = o.p_weight;
   s.loss.m_weight = o.m_weight;
   s.loss.g_weight = o.g_weight;
@@ -673,7 +719,7 @@ MegTrainResult TrainMeg(const TrainMegOptions& o, const RunInfo& info, bool resu
 
   AdamW adam;
   Progress pr;
-  const bool resumed = resume && LoadState(s, &adam, &pr, o, info);
+  const bool resumed = resume && LoadState(s, &adam, &pr, o, info, comm);
   if (pr.phase == 1) {
     std::vector<std::string> paths;
     for (int64_t i : s.d.used) paths.push_back(s.d.paths[i]);
@@ -695,6 +741,10 @@ MegTrainResult TrainMeg(const TrainMegOptions& o, const RunInfo& info, bool resu
     pr.g0 = t0.g;
     pr.best_total = o.p_weight + o.m_weight + o.g_weight;
     pr.best_p = t0.p;
+    // The initial model is the checkpoint until an epoch improves both losses (the reference
+    // leaves none, and its phase 2 then fails to load one): a participant whose training never
+    // improves still gets a model (best_epoch 0, reported) instead of failing a cohort run.
+    if (comm.is_root()) SaveBest(s, o, info, pr, t0, 0);
   }
   s.loss.p0 = pr.p0;
   s.loss.m0 = pr.m0;
@@ -715,7 +765,7 @@ MegTrainResult TrainMeg(const TrainMegOptions& o, const RunInfo& info, bool resu
                pr.phase1_epochs, pr.best_epoch, s.dora_blocks);
       pr.phase = 2;
       pr.bad_epochs = 0;
-      EnterPhase2(s, o, pr);
+      EnterPhase2(s, o, pr, comm);
       adam = AdamW();
       adam.step = 0;
       continue;
@@ -790,11 +840,13 @@ MegTrainResult TrainMeg(const TrainMegOptions& o, const RunInfo& info, bool resu
       }
     }
     if (res.stopped) break;
-    const Terms val = Validate(s, o, pr.phase, comm);
+    Terms val = Validate(s, o, pr.phase, comm);
+    AgreeOnTerms(&val, comm);
     const double train_loss = loss_sum / double(batches.size());
     const bool improved = val.total < pr.best_total && val.p < pr.best_p;
     if (improved) {
-      if (comm.is_root()) SaveBest(s, o, info, pr, val);
+      if (pr.phase == 1) s.best_wfr = s.head->wfr.detach().clone();
+      if (comm.is_root()) SaveBest(s, o, info, pr, val, pr.epoch + 1);
       pr.best_total = val.total;
       pr.best_p = val.p;
       pr.best_epoch = pr.epoch + 1;
