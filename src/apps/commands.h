@@ -48,6 +48,9 @@ int RunConfigShow(const CommonArgs& args);
 int RunMegRdm(const CommonArgs& args);
 // `cliphba synth cohort`: force = --force (write over a folder that holds something else).
 int RunSynthCohort(const CommonArgs& args, bool force);
+// `cliphba synth model`: writes the seeded random-init CLIP of synth.model (safetensors); force =
+// --force (replace an existing file).
+int RunSynthModel(const CommonArgs& args, bool force);
 // `cliphba config --get KEY`: prints config::GetConfigValue (ConfigError, exit 2, if KEY is unknown).
 int RunConfigGet(const CommonArgs& args, const std::string& key);
 

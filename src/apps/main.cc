@@ -267,6 +267,17 @@ int main(int argc, char** argv) {
   AddKeyOption(synth_cohort, "--seed", "synth.cohort.seed", "random seed", &flag_overrides);
   synth_cohort->callback([&] { run_synth_cohort = true; });
 
+  // `cliphba synth model`: a seeded random-init CLIP (the demos' base model; config synth.model).
+  bool run_synth_model = false, synth_model_force = false;
+  CLI::App* synth_model = synth->add_subcommand(
+      "model", "a seeded random-init OpenAI CLIP ViT as safetensors (demo/test base model)");
+  AddCommon(synth_model, &args);
+  synth_model->add_flag("--force", synth_model_force, "replace an existing synth.model.out");
+  AddKeyOption(synth_model, "--out", "synth.model.out", "safetensors file to write",
+               &flag_overrides);
+  AddKeyOption(synth_model, "--seed", "synth.model.seed", "random seed", &flag_overrides);
+  synth_model->callback([&] { run_synth_model = true; });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -288,6 +299,7 @@ int main(int argc, char** argv) {
     if (run_encode) return cliphba::apps::RunEncode(args, encode_args);
     if (run_tokenize) return cliphba::apps::RunTokenize(args, tokenize_vocab);
     if (run_synth_cohort) return cliphba::apps::RunSynthCohort(args, synth_cohort_force);
+    if (run_synth_model) return cliphba::apps::RunSynthModel(args, synth_model_force);
     if (!config_get.empty()) return cliphba::apps::RunConfigGet(args, config_get);
     if (run_mpi != nullptr || needs_mpi) {
       // Collective commands: MPI_COMM_WORLD under an MPI launcher; started plainly, one process

@@ -78,6 +78,7 @@ std::vector<Field> Schema(Config* c) {
   auto& si = c->synth_images;
   auto& tb = c->train_behavior;
   auto& sc = c->synth_cohort;
+  auto& sm = c->synth_model;
   auto& rn = c->run;
   const std::vector<std::string> stages = {"behavior", "group", "individual", "alignment", "report"};
   auto& mr = c->meg_rdm;
@@ -144,6 +145,21 @@ std::vector<Field> Schema(Config* c) {
           "sd of the log participant weights of the semantic dimensions", 0, 10),
       Num("synth.cohort.noise", &sc.noise, "sd of the sensor noise per sample", 0, 1e6),
       Int("synth.cohort.seed", &sc.seed, "random seed (0 .. 2^53)", 0, 9007199254740992.0),
+      Str("synth.model.out", &sm.out, "safetensors file of the random-init CLIP"),
+      Int("synth.model.vision_layers", &sm.vision_layers, "image tower blocks", 1, 256),
+      Int("synth.model.vision_width", &sm.vision_width, "image tower width (multiple of 64)", 64,
+          8192),
+      Int("synth.model.vision_patch_size", &sm.vision_patch_size, "patch size in pixels", 1, 1024),
+      Int("synth.model.image_resolution", &sm.image_resolution,
+          "input height = width in pixels (multiple of the patch size)", 1, 8192),
+      Int("synth.model.embed_dim", &sm.embed_dim, "joint embedding dimension", 1, 8192),
+      Int("synth.model.text_layers", &sm.text_layers, "text transformer blocks", 1, 256),
+      Int("synth.model.text_width", &sm.text_width, "text transformer width (multiple of 64)", 64,
+          8192),
+      Int("synth.model.context_length", &sm.context_length, "text positions", 1, 4096),
+      Int("synth.model.vocab_size", &sm.vocab_size, "token embedding rows", 2, 1000000),
+      Int("synth.model.seed", &sm.seed, "random seed of the init (0 .. 2^53)", 0,
+          9007199254740992.0),
       Str("rsa.behavior.embedding", &rb.embedding, "embedding CSV (,image_name,0..d-1)"),
       Str("rsa.behavior.rdm", &rb.rdm, "reference RDM, NPY (n x n)"),
       Str("rsa.behavior.rdm_names", &rb.rdm_names, "RDM row names in RDM order (.txt or .csv)"),
@@ -287,6 +303,8 @@ std::vector<Field> Schema(Config* c) {
       Str("train.meg.prompts", &tm.prompts, "JSON list of the dimension prompts"),
       Str("train.meg.behavior_checkpoint", &tm.behavior_checkpoint,
           "optional stage-1 best.safetensors whose text tower is used (frozen)"),
+      Bool("train.meg.behavior_vision", &tm.behavior_vision,
+           "with behavior_checkpoint: the image tower starts from the stage-1 model too"),
       Str("train.meg.image_dir", &tm.image_dir, "folder of the images, named like the RDM objects"),
       Str("train.meg.heldout_names", &tm.heldout_names,
           "optional: objects kept out of training (.txt or .csv)"),
@@ -304,6 +322,9 @@ std::vector<Field> Schema(Config* c) {
       Num("train.meg.noise_sigma", &tm.noise_sigma, "Gaussian smoothing of 1 - beta (timepoints)",
           1e-9, 1e6),
       Bool("train.meg.noise", &tm.noise, "Gaussian noise term during training"),
+      Str("train.meg.wfr_init", &tm.wfr_init,
+          "Wfr start: last (reference: 1 on the last block) | ramp (block j: j / (L - 1))",
+          {"last", "ramp"}),
       Int("train.meg.seed", &tm.seed, "random seed (0 .. 2^53)", 0, 9007199254740992.0),
       Num("train.meg.val_fraction", &tm.val_fraction, "validation share", 1e-6, 0.999999),
       Int("train.meg.batch", &tm.batch, "global batch size (>= 3 objects)", 3, 1e6),
@@ -548,6 +569,17 @@ void ValidateCrossField(const Config& c) {
     throw ConfigError("synth.behavior.n_active (" + std::to_string(c.synth_behavior.n_active) +
                       ") must not exceed synth.behavior.n_dims (" +
                       std::to_string(c.synth_behavior.n_dims) + ")");
+  }
+  {
+    const auto& m = c.synth_model;
+    if (m.vision_width % 64 != 0 || m.text_width % 64 != 0)
+      throw ConfigError("synth.model.vision_width (" + std::to_string(m.vision_width) +
+                        ") and synth.model.text_width (" + std::to_string(m.text_width) +
+                        ") must be multiples of 64 (CLIP's heads are width / 64)");
+    if (m.image_resolution % m.vision_patch_size != 0)
+      throw ConfigError("synth.model.image_resolution (" + std::to_string(m.image_resolution) +
+                        ") must be a multiple of synth.model.vision_patch_size (" +
+                        std::to_string(m.vision_patch_size) + ")");
   }
   if (c.synth_images.n_heldout >= c.synth_images.n_images)
     throw ConfigError("synth.images.n_heldout (" + std::to_string(c.synth_images.n_heldout) +

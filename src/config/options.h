@@ -161,6 +161,24 @@ struct SynthCohortOptions {
   int64_t seed = 1;                  // every draw is a pure function of (seed, stream, item)
 };
 
+// `cliphba synth model`: a seeded random-init OpenAI CLIP ViT written as safetensors (OpenAI key
+// names). The base model of the demos and tests when no real CLIP may be downloaded: the shared
+// tiny fixture has 2 vision blocks, and with 2 blocks the MEG head's min-max block weights are
+// always one-hot (Wfr cannot learn), so the quickstart uses a deeper one made here.
+struct SynthModelOptions {
+  std::string out = "results/synth_model/clip.safetensors";  // written atomically
+  int64_t vision_layers = 6;      // residual blocks of the image tower
+  int64_t vision_width = 64;      // multiple of 64 (heads = width / 64)
+  int64_t vision_patch_size = 8;  // pixels
+  int64_t image_resolution = 32;  // pixels; a multiple of the patch size
+  int64_t embed_dim = 32;         // joint embedding E
+  int64_t text_layers = 2;        // text transformer blocks
+  int64_t text_width = 64;        // multiple of 64
+  int64_t context_length = 77;    // text positions (the tokenizer writes 77)
+  int64_t vocab_size = 49408;     // token rows: 49408 = the real CLIP BPE ids (no remap needed)
+  int64_t seed = 1;               // torch generator seed of the init
+};
+
 // `cliphba run`: the pipeline as resumable units of work in one run folder (pipeline/run.h).
 struct RunOptions {
   std::string name = "run";  // run name (results/<name> when out_dir is empty)
@@ -217,6 +235,10 @@ struct TrainMegOptions {
   std::string vocab_remap;             // "" | "tiny" (fixtures' 4096-row table)
   std::string prompts;                 // JSON list of the K dimension prompts
   std::string behavior_checkpoint;     // optional stage-1 best.safetensors: its text tower (DoRA)
+  // With behavior_checkpoint: start the image tower from the stage-1 model too (its adapted vision
+  // blocks merged into the base weights), as the reference's load_state_dict(strict=False) of the
+  // stage-1 model does; false = the base checkpoint's image tower with stage-1 text only.
+  bool behavior_vision = true;
   std::string image_dir;               // images named like the RDM objects (name, name.png/.jpg)
   std::string heldout_names;           // optional: objects kept out of training (alignment)
   std::string out_dir = "results/meg_group";  // checkpoints, resume state, evaluation
@@ -236,6 +258,10 @@ struct TrainMegOptions {
   int64_t phase1_epochs = 0;   // phase 1 (Wfr only) at most this many epochs; 0 = until patience
   int64_t patience_phase1 = 3;   // phase-1 epochs without a checkpoint before phase 2 (chosen)
   int64_t patience_phase2 = 10;  // phase-2 epochs without a checkpoint before stopping (chosen)
+  // Wfr's start: "last" = the reference's (1 on the last block, 0 elsewhere; its weights sit on
+  // relu's kink and barely move, see model/meg_head.h) or "ramp" = block j gets j / (L - 1) at
+  // every timepoint (the same last-block-first ordering, off the kink: Wfr can learn).
+  std::string wfr_init = "last";
   double lr_wfr_1 = 3e-3;      // AdamW learning rate of Wfr in phase 1
   double lr_wfr_2 = 3e-3;      // ... of Wfr in phase 2 (chosen: unchanged)
   double lr_dora = 3e-5;       // ... of the DoRA parameters in phase 2
@@ -262,6 +288,7 @@ struct Config {
   PermuteOptions permute;               // YAML: permute
   TrainBehaviorOptions train_behavior;  // YAML: train.behavior
   SynthCohortOptions synth_cohort;      // YAML: synth.cohort
+  SynthModelOptions synth_model;        // YAML: synth.model
   RunOptions run;                       // YAML: run
   MegRdmOptions meg_rdm;                // YAML: meg.rdm
   MegEpochsOptions meg_epochs;          // YAML: meg.epochs

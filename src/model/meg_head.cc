@@ -70,7 +70,7 @@ MegWindows MegTrainWindows(const MegHeadOptions& o) {
 }
 
 MegHead::MegHead(const MegHeadOptions& o, int64_t n_blocks, const at::Tensor& richness,
-                 const at::Tensor& beta, const at::Tensor& noise) {
+                 const at::Tensor& beta, const at::Tensor& noise, Init init) {
   MegWindows w = MegTrainWindows(o);
   times_ = MegTrainTimes(o);
   index_ = w.index;
@@ -87,9 +87,21 @@ MegHead::MegHead(const MegHeadOptions& o, int64_t n_blocks, const at::Tensor& ri
   s_ = at::mv(averaging_, r);
   b_ = at::mv(averaging_, bt);
   noise_ = noise.to(at::kDouble).index_select(0, at::tensor(index_, at::kLong)).contiguous();
+  init_ = init;
   wfr = at::zeros({o.axis_size, n_blocks}, at::kFloat);
-  wfr.select(1, n_blocks - 1).fill_(1.0);
+  ResetWfr();
   wfr.set_requires_grad(true);
+}
+
+void MegHead::ResetWfr() {
+  at::NoGradGuard no_grad;
+  const int64_t l = wfr.size(1);
+  if (init_ == Init::kRamp && l > 1) {
+    wfr.copy_(at::arange(l, at::kDouble).div(double(l - 1)).unsqueeze(0).expand_as(wfr));
+  } else {
+    wfr.zero_();
+    wfr.select(1, l - 1).fill_(1.0);
+  }
 }
 
 at::Tensor MegHead::BlockWeights() const {

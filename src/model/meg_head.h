@@ -57,17 +57,25 @@ MegWindows MegTrainWindows(const MegHeadOptions& o);
 
 class MegHead {
  public:
+  // How Wfr (T_full, L) starts: kLastBlock (the reference) = 1 in the last block's column, 0
+  // elsewhere; kRamp = column j holds j / (L - 1) (L = 1: 1). With kRamp only block 0 sits at the
+  // row minimum (the relu kink), so every other weight gets a gradient.
+  enum class Init { kLastBlock, kRamp };
+
   // richness, beta, noise: (T_full) curves over the full axis (meg::ComputeCurves). n_blocks: L.
-  // Wfr starts as 1 in the last block's column, 0 elsewhere, float32, requires_grad.
+  // Wfr starts as `init` says, float32, requires_grad.
   // Throws DataError (see MegTrainWindows; curves of another length).
   MegHead(const MegHeadOptions& o, int64_t n_blocks, const at::Tensor& richness,
-          const at::Tensor& beta, const at::Tensor& noise);
+          const at::Tensor& beta, const at::Tensor& noise, Init init = Init::kLastBlock);
 
   // block_cls: (L, B, E) per-block CLS projections (model::ImageOutputs::block_cls_proj stacked);
   // text_norm: (K, E) L2-normalised text features; logit_scale_exp: clip logit_scale.exp().
   // Returns the embeddings (T, B, K), differentiable w.r.t. Wfr and block_cls.
   at::Tensor Embeddings(const at::Tensor& block_cls, const at::Tensor& text_norm,
                         double logit_scale_exp, bool noise, at::Generator generator) const;
+
+  // Sets Wfr (in place, keeping requires_grad) back to its start as the constructor's `init` said.
+  void ResetWfr();
 
   // The normalised block weights (T, L) (differentiable w.r.t. Wfr).
   at::Tensor BlockWeights() const;
@@ -80,6 +88,7 @@ class MegHead {
   at::Tensor wfr;  // (T_full, L) trainable (float32; tests may replace it by a float64 copy)
 
  private:
+  Init init_ = Init::kLastBlock;
   std::vector<double> times_;
   std::vector<int64_t> index_;
   at::Tensor averaging_;      // (T, T_full)

@@ -1,5 +1,7 @@
-// `cliphba synth cohort` end to end: exit codes and messages for bad settings (core/error.h:
-// ConfigError exits 2 and names the key), the --force contract, and a small happy path.
+// `cliphba synth cohort` and `cliphba synth model` end to end: exit codes and messages for bad
+// settings (core/error.h: ConfigError exits 2 and names the key), the --force contracts, and small
+// happy paths (the model's safetensors header read back here; the trainers load it in
+// tests/pipeline/ground_truth_test.sh).
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <spawn.h>
@@ -148,6 +150,55 @@ TEST_F(SynthCohortCliTest, AForeignOutDirNeedsForce) {
   Outcome other = Synth({"--seed", "9"});
   EXPECT_EQ(other.code, kUsage) << other.err;
   EXPECT_NE(other.err.find("other settings"), std::string::npos) << other.err;
+}
+
+// The JSON header of a safetensors file (8-byte little-endian length, then JSON).
+nlohmann::json SafetensorsHeader(const fs::path& path) {
+  const std::string bytes = ReadFile(path);
+  if (bytes.size() < 8) return {};
+  uint64_t n = 0;
+  for (int k = 7; k >= 0; --k) n = (n << 8) | uint8_t(bytes[size_t(k)]);
+  return nlohmann::json::parse(bytes.substr(8, n));
+}
+
+TEST_F(SynthCohortCliTest, ModelIsASeededRandomClipWithTheConfiguredDepth) {
+  const std::string a = (base_ / "a.safetensors").string(), b = (base_ / "b.safetensors").string();
+  Outcome r = Cli({"synth", "model", "--out", a, "--set", "synth.model.vision_layers=5", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out).at("vision_layers"), 5);
+  const nlohmann::json h = SafetensorsHeader(a);
+  ASSERT_TRUE(h.contains("visual.transformer.resblocks.4.attn.in_proj_weight")) << h.dump();
+  EXPECT_FALSE(h.contains("visual.transformer.resblocks.5.attn.in_proj_weight"));
+  EXPECT_EQ(h.at("visual.proj").at("shape"), (std::vector<int64_t>{64, 32}));
+  EXPECT_EQ(h.at("token_embedding.weight").at("shape"), (std::vector<int64_t>{49408, 64}));
+  EXPECT_EQ(h.at("vocab_size").at("dtype"), "I64");
+  EXPECT_EQ(h.at("__metadata__").at("seed"), "1");
+  // Same seed: the same bytes; another seed: other weights.
+  ASSERT_EQ(Cli({"synth", "model", "--out", b, "--set", "synth.model.vision_layers=5"}).code, 0);
+  EXPECT_EQ(ReadFile(a), ReadFile(b));
+  ASSERT_EQ(Cli({"synth", "model", "--out", b, "--force", "--seed", "2", "--set",
+                 "synth.model.vision_layers=5"})
+                .code,
+            0);
+  EXPECT_NE(ReadFile(a), ReadFile(b));
+}
+
+TEST_F(SynthCohortCliTest, ModelRefusesAnExistingFileAndBadShapes) {
+  const std::string a = (base_ / "m.safetensors").string();
+  std::ofstream(a) << "precious\n";
+  Outcome r = Cli({"synth", "model", "--out", a});
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find(a), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
+  EXPECT_EQ(ReadFile(a), "precious\n");
+  const std::string c = (base_ / "c.safetensors").string();
+  Outcome w = Cli({"synth", "model", "--out", c, "--set", "synth.model.vision_width=100"});
+  EXPECT_EQ(w.code, kUsage) << w.err;
+  EXPECT_NE(w.err.find("synth.model.vision_width"), std::string::npos) << w.err;
+  Outcome p = Cli({"synth", "model", "--out", c, "--set", "synth.model.image_resolution=30"});
+  EXPECT_EQ(p.code, kUsage) << p.err;
+  EXPECT_NE(p.err.find("synth.model.vision_patch_size"), std::string::npos) << p.err;
+  EXPECT_FALSE(fs::exists(c));
 }
 
 }  // namespace

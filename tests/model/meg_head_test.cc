@@ -198,6 +198,36 @@ TEST(MegHeadTest, OneHotInitialWfrGetsOnlyAVanishingGradient) {
   EXPECT_LT(at_init, 1e-6 * perturbed);
 }
 
+TEST(MegHeadTest, RampInitWeightsByDepthAndLearns) {
+  // train.meg.wfr_init: ramp. Column j of Wfr holds j / (L - 1), so every timepoint's weights are
+  // j / sum(j) = (0, 1/6, 2/6, 3/6) for L = 4; only block 0 sits at the row minimum (the relu kink)
+  // and every other weight gets a gradient of normal size, unlike the reference's one-hot start.
+  const MegHeadOptions o = Opts();
+  const Curves c = MakeCurves(o.axis_size);
+  MegHead head(o, 4, c.richness, c.beta, c.noise, MegHead::Init::kRamp);
+  at::Tensor w = head.BlockWeights();
+  for (int64_t t = 0; t < 5; ++t)
+    for (int64_t j = 0; j < 4; ++j) EXPECT_NEAR(w[t][j].item<double>(), double(j) / 6, 1e-6);
+  at::Generator g = at::detail::createCPUGenerator(22);
+  at::Tensor cls = at::randn({4, 6, 8}, g, at::kFloat);
+  at::Tensor text = at::randn({5, 8}, g, at::kFloat);
+  head.Embeddings(cls, text, 3.0, false, at::detail::createCPUGenerator(1)).pow(2).sum().backward();
+  at::Tensor gr = head.wfr.grad();  // (T_full, L): rows inside some training window move
+  EXPECT_GT(gr.slice(1, 1, 4).abs().max().item<double>(), 1e-3);
+  // ResetWfr puts the start back in place (what phase 2 does when phase 1 saved nothing).
+  {
+    at::NoGradGuard no_grad;
+    head.wfr.add_(1.0);
+  }
+  head.ResetWfr();
+  EXPECT_TRUE(head.wfr.requires_grad());
+  EXPECT_NEAR(head.wfr[7][2].item<double>(), 2.0 / 3, 1e-7);
+  EXPECT_NEAR(head.wfr[0][0].item<double>(), 0.0, 0);
+  // One block: the ramp degenerates to the single block.
+  MegHead one(o, 1, c.richness, c.beta, c.noise, MegHead::Init::kRamp);
+  EXPECT_EQ(one.wfr[0][0].item<float>(), 1.0f);
+}
+
 TEST(MegHeadTest, RefusesWindowsOutsideOrWiderThanTheAxis) {
   const Curves c = MakeCurves(13);
   MegHeadOptions o = Opts();

@@ -1,0 +1,94 @@
+// `cliphba synth model`: a seeded random-init OpenAI CLIP ViT (config synth.model) as safetensors.
+//
+// The init is model::Clip's fresh one (OpenAI's initialize_parameters for the text side, PyTorch
+// defaults for the vision blocks, as OpenAI's own random CLIP), drawn from torch's generator seeded
+// with synth.model.seed, so a seed gives the same file. Key names and order are OpenAI's (what every
+// cliphba loader and the reference build_model read), plus the three int64 scalar buffers OpenAI's
+// archives carry. This is a random network: it stands in for a pretrained CLIP in demos and tests
+// (no checkpoint can be downloaded here), as the shared tiny fixture does, but with as many vision
+// blocks as the MEG head needs.
+#include <fmt/core.h>
+#include <torch/utils.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "apps/commands.h"
+#include "config/config.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "model/checkpoint.h"
+#include "model/clip.h"
+
+namespace cliphba::apps {
+
+int RunSynthModel(const CommonArgs& args, bool force) {
+  namespace fs = std::filesystem;
+  config::Config cfg = config::LoadConfig(args.config_file, args.overrides);
+  ApplyRuntime(cfg.log.level, cfg.runtime.threads);
+  const config::SynthModelOptions& o = cfg.synth_model;
+  if (o.out.empty()) throw ConfigError("synth.model.out is empty: name the safetensors file");
+  if (fs::exists(o.out) && !force)
+    throw IoError(o.out + ": exists (synth.model.out); pass --force to replace it");
+  model::ClipConfig c;
+  c.embed_dim = o.embed_dim;
+  c.image_resolution = o.image_resolution;
+  c.vision_layers = o.vision_layers;
+  c.vision_width = o.vision_width;
+  c.vision_patch_size = o.vision_patch_size;
+  c.grid_size = o.image_resolution / o.vision_patch_size;
+  c.vision_heads = o.vision_width / 64;
+  c.context_length = o.context_length;
+  c.vocab_size = o.vocab_size;
+  c.transformer_width = o.text_width;
+  c.transformer_heads = o.text_width / 64;
+  c.transformer_layers = o.text_layers;
+  torch::manual_seed(uint64_t(o.seed));
+  model::Clip clip(c);
+
+  model::StateDict sd;
+  // OpenAI's order: the model's own parameters, then its three scalar buffers, then sub-modules.
+  const auto params = clip->named_parameters(/*recurse=*/true);
+  int64_t n_params = 0;
+  for (const auto& p : params) {
+    if (p.key().find('.') == std::string::npos)
+      sd.entries.emplace_back(p.key(), p.value().detach().contiguous().clone());
+  }
+  sd.entries.emplace_back("input_resolution", at::scalar_tensor(o.image_resolution, at::kLong));
+  sd.entries.emplace_back("context_length", at::scalar_tensor(o.context_length, at::kLong));
+  sd.entries.emplace_back("vocab_size", at::scalar_tensor(o.vocab_size, at::kLong));
+  for (const auto& p : params) {
+    n_params += p.value().numel();
+    if (p.key().find('.') != std::string::npos)
+      sd.entries.emplace_back(p.key(), p.value().detach().contiguous().clone());
+  }
+  const fs::path parent = fs::path(o.out).parent_path();
+  if (!parent.empty()) {
+    std::error_code ec;
+    fs::create_directories(parent, ec);
+    if (ec) throw IoError(parent.string() + ": cannot create the folder of synth.model.out: " +
+                          ec.message());
+  }
+  model::SaveSafetensors(o.out, sd,
+                         {{"format", "pt"},
+                          {"key_names", "openai-clip (not HuggingFace)"},
+                          {"source", "cliphba synth model: random-init CLIP ViT"},
+                          {"seed", std::to_string(o.seed)}});
+  LOG_INFO("random CLIP ViT (seed {}): {} vision blocks x width {}, {} px / patch {}, E {}, "
+           "text {} x {}, vocab {}: {} parameters",
+           o.seed, o.vision_layers, o.vision_width, o.image_resolution, o.vision_patch_size,
+           o.embed_dim, o.text_layers, o.text_width, o.vocab_size, n_params);
+  if (args.json) {
+    fmt::print("{}\n", nlohmann::json{{"out", o.out},
+                                      {"vision_layers", o.vision_layers},
+                                      {"parameters", n_params},
+                                      {"config_hash", config::ConfigHash(cfg)}}
+                           .dump());
+    return 0;
+  }
+  fmt::print("random CLIP ViT: {} vision blocks, {} parameters -> {}\n", o.vision_layers, n_params,
+             o.out);
+  return 0;
+}
+
+}  // namespace cliphba::apps
