@@ -3,11 +3,13 @@
 # on 2 cores (configs/quickstart.yaml):
 #   0. set-up if needed: scripts/setup.sh when a package or the build is missing; otherwise only
 #      the cliphba target is brought up to date (incremental, ccache)
-#   1. cliphba synth cohort  -> results/quickstart/cohort: 64 images of 32 objects, a behavioural
+#   1. cliphba synth model   -> results/quickstart/model: the base CLIP (random init, 6 vision
+#                               blocks; see configs/quickstart.yaml for why not the 2-block fixture)
+#      cliphba synth cohort  -> results/quickstart/cohort: 64 images of 32 objects, a behavioural
 #                               embedding with its triplet RDM, 6 participants' MEG epochs and RDM
 #                               stack with planted visual/semantic latencies (ground_truth.json)
-#   2. mpirun -np 2 cliphba run -> results/quickstart/run: behaviour fine-tuning of the tiny
-#                               fixture CLIP -> group MEG model -> 6 individual MEG models ->
+#   2. mpirun -np 2 cliphba run -> results/quickstart/run: behaviour fine-tuning of that CLIP
+#                               -> group MEG model -> 6 individual MEG models ->
 #                               alignment + own-vs-other test -> results.h5 and the report
 #                               (report/report.md, report/report.html, report/plots/*.png|svg)
 #   3. the ground-truth checks of tests/pipeline/ground_truth_check.py, printed (not enforced here;
@@ -42,10 +44,13 @@ export MPLBACKEND=Agg
 echo
 RUN_DIR="results/quickstart/run"
 COHORT="results/quickstart/cohort"
+MODEL="$("$CLIPHBA" config --config "$CONFIG" --get synth.model.out)"
 if [ "${QUICKSTART_KEEP:-0}" != 1 ]; then
   rm -rf "$RUN_DIR"
+  "$CLIPHBA" synth model --config "$CONFIG" --force
   "$CLIPHBA" synth cohort --config "$CONFIG" --force
 else
+  [ -f "$MODEL" ] || "$CLIPHBA" synth model --config "$CONFIG" --force
   [ -f "$COHORT/cohort.json" ] || "$CLIPHBA" synth cohort --config "$CONFIG" --force
 fi
 echo

@@ -17,10 +17,9 @@ fails -- all three unless --check NAME selects some; --report-only: always 0):
               argmax is decided by noise), so the peak is the centre of the top: the midpoint of
               the contiguous run of timepoints around the argmax whose value is >= 80 % of the
               maximum (as scripts/check_synth_cohort.py does on the planted data).
-              With the 2-block tiny fixture CLIP the head's min-max block weights are one-hot, so
-              Wfr cannot move and the model RDM is the same at every timepoint; the curve is then
-              spearman(one RDM, MEG RDM at t), which peaks at whichever planted code (visual
-              ~100 ms or semantic ~250 ms) that one RDM resembles more. A failure says so.
+              The quickstart's base CLIP has 6 vision blocks and Wfr starts off relu's kink
+              (configs/quickstart.yaml), so the model RDM can change over time; with the
+              2-block fixture it could not, and the curve peaked at the visual code.
   individual  every individual model fits its own participant better than the others: the
               own-vs-other statistic (mean own - mean other entry of /meg/own_vs_other/matrix)
               > 0 with the exact permutation p (all P! label orders) < 0.01.
@@ -68,12 +67,10 @@ def main(results, cohort, report_only, selected):
     print("latency: group curve (mean over participants), t >= 0: " +
           " ".join(f"{a:.0f}:{b:.3f}" for a, b in zip(t, mean)))
     if not ok:
-        print("latency: FAIL explained: with a 2-vision-block base CLIP (the tiny fixture) the "
-              "head's min-max block weights are one-hot and Wfr gets no gradient, so the model RDM "
-              "is the same at every timepoint; its alignment curve then peaks wherever the MEG "
-              "RDMs resemble that one RDM most -- here the planted visual code's time, not the "
-              "semantic one (see the curve above and the diagnostic below). A base CLIP with "
-              "more vision blocks, or a more semantic behaviour model, is what this needs.")
+        print("latency: FAIL: the group model's curve does not peak at the planted semantic "
+              "latency; the diagnostic below shows the curve's later top. A model RDM that is the "
+              "same at every timepoint (e.g. a 2-vision-block base CLIP: one-hot block weights) "
+              "peaks wherever the MEG resembles that one RDM most.")
     print(f"latency: group curve top {lo:.0f}..{hi:.0f} ms (>= 80 % of max {mean.max():.4f}), "
           f"centre {centre:.1f} ms, argmax {argmax:.0f} ms; planted semantic latency "
           f"{planted:.1f} ms (mean of {len(gt['participants'])}); |diff| "

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The ground-truth checks of issue 6 on the quickstart configuration (configs/quickstart.yaml, its
-# paths moved into OUT_DIR): `cliphba synth cohort`, `mpirun -np 2 cliphba run` (behaviour -> group
+# paths moved into OUT_DIR): `cliphba synth model` and `synth cohort`, `mpirun -np 2 cliphba run`
+# (behaviour -> group
 # -> 6 individual MEG models -> alignment -> report), then tests/pipeline/ground_truth_check.py.
 #   run     : the cohort and the run (ctest fixture of the three checks below); also asserts that
 #             the report (report.md/html, PNG and SVG plots) was written
@@ -21,6 +22,8 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 sed -e "s#\"results/quickstart/#\"$OUT/#g" -e "s#\"\.\./shared/#\"$SHARED/#g" \
   "$SRC/configs/quickstart.yaml" > "$OUT/quickstart.yaml"
 ! grep -q '"results/\|"\.\./' "$OUT/quickstart.yaml" || fail "a relative path is left in $OUT/quickstart.yaml"
+"$CLIPHBA" synth model --config "$OUT/quickstart.yaml" --force > "$OUT/model.log" 2>&1 \
+  || { cat "$OUT/model.log"; fail "synth model"; }
 "$CLIPHBA" synth cohort --config "$OUT/quickstart.yaml" --force > "$OUT/cohort.log" 2>&1 \
   || { cat "$OUT/cohort.log"; fail "synth cohort"; }
 MPLBACKEND=Agg "$MPIEXEC" -np 2 --oversubscribe "$CLIPHBA" run --config "$OUT/quickstart.yaml" \
