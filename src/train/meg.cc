@@ -589,6 +589,28 @@ void AgreeOnTerms(Terms* t, const dist::Comm& comm) {
   *t = Terms{a[0], a[1], a[2], a[3]};
 }
 
+// Collective: throws (an internal error, exit 1) if the ranks' trainable tensors differ. In phase 2
+// the ranks hold replicas (equal all-reduced gradients, elementwise AdamW steps), so a difference
+// is a bug that would otherwise give a rank-dependent model; a cheap fingerprint (sum and sum of
+// squares of every tensor, float64) is compared once per epoch.
+void CheckReplicasAgree(const Named& params, const dist::Comm& comm, int64_t epoch) {
+  if (comm.size() == 1) return;
+  std::vector<double> f;
+  for (const auto& p : params) {
+    at::Tensor d = p.second.detach().to(at::kDouble);
+    f.push_back(d.sum().item<double>());
+    f.push_back(d.pow(2).sum().item<double>());
+  }
+  at::Tensor hi = at::tensor(f, at::kDouble), lo = -hi.clone();
+  comm.AllreduceMax(hi);
+  comm.AllreduceMax(lo);
+  if (!at::equal(hi, -lo))
+    throw Error(ExitCode::kInternal,
+                fmt::format("MEG training: the ranks' model replicas differ after epoch {} (largest "
+                            "fingerprint spread {:.3g}); this is a bug, please report it",
+                            epoch, (hi + lo).abs().max().item<double>()));
+}
+
 // Collective. Phase 2 set-up: Wfr of the best phase-1 epoch (or its initial value), then rank 0's
 // Wfr on every rank; DoRA on the vision blocks. The best Wfr comes from memory; only a resumed run
 // reads it from best.safetensors (written by rank 0 in an earlier process: reading it during a
@@ -840,6 +862,12 @@ MegTrainResult TrainMeg(const TrainMegOptions& o, const RunInfo& info, bool resu
       }
     }
     if (res.stopped) break;
+    // Phase 1 trains Wfr redundantly on every rank (ranks on nodes with other thread counts may
+    // round differently): rank 0's Wfr is the model. Phase 2's replicas must agree exactly.
+    if (pr.phase == 1)
+      BroadcastFromRoot(s.head->wfr, comm);
+    else
+      CheckReplicasAgree(params, comm, pr.epoch + 1);
     Terms val = Validate(s, o, pr.phase, comm);
     AgreeOnTerms(&val, comm);
     const double train_loss = loss_sum / double(batches.size());
