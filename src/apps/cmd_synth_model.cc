@@ -2,11 +2,11 @@
 //
 // The init is model::Clip's fresh one (OpenAI's initialize_parameters for the text side, PyTorch
 // defaults for the vision blocks, as OpenAI's own random CLIP), drawn from torch's generator seeded
-// with synth.model.seed, so a seed gives the same file. Key names and order are OpenAI's (what every
-// cliphba loader and the reference build_model read), plus the three int64 scalar buffers OpenAI's
-// archives carry. This is a random network: it stands in for a pretrained CLIP in demos and tests
-// (no checkpoint can be downloaded here), as the shared tiny fixture does, but with as many vision
-// blocks as the MEG head needs.
+// with synth.model.seed, so a seed gives the same file. Key names and order are OpenAI's (what
+// every cliphba loader and the reference build_model read), plus the three int64 scalar buffers
+// OpenAI's archives carry. This is a random network: it stands in for a pretrained CLIP in demos
+// and tests (no checkpoint can be downloaded here), as the shared tiny fixture does, but with as
+// many vision blocks as the MEG head needs.
 #include <fmt/core.h>
 #include <torch/utils.h>
 
@@ -66,18 +66,20 @@ int RunSynthModel(const CommonArgs& args, bool force) {
   if (!parent.empty()) {
     std::error_code ec;
     fs::create_directories(parent, ec);
-    if (ec) throw IoError(parent.string() + ": cannot create the folder of synth.model.out: " +
-                          ec.message());
+    if (ec)
+      throw IoError(parent.string() +
+                    ": cannot create the folder of synth.model.out: " + ec.message());
   }
   model::SaveSafetensors(o.out, sd,
                          {{"format", "pt"},
                           {"key_names", "openai-clip (not HuggingFace)"},
                           {"source", "cliphba synth model: random-init CLIP ViT"},
                           {"seed", std::to_string(o.seed)}});
-  LOG_INFO("random CLIP ViT (seed {}): {} vision blocks x width {}, {} px / patch {}, E {}, "
-           "text {} x {}, vocab {}: {} parameters",
-           o.seed, o.vision_layers, o.vision_width, o.image_resolution, o.vision_patch_size,
-           o.embed_dim, o.text_layers, o.text_width, o.vocab_size, n_params);
+  LOG_INFO(
+      "random CLIP ViT (seed {}): {} vision blocks x width {}, {} px / patch {}, E {}, "
+      "text {} x {}, vocab {}: {} parameters",
+      o.seed, o.vision_layers, o.vision_width, o.image_resolution, o.vision_patch_size, o.embed_dim,
+      o.text_layers, o.text_width, o.vocab_size, n_params);
   if (args.json) {
     fmt::print("{}\n", nlohmann::json{{"out", o.out},
                                       {"vision_layers", o.vision_layers},

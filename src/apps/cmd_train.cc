@@ -180,9 +180,10 @@ int RunTrainMeg(const CommonArgs& args, bool resume, const dist::Comm& comm) {
   if (r.stopped)
     fmt::print("stopped after epoch {}: rerun with --resume to continue\n", r.epochs_done);
   else if (r.best_epoch == 0)
-    fmt::print("no epoch improved both validation losses: {}/best.safetensors is the initial "
-               "model (epoch 0)\n",
-               o.out_dir);
+    fmt::print(
+        "no epoch improved both validation losses: {}/best.safetensors is the initial "
+        "model (epoch 0)\n",
+        o.out_dir);
   else
     fmt::print("checkpoint: {}/best.safetensors\n", o.out_dir);
   return code;

@@ -7,9 +7,9 @@
 namespace cliphba {
 
 namespace {
-std::string g_rank_tag;                               // " [rank r/w]" or ""
+std::string g_rank_tag;                                   // " [rank r/w]" or ""
 spdlog::level::level_enum g_level = spdlog::level::info;  // the configured level
-bool g_quiet_rank = false;                            // info silenced on this rank
+bool g_quiet_rank = false;                                // info silenced on this rank
 
 // Makes (replacing one of the same name) the default logger with `tag` after the level.
 void InstallLogger(const std::string& tag) {

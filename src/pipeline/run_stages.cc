@@ -83,10 +83,11 @@ UnitOutcome MegStage(const StageContext& c) {
   out.stopped = r.stopped;
   if (r.stopped) return out;
   if (r.best_epoch == 0 && c.comm->is_root())
-    LOG_WARN("unit {}: no MEG training epoch improved both validation losses (see the log): its "
-             "model is the initial one (best_epoch 0 in the manifest); consider other train.meg "
-             "epochs or learning rates",
-             c.unit);
+    LOG_WARN(
+        "unit {}: no MEG training epoch improved both validation losses (see the log): its "
+        "model is the initial one (best_epoch 0 in the manifest); consider other train.meg "
+        "epochs or learning rates",
+        c.unit);
   out.metric_name = "best_val_pearson_loss";
   out.metric = r.best_val_pearson;
   out.metrics["best_val_loss"] = r.best_val_loss;

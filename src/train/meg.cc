@@ -138,8 +138,7 @@ struct ModelParts {
 // prompts, and, if `vision`, its adapted vision blocks merged into m.clip (each DoRA out-projection
 // replaced by its weight W' = m * normalize(D + B A s) and bias, so m.clip's image tower IS the
 // stage-1 one; phase 2 then adapts those weights). DataError if it does not fit the base CLIP.
-at::Tensor Stage1Model(ModelParts& m, const at::Tensor& ids, const std::string& path,
-                       bool vision) {
+at::Tensor Stage1Model(ModelParts& m, const at::Tensor& ids, const std::string& path, bool vision) {
   const std::string json_path = (fs::path(path).parent_path() / "best.json").string();
   if (!fs::exists(path))
     throw IoError(path +
@@ -605,10 +604,11 @@ void CheckReplicasAgree(const Named& params, const dist::Comm& comm, int64_t epo
   comm.AllreduceMax(hi);
   comm.AllreduceMax(lo);
   if (!at::equal(hi, -lo))
-    throw Error(ExitCode::kInternal,
-                fmt::format("MEG training: the ranks' model replicas differ after epoch {} (largest "
-                            "fingerprint spread {:.3g}); this is a bug, please report it",
-                            epoch, (hi + lo).abs().max().item<double>()));
+    throw Error(
+        ExitCode::kInternal,
+        fmt::format("MEG training: the ranks' model replicas differ after epoch {} (largest "
+                    "fingerprint spread {:.3g}); this is a bug, please report it",
+                    epoch, (hi + lo).abs().max().item<double>()));
 }
 
 // Collective. Phase 2 set-up: Wfr of the best phase-1 epoch (or its initial value), then rank 0's
@@ -699,10 +699,10 @@ Stage BuildStage(const TrainMegOptions& o) {
   s.m = BuildModel(o);
   s.d = LoadData(o);
   s.dora_blocks = VisionDoraBlocks(o, s.m.cfg);
-  s.head = std::make_unique<model::MegHead>(HeadOptions(o, s.d.axis), s.m.cfg.vision_layers,
-                                            s.d.curves.richness, s.d.curves.beta, s.d.curves.noise,
-                                            o.wfr_init == "ramp" ? model::MegHead::Init::kRamp
-                                                                 : model::MegHead::Init::kLastBlock);
+  s.head = std::make_unique<model::MegHead>(
+      HeadOptions(o, s.d.axis), s.m.cfg.vision_layers, s.d.curves.richness, s.d.curves.beta,
+      s.d.curves.noise,
+      o.wfr_init == "ramp" ? model::MegHead::Init::kRamp : model::MegHead::Init::kLastBlock);
   s.loss.p_weight = o.p_weight;
   s.loss.m_weight = o.m_weight;
   s.loss.g_weight = o.g_weight;

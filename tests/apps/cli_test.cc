@@ -2,11 +2,7 @@
 // inputs, each checked for its documented exit code (core/error.h), a message that names the
 // offending file or key and says what was expected, and that no results or ".partial" file is left.
 #include <ATen/ATen.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -22,8 +18,7 @@
 #include <vector>
 
 #include "io/npy.h"
-
-extern char** environ;
+#include "tests/apps/run_binary.h"
 
 namespace {
 
@@ -43,10 +38,7 @@ const std::string kEmbedding = Things("spose_embedding66d_rescaled.csv");
 const std::string kRdm = Things("RDM48_triplet.npy");
 const std::string kRdmNames = Things("RDM48_image_names.txt");
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+std::string ReadFile(const fs::path& path) { return cliphba::testing::ReadFileBytes(path); }
 
 void WriteFile(const fs::path& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);
@@ -101,10 +93,7 @@ at::Tensor Rdm48() {
   return cliphba::io::ReadNpy(kRdm, o).to(at::kDouble).contiguous().clone();
 }
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using Result = cliphba::testing::ProcessResult;
 
 class CliTest : public ::testing::Test {
  protected:
@@ -120,35 +109,7 @@ class CliTest : public ::testing::Test {
   // Runs the binary with `args`; stdout and stderr are captured separately (through files, so a
   // chatty child can never block on a full pipe).
   Result Run(const std::vector<std::string>& args) {
-    const std::string out_path = (base_ / "stdout.txt").string();
-    const std::string err_path = (base_ / "stderr.txt").string();
-    std::vector<std::string> storage = {CLIPHBA_BINARY};
-    storage.insert(storage.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& s : storage) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    pid_t pid = 0;
-    const int rc = posix_spawn(&pid, CLIPHBA_BINARY, &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    Result r;
-    if (rc != 0) {
-      ADD_FAILURE() << "posix_spawn " << CLIPHBA_BINARY << ": " << std::strerror(rc);
-      return r;
-    }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = ReadFile(out_path);
-    r.err = ReadFile(err_path);
-    return r;
+    return cliphba::testing::RunBinary(CLIPHBA_BINARY, args, base_);
   }
 
   // `rsa behavior` on the given inputs, with --out results_ and --json, plus `extra`.

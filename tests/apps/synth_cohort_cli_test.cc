@@ -2,11 +2,7 @@
 // settings (core/error.h: ConfigError exits 2 and names the key), the --force contracts, and small
 // happy paths (the model's safetensors header read back here; the trainers load it in
 // tests/pipeline/ground_truth_test.sh).
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -17,7 +13,7 @@
 #include <string>
 #include <vector>
 
-extern char** environ;
+#include "tests/apps/run_binary.h"
 
 namespace {
 
@@ -29,15 +25,9 @@ namespace fs = std::filesystem;
 
 constexpr int kUsage = 2;
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+std::string ReadFile(const fs::path& path) { return cliphba::testing::ReadFileBytes(path); }
 
-struct Outcome {
-  int code = -1;
-  std::string out, err;
-};
+using Outcome = cliphba::testing::ProcessResult;
 
 class SynthCohortCliTest : public ::testing::Test {
  protected:
@@ -51,35 +41,7 @@ class SynthCohortCliTest : public ::testing::Test {
 
   // Runs the binary; stdout/stderr through files (a chatty child never blocks on a pipe).
   Outcome Cli(const std::vector<std::string>& args) {
-    const std::string out_path = (base_ / "stdout.txt").string();
-    const std::string err_path = (base_ / "stderr.txt").string();
-    std::vector<std::string> storage = {CLIPHBA_BINARY};
-    storage.insert(storage.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& s : storage) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    pid_t pid = 0;
-    const int rc = posix_spawn(&pid, CLIPHBA_BINARY, &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    Outcome r;
-    if (rc != 0) {
-      ADD_FAILURE() << "posix_spawn " << CLIPHBA_BINARY << ": " << std::strerror(rc);
-      return r;
-    }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = ReadFile(out_path);
-    r.err = ReadFile(err_path);
-    return r;
+    return cliphba::testing::RunBinary(CLIPHBA_BINARY, args, base_);
   }
 
   // `synth cohort --out-dir out_dir_` with a small cohort, plus `extra`.
