@@ -48,10 +48,14 @@ using detail::AdamW;
 using detail::AdamWStep;
 using detail::DoraTensors;
 using detail::LoadDora;
+using detail::RestoreTrainState;
+using detail::Snapshot;
+using detail::WriteResumeState;
 
 constexpr const char* kDoesNotFit =
     "does not fit the model built from train.behavior (checkpoint, dora.*):";
 using detail::ReadPrompts;
+using detail::ReadResumeRecord;
 using detail::ReadText;
 using detail::RemapTiny;
 using detail::WriteTextAtomic;
@@ -181,14 +185,6 @@ double ValidationLoss(Stage& s, const at::Tensor& text, const TrainBehaviorOptio
   return t.item<double>() / double(val.size() * s.n_prompts);
 }
 
-// AdamW state, parallel to Stage::trainable.
-model::StateDict Snapshot(const Named& tensors, const std::string& prefix = "") {
-  model::StateDict sd;
-  for (const auto& [name, t] : tensors)
-    sd.entries.emplace_back(prefix + name, t.detach().to(at::kCPU).contiguous().clone());
-  return sd;
-}
-
 nlohmann::json ModelMeta(const TrainBehaviorOptions& o, const RunInfo& info) {
   return {{"format", "cliphba behavior DoRA checkpoint"},
           {"config_hash", info.config_hash},
@@ -227,21 +223,7 @@ struct Progress {
 
 void SaveState(Stage& s, const AdamW& adam, const Progress& pr, const TrainBehaviorOptions& o,
                const RunInfo& info) {
-  model::StateDict sd = Snapshot(s.trainable, "param/");
-  for (size_t i = 0; i < s.trainable.size(); ++i) {
-    sd.entries.emplace_back("exp_avg/" + s.trainable[i].first, adam.exp_avg[i].clone());
-    sd.entries.emplace_back("exp_avg_sq/" + s.trainable[i].first, adam.exp_avg_sq[i].clone());
-  }
-  sd.entries.emplace_back("step", at::tensor({adam.step}, at::kLong));
-  const std::string file = "state_e" + std::to_string(pr.epoch) + ".safetensors";
-  model::SaveSafetensors(o.out_dir + "/" + file, sd, {{"config_hash", info.config_hash}});
-  std::string previous;
-  const std::string json_path = o.out_dir + "/last_state.json";
-  if (fs::exists(json_path))
-    previous = nlohmann::json::parse(ReadText(json_path)).value("file", "");
-  nlohmann::json j = {{"config_hash", info.config_hash},
-                      {"file", file},
-                      {"epoch", pr.epoch},
+  nlohmann::json j = {{"epoch", pr.epoch},
                       {"best_val_loss", pr.best_val},
                       {"best_epoch", pr.best_epoch},
                       {"bad_epochs", pr.bad_epochs},
@@ -249,8 +231,7 @@ void SaveState(Stage& s, const AdamW& adam, const Progress& pr, const TrainBehav
                       {"train_loss", pr.train_loss},
                       {"val_loss", pr.val_loss}};
   if (!std::isfinite(pr.best_val)) j["best_val_loss"] = nullptr;
-  WriteTextAtomic(json_path, j.dump(1) + "\n");
-  if (!previous.empty() && previous != file) fs::remove(o.out_dir + "/" + previous);
+  WriteResumeState(o.out_dir, pr.epoch, s.trainable, adam, std::move(j), info.config_hash);
 }
 
 // Restores params, AdamW state and progress from out_dir/last_state.json. False if none exists.
@@ -258,34 +239,9 @@ bool LoadState(Stage& s, AdamW* adam, Progress* pr, const TrainBehaviorOptions& 
                const RunInfo& info) {
   const std::string json_path = o.out_dir + "/last_state.json";
   if (!fs::exists(json_path)) return false;
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(ReadText(json_path));
-  } catch (const nlohmann::json::exception& e) {
-    throw DataError(json_path + ": corrupt resume state: " + e.what());
-  }
-  if (j.value("config_hash", "") != info.config_hash)
-    throw ConfigError(json_path + ": written under configuration " +
-                      j.value("config_hash", std::string("?")) + ", this run has " +
-                      info.config_hash + "; use the same configuration, or another out_dir");
+  const nlohmann::json j = ReadResumeRecord(json_path, info.config_hash);
   const std::string file = o.out_dir + "/" + j.at("file").get<std::string>();
-  model::StateDict sd = model::LoadSafetensors(file);
-  auto get = [&](const std::string& name) {
-    const at::Tensor* t = sd.Find(name);
-    if (t == nullptr) throw DataError(file + ": resume state lacks tensor " + name);
-    return *t;
-  };
-  at::NoGradGuard no_grad;
-  adam->exp_avg.clear();
-  adam->exp_avg_sq.clear();
-  for (auto& [name, p] : s.trainable) {
-    at::Tensor v = get("param/" + name);
-    if (v.sizes() != p.sizes()) throw DataError(file + ": " + name + " has another shape");
-    p.copy_(v);
-    adam->exp_avg.push_back(get("exp_avg/" + name).clone());
-    adam->exp_avg_sq.push_back(get("exp_avg_sq/" + name).clone());
-  }
-  adam->step = get("step").item<int64_t>();
+  RestoreTrainState(model::LoadSafetensors(file), file, s.trainable, adam, /*with_moments=*/true);
   pr->epoch = j.at("epoch").get<int64_t>();
   pr->best_val = j.at("best_val_loss").is_null() ? std::numeric_limits<double>::infinity()
                                                  : j.at("best_val_loss").get<double>();

@@ -134,4 +134,89 @@ void LoadDora(model::Clip& clip, const model::StateDict& sd, const std::string& 
     if (name.rfind(prefix, 0) == 0) want[name].copy_(t);
 }
 
+nlohmann::json ReadResumeRecord(const std::string& json_path, const std::string& config_hash) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(ReadText(json_path));
+  } catch (const nlohmann::json::exception& e) {
+    throw DataError(json_path + ": corrupt resume state: " + e.what());
+  }
+  if (j.value("config_hash", "") != config_hash)
+    throw ConfigError(json_path + ": written under configuration " +
+                      j.value("config_hash", std::string("?")) + ", this run has " + config_hash +
+                      "; use the same configuration, or another out_dir");
+  return j;
+}
+
+model::StateDict Snapshot(const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                          const std::string& prefix) {
+  model::StateDict sd;
+  for (const auto& [name, t] : tensors) {
+    at::Tensor c = t.detach().to(at::kCPU);
+    if (c.is_floating_point()) c = c.to(at::kFloat);
+    sd.entries.emplace_back(prefix + name, c.contiguous().clone());
+  }
+  return sd;
+}
+
+namespace {
+
+// "param/<name>", "exp_avg/<name>" and "exp_avg_sq/<name>" where the moments exist, "step".
+model::StateDict TrainStateTensors(const std::vector<std::pair<std::string, at::Tensor>>& params,
+                                   const AdamW& adam) {
+  model::StateDict sd = Snapshot(params, "param/");
+  for (size_t i = 0; i < params.size() && i < adam.exp_avg.size(); ++i) {
+    sd.entries.emplace_back("exp_avg/" + params[i].first, adam.exp_avg[i].clone());
+    sd.entries.emplace_back("exp_avg_sq/" + params[i].first, adam.exp_avg_sq[i].clone());
+  }
+  sd.entries.emplace_back("step", at::tensor({adam.step}, at::kLong));
+  return sd;
+}
+
+}  // namespace
+
+void WriteResumeState(const std::string& out_dir, int64_t epoch,
+                      const std::vector<std::pair<std::string, at::Tensor>>& params,
+                      const AdamW& adam, nlohmann::json record, const std::string& config_hash) {
+  const std::string file = "state_e" + std::to_string(epoch) + ".safetensors";
+  model::SaveSafetensors(out_dir + "/" + file, TrainStateTensors(params, adam),
+                         {{"config_hash", config_hash}});
+  const std::string json_path = out_dir + "/last_state.json";
+  std::string previous;
+  if (fs::exists(json_path)) {
+    try {
+      previous = nlohmann::json::parse(ReadText(json_path)).value("file", "");
+    } catch (const nlohmann::json::exception& e) {
+      throw DataError(json_path + ": corrupt resume state: " + e.what());
+    }
+  }
+  record["config_hash"] = config_hash;
+  record["file"] = file;
+  WriteTextAtomic(json_path, record.dump(1) + "\n");
+  if (!previous.empty() && previous != file) fs::remove(out_dir + "/" + previous);
+}
+
+void RestoreTrainState(const model::StateDict& sd, const std::string& file,
+                       const std::vector<std::pair<std::string, at::Tensor>>& params, AdamW* adam,
+                       bool with_moments) {
+  auto get = [&](const std::string& name) {
+    const at::Tensor* t = sd.Find(name);
+    if (t == nullptr) throw DataError(file + ": resume state lacks tensor " + name);
+    return *t;
+  };
+  at::NoGradGuard no_grad;
+  adam->exp_avg.clear();
+  adam->exp_avg_sq.clear();
+  for (const auto& [name, p] : params) {
+    const at::Tensor v = get("param/" + name);
+    if (v.sizes() != p.sizes()) throw DataError(file + ": " + name + " has another shape");
+    at::Tensor(p).copy_(v);
+    if (with_moments) {
+      adam->exp_avg.push_back(get("exp_avg/" + name).clone());
+      adam->exp_avg_sq.push_back(get("exp_avg_sq/" + name).clone());
+    }
+  }
+  adam->step = get("step").item<int64_t>();
+}
+
 }  // namespace cliphba::train::detail

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -52,5 +53,31 @@ std::vector<std::pair<std::string, at::Tensor>> DoraTensors(model::Clip& clip);
 // missing or mis-shaped tensor, and nothing is copied.
 void LoadDora(model::Clip& clip, const model::StateDict& sd, const std::string& prefix,
               const std::string& source, const std::string& what);
+
+// The resume record json_path (a stage loop's last_state.json) after checking that it was written
+// under config_hash. Throws DataError (not JSON) or ConfigError (another configuration), both
+// naming the file.
+nlohmann::json ReadResumeRecord(const std::string& json_path, const std::string& config_hash);
+
+// Detached CPU copies of `tensors` as a state dict, names prefixed with `prefix`; floating tensors
+// as float32 (what SaveSafetensors writes), others unchanged.
+model::StateDict Snapshot(const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                          const std::string& prefix = "");
+
+// Writes the resume state after `epoch` epochs into out_dir: state_e<epoch>.safetensors
+// ("param/<name>" for every parameter, "exp_avg/<name>" and "exp_avg_sq/<name>" where the AdamW
+// moments exist, "step" int64 [1]), then last_state.json = `record` plus "config_hash" and
+// "file" (atomically), then removes the state file the previous last_state.json named. Rank 0
+// only. Throws IoError.
+void WriteResumeState(const std::string& out_dir, int64_t epoch,
+                      const std::vector<std::pair<std::string, at::Tensor>>& params,
+                      const AdamW& adam, nlohmann::json record, const std::string& config_hash);
+
+// Copies WriteResumeState's tensors back (read from `file`, named in errors): every parameter in
+// place (under NoGradGuard), adam's moments if with_moments (else none), adam's step. Throws
+// DataError naming file and tensor for a missing or mis-shaped tensor.
+void RestoreTrainState(const model::StateDict& sd, const std::string& file,
+                       const std::vector<std::pair<std::string, at::Tensor>>& params, AdamW* adam,
+                       bool with_moments);
 
 }  // namespace cliphba::train::detail

@@ -51,8 +51,12 @@ using detail::AdamWStep;
 using detail::DoraTensors;
 using detail::LoadDora;
 using detail::ReadPrompts;
+using detail::ReadResumeRecord;
 using detail::ReadText;
 using detail::RemapTiny;
+using detail::RestoreTrainState;
+using detail::Snapshot;
+using detail::WriteResumeState;
 using detail::WriteTextAtomic;
 
 constexpr uint64_t kEvalStream = uint64_t(1) << 62;  // jitter streams of validation
@@ -475,14 +479,6 @@ Terms Validate(Stage& s, const TrainMegOptions& o, int64_t phase, const dist::Co
   return t;
 }
 
-model::StateDict Snapshot(const Named& tensors, const std::string& prefix = "") {
-  model::StateDict sd;
-  for (const auto& [name, t] : tensors)
-    sd.entries.emplace_back(prefix + name,
-                            t.detach().to(at::kCPU).to(at::kFloat).contiguous().clone());
-  return sd;
-}
-
 // Writes best.safetensors + best.json: the model after `epoch` epochs (0 = the initial model).
 void SaveBest(Stage& s, const TrainMegOptions& o, const RunInfo& info, const Progress& pr,
               const Terms& val, int64_t epoch) {
@@ -533,21 +529,7 @@ void SaveBest(Stage& s, const TrainMegOptions& o, const RunInfo& info, const Pro
 
 void SaveState(Stage& s, const AdamW& adam, const Progress& pr, const TrainMegOptions& o,
                const RunInfo& info) {
-  const Named tr = Trainable(s);
-  model::StateDict sd = Snapshot(tr, "param/");
-  for (size_t i = 0; i < tr.size() && i < adam.exp_avg.size(); ++i) {
-    sd.entries.emplace_back("exp_avg/" + tr[i].first, adam.exp_avg[i].clone());
-    sd.entries.emplace_back("exp_avg_sq/" + tr[i].first, adam.exp_avg_sq[i].clone());
-  }
-  sd.entries.emplace_back("step", at::tensor({adam.step}, at::kLong));
-  const std::string file = "state_e" + std::to_string(pr.epoch) + ".safetensors";
-  model::SaveSafetensors(o.out_dir + "/" + file, sd, {{"config_hash", info.config_hash}});
-  std::string previous;
-  const std::string json_path = o.out_dir + "/last_state.json";
-  if (fs::exists(json_path)) previous = ReadJson(json_path).value("file", "");
-  nlohmann::json j = {{"config_hash", info.config_hash},
-                      {"file", file},
-                      {"phase", pr.phase},
+  nlohmann::json j = {{"phase", pr.phase},
                       {"epoch", pr.epoch},
                       {"phase1_epochs", pr.phase1_epochs},
                       {"steps", pr.steps},
@@ -563,8 +545,7 @@ void SaveState(Stage& s, const AdamW& adam, const Progress& pr, const TrainMegOp
                       {"val_loss", pr.val_loss},
                       {"val_pearson", pr.val_p},
                       {"epoch_phase", pr.epoch_phase}};
-  WriteTextAtomic(json_path, j.dump(1) + "\n");
-  if (!previous.empty() && previous != file) fs::remove(o.out_dir + "/" + previous);
+  WriteResumeState(o.out_dir, pr.epoch, Trainable(s), adam, std::move(j), info.config_hash);
 }
 
 // Collective: rank 0's values of `t` (contiguous CPU float32/float64) on every rank, in place.
@@ -645,11 +626,7 @@ bool LoadState(Stage& s, AdamW* adam, Progress* pr, const TrainMegOptions& o, co
                const dist::Comm& comm) {
   const std::string json_path = o.out_dir + "/last_state.json";
   if (!fs::exists(json_path)) return false;
-  const nlohmann::json j = ReadJson(json_path);
-  if (j.value("config_hash", "") != info.config_hash)
-    throw ConfigError(json_path + ": written under configuration " +
-                      j.value("config_hash", std::string("?")) + ", this run has " +
-                      info.config_hash + "; use the same configuration, or another out_dir");
+  const nlohmann::json j = ReadResumeRecord(json_path, info.config_hash);
   try {
     pr->phase = j.at("phase").get<int64_t>();
     pr->epoch = j.at("epoch").get<int64_t>();
@@ -671,26 +648,8 @@ bool LoadState(Stage& s, AdamW* adam, Progress* pr, const TrainMegOptions& o, co
   }
   if (pr->phase == 2) EnterPhase2(s, o, *pr, comm);
   const std::string file = o.out_dir + "/" + j.at("file").get<std::string>();
-  model::StateDict sd = model::LoadSafetensors(file);
-  auto get = [&](const std::string& name) {
-    const at::Tensor* t = sd.Find(name);
-    if (t == nullptr) throw DataError(file + ": resume state lacks tensor " + name);
-    return *t;
-  };
-  at::NoGradGuard no_grad;
-  adam->exp_avg.clear();
-  adam->exp_avg_sq.clear();
-  const bool with_adam = j.value("adam_initialised", false);
-  for (auto& [name, p] : Trainable(s)) {
-    at::Tensor v = get("param/" + name);
-    if (v.sizes() != p.sizes()) throw DataError(file + ": " + name + " has another shape");
-    p.copy_(v);
-    if (with_adam) {
-      adam->exp_avg.push_back(get("exp_avg/" + name).clone());
-      adam->exp_avg_sq.push_back(get("exp_avg_sq/" + name).clone());
-    }
-  }
-  adam->step = get("step").item<int64_t>();
+  RestoreTrainState(model::LoadSafetensors(file), file, Trainable(s), adam,
+                    j.value("adam_initialised", false));
   return true;
 }
 
