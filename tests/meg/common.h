@@ -1,7 +1,9 @@
-// Shared helpers of the meg tests: paths of the reference files and of scratch outputs.
+// Shared helpers of the meg tests: paths of the reference files and of scratch outputs, and the
+// message of an expected exception.
 #pragma once
 
 #include <ATen/ATen.h>
+#include <gtest/gtest.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -24,6 +26,18 @@ inline at::Tensor FromJson(const nlohmann::json& j) {
 }
 inline double MaxAbsDiff(const at::Tensor& a, const at::Tensor& b) {
   return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+}
+
+// The message of the E that f() throws; a test failure (and "") if it throws none.
+template <typename E, typename F>
+std::string MessageOf(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected an exception";
+  return "";
 }
 
 }  // namespace cliphba::meg::testing

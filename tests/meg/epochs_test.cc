@@ -16,6 +16,7 @@ namespace cliphba::meg {
 namespace {
 
 using testing::MaxAbsDiff;
+using testing::MessageOf;
 using testing::OutPath;
 using testing::ReadJson;
 using testing::RefPath;
@@ -30,17 +31,6 @@ config::MegEpochsOptions CaseOptions(const std::string& name, const std::string&
   o.tmin_ms = c["tmin_ms"].get<double>();
   o.tmax_ms = c["tmax_ms"].get<double>();
   return o;
-}
-
-template <typename E, typename F>
-std::string MessageOf(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an exception";
-  return "";
 }
 
 TEST(EpochsTest, HeaderOfTheReferenceFile) {

@@ -17,6 +17,7 @@ namespace cliphba::meg {
 namespace {
 
 using testing::MaxAbsDiff;
+using testing::MessageOf;
 using testing::OutPath;
 using testing::RefPath;
 
@@ -60,17 +61,6 @@ void WriteH5(const std::string& path, const at::Tensor& data, bool with_time = t
     store.SetAttribute("/meg", "time_step_ms", 5.0);
   }
   store.Commit();
-}
-
-template <typename E, typename F>
-std::string MessageOf(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an exception";
-  return "";
 }
 
 TEST(TimeAxisTest, PythonFloorDivisionSemantics) {
