@@ -11,6 +11,7 @@
 
 #include "dist/comm.h"
 #include "tests/train/meg_common.h"
+#include "tests/train/mpi_main.h"
 #include "train/meg.h"
 
 namespace {
@@ -65,15 +66,4 @@ int RunCheck() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  cliphba::dist::MpiEnvironment env(&argc, &argv);
-  try {
-    int failed = RunCheck();
-    if (failed) std::fprintf(stderr, "FAILED\n");
-    return failed;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    MPI_Abort(MPI_COMM_WORLD, 1);
-  }
-  return 1;
-}
+int main(int argc, char** argv) { return cliphba::testing::MpiCheckMain(&argc, &argv, RunCheck); }
