@@ -30,19 +30,9 @@ int RunSynthModel(const CommonArgs& args, bool force) {
   if (o.out.empty()) throw ConfigError("synth.model.out is empty: name the safetensors file");
   if (fs::exists(o.out) && !force)
     throw IoError(o.out + ": exists (synth.model.out); pass --force to replace it");
-  model::ClipConfig c;
-  c.embed_dim = o.embed_dim;
-  c.image_resolution = o.image_resolution;
-  c.vision_layers = o.vision_layers;
-  c.vision_width = o.vision_width;
-  c.vision_patch_size = o.vision_patch_size;
-  c.grid_size = o.image_resolution / o.vision_patch_size;
-  c.vision_heads = o.vision_width / 64;
-  c.context_length = o.context_length;
-  c.vocab_size = o.vocab_size;
-  c.transformer_width = o.text_width;
-  c.transformer_heads = o.text_width / 64;
-  c.transformer_layers = o.text_layers;
+  const model::ClipConfig c = model::MakeClipConfig(
+      o.image_resolution, o.vision_patch_size, o.vision_width, o.vision_layers, o.embed_dim,
+      o.text_width, o.text_layers, o.vocab_size, o.context_length);
   torch::manual_seed(uint64_t(o.seed));
   model::Clip clip(c);
 

@@ -78,6 +78,25 @@ int64_t HeadsOf(int64_t width, const std::string& key) {
 
 }  // namespace
 
+ClipConfig MakeClipConfig(int64_t image_resolution, int64_t patch_size, int64_t vision_width,
+                          int64_t vision_layers, int64_t embed_dim, int64_t text_width,
+                          int64_t text_layers, int64_t vocab_size, int64_t context_length) {
+  ClipConfig c;
+  c.embed_dim = embed_dim;
+  c.image_resolution = image_resolution;
+  c.vision_layers = vision_layers;
+  c.vision_width = vision_width;
+  c.vision_patch_size = patch_size;
+  c.grid_size = image_resolution / patch_size;
+  c.vision_heads = vision_width / 64;
+  c.context_length = context_length;
+  c.vocab_size = vocab_size;
+  c.transformer_width = text_width;
+  c.transformer_heads = text_width / 64;
+  c.transformer_layers = text_layers;
+  return c;
+}
+
 ClipConfig InferClipConfig(const StateDict& sd) {
   ClipConfig c;
   Require(sd, "visual.proj", 2,

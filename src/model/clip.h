@@ -48,6 +48,13 @@ struct ClipConfig {
   int64_t transformer_layers = 0;  // distinct i in transformer.resblocks.{i}.*
 };
 
+// A ViT CLIP configuration from its free hyper-parameters, as OpenAI's CLIP constructor derives the
+// rest: grid = image_resolution / patch_size, heads = width / 64 (both towers).
+// REQUIRES: widths multiples of 64, image_resolution a multiple of patch_size (callers validate).
+ClipConfig MakeClipConfig(int64_t image_resolution, int64_t patch_size, int64_t vision_width,
+                          int64_t vision_layers, int64_t embed_dim, int64_t text_width,
+                          int64_t text_layers, int64_t vocab_size, int64_t context_length = 77);
+
 // Infers the ViT CLIP configuration from tensor shapes (OpenAI build_model, ViT branch).
 // Throws DataError naming the key if a required key is missing (e.g. `visual.proj` for a ResNet
 // checkpoint), has an unexpected rank, or the shapes are inconsistent (width not a multiple of 64,

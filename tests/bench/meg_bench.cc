@@ -21,6 +21,7 @@
 #include <memory>
 #include <vector>
 
+#include "bench_clip_configs.h"
 #include "bench_threads.h"
 #include "model/clip.h"
 #include "model/dora.h"
@@ -30,39 +31,8 @@
 namespace cliphba::model {
 namespace {
 
-ClipConfig TinyConfig() {
-  ClipConfig c;
-  c.embed_dim = 32;
-  c.image_resolution = 32;
-  c.vision_patch_size = 8;
-  c.grid_size = 4;
-  c.vision_width = 64;
-  c.vision_layers = 2;
-  c.vision_heads = 1;
-  c.transformer_width = 64;
-  c.transformer_layers = 2;
-  c.transformer_heads = 1;
-  c.vocab_size = 4096;
-  c.context_length = 77;
-  return c;
-}
-
-ClipConfig VitB32Config() {
-  ClipConfig c;
-  c.embed_dim = 512;
-  c.image_resolution = 224;
-  c.vision_patch_size = 32;
-  c.grid_size = 7;
-  c.vision_width = 768;
-  c.vision_layers = 12;
-  c.vision_heads = 12;
-  c.transformer_width = 512;
-  c.transformer_layers = 12;
-  c.transformer_heads = 8;
-  c.vocab_size = 49408;
-  c.context_length = 77;
-  return c;
-}
+using bench::TinyConfig;
+using bench::VitB32Config;
 
 struct MegSetup {
   MegSetup(const ClipConfig& cfg, int64_t batch, int64_t timepoints, int phase)

@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_clip_configs.h"
 #include "bench_threads.h"
 #include "model/clip.h"
 #include "model/dora.h"
@@ -65,39 +66,8 @@ at::Tensor RealPrompts(const model::ClipConfig& config) {
 // outputs of the frozen prefixes (same loss: the prefixes are frozen and see fixed inputs).
 enum class Mode { kBatched, kSequential, kCachedPrefix };
 
-ClipConfig TinyConfig() {  // the fixture model (shared/fixtures/clip/model)
-  ClipConfig c;
-  c.embed_dim = 32;
-  c.image_resolution = 32;
-  c.vision_patch_size = 8;
-  c.grid_size = 4;
-  c.vision_width = 64;
-  c.vision_layers = 2;
-  c.vision_heads = 1;
-  c.transformer_width = 64;
-  c.transformer_layers = 2;
-  c.transformer_heads = 1;
-  c.vocab_size = 4096;
-  c.context_length = 77;
-  return c;
-}
-
-ClipConfig VitB32Config() {
-  ClipConfig c;
-  c.embed_dim = 512;
-  c.image_resolution = 224;
-  c.vision_patch_size = 32;
-  c.grid_size = 7;
-  c.vision_width = 768;
-  c.vision_layers = 12;
-  c.vision_heads = 12;
-  c.transformer_width = 512;
-  c.transformer_layers = 12;
-  c.transformer_heads = 8;
-  c.vocab_size = 49408;
-  c.context_length = 77;
-  return c;
-}
+using bench::TinyConfig;
+using bench::VitB32Config;
 
 Clip SeededClip(const ClipConfig& config) {
   at::manual_seed(1);

@@ -136,6 +136,24 @@ TEST_F(ClipFixtureTest, TextBatchDoesNotChangeSingleRows) {
   ExpectClose("text_features[5] alone", one, all.slice(0, 5, 6));
 }
 
+TEST(ClipConfigTest, MakeClipConfigDerivesWhatInferClipConfigReads) {
+  // The fixture's free hyper-parameters (shared/fixtures/clip/README.md, section 1).
+  const ClipConfig made = MakeClipConfig(32, 8, 64, 2, 32, 64, 2, 4096);
+  const ClipConfig read = InferClipConfig(LoadFixtureStateDict());
+  EXPECT_EQ(made.embed_dim, read.embed_dim);
+  EXPECT_EQ(made.image_resolution, read.image_resolution);
+  EXPECT_EQ(made.vision_layers, read.vision_layers);
+  EXPECT_EQ(made.vision_width, read.vision_width);
+  EXPECT_EQ(made.vision_patch_size, read.vision_patch_size);
+  EXPECT_EQ(made.grid_size, read.grid_size);
+  EXPECT_EQ(made.vision_heads, read.vision_heads);
+  EXPECT_EQ(made.context_length, read.context_length);
+  EXPECT_EQ(made.vocab_size, read.vocab_size);
+  EXPECT_EQ(made.transformer_width, read.transformer_width);
+  EXPECT_EQ(made.transformer_heads, read.transformer_heads);
+  EXPECT_EQ(made.transformer_layers, read.transformer_layers);
+}
+
 TEST(ClipConfigTest, RejectsNonVitAndMalformedDicts) {
   StateDict sd = LoadFixtureStateDict();
   StateDict no_proj;
