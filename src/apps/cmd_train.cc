@@ -25,12 +25,8 @@ namespace {
 std::string TrainHash(const config::Config& cfg) {
   config::Config c;
   c.train_behavior = cfg.train_behavior;
-  const config::TrainBehaviorOptions defaults;
-  c.train_behavior.loader_threads = defaults.loader_threads;
-  c.train_behavior.progress_seconds = defaults.progress_seconds;
-  c.train_behavior.dist_backend = defaults.dist_backend;
-  c.train_behavior.dist_bucket_mb = defaults.dist_bucket_mb;
-  c.train_behavior.epochs = defaults.epochs;
+  config::ResetNonResultKeys(&c.train_behavior);
+  c.train_behavior.epochs = config::TrainBehaviorOptions().epochs;
   return config::ConfigHash(c);
 }
 
@@ -121,12 +117,8 @@ std::string TrainMegHash(const config::Config& cfg) {
   config::Config c;
   c.train_meg = cfg.train_meg;
   c.meg_rdm = cfg.meg_rdm;
-  const config::TrainMegOptions defaults;
-  c.train_meg.loader_threads = defaults.loader_threads;
-  c.train_meg.progress_seconds = defaults.progress_seconds;
-  c.train_meg.dist_backend = defaults.dist_backend;
-  c.train_meg.dist_bucket_mb = defaults.dist_bucket_mb;
-  c.train_meg.epochs = defaults.epochs;
+  config::ResetNonResultKeys(&c.train_meg);
+  c.train_meg.epochs = config::TrainMegOptions().epochs;
   return config::ConfigHash(c);
 }
 

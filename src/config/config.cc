@@ -688,6 +688,20 @@ std::string DumpConfig(const Config& config) {
 
 std::string ConfigHash(const Config& config) { return HashHex(DumpConfig(config)); }
 
+namespace {
+template <typename Options>
+void ResetNonResultKeysOf(Options* o) {
+  const Options d;
+  o->loader_threads = d.loader_threads;
+  o->progress_seconds = d.progress_seconds;
+  o->dist_backend = d.dist_backend;
+  o->dist_bucket_mb = d.dist_bucket_mb;
+}
+}  // namespace
+
+void ResetNonResultKeys(TrainBehaviorOptions* o) { ResetNonResultKeysOf(o); }
+void ResetNonResultKeys(TrainMegOptions* o) { ResetNonResultKeysOf(o); }
+
 std::string GetConfigValue(const Config& config, const std::string& key) {
   YAML::Node node = YAML::Load(DumpConfig(config));
   std::string walked;

@@ -34,9 +34,15 @@ std::string DumpConfig(const Config& config);
 // Stable hash of DumpConfig(config): 16 hex digits. Stored in result files and checkpoints.
 std::string ConfigHash(const Config& config);
 
+// Sets the keys of a training section that do not change its results (loader threads, progress
+// interval, all-reduce backend and bucket size) back to their defaults: what the resume and unit
+// hashes leave out, so that a run can be resumed with other settings of these.
+void ResetNonResultKeys(TrainBehaviorOptions* o);
+void ResetNonResultKeys(TrainMegOptions* o);
+
 // The resolved value of `key` (a dotted path such as "permute.mantel.n" or a section such as
-// "permute.mantel"), for shell scripts (`cliphba config --get`): a scalar as its text + "\n"; a list
-// one item per line (an empty list: ""); a section as YAML. ConfigError naming the key and the
+// "permute.mantel"), for shell scripts (`cliphba config --get`): a scalar as its text + "\n"; a
+// list one item per line (an empty list: ""); a section as YAML. ConfigError naming the key and the
 // part of it that does not exist.
 std::string GetConfigValue(const Config& config, const std::string& key);
 

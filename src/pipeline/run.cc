@@ -308,12 +308,8 @@ std::string UnitConfigHash(const config::Config& cfg, Stage stage, const std::st
   switch (stage) {
     case Stage::kBehavior: {
       c.train_behavior = cfg.train_behavior;
-      const config::TrainBehaviorOptions d;
-      c.train_behavior.out_dir = d.out_dir;  // the run places it in <run>/behavior
-      c.train_behavior.loader_threads = d.loader_threads;
-      c.train_behavior.progress_seconds = d.progress_seconds;
-      c.train_behavior.dist_backend = d.dist_backend;
-      c.train_behavior.dist_bucket_mb = d.dist_bucket_mb;
+      c.train_behavior.out_dir = config::TrainBehaviorOptions().out_dir;  // <run>/behavior
+      config::ResetNonResultKeys(&c.train_behavior);
       break;
     }
     case Stage::kGroup:
@@ -322,12 +318,8 @@ std::string UnitConfigHash(const config::Config& cfg, Stage stage, const std::st
       if (stage == Stage::kGroup) c.run.participants = cfg.run.participants;
       c.meg_rdm = cfg.meg_rdm;
       c.train_meg = cfg.train_meg;
-      const config::TrainMegOptions d;
-      c.train_meg.out_dir = d.out_dir;  // the run places it in <run>/<unit>
-      c.train_meg.loader_threads = d.loader_threads;
-      c.train_meg.progress_seconds = d.progress_seconds;
-      c.train_meg.dist_backend = d.dist_backend;
-      c.train_meg.dist_bucket_mb = d.dist_bucket_mb;
+      c.train_meg.out_dir = config::TrainMegOptions().out_dir;  // <run>/<unit>
+      config::ResetNonResultKeys(&c.train_meg);
       break;
     }
     case Stage::kAlignment:
