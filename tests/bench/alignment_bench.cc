@@ -62,11 +62,4 @@ BENCHMARK(BM_OwnVsOther)
 }  // namespace
 }  // namespace cliphba::rsa
 
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  cliphba::bench::SetBenchThreads();
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return cliphba::bench::BenchMain(argc, argv); }

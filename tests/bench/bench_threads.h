@@ -1,6 +1,7 @@
 // Thread setup shared by the benchmark mains, as apps/runtime.cc does for cliphba: ATen's OpenMP
 // pool and OpenBLAS's pthread pool each get the same count (2 = the development machine's cores,
-// or CLIPHBA_THREADS). Returns the count and records it in the benchmark context.
+// or CLIPHBA_THREADS). Returns the count and records it in the benchmark context. BenchMain: the
+// mains of the benchmark binaries.
 #pragma once
 
 #include <ATen/Parallel.h>
@@ -8,6 +9,7 @@
 #include <dlfcn.h>
 
 #include <cstdlib>
+#include <functional>
 #include <string>
 
 namespace cliphba::bench {
@@ -23,6 +25,20 @@ inline int SetBenchThreads() {
     fn(threads);
   benchmark::AddCustomContext("threads", std::to_string(threads));
   return threads;
+}
+
+// The benchmarks' main(): Google Benchmark's flags, SetBenchThreads, `before` (if given: set-up
+// or checks; a non-zero return ends the program with it), then every selected benchmark.
+inline int BenchMain(int argc, char** argv, const std::function<int()>& before = {}) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  SetBenchThreads();
+  if (before) {
+    if (const int rc = before()) return rc;
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
 }
 
 }  // namespace cliphba::bench

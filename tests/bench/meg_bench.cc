@@ -138,10 +138,4 @@ BENCHMARK_CAPTURE(BM_MegStep, vitb32, true)
 }  // namespace
 }  // namespace cliphba::model
 
-int main(int argc, char** argv) {
-  cliphba::bench::SetBenchThreads();
-  benchmark::Initialize(&argc, argv);
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return cliphba::bench::BenchMain(argc, argv); }

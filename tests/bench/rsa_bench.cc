@@ -118,11 +118,8 @@ CLIPHBA_BENCH(BM_Rdm, spose_200, RdmMetric::kSpose, 200);
 }  // namespace cliphba::rsa
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  cliphba::bench::SetBenchThreads();
-  cliphba::rsa::Data();  // load before timing
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return cliphba::bench::BenchMain(argc, argv, [] {
+    cliphba::rsa::Data();  // load before timing
+    return 0;
+  });
 }

@@ -194,11 +194,4 @@ BENCHMARK_CAPTURE(BM_StandardizeRow, pearson_1854, CorrelationKind::kPearson)
 }  // namespace
 }  // namespace cliphba::stats
 
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  cliphba::bench::SetBenchThreads();
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return cliphba::bench::BenchMain(argc, argv); }

@@ -251,20 +251,14 @@ CLIPHBA_TRAIN(vitb32_b32_cached_prefix, VitB32Config(), 32, Mode::kCachedPrefix,
 }  // namespace cliphba::model
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  cliphba::bench::SetBenchThreads();
-  const char* omp_wait = std::getenv("OMP_WAIT_POLICY");
-  benchmark::AddCustomContext("OMP_WAIT_POLICY", omp_wait ? omp_wait : "(unset)");
-  if (!std::getenv("CLIPHBA_SKIP_LOSS_CHECK")) {
+  return cliphba::bench::BenchMain(argc, argv, [] {
+    const char* omp_wait = std::getenv("OMP_WAIT_POLICY");
+    benchmark::AddCustomContext("OMP_WAIT_POLICY", omp_wait ? omp_wait : "(unset)");
+    if (std::getenv("CLIPHBA_SKIP_LOSS_CHECK")) return 0;
     bool ok = cliphba::model::CheckEqualLoss("tiny", cliphba::model::TinyConfig(), 16);
     ok = cliphba::model::CheckEqualLoss("vitb32", cliphba::model::VitB32Config(), 2) && ok;
-    if (!ok) {
-      std::fprintf(stderr, "the variants' losses disagree\n");
-      return 1;
-    }
-  }
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+    if (ok) return 0;
+    std::fprintf(stderr, "the variants' losses disagree\n");
+    return 1;
+  });
 }
