@@ -40,13 +40,16 @@ void WriteTextAtomic(const std::string& path, const std::string& text) {
   if (ec) throw IoError(path + ": cannot rename '" + partial + "' into place: " + ec.message());
 }
 
-std::vector<std::string> ReadPrompts(const std::string& path, const std::string& config_key) {
-  nlohmann::json j;
+nlohmann::json ReadJsonFile(const std::string& path, const std::string& what) {
   try {
-    j = nlohmann::json::parse(ReadText(path));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw DataError(path + ": not valid JSON (" + config_key + "): " + e.what());
+    return nlohmann::json::parse(ReadText(path));
+  } catch (const nlohmann::json::exception& e) {
+    throw DataError(path + ": " + what + ": " + e.what());
   }
+}
+
+std::vector<std::string> ReadPrompts(const std::string& path, const std::string& config_key) {
+  const nlohmann::json j = ReadJsonFile(path, "not valid JSON (" + config_key + ")");
   if (!j.is_array() || j.empty())
     throw DataError(path + ": expected a non-empty JSON list of prompt strings");
   std::vector<std::string> prompts;
@@ -135,12 +138,7 @@ void LoadDora(model::Clip& clip, const model::StateDict& sd, const std::string& 
 }
 
 nlohmann::json ReadResumeRecord(const std::string& json_path, const std::string& config_hash) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(ReadText(json_path));
-  } catch (const nlohmann::json::exception& e) {
-    throw DataError(json_path + ": corrupt resume state: " + e.what());
-  }
+  const nlohmann::json j = ReadJsonFile(json_path, "corrupt resume state");
   if (j.value("config_hash", "") != config_hash)
     throw ConfigError(json_path + ": written under configuration " +
                       j.value("config_hash", std::string("?")) + ", this run has " + config_hash +
@@ -183,13 +181,8 @@ void WriteResumeState(const std::string& out_dir, int64_t epoch,
                          {{"config_hash", config_hash}});
   const std::string json_path = out_dir + "/last_state.json";
   std::string previous;
-  if (fs::exists(json_path)) {
-    try {
-      previous = nlohmann::json::parse(ReadText(json_path)).value("file", "");
-    } catch (const nlohmann::json::exception& e) {
-      throw DataError(json_path + ": corrupt resume state: " + e.what());
-    }
-  }
+  if (fs::exists(json_path))
+    previous = ReadJsonFile(json_path, "corrupt resume state").value("file", "");
   record["config_hash"] = config_hash;
   record["file"] = file;
   WriteTextAtomic(json_path, record.dump(1) + "\n");

@@ -22,6 +22,10 @@ std::string ReadText(const std::string& path);
 // Throws IoError.
 void WriteTextAtomic(const std::string& path, const std::string& text);
 
+// The JSON document in path. Throws IoError (unreadable) or DataError "<path>: <what>: <parser
+// message>" (not JSON).
+nlohmann::json ReadJsonFile(const std::string& path, const std::string& what);
+
 // The prompts file: a non-empty JSON list of strings. config_key names the setting in messages
 // (e.g. "train.meg.prompts"). Throws IoError / DataError naming the file and the entry.
 std::vector<std::string> ReadPrompts(const std::string& path, const std::string& config_key);

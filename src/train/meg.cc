@@ -50,6 +50,7 @@ using detail::AdamW;
 using detail::AdamWStep;
 using detail::DoraTensors;
 using detail::LoadDora;
+using detail::ReadJsonFile;
 using detail::ReadPrompts;
 using detail::ReadResumeRecord;
 using detail::ReadText;
@@ -66,14 +67,6 @@ void Require(const std::string& value, const char* key) {
     throw ConfigError(std::string("train.meg.") + key +
                       " is required: set it in the --config YAML or with --set train.meg." + key +
                       "=...");
-}
-
-nlohmann::json ReadJson(const std::string& path) {
-  try {
-    return nlohmann::json::parse(ReadText(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw DataError(path + ": not valid JSON: " + e.what());
-  }
 }
 
 // name -> image_dir/name, or name + one of the usual extensions. ONE DataError for all missing.
@@ -152,7 +145,7 @@ at::Tensor Stage1Model(ModelParts& m, const at::Tensor& ids, const std::string& 
     throw DataError(path +
                     ": no best.json beside it; train.meg.behavior_checkpoint must be the "
                     "best.safetensors of a `cliphba train behavior` run");
-  const nlohmann::json meta = ReadJson(json_path);
+  const nlohmann::json meta = ReadJsonFile(json_path, "not valid JSON");
   if (!meta.contains("dora") || !meta["dora"].is_object())
     throw DataError(json_path + ": no `dora` settings; not a stage-1 checkpoint");
   const auto& d = meta["dora"];
@@ -896,7 +889,7 @@ Predictor LoadPredictor(const TrainMegOptions& o) {
     throw IoError(best + ": no trained MEG checkpoint; run `cliphba train meg` first");
   Predictor p;
   p.m = BuildModel(o);
-  const nlohmann::json meta = ReadJson(json_path);
+  const nlohmann::json meta = ReadJsonFile(json_path, "not valid JSON");
   model::StateDict sd = model::LoadSafetensors(best);
   try {
     p.axis.start_ms = meta.at("axis").at("start_ms").get<double>();
