@@ -19,6 +19,11 @@ void InstallLogger(const std::string& tag) {
   logger->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%^%l%$]" + tag + " %v");
   spdlog::set_default_logger(logger);
 }
+
+// The configured level, raised to warn on a quiet rank.
+void ApplyRankLevel() {
+  spdlog::set_level(g_quiet_rank && g_level < spdlog::level::warn ? spdlog::level::warn : g_level);
+}
 }  // namespace
 
 void SetLogLevel(const std::string& level) {
@@ -27,9 +32,8 @@ void SetLogLevel(const std::string& level) {
     throw ConfigError("log level '" + level +
                       "' is unknown; expected one of trace, debug, info, warn, error, off");
   }
-  spdlog::set_level(parsed);
   g_level = parsed;
-  if (g_quiet_rank && parsed < spdlog::level::warn) spdlog::set_level(spdlog::level::warn);
+  ApplyRankLevel();
 }
 
 void SetLogRank(int rank, int world_size, bool all_ranks) {
@@ -39,7 +43,7 @@ void SetLogRank(int rank, int world_size, bool all_ranks) {
   // The configured level is g_level (SetLogLevel); spdlog's may already be quieted for this rank.
   InstallLogger(g_rank_tag);
   g_quiet_rank = rank != 0 && !all_ranks;
-  spdlog::set_level(g_quiet_rank && g_level < spdlog::level::warn ? spdlog::level::warn : g_level);
+  ApplyRankLevel();
 }
 
 ScopedLogUnit::ScopedLogUnit(const std::string& unit, bool show_info) {
@@ -49,7 +53,7 @@ ScopedLogUnit::ScopedLogUnit(const std::string& unit, bool show_info) {
 
 ScopedLogUnit::~ScopedLogUnit() {
   InstallLogger(g_rank_tag);
-  spdlog::set_level(g_quiet_rank && g_level < spdlog::level::warn ? spdlog::level::warn : g_level);
+  ApplyRankLevel();
 }
 
 }  // namespace cliphba
