@@ -175,7 +175,8 @@ lock)
   mkdir -p "$OUT/l"
   flock -o "$OUT/l/run.lock" sleep 60 &  # -o: only flock itself holds the lock, not the sleep
   holder=$!
-  sleep 0.5
+  for _ in $(seq 1 600); do ! flock -n "$OUT/l/run.lock" true 2> /dev/null && break; sleep 0.05; done
+  ! flock -n "$OUT/l/run.lock" true 2> /dev/null || fail "the holder did not take the lock"
   rc=0; run 2 "$OUT/l" || rc=$?
   kill $(pgrep -P "$holder") "$holder" 2> /dev/null || true
   wait "$holder" 2> /dev/null || true
