@@ -3,22 +3,18 @@
 // 1-based physical lines of the file; column numbers are 1-based fields.
 #include "io/csv.h"
 
-#include <unistd.h>
-
 #include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "core/error.h"
+#include "io/text_file.h"
 
 namespace cliphba::io {
 namespace {
@@ -38,12 +34,7 @@ std::string Trim(const std::string& s) {
 // Reads `path` as lines with '\r' stripped and a UTF-8 byte-order mark removed; trailing blank
 // lines are dropped. Throws IoError when the file cannot be read.
 std::vector<Line> ReadLines(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path + ": cannot open for reading: " + std::strerror(errno));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw IoError(path + ": read error: " + std::strerror(errno));
-  std::string all = ss.str();
+  std::string all = ReadTextFile(path);
   if (all.compare(0, 3, "\xEF\xBB\xBF") == 0) all.erase(0, 3);
 
   std::vector<Line> lines;
@@ -180,32 +171,6 @@ std::string CsvField(const std::string& s) {
   return out + "\"";
 }
 
-// Writes `content` to path + ".partial", then renames it into place. On failure removes the partial
-// file and throws IoError.
-void WriteAtomically(const std::string& path, const std::string& content) {
-  const std::string partial = path + ".partial";
-  std::FILE* f = std::fopen(partial.c_str(), "wb");
-  if (!f)
-    throw IoError(path + ": cannot create '" + partial + "' for writing: " + std::strerror(errno));
-  std::string error;
-  if (!content.empty() && std::fwrite(content.data(), 1, content.size(), f) != content.size()) {
-    error = std::string("write failed: ") + std::strerror(errno);
-  } else if (std::fflush(f) != 0) {
-    error = std::string("flush failed: ") + std::strerror(errno);
-  } else if (fsync(fileno(f)) != 0 && errno != EINVAL) {
-    error = std::string("fsync failed: ") + std::strerror(errno);
-  }
-  if (std::fclose(f) != 0 && error.empty())
-    error = std::string("close failed: ") + std::strerror(errno);
-  if (error.empty() && std::rename(partial.c_str(), path.c_str()) != 0) {
-    error = "renaming '" + partial + "' into place failed: " + std::strerror(errno);
-  }
-  if (!error.empty()) {
-    std::remove(partial.c_str());
-    throw IoError(path + ": cannot write: " + error);
-  }
-}
-
 void CheckWritableName(const std::string& path, const std::string& name, size_t row) {
   if (name.empty() || name.find_first_of("\r\n") != std::string::npos || Trim(name) != name) {
     throw DataError(path + ": cannot write name #" + std::to_string(row) + " '" + name +
@@ -302,7 +267,7 @@ void WriteEmbeddingCsv(const std::string& path, const EmbeddingTable& table) {
     }
     out += "\n";
   }
-  WriteAtomically(path, out);
+  WriteTextFileAtomically(path, out);
 }
 
 std::vector<std::string> ReadNameList(const std::string& path) {
@@ -360,7 +325,7 @@ void WriteNameList(const std::string& path, const std::vector<std::string>& name
     CheckWritableName(path, names[r], r);
     out += (csv ? CsvField(names[r]) : names[r]) + "\n";
   }
-  WriteAtomically(path, out);
+  WriteTextFileAtomically(path, out);
 }
 
 }  // namespace cliphba::io

@@ -18,6 +18,7 @@
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/log.h"
+#include "io/text_file.h"
 
 namespace cliphba::pipeline {
 
@@ -39,42 +40,6 @@ std::string HostName() {
   char buf[256] = {0};
   if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
   return buf;
-}
-
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path + ": cannot read");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Writes `text` to path + ".tmp.<pid>", flushes it to disk and renames it over `path`.
-void WriteTextAtomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw IoError(path + ": cannot write (" + std::strerror(errno) + ")");
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0) {
-      const std::string why = std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw IoError(path + ": cannot write (" + why + ")");
-    }
-    done += size_t(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const std::string why = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    throw IoError(path + ": cannot write (" + why + ")");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    throw IoError(path + ": cannot rename the record into place (" + why + ")");
-  }
 }
 
 void MakeDirs(const std::string& dir, const std::string& what) {
@@ -282,7 +247,7 @@ std::string LockPath(const std::string& run_dir, const std::string& unit) {
 void WriteRecord(const std::string& run_dir, const UnitRecord& record) {
   const std::string path = RecordPath(run_dir, record.unit);
   MakeDirs(fs::path(path).parent_path().string(), "the unit record folder");
-  WriteTextAtomic(path, RecordToJson(record));
+  io::WriteTextFileAtomically(path, RecordToJson(record));
 }
 
 std::map<std::string, UnitRecord> ReadManifest(const std::string& run_dir) {
@@ -293,7 +258,7 @@ std::map<std::string, UnitRecord> ReadManifest(const std::string& run_dir) {
   for (auto it = fs::recursive_directory_iterator(units, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (!it->is_regular_file() || it->path().extension() != ".json") continue;
-    UnitRecord r = RecordFromJson(ReadText(it->path().string()), it->path().string());
+    UnitRecord r = RecordFromJson(io::ReadTextFile(it->path().string()), it->path().string());
     out[r.unit] = r;
   }
   if (ec) throw IoError(units.string() + ": cannot list the unit records: " + ec.message());
@@ -414,7 +379,7 @@ std::string ClaimNext(const std::string& run_dir, const std::vector<std::string>
     const std::string unit = UnitName(Stage::kIndividual, label);
     const std::string record = RecordPath(run_dir, unit);
     auto is_done = [&] {
-      return fs::exists(record) && RecordFromJson(ReadText(record), record).state == "done";
+      return fs::exists(record) && RecordFromJson(io::ReadTextFile(record), record).state == "done";
     };
     if (is_done()) continue;
     MakeDirs(fs::path(LockPath(run_dir, unit)).parent_path().string(), "the unit lock folder");
@@ -625,7 +590,7 @@ bool StartUnit(const std::string& run_dir, UnitRecord* rec, int world_size, int6
   const std::string path = RecordPath(run_dir, rec->unit);
   bool resume = false;
   if (fs::exists(path)) {
-    const UnitRecord old = RecordFromJson(ReadText(path), path);
+    const UnitRecord old = RecordFromJson(io::ReadTextFile(path), path);
     resume = old.state == "running" || old.state == "failed";
     rec->attempts = old.attempts;
   }
@@ -857,7 +822,7 @@ RunSummary RunPipeline(const config::Config& cfg, const RunArgs& args, const dis
     RootDo(world, [&] {
       const std::string path = RecordPath(dir, unit);
       if (fs::exists(path)) {
-        const UnitRecord old = RecordFromJson(ReadText(path), path);
+        const UnitRecord old = RecordFromJson(io::ReadTextFile(path), path);
         if (old.state == "done") {
           decision = "skip";
           rec = old;

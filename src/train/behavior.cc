@@ -25,6 +25,7 @@
 #include "io/csv.h"
 #include "io/npy.h"
 #include "io/results_store.h"
+#include "io/text_file.h"
 #include "model/checkpoint.h"
 #include "model/clip.h"
 #include "model/dora.h"
@@ -56,9 +57,7 @@ constexpr const char* kDoesNotFit =
     "does not fit the model built from train.behavior (checkpoint, dora.*):";
 using detail::ReadPrompts;
 using detail::ReadResumeRecord;
-using detail::ReadText;
 using detail::RemapTiny;
-using detail::WriteTextAtomic;
 
 void Require(const std::string& value, const char* key) {
   if (value.empty())
@@ -209,7 +208,7 @@ void SaveBest(Stage& s, const TrainBehaviorOptions& o, const RunInfo& info, int6
   for (auto it = meta.begin(); it != meta.end(); ++it)
     md[it.key()] = it->is_string() ? it->get<std::string>() : it->dump();
   model::SaveSafetensors(o.out_dir + "/best.safetensors", Snapshot(DoraTensors(s.clip)), md);
-  WriteTextAtomic(o.out_dir + "/best.json", meta.dump(1) + "\n");
+  io::WriteTextFileAtomically(o.out_dir + "/best.json", meta.dump(1) + "\n");
 }
 
 struct Progress {

@@ -12,37 +12,16 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "io/text_file.h"
 #include "model/tokenizer.h"
 
 namespace cliphba::train::detail {
 
 namespace fs = std::filesystem;
 
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path + ": cannot open the file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteTextAtomic(const std::string& path, const std::string& text) {
-  const std::string partial = path + ".partial";
-  {
-    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-    if (!out) throw IoError(partial + ": cannot create the file");
-    out << text;
-    out.flush();
-    if (!out) throw IoError(partial + ": write failed");
-  }
-  std::error_code ec;
-  fs::rename(partial, path, ec);
-  if (ec) throw IoError(path + ": cannot rename '" + partial + "' into place: " + ec.message());
-}
-
 nlohmann::json ReadJsonFile(const std::string& path, const std::string& what) {
   try {
-    return nlohmann::json::parse(ReadText(path));
+    return nlohmann::json::parse(io::ReadTextFile(path));
   } catch (const nlohmann::json::exception& e) {
     throw DataError(path + ": " + what + ": " + e.what());
   }
@@ -185,7 +164,7 @@ void WriteResumeState(const std::string& out_dir, int64_t epoch,
     previous = ReadJsonFile(json_path, "corrupt resume state").value("file", "");
   record["config_hash"] = config_hash;
   record["file"] = file;
-  WriteTextAtomic(json_path, record.dump(1) + "\n");
+  io::WriteTextFileAtomically(json_path, record.dump(1) + "\n");
   if (!previous.empty() && previous != file) fs::remove(out_dir + "/" + previous);
 }
 

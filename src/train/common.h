@@ -1,4 +1,4 @@
-// Helpers the stage loops share (internal to cliphba_train): text and JSON files, the prompts list,
+// Helpers the stage loops share (internal to cliphba_train): JSON files, the prompts list,
 // the fixtures' reduced-vocabulary remap, the AdamW optimiser and the DoRA tensors of a model.
 #pragma once
 
@@ -14,13 +14,6 @@
 #include "model/clip.h"
 
 namespace cliphba::train::detail {
-
-// The whole file as bytes. Throws IoError naming path if it cannot be opened.
-std::string ReadText(const std::string& path);
-
-// Writes path.partial, then renames it over path (never a half-written file under path).
-// Throws IoError.
-void WriteTextAtomic(const std::string& path, const std::string& text);
 
 // The JSON document in path. Throws IoError (unreadable) or DataError "<path>: <what>: <parser
 // message>" (not JSON).

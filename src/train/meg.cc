@@ -27,6 +27,7 @@
 #include "dist/grad_sync.h"
 #include "io/csv.h"
 #include "io/results_store.h"
+#include "io/text_file.h"
 #include "meg/curves.h"
 #include "meg/rdm_stack.h"
 #include "model/checkpoint.h"
@@ -53,12 +54,10 @@ using detail::LoadDora;
 using detail::ReadJsonFile;
 using detail::ReadPrompts;
 using detail::ReadResumeRecord;
-using detail::ReadText;
 using detail::RemapTiny;
 using detail::RestoreTrainState;
 using detail::Snapshot;
 using detail::WriteResumeState;
-using detail::WriteTextAtomic;
 
 constexpr uint64_t kEvalStream = uint64_t(1) << 62;  // jitter streams of validation
 
@@ -517,7 +516,7 @@ void SaveBest(Stage& s, const TrainMegOptions& o, const RunInfo& info, const Pro
         {"train_magnitude", o.dora_train_magnitude}}}};
   std::map<std::string, std::string> md{{"config_hash", info.config_hash}};
   model::SaveSafetensors(o.out_dir + "/best.safetensors", Snapshot(t), md);
-  WriteTextAtomic(o.out_dir + "/best.json", meta.dump(1) + "\n");
+  io::WriteTextFileAtomically(o.out_dir + "/best.json", meta.dump(1) + "\n");
 }
 
 void SaveState(Stage& s, const AdamW& adam, const Progress& pr, const TrainMegOptions& o,
