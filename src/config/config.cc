@@ -56,6 +56,10 @@ Field Str(std::string path, std::string* t, std::string doc,
 Field Int(std::string path, int64_t* t, std::string doc, double min, double max = kInf) {
   return {std::move(path), Kind::kInteger, t, std::move(doc), min, max, {}};
 }
+// A random seed: any integer a double holds exactly (0 .. 2^53); doc + " (0 .. 2^53)".
+Field Seed(std::string path, int64_t* t, const std::string& doc = "random seed") {
+  return Int(std::move(path), t, doc + " (0 .. 2^53)", 0, 9007199254740992.0);
+}
 Field Num(std::string path, double* t, std::string doc, double min, double max = kInf) {
   return {std::move(path), Kind::kNumber, t, std::move(doc), min, max, {}};
 }
@@ -80,7 +84,8 @@ std::vector<Field> Schema(Config* c) {
   auto& sc = c->synth_cohort;
   auto& sm = c->synth_model;
   auto& rn = c->run;
-  const std::vector<std::string> stages = {"behavior", "group", "individual", "alignment", "report"};
+  const std::vector<std::string> stages = {"behavior", "group", "individual", "alignment",
+                                           "report"};
   auto& mr = c->meg_rdm;
   auto& me = c->meg_epochs;
   auto& tm = c->train_meg;
@@ -103,14 +108,14 @@ std::vector<Field> Schema(Config* c) {
           1e9),
       Num("synth.behavior.model_noise", &sb.model_noise,
           "noise sd of the model embedding, relative to scale", 0, 1e3),
-      Int("synth.behavior.seed", &sb.seed, "random seed (0 .. 2^53)", 0, 9007199254740992.0),
+      Seed("synth.behavior.seed", &sb.seed),
       Str("synth.images.out_dir", &si.out_dir, "output folder of the synthetic image set"),
       Int("synth.images.n_images", &si.n_images, "number of images", 4, 100000),
       Int("synth.images.image_size", &si.image_size, "PNG height = width in pixels", 8, 4096),
       Int("synth.images.n_dims", &si.n_dims, "target dimensions (= prompts written)", 1, 4096),
       Int("synth.images.n_heldout", &si.n_heldout, "names written to heldout.txt (< n_images)", 0,
           100000),
-      Int("synth.images.seed", &si.seed, "random seed (0 .. 2^53)", 0, 9007199254740992.0),
+      Seed("synth.images.seed", &si.seed),
       Str("synth.cohort.out_dir", &sc.out_dir, "output folder of the synthetic cohort"),
       Int("synth.cohort.n_objects", &sc.n_objects,
           "objects = MEG conditions (every triplet simulated)", 4, 400),
@@ -144,7 +149,7 @@ std::vector<Field> Schema(Config* c) {
       Num("synth.cohort.weight_spread", &sc.weight_spread,
           "sd of the log participant weights of the semantic dimensions", 0, 10),
       Num("synth.cohort.noise", &sc.noise, "sd of the sensor noise per sample", 0, 1e6),
-      Int("synth.cohort.seed", &sc.seed, "random seed (0 .. 2^53)", 0, 9007199254740992.0),
+      Seed("synth.cohort.seed", &sc.seed),
       Str("synth.model.out", &sm.out, "safetensors file of the random-init CLIP"),
       Int("synth.model.vision_layers", &sm.vision_layers, "image tower blocks", 1, 256),
       Int("synth.model.vision_width", &sm.vision_width, "image tower width (multiple of 64)", 64,
@@ -158,8 +163,7 @@ std::vector<Field> Schema(Config* c) {
           8192),
       Int("synth.model.context_length", &sm.context_length, "text positions", 1, 4096),
       Int("synth.model.vocab_size", &sm.vocab_size, "token embedding rows", 2, 1000000),
-      Int("synth.model.seed", &sm.seed, "random seed of the init (0 .. 2^53)", 0,
-          9007199254740992.0),
+      Seed("synth.model.seed", &sm.seed, "random seed of the init"),
       Str("rsa.behavior.embedding", &rb.embedding, "embedding CSV (,image_name,0..d-1)"),
       Str("rsa.behavior.rdm", &rb.rdm, "reference RDM, NPY (n x n)"),
       Str("rsa.behavior.rdm_names", &rb.rdm_names, "RDM row names in RDM order (.txt or .csv)"),
@@ -196,7 +200,7 @@ std::vector<Field> Schema(Config* c) {
       Str("permute.mantel.statistic", &mt.statistic, "RDM correlation", {"spearman", "pearson"}),
       Int("permute.mantel.tail", &mt.tail, "1 = upper, 0 = two-sided", 0, 1),
       Int("permute.mantel.n", &mt.n, "random permutations", 1, 1e12),
-      Int("permute.mantel.seed", &mt.seed, "random seed (0 .. 2^53)", 0, 9007199254740992.0),
+      Seed("permute.mantel.seed", &mt.seed),
       Str("permute.mantel.permutations", &mt.permutations,
           "optional NPY (N x n) int64 explicit permutations"),
       Str("permute.cluster.data", &cl.data, "NPY (participants x T) alignment values"),
@@ -206,7 +210,7 @@ std::vector<Field> Schema(Config* c) {
           0.5),
       Int("permute.cluster.tail", &cl.tail, "-1, 0 or 1 (MNE's tail)", -1, 1),
       Int("permute.cluster.n", &cl.n, "sign-flip patterns incl. the observed", 2, 1e12),
-      Int("permute.cluster.seed", &cl.seed, "random seed (0 .. 2^53)", 0, 9007199254740992.0),
+      Seed("permute.cluster.seed", &cl.seed),
       Str("permute.cluster.flips", &cl.flips,
           "optional NPY ((n - 1) x participants) int8 +-1 explicit flips"),
       Str("train.behavior.checkpoint", &tb.checkpoint, "base CLIP checkpoint file"),
@@ -228,7 +232,7 @@ std::vector<Field> Schema(Config* c) {
           "model input size in pixels; 0 = the checkpoint's", 0, 4096),
       Str("train.behavior.normalization", &tb.normalization,
           "image mean/std: THINGS statistics or OpenAI CLIP's", {"things", "openai"}),
-      Int("train.behavior.seed", &tb.seed, "random seed (0 .. 2^53)", 0, 9007199254740992.0),
+      Seed("train.behavior.seed", &tb.seed),
       Num("train.behavior.val_fraction", &tb.val_fraction, "validation share", 1e-6, 0.999999),
       Int("train.behavior.batch", &tb.batch, "global batch size", 1, 1e6),
       Int("train.behavior.epochs", &tb.epochs, "maximum epochs", 0, 1e6),
@@ -253,23 +257,22 @@ std::vector<Field> Schema(Config* c) {
           0.001, 1e5),
       Num("train.behavior.progress_seconds", &tb.progress_seconds, "progress line interval (s)", 0,
           1e6),
-      Str("run.name", &rn.name, "run name (the run folder is results/<name> unless out_dir is set)"),
+      Str("run.name", &rn.name,
+          "run name (the run folder is results/<name> unless out_dir is set)"),
       Str("run.out_dir", &rn.out_dir, "run folder: unit records, locks, checkpoints"),
       List("run.stages", &rn.stages, "stages this run performs, in pipeline order", stages),
       List("run.participants", &rn.participants,
            "participant labels (or indices) to model; empty = every participant of meg.rdm"),
       Int("run.group_size", &rn.group_size,
           "MPI ranks per participant group; 0 = world / min(world, participants)", 0, 1e6),
-      Int("run.seed", &rn.seed, "seed of the run-level statistics (0 .. 2^53)", 0,
-          9007199254740992.0),
+      Seed("run.seed", &rn.seed, "seed of the run-level statistics"),
       Str("run.results", &rn.results, "results HDF5 file; \"\" = <out_dir>/results.h5"),
       Str("run.report_script", &rn.report_script,
           "report script run by /usr/bin/python3 after the results file (skipped if missing)"),
       Int("run.own_vs_other_n", &rn.own_vs_other_n,
           "own-vs-other label permutations (exact enumeration when P! <= n)", 1, 1e12),
       Int("run.cluster_n", &rn.cluster_n,
-          "sign-flip patterns of the alignment cluster test, observed included (0 = none)", 0,
-          1e9),
+          "sign-flip patterns of the alignment cluster test, observed included (0 = none)", 0, 1e9),
       Num("run.cluster_p", &rn.cluster_p, "cluster-forming threshold p (one-sided t quantile)",
           1e-12, 0.5),
       Str("meg.rdm.path", &mr.path, "MEG RDM stacks: NPY (P,T,n,n) / (P,T,m) or HDF5"),
@@ -325,7 +328,7 @@ std::vector<Field> Schema(Config* c) {
       Str("train.meg.wfr_init", &tm.wfr_init,
           "Wfr start: last (reference: 1 on the last block) | ramp (block j: j / (L - 1))",
           {"last", "ramp"}),
-      Int("train.meg.seed", &tm.seed, "random seed (0 .. 2^53)", 0, 9007199254740992.0),
+      Seed("train.meg.seed", &tm.seed),
       Num("train.meg.val_fraction", &tm.val_fraction, "validation share", 1e-6, 0.999999),
       Int("train.meg.batch", &tm.batch, "global batch size (>= 3 objects)", 3, 1e6),
       Int("train.meg.epochs", &tm.epochs, "maximum epochs (both phases)", 0, 1e6),
@@ -340,8 +343,7 @@ std::vector<Field> Schema(Config* c) {
       Num("train.meg.lr_dora", &tm.lr_dora, "AdamW learning rate of DoRA, phase 2", 0, 10),
       Num("train.meg.weight_decay", &tm.weight_decay, "AdamW decoupled weight decay", 0, 10),
       Int("train.meg.dora.rank", &tm.dora_rank, "DoRA rank r", 1, 4096),
-      Num("train.meg.dora.alpha", &tm.dora_alpha, "DoRA alpha (scaling = alpha / rank)", 1e-9,
-          1e9),
+      Num("train.meg.dora.alpha", &tm.dora_alpha, "DoRA alpha (scaling = alpha / rank)", 1e-9, 1e9),
       Int("train.meg.dora.vision_blocks", &tm.dora_vision_blocks,
           "last N vision blocks adapted in phase 2 (-1 = all)", -1, 4096),
       Bool("train.meg.dora.train_magnitude", &tm.dora_train_magnitude,
