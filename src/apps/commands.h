@@ -51,7 +51,8 @@ int RunSynthCohort(const CommonArgs& args, bool force);
 // `cliphba synth model`: writes the seeded random-init CLIP of synth.model (safetensors); force =
 // --force (replace an existing file).
 int RunSynthModel(const CommonArgs& args, bool force);
-// `cliphba config --get KEY`: prints config::GetConfigValue (ConfigError, exit 2, if KEY is unknown).
+// `cliphba config --get KEY`: prints config::GetConfigValue (ConfigError, exit 2, if KEY is
+// unknown).
 int RunConfigGet(const CommonArgs& args, const std::string& key);
 
 // Applies log level and thread settings of the resolved configuration. Reads the config.

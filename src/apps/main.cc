@@ -246,7 +246,8 @@ int main(int argc, char** argv) {
   bool is_run = false;
   run_cmd->callback([&] { is_run = needs_mpi = true; });
   // MEG data: `cliphba meg rdm` (epochs -> time-resolved RDMs).
-  CLI::App* meg = app.add_subcommand("meg", "MEG data: time-resolved RDMs from epoched sensor data");
+  CLI::App* meg =
+      app.add_subcommand("meg", "MEG data: time-resolved RDMs from epoched sensor data");
   meg->require_subcommand(1);
   CLI::App* meg_rdm = meg->add_subcommand(
       "rdm", "epochs HDF5 files (scripts/fif_to_h5.py) -> MEG RDM HDF5 (correlation | crossnobis)");
@@ -256,27 +257,29 @@ int main(int argc, char** argv) {
                &flag_overrides);
   meg_rdm->callback([&] { run = cliphba::apps::RunMegRdm; });
 
+  // `cliphba synth cohort|model`: the commands that refuse to write over an existing output
+  // unless --force (one flag variable: only one subcommand runs).
+  int (*run_forced)(const CommonArgs&, bool) = nullptr;
+  bool force = false;
   // `cliphba synth cohort` (issue 6): the synthetic THINGS-like cohort with MEG epochs.
-  bool run_synth_cohort = false, synth_cohort_force = false;
   CLI::App* synth_cohort = synth->add_subcommand(
       "cohort", "images, behaviour and per-participant MEG epochs with known ground truth");
   AddCommon(synth_cohort, &args);
-  synth_cohort->add_flag("--force", synth_cohort_force,
+  synth_cohort->add_flag("--force", force,
                          "write over an out_dir that holds something other than this cohort");
   AddKeyOption(synth_cohort, "--out-dir", "synth.cohort.out_dir", "output folder", &flag_overrides);
   AddKeyOption(synth_cohort, "--seed", "synth.cohort.seed", "random seed", &flag_overrides);
-  synth_cohort->callback([&] { run_synth_cohort = true; });
+  synth_cohort->callback([&] { run_forced = cliphba::apps::RunSynthCohort; });
 
   // `cliphba synth model`: a seeded random-init CLIP (the demos' base model; config synth.model).
-  bool run_synth_model = false, synth_model_force = false;
   CLI::App* synth_model = synth->add_subcommand(
       "model", "a seeded random-init OpenAI CLIP ViT as safetensors (demo/test base model)");
   AddCommon(synth_model, &args);
-  synth_model->add_flag("--force", synth_model_force, "replace an existing synth.model.out");
+  synth_model->add_flag("--force", force, "replace an existing synth.model.out");
   AddKeyOption(synth_model, "--out", "synth.model.out", "safetensors file to write",
                &flag_overrides);
   AddKeyOption(synth_model, "--seed", "synth.model.seed", "random seed", &flag_overrides);
-  synth_model->callback([&] { run_synth_model = true; });
+  synth_model->callback([&] { run_forced = cliphba::apps::RunSynthModel; });
 
   try {
     app.parse(argc, argv);
@@ -298,8 +301,7 @@ int main(int argc, char** argv) {
   try {
     if (run_encode) return cliphba::apps::RunEncode(args, encode_args);
     if (run_tokenize) return cliphba::apps::RunTokenize(args, tokenize_vocab);
-    if (run_synth_cohort) return cliphba::apps::RunSynthCohort(args, synth_cohort_force);
-    if (run_synth_model) return cliphba::apps::RunSynthModel(args, synth_model_force);
+    if (run_forced != nullptr) return run_forced(args, force);
     if (!config_get.empty()) return cliphba::apps::RunConfigGet(args, config_get);
     if (run_mpi != nullptr || needs_mpi) {
       // Collective commands: MPI_COMM_WORLD under an MPI launcher; started plainly, one process
