@@ -101,12 +101,12 @@ void WriteAlignmentClusters(io::ResultsStore* store, const std::string& model,
   const int64_t P = spearman.size(0), T = spearman.size(1);
   const std::string g = "/meg/" + model + "/alignment";
   // A timepoint whose curves are equal for every participant (e.g. identical pre-stimulus model
-  // RDMs on tiny data) has no t statistic: the test is then not run, and the file says why.
+  // RDMs on tiny data) has no t statistic: the test is then not run (a warning says why; no
+  // /significant).
   const at::Tensor data = spearman.to(at::kDouble).contiguous();
   if ((data.var(0) <= 0).any().item<bool>()) {
-    LOG_WARN("alignment {}: a timepoint has zero variance over participants; no cluster "
-                     "test",
-                     model);
+    LOG_WARN("alignment {}: a timepoint has zero variance over participants; no cluster test",
+             model);
     return;
   }
   const double threshold = stats::ClusterFormingThreshold(cluster_p, P, stats::Tail::kUpper);
@@ -295,10 +295,12 @@ void CopyMegAlignment(io::ResultsStore* store, const std::string& path) {
     if (in.Exists(g + "/significant")) {
       store->WriteTensor(g + "/significant", in.ReadTensor(g + "/significant"));
       for (const char* attr : {"threshold", "cluster_p_threshold"})
-        store->SetAttribute(g + "/significant", attr, in.ReadDoubleAttribute(g + "/significant", attr));
+        store->SetAttribute(g + "/significant", attr,
+                            in.ReadDoubleAttribute(g + "/significant", attr));
       store->SetAttribute(g + "/significant", "n_permutations",
                           in.ReadIntAttribute(g + "/significant", "n_permutations"));
-      if (in.Exists(g + "/clusters")) store->WriteTensor(g + "/clusters", in.ReadTensor(g + "/clusters"));
+      if (in.Exists(g + "/clusters"))
+        store->WriteTensor(g + "/clusters", in.ReadTensor(g + "/clusters"));
     }
   }
   if (in.Exists("/meg/ceiling/lower"))
