@@ -8,7 +8,7 @@
 #include "config/config.h"
 #include "core/log.h"
 #include "core/signals.h"
-#include "dist/comm.h"
+#include "parallel/comm.h"
 #include "pipeline/permutation.h"
 
 namespace cliphba::apps {
@@ -44,7 +44,7 @@ void PrintTable(const pipeline::PermuteOutcome& r) {
 
 }  // namespace
 
-int RunPermute(const CommonArgs& args, const PermuteArgs& pargs, const dist::Comm& comm) {
+int RunPermute(const CommonArgs& args, const PermuteArgs& pargs, const parallel::Comm& comm) {
   SetLogRank(comm.rank(), comm.size());
   std::vector<std::string> overrides = args.overrides;
   // Ad-hoc forms run one test only, whatever else the config file names.

@@ -14,7 +14,7 @@
 
 namespace cliphba::apps {
 
-int RunRun(const CommonArgs& args, const RunCommandArgs& run_args, const dist::Comm& comm) {
+int RunRun(const CommonArgs& args, const RunCommandArgs& run_args, const parallel::Comm& comm) {
   SetLogRank(comm.rank(), comm.size());
   config::Config cfg = config::LoadConfig(args.config_file, args.overrides);
   ApplyRuntime(cfg.log.level, cfg.runtime.threads);

@@ -30,7 +30,7 @@ std::string TrainHash(const config::Config& cfg) {
   return config::ConfigHash(c);
 }
 
-config::Config Setup(const CommonArgs& args, const dist::Comm& comm) {
+config::Config Setup(const CommonArgs& args, const parallel::Comm& comm) {
   SetLogRank(comm.rank(), comm.size());
   config::Config cfg = config::LoadConfig(args.config_file, args.overrides);
   ApplyRuntime(cfg.log.level, cfg.runtime.threads);
@@ -59,7 +59,7 @@ void PrintEval(const char* what, const train::BehaviorEvaluation& e) {
 
 }  // namespace
 
-int RunTrainBehavior(const CommonArgs& args, bool resume, const dist::Comm& comm) {
+int RunTrainBehavior(const CommonArgs& args, bool resume, const parallel::Comm& comm) {
   config::Config cfg = Setup(args, comm);
   InstallTerminationHandler();
   const train::RunInfo info{TrainHash(cfg), config::DumpConfig(cfg), "train behavior"};
@@ -92,7 +92,7 @@ int RunTrainBehavior(const CommonArgs& args, bool resume, const dist::Comm& comm
   return code;
 }
 
-int RunEvaluateBehavior(const CommonArgs& args, const dist::Comm& comm) {
+int RunEvaluateBehavior(const CommonArgs& args, const parallel::Comm& comm) {
   config::Config cfg = Setup(args, comm);
   const train::RunInfo info{TrainHash(cfg), config::DumpConfig(cfg), "evaluate behavior"};
   train::BehaviorEvaluation e = train::EvaluateBehavior(cfg.train_behavior, info, comm);
@@ -130,7 +130,7 @@ config::TrainMegOptions MegOptions(const config::Config& cfg) {
 
 }  // namespace
 
-int RunTrainMeg(const CommonArgs& args, bool resume, const dist::Comm& comm) {
+int RunTrainMeg(const CommonArgs& args, bool resume, const parallel::Comm& comm) {
   config::Config cfg = Setup(args, comm);
   InstallTerminationHandler();
   const train::RunInfo info{TrainMegHash(cfg), config::DumpConfig(cfg), "train meg"};
@@ -181,7 +181,7 @@ int RunTrainMeg(const CommonArgs& args, bool resume, const dist::Comm& comm) {
   return code;
 }
 
-int RunEvaluateMeg(const CommonArgs& args, const dist::Comm& comm) {
+int RunEvaluateMeg(const CommonArgs& args, const parallel::Comm& comm) {
   config::Config cfg = Setup(args, comm);
   const train::RunInfo info{TrainMegHash(cfg), config::DumpConfig(cfg), "evaluate meg"};
   train::MegEvaluation e = train::EvaluateMeg(MegOptions(cfg), info, comm);

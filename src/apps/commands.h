@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "dist/comm.h"
+#include "parallel/comm.h"
 
 namespace cliphba::apps {
 
@@ -40,7 +40,7 @@ int RunEncode(const CommonArgs& args, const EncodeArgs& encode_args);
 // Reads one text per line on stdin; prints the 77 ids of each (--json: one list of lists).
 int RunTokenize(const CommonArgs& args, const std::string& vocab);
 // Collective over comm (MPI_COMM_WORLD under a launcher, else the serial communicator).
-int RunPermute(const CommonArgs& args, const PermuteArgs& permute_args, const dist::Comm& comm);
+int RunPermute(const CommonArgs& args, const PermuteArgs& permute_args, const parallel::Comm& comm);
 int RunSynthBehavior(const CommonArgs& args);
 int RunRsaBehavior(const CommonArgs& args);
 int RunConfigShow(const CommonArgs& args);

@@ -11,7 +11,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/version.h"
-#include "dist/comm.h"
+#include "parallel/comm.h"
 
 using cliphba::apps::CommonArgs;
 
@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
   // Stage 1: `cliphba train behavior`, `cliphba evaluate behavior` (collective under an MPI
   // launcher, like permute) and `cliphba synth images` (their demo data).
   bool train_resume = false;
-  int (*run_mpi)(const CommonArgs&, bool, const cliphba::dist::Comm&) = nullptr;
+  int (*run_mpi)(const CommonArgs&, bool, const cliphba::parallel::Comm&) = nullptr;
   CLI::App* train = app.add_subcommand("train", "fine-tune CLIP-HBA (stage 1: behaviour)");
   train->require_subcommand(1);
   CLI::App* train_behavior = train->add_subcommand(
@@ -186,7 +186,7 @@ int main(int argc, char** argv) {
   AddKeyOption(train_behavior, "--out-dir", "train.behavior.out_dir",
                "checkpoints, resume state and results", &flag_overrides);
   train_behavior->callback([&] {
-    run_mpi = [](const CommonArgs& a, bool resume, const cliphba::dist::Comm& c) {
+    run_mpi = [](const CommonArgs& a, bool resume, const cliphba::parallel::Comm& c) {
       return cliphba::apps::RunTrainBehavior(a, resume, c);
     };
   });
@@ -198,7 +198,7 @@ int main(int argc, char** argv) {
   AddKeyOption(evaluate_behavior, "--out-dir", "train.behavior.out_dir",
                "folder of best.safetensors (evaluation.h5 is written there)", &flag_overrides);
   evaluate_behavior->callback([&] {
-    run_mpi = [](const CommonArgs& a, bool, const cliphba::dist::Comm& c) {
+    run_mpi = [](const CommonArgs& a, bool, const cliphba::parallel::Comm& c) {
       return cliphba::apps::RunEvaluateBehavior(a, c);
     };
   });
@@ -210,7 +210,7 @@ int main(int argc, char** argv) {
   AddKeyOption(train_meg, "--out-dir", "train.meg.out_dir", "checkpoints, resume state, results",
                &flag_overrides);
   train_meg->callback([&] {
-    run_mpi = [](const CommonArgs& a, bool resume, const cliphba::dist::Comm& c) {
+    run_mpi = [](const CommonArgs& a, bool resume, const cliphba::parallel::Comm& c) {
       return cliphba::apps::RunTrainMeg(a, resume, c);
     };
   });
@@ -220,7 +220,7 @@ int main(int argc, char** argv) {
   AddKeyOption(evaluate_meg, "--out-dir", "train.meg.out_dir",
                "folder of best.safetensors (evaluation.h5 is written there)", &flag_overrides);
   evaluate_meg->callback([&] {
-    run_mpi = [](const CommonArgs& a, bool, const cliphba::dist::Comm& c) {
+    run_mpi = [](const CommonArgs& a, bool, const cliphba::parallel::Comm& c) {
       return cliphba::apps::RunEvaluateMeg(a, c);
     };
   });
@@ -296,7 +296,7 @@ int main(int argc, char** argv) {
   args.overrides.insert(args.overrides.end(), flag_overrides.begin(), flag_overrides.end());
   // MPI outlives the command so that an error can abort every rank (a failing rank must not leave
   // the others waiting in a collective).
-  std::unique_ptr<cliphba::dist::MpiEnvironment> mpi;
+  std::unique_ptr<cliphba::parallel::MpiEnvironment> mpi;
   int code = 0;
   try {
     if (run_encode) return cliphba::apps::RunEncode(args, encode_args);
@@ -306,10 +306,10 @@ int main(int argc, char** argv) {
     if (run_mpi != nullptr || needs_mpi) {
       // Collective commands: MPI_COMM_WORLD under an MPI launcher; started plainly, one process
       // without MPI.
-      cliphba::dist::Comm comm = cliphba::dist::Comm::Serial();
-      if (cliphba::dist::LaunchedByMpi()) {
-        mpi = std::make_unique<cliphba::dist::MpiEnvironment>(&argc, &argv);
-        comm = cliphba::dist::Comm(MPI_COMM_WORLD);
+      cliphba::parallel::Comm comm = cliphba::parallel::Comm::Serial();
+      if (cliphba::parallel::LaunchedByMpi()) {
+        mpi = std::make_unique<cliphba::parallel::MpiEnvironment>(&argc, &argv);
+        comm = cliphba::parallel::Comm(MPI_COMM_WORLD);
       }
       if (run_mpi != nullptr) return run_mpi(args, train_resume, comm);
       if (is_run) return cliphba::apps::RunRun(args, run_args, comm);

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "apps/commands.h"
-#include "dist/comm.h"
+#include "parallel/comm.h"
 
 namespace cliphba::apps {
 
@@ -19,6 +19,6 @@ struct RunCommandArgs {
 
 // Collective over comm (MPI_COMM_WORLD under a launcher, else the serial communicator). Prints
 // the summary table on rank 0 (--json: one object).
-int RunRun(const CommonArgs& args, const RunCommandArgs& run_args, const dist::Comm& comm);
+int RunRun(const CommonArgs& args, const RunCommandArgs& run_args, const parallel::Comm& comm);
 
 }  // namespace cliphba::apps

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "apps/commands.h"
-#include "dist/comm.h"
+#include "parallel/comm.h"
 
 namespace cliphba::apps {
 
@@ -12,19 +12,19 @@ namespace cliphba::apps {
 // from OUT_DIR/last_state.json. Collective over comm (MPI_COMM_WORLD under a launcher, else the
 // serial communicator). Prints the loss curve and the held-out evaluation (rank 0; --json: one
 // object). Returns 0, or ExitCode::kPreempted (75) after a SIGTERM (rerun with --resume).
-int RunTrainBehavior(const CommonArgs& args, bool resume, const dist::Comm& comm);
+int RunTrainBehavior(const CommonArgs& args, bool resume, const parallel::Comm& comm);
 
 // Evaluates OUT_DIR/best.safetensors on the held-out objects; writes OUT_DIR/evaluation.h5.
 // Collective over comm.
-int RunEvaluateBehavior(const CommonArgs& args, const dist::Comm& comm);
+int RunEvaluateBehavior(const CommonArgs& args, const parallel::Comm& comm);
 
 // Trains a MEG model (train/meg.h) from train.meg + meg.rdm; resume as for behaviour.
 // Returns 0, or ExitCode::kPreempted (75) after a SIGTERM.
-int RunTrainMeg(const CommonArgs& args, bool resume, const dist::Comm& comm);
+int RunTrainMeg(const CommonArgs& args, bool resume, const parallel::Comm& comm);
 
 // Time-resolved alignment of the MEG checkpoint on the held-out objects; writes
 // OUT_DIR/evaluation.h5. Collective.
-int RunEvaluateMeg(const CommonArgs& args, const dist::Comm& comm);
+int RunEvaluateMeg(const CommonArgs& args, const parallel::Comm& comm);
 
 // Writes the synthetic image set of the synth.images section (data/behavior_dataset.h).
 int RunSynthImages(const CommonArgs& args);

@@ -181,7 +181,7 @@ void WriteCheckpoint(const std::string& path, const std::string& hash, const Man
 
 class Progress {
  public:
-  Progress(const dist::Comm& comm, double interval_s, int64_t total)
+  Progress(const parallel::Comm& comm, double interval_s, int64_t total)
       : comm_(comm), interval_(interval_s), total_(total), start_(Clock::now()), last_(start_) {}
   void Update(int64_t done, const std::string& what, bool force = false) {
     if (!comm_.is_root()) return;
@@ -198,7 +198,7 @@ class Progress {
   void Start(int64_t done) { first_ = done; }
 
  private:
-  const dist::Comm& comm_;
+  const parallel::Comm& comm_;
   double interval_;
   int64_t total_, first_ = 0;
   Clock::time_point start_, last_;
@@ -207,7 +207,7 @@ class Progress {
 // ---------------------------------------------------------------------------------------------
 // Mantel
 
-MantelOutcome RunMantel(const config::Config& cfg, const dist::Comm& comm, const RunFlags& flags,
+MantelOutcome RunMantel(const config::Config& cfg, const parallel::Comm& comm, const RunFlags& flags,
                         const std::string& hash) {
   const auto& po = cfg.permute;
   const auto& o = po.mantel;
@@ -438,7 +438,7 @@ std::string ResultsHash(const config::Config& config) {
 namespace {
 
 // Collective: each rank writes its slice [ShardRange of dim 0] of a (T)-shaped float64 result.
-void WriteSharded(io::ResultsStore* store, const dist::Comm& comm, const std::string& path,
+void WriteSharded(io::ResultsStore* store, const parallel::Comm& comm, const std::string& path,
                   const at::Tensor& full) {
   const int64_t len = full.size(0);
   Range r = ShardRange(len, comm.size(), comm.rank());
@@ -462,7 +462,7 @@ void WriteCi(io::ResultsStore* store, const std::string& g, const stats::CurveCi
   store->SetAttribute(g, "auc_units", std::string("value x s"));
 }
 
-void WriteResults(const config::Config& cfg, const dist::Comm& comm, const std::string& hash,
+void WriteResults(const config::Config& cfg, const parallel::Comm& comm, const std::string& hash,
                   const PermuteOutcome& res, int64_t n_timepoints) {
   const auto& po = cfg.permute;
   io::ResultsStore store = comm.is_mpi() ? io::ResultsStore::CreateParallel(po.out, comm.get())
@@ -549,7 +549,7 @@ void CheckExistingOutput(const std::string& out, const std::string& hash, const 
 
 }  // namespace
 
-PermuteOutcome RunPermute(const config::Config& cfg, const dist::Comm& comm,
+PermuteOutcome RunPermute(const config::Config& cfg, const parallel::Comm& comm,
                           const RunFlags& flags) {
   const auto& po = cfg.permute;
   if (po.mantel.model_rdm.empty() && po.cluster.data.empty())

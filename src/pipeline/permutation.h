@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "config/options.h"
-#include "dist/comm.h"
+#include "parallel/comm.h"
 #include "stats/bootstrap.h"
 
 namespace cliphba::pipeline {
@@ -66,7 +66,7 @@ struct PermuteOutcome {
 // cluster if permute.cluster.data is set) and writes permute.out (if set) collectively.
 // Throws ConfigError/IoError/DataError (the same on every rank where the cause is shared input) and
 // Error(kPreempted) after checkpointing on SIGTERM.
-PermuteOutcome RunPermute(const config::Config& config, const dist::Comm& comm,
+PermuteOutcome RunPermute(const config::Config& config, const parallel::Comm& comm,
                           const RunFlags& flags);
 
 // Hash of the settings that determine the numbers (inputs, statistic, tail, N, seed, batch,

@@ -64,7 +64,7 @@ void MakeDirs(const std::string& dir, const std::string& what) {
 // Runs fn on the root of comm; an error there is rethrown with its code and message on every
 // rank, so that all ranks stop together with the same exit code.
 template <class F>
-void RootDo(const dist::Comm& comm, F&& fn) {
+void RootDo(const parallel::Comm& comm, F&& fn) {
   std::string failure;
   if (comm.is_root()) {
     try {
@@ -122,7 +122,7 @@ const StageFn& FnOf(const StageSet& s, Stage stage) {
 
 }  // namespace
 
-void RunOnRoot(const dist::Comm& comm, const std::function<void()>& fn) { RootDo(comm, fn); }
+void RunOnRoot(const parallel::Comm& comm, const std::function<void()>& fn) { RootDo(comm, fn); }
 
 // ---- names -------------------------------------------------------------------------------------
 
@@ -628,7 +628,7 @@ void FinishUnit(const std::string& run_dir, UnitRecord* rec, const UnitOutcome& 
 // root marks the record failed (best effort) and the error propagates; otherwise the root writes
 // the finished (or preempted: still running) record. Collective over comm.
 template <typename Fn>
-UnitOutcome RunRecordedUnit(const dist::Comm& comm, const std::string& run_dir, UnitRecord* rec,
+UnitOutcome RunRecordedUnit(const parallel::Comm& comm, const std::string& run_dir, UnitRecord* rec,
                             Fn&& stage) {
   const auto t0 = Clock::now();
   UnitOutcome out;
@@ -658,7 +658,7 @@ UnitOutcome RunRecordedUnit(const dist::Comm& comm, const std::string& run_dir, 
 
 }  // namespace
 
-RunSummary RunPipeline(const config::Config& cfg, const RunArgs& args, const dist::Comm& world,
+RunSummary RunPipeline(const config::Config& cfg, const RunArgs& args, const parallel::Comm& world,
                        const StageSet& impl) {
   const Plan plan = MakePlan(cfg, args, impl);  // deterministic: the same on every rank
   const std::string dir = RunDir(cfg);
@@ -735,8 +735,8 @@ RunSummary RunPipeline(const config::Config& cfg, const RunArgs& args, const dis
       const int g = GroupSize(cfg.run.group_size, world.size(), int64_t(plan.selected.size()));
       const int color = world.rank() / g;
       const int n_groups = (world.size() + g - 1) / g;
-      dist::OwnedComm owned = dist::OwnedComm::Split(world, color, world.rank());
-      const dist::Comm& gc = owned.comm();
+      parallel::OwnedComm owned = parallel::OwnedComm::Split(world, color, world.rank());
+      const parallel::Comm& gc = owned.comm();
       std::vector<int64_t> granks;
       for (int r = color * g; r < std::min(world.size(), (color + 1) * g); ++r) granks.push_back(r);
       std::set<std::string> done_before;

@@ -49,7 +49,7 @@
 #include <vector>
 
 #include "config/options.h"
-#include "dist/comm.h"
+#include "parallel/comm.h"
 
 namespace cliphba::io {
 class ResultsStore;
@@ -171,7 +171,7 @@ struct StageContext {
   std::string out_dir;               // the unit's folder (created)
   std::string config_hash;           // UnitConfigHash: the trainers' resume hash
   bool resume = false;               // the unit was started before: continue from its resume state
-  const dist::Comm* comm = nullptr;  // world, or the participant group's sub-communicator
+  const parallel::Comm* comm = nullptr;  // world, or the participant group's sub-communicator
   std::vector<std::string> participants;  // every selected participant (group, alignment)
 };
 
@@ -202,7 +202,7 @@ StageSet DefaultStages();
 
 // Runs fn on the root of comm; an Error thrown there is rethrown (same kind and message) on every
 // rank, so that all ranks stop together with the same exit code. Collective.
-void RunOnRoot(const dist::Comm& comm, const std::function<void()>& fn);
+void RunOnRoot(const parallel::Comm& comm, const std::function<void()>& fn);
 
 // ---- MEG model units -> alignment unit ----
 // Every MEG model unit (group, individual/<label>) leaves <unit folder>/model_rdms.h5:
@@ -248,7 +248,7 @@ struct RunSummary {
 // Collective over world: runs the planned units (see the top of this file). Throws ConfigError
 // (unknown stage, changed config without --force, missing stage input), IoError (locked run
 // folder or unit, unwritable files), DataError, and Error(kPreempted) after SIGTERM.
-RunSummary RunPipeline(const config::Config& config, const RunArgs& args, const dist::Comm& world,
+RunSummary RunPipeline(const config::Config& config, const RunArgs& args, const parallel::Comm& world,
                        const StageSet& stages);
 
 // The final table: unit, state, wall time, key metric.

@@ -134,7 +134,7 @@ void WriteAlignmentClusters(io::ResultsStore* store, const std::string& model,
 
 UnitOutcome AlignmentStage(const StageContext& c) {
   const config::Config& cfg = *c.config;
-  const dist::Comm& comm = *c.comm;
+  const parallel::Comm& comm = *c.comm;
   if (cfg.meg_rdm.path.empty())
     throw ConfigError("stage alignment needs meg.rdm.path (the MEG RDM stacks)");
   const meg::RdmStack stack = meg::RdmStack::Open(cfg.meg_rdm);

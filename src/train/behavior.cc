@@ -21,7 +21,7 @@
 #include "core/signals.h"
 #include "data/behavior_dataset.h"
 #include "data/image.h"
-#include "dist/grad_sync.h"
+#include "parallel/grad_sync.h"
 #include "io/csv.h"
 #include "io/npy.h"
 #include "io/results_store.h"
@@ -172,7 +172,7 @@ at::Tensor Targets(const Stage& s, const std::vector<int64_t>& items) {
 
 // Collective: mean squared error over the validation set; each rank predicts its shard.
 double ValidationLoss(Stage& s, const at::Tensor& text, const TrainBehaviorOptions& o,
-                      const dist::Comm& comm) {
+                      const parallel::Comm& comm) {
   const auto& val = s.split.val;
   Range r = ShardRange(int64_t(val.size()), comm.size(), comm.rank());
   std::vector<int64_t> mine(val.begin() + r.begin, val.begin() + r.end);
@@ -254,7 +254,7 @@ bool LoadState(Stage& s, AdamW* adam, Progress* pr, const TrainBehaviorOptions& 
 
 // Held-out evaluation (every rank computes it; rank 0 writes `out` if non-empty).
 BehaviorEvaluation Evaluate(Stage& s, const TrainBehaviorOptions& o, const RunInfo& info,
-                            const at::Tensor& text, const dist::Comm& comm,
+                            const at::Tensor& text, const parallel::Comm& comm,
                             const std::string& out) {
   BehaviorEvaluation ev;
   const auto& items = s.split.heldout;
@@ -335,7 +335,7 @@ int64_t DoraTrainableCount(int64_t vision_width, int64_t text_width, int64_t vis
 }
 
 BehaviorTrainResult TrainBehavior(const TrainBehaviorOptions& o, const RunInfo& info, bool resume,
-                                  const dist::Comm& comm, const RunControl& control) {
+                                  const parallel::Comm& comm, const RunControl& control) {
   // Build: data, model, DoRA, prompts tokenised once.
   Stage s = BuildStage(o);
   std::error_code ec;
@@ -351,8 +351,8 @@ BehaviorTrainResult TrainBehavior(const TrainBehaviorOptions& o, const RunInfo& 
       comm.size(), o.batch);
   std::vector<at::Tensor> params;
   for (const auto& p : s.trainable) params.push_back(p.second);
-  std::unique_ptr<dist::AllreduceBackend> backend =
-      dist::MakeBackend(o.dist_backend, comm, at::Device(at::kCPU));
+  std::unique_ptr<parallel::AllreduceBackend> backend =
+      parallel::MakeBackend(o.dist_backend, comm, at::Device(at::kCPU));
   const int64_t bucket_bytes = int64_t(o.dist_bucket_mb * double(1 << 20));
 
   // Text features: cached when the text tower has nothing to train.
@@ -413,7 +413,7 @@ BehaviorTrainResult TrainBehavior(const TrainBehaviorOptions& o, const RunInfo& 
         loss.backward();
         sse += sq.item<double>();
       }
-      dist::AllreduceGradients(params, *backend, bucket_bytes);
+      parallel::AllreduceGradients(params, *backend, bucket_bytes);
       AdamWStep(s.trainable, std::vector<double>(s.trainable.size(), o.lr), &adam, o.weight_decay);
       for (auto& p : params) p.mutable_grad() = at::Tensor();
       ++steps_done;
@@ -485,7 +485,7 @@ BehaviorTrainResult TrainBehavior(const TrainBehaviorOptions& o, const RunInfo& 
 }
 
 BehaviorEvaluation EvaluateBehavior(const TrainBehaviorOptions& o, const RunInfo& info,
-                                    const dist::Comm& comm) {
+                                    const parallel::Comm& comm) {
   Stage s = BuildStage(o);
   const std::string best = o.out_dir + "/best.safetensors";
   if (!fs::exists(best))

@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "config/options.h"
-#include "dist/comm.h"
+#include "parallel/comm.h"
 
 namespace cliphba::train {
 
@@ -81,14 +81,14 @@ struct BehaviorTrainResult {
 // IoError, DataError (inputs, checkpoint of another architecture). A stop by SIGTERM returns with
 // stopped = true after saving the resume state of the last finished epoch.
 BehaviorTrainResult TrainBehavior(const config::TrainBehaviorOptions& options, const RunInfo& info,
-                                  bool resume, const dist::Comm& comm,
+                                  bool resume, const parallel::Comm& comm,
                                   const RunControl& control = {});
 
 // Rebuilds the model from the base checkpoint and out_dir/best.safetensors and evaluates the
 // held-out objects; writes out_dir/evaluation.h5 on rank 0. Collective. Throws IoError if there
 // is no best checkpoint, DataError if it does not fit the model.
 BehaviorEvaluation EvaluateBehavior(const config::TrainBehaviorOptions& options,
-                                    const RunInfo& info, const dist::Comm& comm);
+                                    const RunInfo& info, const parallel::Comm& comm);
 
 // Elements of the parameters ApplyDora makes trainable for a CLIP of vision/text width Wv/Wt:
 // per adapted block r (W + W) + W (m, if train_magnitude). For tests and the log.

@@ -24,7 +24,7 @@
 #include "core/signals.h"
 #include "data/behavior_dataset.h"
 #include "data/image.h"
-#include "dist/grad_sync.h"
+#include "parallel/grad_sync.h"
 #include "io/csv.h"
 #include "io/results_store.h"
 #include "io/text_file.h"
@@ -250,7 +250,7 @@ at::Tensor BlockFeatures(model::Clip& clip, const at::Tensor& images) {
 // shard (in chunks of `chunk`), the rows are all-gathered.
 at::Tensor EncodeAll(model::Clip& clip, const std::vector<std::string>& paths,
                      const data::ImageOptions& io, int64_t chunk, int threads,
-                     const dist::Comm& comm) {
+                     const parallel::Comm& comm) {
   at::NoGradGuard no_grad;
   const int64_t n = int64_t(paths.size()), l = clip->config().vision_layers,
                 e = clip->config().embed_dim;
@@ -438,7 +438,7 @@ struct Terms {
 
 // Validation terms (mean over the validation batches, noise off). Collective in phase 2 (the
 // validation images are re-encoded, sharded over ranks).
-Terms Validate(Stage& s, const TrainMegOptions& o, int64_t phase, const dist::Comm& comm) {
+Terms Validate(Stage& s, const TrainMegOptions& o, int64_t phase, const parallel::Comm& comm) {
   at::NoGradGuard no_grad;
   const auto& val = s.d.split.val;
   at::Tensor feats;  // (L, n_val, E)
@@ -541,7 +541,7 @@ void SaveState(Stage& s, const AdamW& adam, const Progress& pr, const TrainMegOp
 }
 
 // Collective: rank 0's values of `t` (contiguous CPU float32/float64) on every rank, in place.
-void BroadcastFromRoot(at::Tensor& t, const dist::Comm& comm) {
+void BroadcastFromRoot(at::Tensor& t, const parallel::Comm& comm) {
   if (comm.size() == 1) return;
   at::NoGradGuard no_grad;
   at::Tensor rows = t.detach().reshape({1, -1}).clone();
@@ -554,7 +554,7 @@ void BroadcastFromRoot(at::Tensor& t, const dist::Comm& comm) {
 // Collective: rank 0's validation terms on every rank, so that every rank takes the same
 // checkpoint, patience and phase decisions (a rank deciding otherwise would leave the others
 // waiting in a collective for ever).
-void AgreeOnTerms(Terms* t, const dist::Comm& comm) {
+void AgreeOnTerms(Terms* t, const parallel::Comm& comm) {
   at::Tensor v = at::tensor({t->total, t->mse, t->p, t->g}, at::kDouble);
   BroadcastFromRoot(v, comm);
   auto a = v.accessor<double, 1>();
@@ -565,7 +565,7 @@ void AgreeOnTerms(Terms* t, const dist::Comm& comm) {
 // the ranks hold replicas (equal all-reduced gradients, elementwise AdamW steps), so a difference
 // is a bug that would otherwise give a rank-dependent model; a cheap fingerprint (sum and sum of
 // squares of every tensor, float64) is compared once per epoch.
-void CheckReplicasAgree(const Named& params, const dist::Comm& comm, int64_t epoch) {
+void CheckReplicasAgree(const Named& params, const parallel::Comm& comm, int64_t epoch) {
   if (comm.size() == 1) return;
   std::vector<double> f;
   for (const auto& p : params) {
@@ -589,7 +589,7 @@ void CheckReplicasAgree(const Named& params, const dist::Comm& comm, int64_t epo
 // Wfr on every rank; DoRA on the vision blocks. The best Wfr comes from memory; only a resumed run
 // reads it from best.safetensors (written by rank 0 in an earlier process: reading it during a
 // run would race with rank 0's write of the last phase-1 checkpoint).
-void EnterPhase2(Stage& s, const TrainMegOptions& o, const Progress& pr, const dist::Comm& comm) {
+void EnterPhase2(Stage& s, const TrainMegOptions& o, const Progress& pr, const parallel::Comm& comm) {
   at::NoGradGuard no_grad;
   const std::string best = o.out_dir + "/best.safetensors";
   if (pr.best_epoch > 0 && s.best_wfr.defined()) {
@@ -616,7 +616,7 @@ void EnterPhase2(Stage& s, const TrainMegOptions& o, const Progress& pr, const d
 }
 
 bool LoadState(Stage& s, AdamW* adam, Progress* pr, const TrainMegOptions& o, const RunInfo& info,
-               const dist::Comm& comm) {
+               const parallel::Comm& comm) {
   const std::string json_path = o.out_dir + "/last_state.json";
   if (!fs::exists(json_path)) return false;
   const nlohmann::json j = ReadResumeRecord(json_path, info.config_hash);
@@ -664,7 +664,7 @@ Stage BuildStage(const TrainMegOptions& o) {
 }  // namespace
 
 MegTrainResult TrainMeg(const TrainMegOptions& o, const RunInfo& info, bool resume,
-                        const dist::Comm& comm, const RunControl& control) {
+                        const parallel::Comm& comm, const RunControl& control) {
   // Everything is validated and loaded before out_dir is touched.
   Stage s = BuildStage(o);
   std::error_code ec;
@@ -687,8 +687,8 @@ MegTrainResult TrainMeg(const TrainMegOptions& o, const RunInfo& info, bool resu
       "({}..{} ms), {} participant(s), {} rank(s), global batch {}",
       o.mode, s.d.names.size(), n_train, res.n_val, res.n_heldout, res.timepoints, o.train_start_ms,
       o.train_end_ms, s.d.ps.size(), comm.size(), o.batch);
-  std::unique_ptr<dist::AllreduceBackend> backend =
-      dist::MakeBackend(o.dist_backend, comm, at::Device(at::kCPU));
+  std::unique_ptr<parallel::AllreduceBackend> backend =
+      parallel::MakeBackend(o.dist_backend, comm, at::Device(at::kCPU));
   const int64_t bucket_bytes = int64_t(o.dist_bucket_mb * double(1 << 20));
 
   AdamW adam;
@@ -802,7 +802,7 @@ MegTrainResult TrainMeg(const TrainMegOptions& o, const RunInfo& info, bool resu
       if (pr.phase == 2) {
         // Wfr's gradient is already the full-batch one on every rank: count it once.
         if (!comm.is_root() && s.head->wfr.grad().defined()) s.head->wfr.mutable_grad().zero_();
-        dist::AllreduceGradients(tensors, *backend, bucket_bytes);
+        parallel::AllreduceGradients(tensors, *backend, bucket_bytes);
       }
       AdamWStep(params, lrs, &adam, o.weight_decay);
       ++pr.steps;
@@ -935,7 +935,7 @@ Predictor LoadPredictor(const TrainMegOptions& o) {
 }
 
 at::Tensor Predict(Predictor& p, const TrainMegOptions& o, const std::vector<std::string>& names,
-                   const dist::Comm& comm) {
+                   const parallel::Comm& comm) {
   if (names.size() < 3)
     throw ConfigError("MEG model RDMs need at least 3 objects, got " +
                       std::to_string(names.size()));
@@ -951,12 +951,12 @@ at::Tensor Predict(Predictor& p, const TrainMegOptions& o, const std::vector<std
 }  // namespace
 
 at::Tensor PredictMegRdms(const TrainMegOptions& o, const std::vector<std::string>& names,
-                          const dist::Comm& comm) {
+                          const parallel::Comm& comm) {
   Predictor p = LoadPredictor(o);
   return Predict(p, o, names, comm);
 }
 
-MegEvaluation EvaluateMeg(const TrainMegOptions& o, const RunInfo& info, const dist::Comm& comm) {
+MegEvaluation EvaluateMeg(const TrainMegOptions& o, const RunInfo& info, const parallel::Comm& comm) {
   if (o.heldout_names.empty())
     throw ConfigError("evaluate meg: set train.meg.heldout_names (at least 3 objects)");
   const std::vector<std::string> names = io::ReadNameList(o.heldout_names);

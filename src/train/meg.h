@@ -43,9 +43,9 @@
 // Instead: phase 1 is computed redundantly on every rank (identical cache, identical full-batch
 // loss and Wfr gradient, no communication per step). Phase 2: each rank encodes its shard
 // ShardRange(B, ranks, rank) of the batch with autograd, the (b, L, E) features are all-gathered
-// (dist::Comm::AllgatherRows) so every rank evaluates the SAME loss on the full batch, with only
+// (parallel::Comm::AllgatherRows) so every rank evaluates the SAME loss on the full batch, with only
 // its own shard attached to the graph (the others are constants). Backward then gives each rank
-// the gradient through its own images; dist::AllreduceGradients sums them (= the full-batch
+// the gradient through its own images; parallel::AllreduceGradients sums them (= the full-batch
 // DoRA gradient). Wfr's gradient is complete on every rank, so ranks other than 0 zero it before
 // the all-reduce. Losses are therefore rank-count invariant up to float rounding.
 //
@@ -65,7 +65,7 @@
 #include <vector>
 
 #include "config/options.h"
-#include "dist/comm.h"
+#include "parallel/comm.h"
 #include "train/behavior.h"  // RunInfo, RunControl
 
 namespace cliphba::train {
@@ -96,14 +96,14 @@ struct MegTrainResult {
 // axis, unknown participants, a behavior_checkpoint of another architecture, NaN in the RDMs),
 // IoError. Returns with stopped = true after a SIGTERM (the state of the last finished epoch kept).
 MegTrainResult TrainMeg(const config::TrainMegOptions& o, const RunInfo& info, bool resume,
-                        const dist::Comm& comm, const RunControl& control = {});
+                        const parallel::Comm& comm, const RunControl& control = {});
 
 // Model RDMs (no noise) of the best checkpoint in o.out_dir for the objects `names` (image files
 // in o.image_dir) at every timepoint of the MEG axis: (T_full, m) float64 condensed (m = k(k-1)/2,
 // row-major i < j). Collective (images sharded over ranks). Throws IoError without a checkpoint,
 // DataError for names without images or a checkpoint that does not fit the model.
 at::Tensor PredictMegRdms(const config::TrainMegOptions& o, const std::vector<std::string>& names,
-                          const dist::Comm& comm);
+                          const parallel::Comm& comm);
 
 struct MegEvaluation {
   bool done = false;  // false with fewer than 3 held-out objects
@@ -120,6 +120,6 @@ struct MegEvaluation {
 // and against the training target, per timepoint; writes out_dir/evaluation.h5 (rank 0).
 // Collective. Throws as PredictMegRdms; ConfigError with fewer than 3 held-out objects.
 MegEvaluation EvaluateMeg(const config::TrainMegOptions& o, const RunInfo& info,
-                          const dist::Comm& comm);
+                          const parallel::Comm& comm);
 
 }  // namespace cliphba::train

@@ -12,7 +12,7 @@
 #include <set>
 #include <thread>
 
-#include "dist/comm.h"
+#include "parallel/comm.h"
 #include "io/npy.h"
 #include "io/results_store.h"
 #include "pipeline/run.h"
@@ -30,7 +30,7 @@ void Expect(bool ok, const std::string& what) {
   }
 }
 
-pipeline::StageSet Fakes(const dist::Comm& world, int* calls) {
+pipeline::StageSet Fakes(const parallel::Comm& world, int* calls) {
   pipeline::StageSet s;
   auto world_fn = [&world, calls](const pipeline::StageContext& c) {
     Expect(c.comm->size() == world.size(), c.unit + " runs on the whole world");
@@ -52,7 +52,7 @@ pipeline::StageSet Fakes(const dist::Comm& world, int* calls) {
   return s;
 }
 
-void Check(const dist::Comm& world, int64_t group_size, const std::string& dir) {
+void Check(const parallel::Comm& world, int64_t group_size, const std::string& dir) {
   config::Config cfg;
   cfg.run.out_dir = dir;
   cfg.run.participants = {"a", "b", "c", "d", "e"};
@@ -86,7 +86,7 @@ void Check(const dist::Comm& world, int64_t group_size, const std::string& dir) 
 // The real alignment and report stages on a small MEG RDM stack (P 3, T 9, n 6), with fake model
 // units whose RDMs are their participant's MEG RDMs plus a shared distortion: every statistic of
 // the results file is bit-identical to a serial run, and own > other.
-void CheckAlignment(const dist::Comm& world, const std::string& base) {
+void CheckAlignment(const parallel::Comm& world, const std::string& base) {
   const std::string data = base + "/align_data";
   const int64_t P = 3, T = 9, n = 6;
   if (world.is_root()) {
@@ -134,7 +134,7 @@ void CheckAlignment(const dist::Comm& world, const std::string& base) {
     config::Config serial = cfg;
     serial.run.out_dir = base + "/align_serial";
     fs::remove_all(serial.run.out_dir);
-    pipeline::RunPipeline(serial, {}, dist::Comm::Serial(), stages);
+    pipeline::RunPipeline(serial, {}, parallel::Comm::Serial(), stages);
     io::ResultsReader a(cfg.run.out_dir + "/results.h5"), b(serial.run.out_dir + "/results.h5");
     for (const char* d : {"/meg/times_ms", "/meg/group/alignment/spearman",
                           "/meg/group/alignment/pearson", "/meg/individual/1/alignment/spearman",
@@ -157,7 +157,7 @@ void CheckAlignment(const dist::Comm& world, const std::string& base) {
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   {
-    dist::Comm world(MPI_COMM_WORLD);
+    parallel::Comm world(MPI_COMM_WORLD);
     const std::string base =
         std::string(CLIPHBA_TEST_OUT_DIR) + "/pipeline_run_mpi/np" + std::to_string(world.size());
     try {

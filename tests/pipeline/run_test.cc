@@ -246,7 +246,7 @@ TEST(RunPipelineTest, RunsOnceSkipsRefusesAndForcesOnlyAffected) {
   const std::string dir = FreshDir("pipeline");
   config::Config cfg = FakeConfig(dir);
   Calls calls;
-  const dist::Comm serial = dist::Comm::Serial();
+  const parallel::Comm serial = parallel::Comm::Serial();
   RunSummary s = RunPipeline(cfg, {}, serial, FakeStages(&calls));
   EXPECT_EQ(calls.units, (V{"behavior", "group", "individual/p0", "individual/p1", "individual/p2",
                             "alignment", "report"}));
@@ -291,7 +291,7 @@ TEST(RunPipelineTest, PreemptionLeavesTheUnitRunningAndTheRerunResumesIt) {
   config::Config cfg = FakeConfig(dir);
   Calls calls;
   calls.stop_unit = "individual/p1";
-  const dist::Comm serial = dist::Comm::Serial();
+  const parallel::Comm serial = parallel::Comm::Serial();
   try {
     RunPipeline(cfg, {}, serial, FakeStages(&calls));
     FAIL() << "no preemption";
@@ -313,7 +313,7 @@ TEST(RunPipelineTest, OnlyParticipantsAndMissingInputs) {
   const std::string dir = FreshDir("only");
   config::Config cfg = FakeConfig(dir);
   Calls calls;
-  const dist::Comm serial = dist::Comm::Serial();
+  const parallel::Comm serial = parallel::Comm::Serial();
   RunArgs only;
   only.only = {"individual"};
   only.participants = {"2", "p0"};  // an index and a label
@@ -365,7 +365,7 @@ TEST(RunPipelineTest, LockedRunFolderIsRefused) {
   FileLock other;
   ASSERT_TRUE(other.TryAcquire(dir + "/run.lock", true));
   try {
-    RunPipeline(cfg, {}, dist::Comm::Serial(), FakeStages(&calls));
+    RunPipeline(cfg, {}, parallel::Comm::Serial(), FakeStages(&calls));
     FAIL();
   } catch (const IoError& e) {
     EXPECT_NE(std::string(e.what()).find("locked by another run"), std::string::npos);

@@ -9,7 +9,7 @@
 #include <exception>
 #include <filesystem>
 
-#include "dist/comm.h"
+#include "parallel/comm.h"
 #include "tests/train/common.h"
 #include "tests/train/mpi_main.h"
 #include "train/behavior.h"
@@ -20,7 +20,7 @@ using cliphba::train::BehaviorTrainResult;
 
 int Run() {
   namespace fs = std::filesystem;
-  cliphba::dist::Comm world(MPI_COMM_WORLD);
+  cliphba::parallel::Comm world(MPI_COMM_WORLD);
   const std::string base = std::string(CLIPHBA_TEST_OUT_DIR) + "/train_behavior_mpi";
   const std::string mpi_out = base + "/np" + std::to_string(world.size());
   cliphba::config::TrainBehaviorOptions o;
@@ -41,7 +41,7 @@ int Run() {
   if (world.is_root()) {
     o.out_dir = base + "/serial";
     BehaviorTrainResult ser =
-        cliphba::train::TrainBehavior(o, info, false, cliphba::dist::Comm::Serial());
+        cliphba::train::TrainBehavior(o, info, false, cliphba::parallel::Comm::Serial());
     double max_loss = 0, max_rel = 0, max_param = 0;
     for (size_t e = 0; e < ser.val_loss.size() && e < par.val_loss.size(); ++e) {
       for (auto [a, b] : {std::pair{ser.val_loss[e], par.val_loss[e]},

@@ -32,7 +32,7 @@ const RunInfo kInfo{"hash-a", "", "test"};
 TEST(TrainBehaviorTest, ValidationLossFallsAndHeldOutRdmImproves) {
   config::TrainBehaviorOptions o = Options("learn");
   o.epochs = 30;
-  BehaviorTrainResult r = TrainBehavior(o, kInfo, false, dist::Comm::Serial());
+  BehaviorTrainResult r = TrainBehavior(o, kInfo, false, parallel::Comm::Serial());
   ASSERT_EQ(r.epochs_done, 30);
   ASSERT_TRUE(r.initial.done && r.final_eval.done);
   std::printf(
@@ -47,21 +47,21 @@ TEST(TrainBehaviorTest, ValidationLossFallsAndHeldOutRdmImproves) {
   EXPECT_TRUE(fs::exists(o.out_dir + "/best.safetensors"));
   EXPECT_TRUE(fs::exists(o.out_dir + "/evaluation.h5"));
   // evaluate behavior reproduces the final evaluation from the saved checkpoint.
-  BehaviorEvaluation e = EvaluateBehavior(o, kInfo, dist::Comm::Serial());
+  BehaviorEvaluation e = EvaluateBehavior(o, kInfo, parallel::Comm::Serial());
   EXPECT_NEAR(e.spearman, r.final_eval.spearman, 1e-9);
   EXPECT_NEAR(e.target_mse, r.final_eval.target_mse, 1e-9);
 }
 
 TEST(TrainBehaviorTest, ResumeEqualsStraightRun) {
   config::TrainBehaviorOptions straight = Options("straight");
-  BehaviorTrainResult a = TrainBehavior(straight, kInfo, false, dist::Comm::Serial());
+  BehaviorTrainResult a = TrainBehavior(straight, kInfo, false, parallel::Comm::Serial());
   config::TrainBehaviorOptions parts = Options("parts");
   RunControl stop_after_2;
   stop_after_2.stop_after_epochs = 2;
-  BehaviorTrainResult b1 = TrainBehavior(parts, kInfo, false, dist::Comm::Serial(), stop_after_2);
+  BehaviorTrainResult b1 = TrainBehavior(parts, kInfo, false, parallel::Comm::Serial(), stop_after_2);
   EXPECT_TRUE(b1.stopped);
   EXPECT_EQ(b1.epochs_done, 2);
-  BehaviorTrainResult b = TrainBehavior(parts, kInfo, /*resume=*/true, dist::Comm::Serial());
+  BehaviorTrainResult b = TrainBehavior(parts, kInfo, /*resume=*/true, parallel::Comm::Serial());
   EXPECT_FALSE(b.stopped);
   ASSERT_EQ(a.epochs_done, 4);
   ASSERT_EQ(b.epochs_done, 4);
@@ -79,20 +79,20 @@ TEST(TrainBehaviorTest, ResumeEqualsStraightRun) {
   EXPECT_LT(max_param, 1e-6);
   EXPECT_NEAR(a.final_eval.spearman, b.final_eval.spearman, 1e-6);
   // Another configuration refuses the state.
-  EXPECT_THROW(TrainBehavior(parts, RunInfo{"hash-b", "", "test"}, true, dist::Comm::Serial()),
+  EXPECT_THROW(TrainBehavior(parts, RunInfo{"hash-b", "", "test"}, true, parallel::Comm::Serial()),
                ConfigError);
 }
 
 TEST(TrainBehaviorTest, TrainableParameterCount) {
   config::TrainBehaviorOptions o = Options("count");
   o.epochs = 0;
-  BehaviorTrainResult r = TrainBehavior(o, kInfo, false, dist::Comm::Serial());
+  BehaviorTrainResult r = TrainBehavior(o, kInfo, false, parallel::Comm::Serial());
   // Tiny model: vision and text width 64; rank 8 on 2 vision + 1 text block, m trainable.
   EXPECT_EQ(r.n_trainable, DoraTrainableCount(64, 64, 2, 1, 8, true));
   EXPECT_EQ(r.n_trainable, 3 * (8 * 2 * 64 + 64));
   o.dora_train_magnitude = false;
   o.dora_text_blocks = 0;
-  r = TrainBehavior(o, kInfo, false, dist::Comm::Serial());
+  r = TrainBehavior(o, kInfo, false, parallel::Comm::Serial());
   EXPECT_EQ(r.n_trainable, 2 * 8 * 2 * 64);
 }
 
@@ -114,7 +114,7 @@ TEST(TrainBehaviorTest, BadInputsAreClearErrors) {
   fs::create_directories(o.out_dir);
   io::EmbeddingTable t = io::ReadEmbeddingCsv(o.targets_csv);
   auto run = [&](const config::TrainBehaviorOptions& opt) {
-    TrainBehavior(opt, kInfo, false, dist::Comm::Serial());
+    TrainBehavior(opt, kInfo, false, parallel::Comm::Serial());
   };
   {  // missing image
     io::EmbeddingTable m = t;
@@ -171,7 +171,7 @@ TEST(TrainBehaviorTest, BadInputsAreClearErrors) {
     ExpectError<DataError>([&] { run(b); }, {"heldout_bad.txt", "not_there"});
   }
   // evaluate without a trained checkpoint
-  ExpectError<IoError>([&] { EvaluateBehavior(o, kInfo, dist::Comm::Serial()); },
+  ExpectError<IoError>([&] { EvaluateBehavior(o, kInfo, parallel::Comm::Serial()); },
                        {"best.safetensors"});
 }
 

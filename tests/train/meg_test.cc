@@ -40,7 +40,7 @@ TEST(TrainMegTest, LossFallsAndPhaseTwoFollowsPhaseOne) {
   testing::MegSynth m = Synth("learn");
   config::TrainMegOptions o = m.options;
   o.epochs = 7;
-  MegTrainResult r = TrainMeg(o, kInfo, false, dist::Comm::Serial());
+  MegTrainResult r = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
   ASSERT_EQ(r.epochs_done, 7);
   EXPECT_EQ(r.timepoints, 9);
   EXPECT_EQ(r.n_heldout, 4);
@@ -73,14 +73,14 @@ TEST(TrainMegTest, LossFallsAndPhaseTwoFollowsPhaseOne) {
 
   // Prediction from the checkpoint: (T_full, m), deterministic, finite.
   std::vector<std::string> names(m.names.end() - 4, m.names.end());
-  at::Tensor a = PredictMegRdms(o, names, dist::Comm::Serial());
-  at::Tensor b = PredictMegRdms(o, names, dist::Comm::Serial());
+  at::Tensor a = PredictMegRdms(o, names, parallel::Comm::Serial());
+  at::Tensor b = PredictMegRdms(o, names, parallel::Comm::Serial());
   ASSERT_EQ(a.sizes(), (std::vector<int64_t>{12, 6}));
   EXPECT_EQ(a.scalar_type(), at::kDouble);
   EXPECT_TRUE(at::equal(a, b));
   EXPECT_TRUE(at::isfinite(a).all().item<bool>());
   // Evaluation writes its results file.
-  MegEvaluation ev = EvaluateMeg(o, kInfo, dist::Comm::Serial());
+  MegEvaluation ev = EvaluateMeg(o, kInfo, parallel::Comm::Serial());
   EXPECT_TRUE(ev.done);
   EXPECT_EQ(ev.spearman.sizes(), (std::vector<int64_t>{3, 12}));
   EXPECT_TRUE(fs::exists(o.out_dir + "/evaluation.h5"));
@@ -91,7 +91,7 @@ TEST(TrainMegTest, CheckpointOnlyWhenTotalAndPearsonBothImprove) {
   config::TrainMegOptions o = m.options;
   o.epochs = 5;
   o.lr_wfr_1 = 0.2;  // large steps: some epochs get worse
-  MegTrainResult r = TrainMeg(o, kInfo, false, dist::Comm::Serial());
+  MegTrainResult r = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
   ASSERT_EQ(r.val_loss.size(), 5u);
   double best_total = o.p_weight + o.m_weight + o.g_weight, best_p = r.p0;
   int64_t best_epoch = 0;
@@ -118,7 +118,7 @@ TEST(TrainMegTest, PatienceEndsPhaseOne) {
   o.patience_phase2 = 1;
   o.lr_wfr_2 = 0;
   o.lr_dora = 0;
-  MegTrainResult r = TrainMeg(o, kInfo, false, dist::Comm::Serial());
+  MegTrainResult r = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
   EXPECT_EQ(r.phase1_epochs, 1);
   EXPECT_EQ(r.epochs_done, 2);  // one phase-2 epoch, then its patience of 1 runs out
   EXPECT_TRUE(r.early_stopped);
@@ -135,37 +135,37 @@ TEST(TrainMegTest, IndividualModeUsesOneParticipant) {
   config::TrainMegOptions o = m.options;
   o.epochs = 0;  // the initial validation losses are enough to see the target
   o.out_dir = kOut + "/individual/group";
-  MegTrainResult group = TrainMeg(o, kInfo, false, dist::Comm::Serial());
+  MegTrainResult group = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
   o.mode = "individual";
   o.participants = {"2"};
   o.out_dir = kOut + "/individual/p2";
-  MegTrainResult p2 = TrainMeg(o, kInfo, false, dist::Comm::Serial());
+  MegTrainResult p2 = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
   o.participants = {"1"};
   o.out_dir = kOut + "/individual/p1";
-  MegTrainResult p1 = TrainMeg(o, kInfo, false, dist::Comm::Serial());
+  MegTrainResult p1 = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
   EXPECT_NE(p2.m0, group.m0);
   EXPECT_NE(p2.m0, p1.m0);
   // A group of one participant is that participant.
   o.mode = "group";
   o.participants = {"2"};
   o.out_dir = kOut + "/individual/g2";
-  MegTrainResult g2 = TrainMeg(o, kInfo, false, dist::Comm::Serial());
+  MegTrainResult g2 = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
   EXPECT_DOUBLE_EQ(g2.m0, p2.m0);
   EXPECT_DOUBLE_EQ(g2.p0, p2.p0);
 }
 
 TEST(TrainMegTest, ResumeEqualsUninterruptedRun) {
   testing::MegSynth ms = Synth("straight");
-  MegTrainResult a = TrainMeg(ms.options, kInfo, false, dist::Comm::Serial());
+  MegTrainResult a = TrainMeg(ms.options, kInfo, false, parallel::Comm::Serial());
   testing::MegSynth mp = Synth("parts");
   RunControl stop2;
   stop2.stop_after_epochs = 2;
-  MegTrainResult b1 = TrainMeg(mp.options, kInfo, false, dist::Comm::Serial(), stop2);
+  MegTrainResult b1 = TrainMeg(mp.options, kInfo, false, parallel::Comm::Serial(), stop2);
   EXPECT_TRUE(b1.stopped);
   EXPECT_EQ(b1.epochs_done, 2);
-  MegTrainResult b2 = TrainMeg(mp.options, kInfo, true, dist::Comm::Serial(), stop2);  // -> 4
+  MegTrainResult b2 = TrainMeg(mp.options, kInfo, true, parallel::Comm::Serial(), stop2);  // -> 4
   EXPECT_EQ(b2.epochs_done, 4);
-  MegTrainResult b = TrainMeg(mp.options, kInfo, true, dist::Comm::Serial());
+  MegTrainResult b = TrainMeg(mp.options, kInfo, true, parallel::Comm::Serial());
   ASSERT_EQ(a.epochs_done, 6);
   ASSERT_EQ(b.epochs_done, 6);
   const double dl = std::max({MaxDiff(a.val_loss, b.val_loss), MaxDiff(a.train_loss, b.train_loss),
@@ -180,7 +180,7 @@ TEST(TrainMegTest, ResumeEqualsUninterruptedRun) {
   // Another configuration may not resume this state.
   RunInfo other = kInfo;
   other.config_hash = "other";
-  EXPECT_THROW(TrainMeg(mp.options, other, true, dist::Comm::Serial()), ConfigError);
+  EXPECT_THROW(TrainMeg(mp.options, other, true, parallel::Comm::Serial()), ConfigError);
 }
 
 TEST(TrainMegTest, NoiseIsSeededAndSwitchable) {
@@ -188,19 +188,19 @@ TEST(TrainMegTest, NoiseIsSeededAndSwitchable) {
   config::TrainMegOptions o = m.options;
   o.epochs = 2;
   o.out_dir = kOut + "/noise/a";
-  MegTrainResult a = TrainMeg(o, kInfo, false, dist::Comm::Serial());
+  MegTrainResult a = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
   o.out_dir = kOut + "/noise/b";
-  MegTrainResult b = TrainMeg(o, kInfo, false, dist::Comm::Serial());
+  MegTrainResult b = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
   EXPECT_EQ(a.train_loss, b.train_loss);  // bitwise: same seed, same draws
   EXPECT_EQ(a.trainable, b.trainable);
   o.out_dir = kOut + "/noise/c";
   o.seed = 2;  // another split and other draws
-  MegTrainResult c = TrainMeg(o, kInfo, false, dist::Comm::Serial());
+  MegTrainResult c = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
   EXPECT_NE(a.train_loss, c.train_loss);
   o.seed = 1;
   o.noise = false;
   o.out_dir = kOut + "/noise/d";
-  MegTrainResult d = TrainMeg(o, kInfo, false, dist::Comm::Serial());
+  MegTrainResult d = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
   EXPECT_GT(MaxDiff(a.train_loss, d.train_loss), 1e-7);
   // Validation never has noise: the initial losses agree.
   EXPECT_DOUBLE_EQ(a.p0, d.p0);
@@ -211,7 +211,7 @@ template <typename E>
 void ExpectRefused(const config::TrainMegOptions& o, const std::string& want) {
   fs::remove_all(o.out_dir);
   try {
-    TrainMeg(o, kInfo, false, dist::Comm::Serial());
+    TrainMeg(o, kInfo, false, parallel::Comm::Serial());
     ADD_FAILURE() << "no error; expected one mentioning '" << want << "'";
   } catch (const E& e) {
     EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
@@ -259,7 +259,7 @@ TEST(TrainMegTest, RefusesBadInputsWithoutWriting) {
     o.rdm.path = kOut + "/data_bad/meg_rdm_nan.npy";
     io::WriteNpy(o.rdm.path, st);
     fs::remove_all(o.out_dir);
-    EXPECT_THROW(TrainMeg(o, kInfo, false, dist::Comm::Serial()), DataError);
+    EXPECT_THROW(TrainMeg(o, kInfo, false, parallel::Comm::Serial()), DataError);
     EXPECT_FALSE(fs::exists(o.out_dir));
   }
   // A stage-1 checkpoint of another architecture: DoRA tensors of width 128, not 64.
@@ -288,7 +288,7 @@ TEST(TrainMegTest, Stage1TextTowerIsUsed) {
   testing::MegSynth m = Synth("stage1");
   config::TrainMegOptions o = m.options;
   o.epochs = 0;
-  MegTrainResult base = TrainMeg(o, kInfo, false, dist::Comm::Serial());
+  MegTrainResult base = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
   const std::string s1 = kOut + "/data_stage1/stage1";
   fs::create_directories(s1);
   // Build the adapter tensors from the base checkpoint's last text block out_proj.
@@ -307,7 +307,7 @@ TEST(TrainMegTest, Stage1TextTowerIsUsed) {
     "text_blocks": 1, "train_magnitude": true}})";
   o.behavior_checkpoint = s1 + "/best.safetensors";
   o.out_dir = kOut + "/stage1/b";
-  MegTrainResult tuned = TrainMeg(o, kInfo, false, dist::Comm::Serial());
+  MegTrainResult tuned = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
   EXPECT_GT(std::fabs(tuned.p0 - base.p0), 1e-6);
 }
 

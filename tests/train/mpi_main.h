@@ -8,13 +8,13 @@
 #include <cstdio>
 #include <exception>
 
-#include "dist/comm.h"
+#include "parallel/comm.h"
 
 namespace cliphba::testing {
 
 template <typename Check>
 int MpiCheckMain(int* argc, char*** argv, Check&& check) {
-  cliphba::dist::MpiEnvironment env(argc, argv);
+  cliphba::parallel::MpiEnvironment env(argc, argv);
   try {
     const int failed = check();
     if (failed) std::fprintf(stderr, "FAILED\n");

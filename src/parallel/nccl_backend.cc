@@ -6,9 +6,9 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "dist/grad_sync.h"
+#include "parallel/grad_sync.h"
 
-namespace cliphba::dist {
+namespace cliphba::parallel {
 
 namespace {
 
@@ -65,4 +65,4 @@ std::unique_ptr<AllreduceBackend> MakeNcclBackend(const Comm& comm, int device_i
   return std::make_unique<NcclBackend>(comm, device_index);
 }
 
-}  // namespace cliphba::dist
+}  // namespace cliphba::parallel

@@ -1,8 +1,8 @@
-#include "dist/grad_sync.h"
+#include "parallel/grad_sync.h"
 
 #include "core/error.h"
 
-namespace cliphba::dist {
+namespace cliphba::parallel {
 
 namespace {
 
@@ -87,4 +87,4 @@ void AllreduceGradients(const std::vector<at::Tensor>& params, AllreduceBackend&
   flush();
 }
 
-}  // namespace cliphba::dist
+}  // namespace cliphba::parallel

@@ -7,14 +7,14 @@
 #include <cstdio>
 
 #include "core/shard.h"
-#include "dist/comm.h"
-#include "dist/grad_sync.h"
+#include "parallel/comm.h"
+#include "parallel/grad_sync.h"
 
 using namespace cliphba;
 
 int main(int argc, char** argv) {
-  dist::MpiEnvironment env(&argc, &argv);
-  dist::Comm comm(MPI_COMM_WORLD);
+  parallel::MpiEnvironment env(&argc, &argv);
+  parallel::Comm comm(MPI_COMM_WORLD);
   int failures = 0;
   auto expect = [&](bool ok, const char* what) {
     if (!ok) {
@@ -41,8 +41,8 @@ int main(int argc, char** argv) {
   at::Tensor xs = x.narrow(0, shard.begin, shard.size()),
              ys = y.narrow(0, shard.begin, shard.size());
   ((at::matmul(xs, w.t()) + b - ys).pow(2).sum(1).sum() / 12.0).backward();
-  auto backend = dist::MakeBackend("auto", comm, at::Device(at::kCPU));
-  dist::AllreduceGradients({w, frozen, b}, *backend, /*bucket_bytes=*/32);
+  auto backend = parallel::MakeBackend("auto", comm, at::Device(at::kCPU));
+  parallel::AllreduceGradients({w, frozen, b}, *backend, /*bucket_bytes=*/32);
 
   expect(backend->name() == "mpi", "auto picks mpi for CPU tensors");
   expect(at::allclose(w.grad(), w_ref.grad(), 1e-5, 1e-6), "weight gradient equals 1 process");

@@ -1,11 +1,11 @@
-#include "dist/comm.h"
+#include "parallel/comm.h"
 
 #include <cstdlib>
 #include <vector>
 
 #include "core/error.h"
 
-namespace cliphba::dist {
+namespace cliphba::parallel {
 
 namespace {
 void Check(int rc, const char* what) {
@@ -154,4 +154,4 @@ std::string AgreeOnError(const Comm& comm, const std::string& local_error) {
   return "rank " + std::to_string(first) + ": " + out;
 }
 
-}  // namespace cliphba::dist
+}  // namespace cliphba::parallel

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-namespace cliphba::dist {
+namespace cliphba::parallel {
 
 // Initialises MPI (MPI_THREAD_FUNNELED) on construction and finalises it on destruction, unless
 // MPI was already initialised by someone else. One per process, in main(). Not copyable.
@@ -88,4 +88,4 @@ bool LaunchedByMpi();
 // Returns rank-0-first error text of the failing rank with the lowest rank, or "" if none failed.
 std::string AgreeOnError(const Comm& comm, const std::string& local_error);
 
-}  // namespace cliphba::dist
+}  // namespace cliphba::parallel

@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "dist/comm.h"
+#include "parallel/comm.h"
 
-namespace cliphba::dist {
+namespace cliphba::parallel {
 
 // Sums a contiguous float32 tensor over all ranks, in place. Collective.
 class AllreduceBackend {
@@ -47,4 +47,4 @@ std::unique_ptr<AllreduceBackend> MakeBackend(const std::string& name, const Com
 void AllreduceGradients(const std::vector<at::Tensor>& params, AllreduceBackend& backend,
                         int64_t bucket_bytes = int64_t(25) << 20);
 
-}  // namespace cliphba::dist
+}  // namespace cliphba::parallel
