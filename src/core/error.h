@@ -49,6 +49,21 @@ class DataError : public Error {
   explicit DataError(const std::string& m) : Error(ExitCode::kData, m) {}
 };
 
+// Throws the typed error of `code` (ConfigError, IoError, DataError, else Error): how an error
+// that crossed a process boundary (an MPI broadcast, a record file) is raised again.
+[[noreturn]] inline void ThrowError(ExitCode code, const std::string& message) {
+  switch (code) {
+    case ExitCode::kUsage:
+      throw ConfigError(message);
+    case ExitCode::kIo:
+      throw IoError(message);
+    case ExitCode::kData:
+      throw DataError(message);
+    default:
+      throw Error(code, message);
+  }
+}
+
 }  // namespace cliphba
 
 // CLIPHBA_CHECK(cond, ErrorType, message-expression): throws ErrorType(message) if !cond.
