@@ -21,7 +21,7 @@ MPI_Datatype TypeOf(const at::Tensor& t) {
   if (t.scalar_type() == at::kLong) return MPI_INT64_T;
   if (t.scalar_type() == at::kDouble) return MPI_DOUBLE;
   if (t.scalar_type() == at::kFloat) return MPI_FLOAT;
-  TORCH_CHECK(false, "MPI reductions support int64 and float64 tensors");
+  TORCH_CHECK(false, "MPI collectives support int64, float32 and float64 tensors");
 }
 }  // namespace
 
@@ -39,6 +39,26 @@ MpiEnvironment::~MpiEnvironment() {
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (owns_ && !finalized) MPI_Finalize();
+}
+
+std::string MpiLibraryVersion() {
+  char text[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+  int len = 0;
+  MPI_Get_library_version(text, &len);  // allowed before MPI_Init
+  std::string v(text, size_t(len));
+  if (auto end = v.find_first_of(std::string("\r\n\0", 3)); end != std::string::npos) v.resize(end);
+  while (!v.empty() && (v.back() == ',' || v.back() == ' ')) v.pop_back();
+  return v;
+}
+
+void AbortWorld(int code) {
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (!initialized || finalized) return;
+  int size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (size > 1) MPI_Abort(MPI_COMM_WORLD, code);
 }
 
 bool LaunchedByMpi() {
@@ -76,14 +96,29 @@ bool Comm::AnyTrue(bool flag) const {
   return global != 0;
 }
 
-std::string Comm::Broadcast(const std::string& value) const {
+std::string Comm::Broadcast(const std::string& value, int root) const {
   if (!is_mpi()) return value;
   long long len = static_cast<long long>(value.size());
-  Check(MPI_Bcast(&len, 1, MPI_LONG_LONG, 0, comm_), "MPI_Bcast");
+  Check(MPI_Bcast(&len, 1, MPI_LONG_LONG, root, comm_), "MPI_Bcast");
   std::string out = value;
   out.resize(size_t(len));
-  Check(MPI_Bcast(out.data(), int(len), MPI_CHAR, 0, comm_), "MPI_Bcast");
+  Check(MPI_Bcast(out.data(), int(len), MPI_CHAR, root, comm_), "MPI_Bcast");
   return out;
+}
+
+std::vector<std::string> Comm::Broadcast(const std::vector<std::string>& values) const {
+  if (!is_mpi()) return values;
+  long long n = static_cast<long long>(values.size());
+  Check(MPI_Bcast(&n, 1, MPI_LONG_LONG, 0, comm_), "MPI_Bcast");
+  std::vector<std::string> out(static_cast<size_t>(n));
+  for (size_t i = 0; i < out.size(); ++i) out[i] = Broadcast(rank_ == 0 ? values[i] : "");
+  return out;
+}
+
+void Comm::Broadcast(at::Tensor& t) const {
+  if (!is_mpi()) return;
+  TORCH_CHECK(t.is_contiguous() && t.device().is_cpu(), "Broadcast needs a contiguous CPU tensor");
+  Check(MPI_Bcast(t.data_ptr(), int(t.numel()), TypeOf(t), 0, comm_), "MPI_Bcast");
 }
 
 void Comm::Barrier() const {
@@ -139,19 +174,6 @@ OwnedComm::~OwnedComm() {
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (owned_ != MPI_COMM_NULL && !finalized) MPI_Comm_free(&owned_);
-}
-
-std::string AgreeOnError(const Comm& comm, const std::string& local_error) {
-  if (!comm.is_mpi()) return local_error;
-  int mine = local_error.empty() ? comm.size() : comm.rank(), first = 0;
-  Check(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm.get()), "MPI_Allreduce(min)");
-  if (first == comm.size()) return "";
-  long long len = static_cast<long long>(local_error.size());
-  Check(MPI_Bcast(&len, 1, MPI_LONG_LONG, first, comm.get()), "MPI_Bcast");
-  std::string out = local_error;
-  out.resize(size_t(len));
-  Check(MPI_Bcast(out.data(), int(len), MPI_CHAR, first, comm.get()), "MPI_Bcast");
-  return "rank " + std::to_string(first) + ": " + out;
 }
 
 }  // namespace cliphba::parallel

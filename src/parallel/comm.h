@@ -1,5 +1,5 @@
 // MPI environment and communicator handles (RAII), and the few collectives the pipeline needs on
-// ATen tensors. The only module besides io/ that sees MPI.
+// ATen tensors and strings. With io/'s MPI-IO (inside io/*.cc only), the only code that sees MPI.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -32,6 +32,8 @@ class Comm {
   // REQUIRES: MPI is initialised.
   explicit Comm(MPI_Comm comm);
   static Comm Serial() { return Comm(); }
+  // MPI_COMM_WORLD. REQUIRES: MPI is initialised.
+  static Comm World() { return Comm(MPI_COMM_WORLD); }
   // False for Serial(): MPI is not used (and may not be initialised).
   bool is_mpi() const { return comm_ != MPI_COMM_NULL; }
   MPI_Comm get() const { return comm_; }
@@ -45,8 +47,13 @@ class Comm {
   void AllreduceMax(at::Tensor& t) const;
   // Collective: logical OR of a flag (true if any rank passes true).
   bool AnyTrue(bool flag) const;
-  // Collective: rank 0's string on every rank.
-  std::string Broadcast(const std::string& value) const;
+  // Collective: the string of rank `root` on every rank.
+  std::string Broadcast(const std::string& value, int root = 0) const;
+  // Collective: rank 0's strings on every rank.
+  std::vector<std::string> Broadcast(const std::vector<std::string>& values) const;
+  // Collective: rank 0's values in place on every rank. `t` is a contiguous CPU float32, float64 or
+  // int64 tensor of the same shape and dtype on every rank.
+  void Broadcast(at::Tensor& t) const;
   void Barrier() const;
   // Collective: rows (R x ...) contiguous CPU float32/float64/int64; rank r owns the block of
   // counts[r] rows following the blocks of ranks < r (sum(counts) == R); afterwards every rank
@@ -80,12 +87,19 @@ class OwnedComm {
   Comm comm_;
 };
 
+// The MPI library's version line (MPI_Get_library_version, callable before MPI_Init): its first
+// line, without trailing separators or NUL bytes.
+std::string MpiLibraryVersion();
+
+// Under an MPI job of more than one rank: aborts every rank with `code` (MPI_Abort), so that a rank
+// that failed alone does not leave the others waiting in a collective. No-op otherwise (serial, or
+// MPI not initialised).
+void AbortWorld(int code);
+
 // True if an MPI launcher (mpirun/mpiexec, srun with several tasks) started this process, i.e.
 // MPI_Init is needed; a plain `cliphba ...` runs without MPI (saves ~0.4 s of start-up).
 bool LaunchedByMpi();
 
-// Collective, for errors after which ranks may disagree: if any rank failed, every rank learns it.
-// Returns rank-0-first error text of the failing rank with the lowest rank, or "" if none failed.
-std::string AgreeOnError(const Comm& comm, const std::string& local_error);
+// The error agreement, RunOnRoot and argument checks: parallel/collectives.h.
 
 }  // namespace cliphba::parallel

@@ -39,14 +39,25 @@ std::unique_ptr<AllreduceBackend> MakeNcclBackend(const Comm&, int) {
 }
 #endif
 
+std::unique_ptr<AllreduceBackend> MakeBackend(BackendKind kind, const Comm& comm,
+                                              const at::Device& device) {
+  switch (kind) {
+    case BackendKind::kMpi:
+      return MakeMpiBackend(comm);
+    case BackendKind::kNccl:
+      return MakeNcclBackend(comm, device.is_cuda() ? device.index() : 0);
+    case BackendKind::kAuto:
+      break;
+  }
+  if (device.is_cuda() && HaveNccl()) return MakeNcclBackend(comm, device.index());
+  return MakeMpiBackend(comm);
+}
+
 std::unique_ptr<AllreduceBackend> MakeBackend(const std::string& name, const Comm& comm,
                                               const at::Device& device) {
-  if (name == "mpi") return MakeMpiBackend(comm);
-  if (name == "nccl") return MakeNcclBackend(comm, device.is_cuda() ? device.index() : 0);
-  if (name == "auto") {
-    if (device.is_cuda() && HaveNccl()) return MakeNcclBackend(comm, device.index());
-    return MakeMpiBackend(comm);
-  }
+  if (name == "mpi") return MakeBackend(BackendKind::kMpi, comm, device);
+  if (name == "nccl") return MakeBackend(BackendKind::kNccl, comm, device);
+  if (name == "auto") return MakeBackend(BackendKind::kAuto, comm, device);
   throw ConfigError("dist.backend '" + name + "' is unknown; expected auto, mpi or nccl");
 }
 

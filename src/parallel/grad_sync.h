@@ -36,7 +36,15 @@ std::unique_ptr<AllreduceBackend> MakeNcclBackend(const Comm& comm, int device_i
 // True if this build has the NCCL backend.
 bool HaveNccl();
 
-// "auto" | "mpi" | "nccl" -> a backend for tensors on `device`. Throws ConfigError.
+// The `dist.backend` choice. kAuto: NCCL for CUDA tensors when this build has it, else MPI.
+enum class BackendKind { kAuto, kMpi, kNccl };
+
+// A backend of `kind` for tensors on `device`. Collective over comm for NCCL. Throws ConfigError
+// (kNccl in a build without NCCL).
+std::unique_ptr<AllreduceBackend> MakeBackend(BackendKind kind, const Comm& comm,
+                                              const at::Device& device);
+
+// "auto" | "mpi" | "nccl" -> MakeBackend of that kind. Throws ConfigError for another name.
 std::unique_ptr<AllreduceBackend> MakeBackend(const std::string& name, const Comm& comm,
                                               const at::Device& device);
 
