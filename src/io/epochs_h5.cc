@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "io/h5.h"
 
@@ -89,9 +90,10 @@ void CheckShapes(const std::string& path, const Epochs& e) {
 
 void WriteEpochsH5(const std::string& path, const Epochs& e) {
   CheckShapes(path, e);
-  const std::string partial = path + ".partial";
+  AtomicFile out(path, "epochs file");  // removes the partial file on an exception
+  const std::string& partial = out.partial_path();
   h5::SilenceErrorStack();
-  try {
+  {
     H5PropertyList fcpl = h5::CreatePlist(H5P_FILE_CREATE, partial);
     H5File file(Check(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, fcpl.id(), H5P_DEFAULT),
                       "H5Fcreate", partial),
@@ -110,16 +112,8 @@ void WriteEpochsH5(const std::string& path, const Epochs& e) {
     if (!e.participant.empty()) WriteStringAttribute(g.id(), "participant", e.participant, partial);
     g.reset();
     if (file.Close() < 0) h5::ThrowError("H5Fclose", partial, "");
-  } catch (...) {
-    std::remove(partial.c_str());
-    throw;
   }
-  std::error_code ec;
-  std::filesystem::rename(partial, path, ec);
-  if (ec) {
-    std::remove(partial.c_str());
-    throw IoError(path + ": cannot rename the finished file: " + ec.message());
-  }
+  out.Commit();
 }
 
 }  // namespace cliphba::io

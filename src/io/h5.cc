@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "io/library_info.h"
 
 namespace cliphba::io {
 
@@ -122,6 +123,18 @@ H5File H5File::Open(const std::string& path, unsigned flags, hid_t fapl) {
   h5::SilenceErrorStack();
   hid_t id = h5::Check(H5Fopen(path.c_str(), flags, fapl), "H5Fopen", path);
   return H5File(id, path);
+}
+
+Hdf5LibraryInfo Hdf5Library() {
+  unsigned major = 0, minor = 0, release = 0;
+  H5get_libversion(&major, &minor, &release);
+#ifdef H5_HAVE_PARALLEL
+  const bool parallel = true;
+#else
+  const bool parallel = false;
+#endif
+  return {std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release),
+          parallel};
 }
 
 }  // namespace cliphba::io

@@ -25,6 +25,12 @@ namespace cliphba::io {
 
 namespace h5 {
 
+// "/a/b" for "a/b" and "/a/b"; "/" stays "/".
+inline std::string NormalizeObjectPath(const std::string& path) {
+  if (path.empty() || path[0] != '/') return "/" + path;
+  return path;
+}
+
 // Turns off HDF5's automatic printing of its error stack on this thread (errors are reported
 // through IoError instead). Idempotent and cheap; called by every entry point of this layer.
 void SilenceErrorStack();

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace cliphba::io {
@@ -563,28 +564,11 @@ void WriteNpy(const std::string& path, const at::Tensor& tensor) {
   head.push_back(static_cast<char>((dict.size() >> 8) & 0xff));
   head += dict;
 
-  const std::string partial = path + ".partial";
-  std::FILE* f = std::fopen(partial.c_str(), "wb");
-  if (!f) throw IoError(path + ": cannot create '" + partial + "' for writing: " + ErrnoText());
   const size_t nbytes = static_cast<size_t>(t.numel()) * static_cast<size_t>(t.element_size());
-  std::string error;
-  if (std::fwrite(head.data(), 1, head.size(), f) != head.size()) {
-    error = "writing the header failed: " + ErrnoText();
-  } else if (nbytes > 0 && std::fwrite(t.data_ptr(), 1, nbytes, f) != nbytes) {
-    error = "writing " + std::to_string(nbytes) + " bytes of data failed: " + ErrnoText();
-  } else if (std::fflush(f) != 0) {
-    error = "flushing failed: " + ErrnoText();
-  } else if (fsync(fileno(f)) != 0 && errno != EINVAL) {
-    error = "fsync failed: " + ErrnoText();
-  }
-  if (std::fclose(f) != 0 && error.empty()) error = "closing failed: " + ErrnoText();
-  if (error.empty() && std::rename(partial.c_str(), path.c_str()) != 0) {
-    error = "renaming '" + partial + "' into place failed: " + ErrnoText();
-  }
-  if (!error.empty()) {
-    std::remove(partial.c_str());
-    throw IoError(path + ": cannot write NPY file: " + error);
-  }
+  AtomicFile out(path, "NPY file");
+  out.Write(head);
+  out.Write(t.data_ptr(), nbytes);
+  out.Commit();
 }
 
 }  // namespace cliphba::io

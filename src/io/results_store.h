@@ -8,13 +8,19 @@
 #pragma once
 
 #include <ATen/ATen.h>
-#include <mpi.h>
 
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "core/atomic_file.h"
+#include "io/results_reader.h"
+
+namespace cliphba::parallel {
+class Comm;  // parallel/comm.h (MPI stays out of this header)
+}
 
 namespace cliphba::io {
 
@@ -29,7 +35,8 @@ class ResultsStore {
   // Collective: every rank of `comm` must call with the same path. All ranks open one file with
   // the MPI-IO driver; every subsequent Write*/SetAttribute call is collective too (all ranks, same
   // arguments except the `local` rows of WriteRows).
-  static ResultsStore CreateParallel(const std::string& path, MPI_Comm comm);
+  // REQUIRES: comm.is_mpi() (a serial communicator: use Create()).
+  static ResultsStore CreateParallel(const std::string& path, const parallel::Comm& comm);
 
   ResultsStore(ResultsStore&&) noexcept;
   ResultsStore& operator=(ResultsStore&&) noexcept;
@@ -69,50 +76,24 @@ class ResultsStore {
   void Commit();
 
   const std::string& path() const { return path_; }
-  bool parallel() const { return comm_ != MPI_COMM_NULL; }
+  bool parallel() const;
   // For tests: whether this rank's last WriteRows transfer really was collective MPI-IO
   // (H5Pget_mpio_actual_io_mode != H5D_MPIO_NO_COLLECTIVE). Always false in serial mode.
   bool last_io_was_collective() const { return last_io_collective_; }
 
  private:
-  ResultsStore(std::string path, MPI_Comm comm);
+  ResultsStore(std::string path, const parallel::Comm& comm);
   std::string path_;
   std::string partial_path_;
-  MPI_Comm comm_ = MPI_COMM_NULL;
+  std::unique_ptr<parallel::Comm> comm_;  // Comm::Serial() in serial mode
   int rank_ = 0;
+  AtomicFile out_;  // the partial file: renamed at Commit(), removed without it (rank 0 owns it)
   std::unique_ptr<H5File> file_;
   bool committed_ = false;
   bool last_io_collective_ = false;
   // Parallel mode only, rank 0: variable-length string datasets created collectively but written
   // at Commit() (HDF5 1.10 cannot write VL data through MPI-IO); see results_store.cc.
   std::vector<std::pair<std::string, std::vector<std::string>>> deferred_strings_;
-};
-
-// Read access to a finished results file (serial; any rank may open it read-only).
-class ResultsReader {
- public:
-  // Throws IoError if `path` is missing or not an HDF5 file.
-  explicit ResultsReader(const std::string& path);
-  ~ResultsReader();
-  ResultsReader(const ResultsReader&) = delete;
-  ResultsReader& operator=(const ResultsReader&) = delete;
-
-  bool Exists(const std::string& object_path) const;
-  // Reads a numeric dataset into a CPU tensor of its stored dtype. Throws DataError if missing.
-  at::Tensor ReadTensor(const std::string& dataset_path) const;
-  // Rows [first, first + count) along dimension 0 (a hyperslab read: memory bounded by the rows).
-  // Throws DataError for a range outside the dataset.
-  at::Tensor ReadRows(const std::string& dataset_path, int64_t first, int64_t count) const;
-  // The dataset's shape. Throws DataError if it is missing.
-  std::vector<int64_t> Shape(const std::string& dataset_path) const;
-  std::vector<std::string> ReadStrings(const std::string& dataset_path) const;
-  std::string ReadStringAttribute(const std::string& object_path, const std::string& name) const;
-  double ReadDoubleAttribute(const std::string& object_path, const std::string& name) const;
-  int64_t ReadIntAttribute(const std::string& object_path, const std::string& name) const;
-
- private:
-  std::string path_;
-  std::unique_ptr<H5File> file_;
 };
 
 // The root attributes every cliphba results file carries (results/README.md): cliphba_version,

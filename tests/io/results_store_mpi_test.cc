@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/shard.h"
 #include "io/results_store.h"
+#include "parallel/comm.h"
 
 namespace {
 
@@ -52,7 +53,7 @@ at::Tensor Rows(Range range, int64_t cols, at::ScalarType dtype, F f) {
 const std::vector<std::string> kNames = {"dog", "café", "東京", ""};
 
 void Write(const std::string& path, int size) {
-  ResultsStore store = ResultsStore::CreateParallel(path, MPI_COMM_WORLD);
+  ResultsStore store = ResultsStore::CreateParallel(path, cliphba::parallel::Comm(MPI_COMM_WORLD));
   TEST_CHECK(store.parallel());
 
   Range m = ShardRange(7, size, g_rank);
@@ -155,7 +156,8 @@ int main(int argc, char** argv) {
     TEST_CHECK(!std::filesystem::exists(path + ".partial"));
 
     {  // A store destroyed without Commit() leaves nothing behind.
-      ResultsStore store = ResultsStore::CreateParallel(abandoned, MPI_COMM_WORLD);
+      ResultsStore store =
+          ResultsStore::CreateParallel(abandoned, cliphba::parallel::Comm(MPI_COMM_WORLD));
       Range m = ShardRange(7, size, g_rank);
       store.WriteRows("/x", {7, 5}, at::kDouble, m.begin, Rows(m, 5, at::kDouble, MatrixValue));
     }
@@ -166,7 +168,8 @@ int main(int argc, char** argv) {
     {  // A missing directory throws IoError on every rank (no rank hangs).
       bool threw = false;
       try {
-        ResultsStore::CreateParallel(path + ".no_such_dir/x.h5", MPI_COMM_WORLD);
+        ResultsStore::CreateParallel(path + ".no_such_dir/x.h5",
+                                     cliphba::parallel::Comm(MPI_COMM_WORLD));
       } catch (const cliphba::IoError&) {
         threw = true;
       }
