@@ -9,7 +9,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
-#include "io/h5.h"
+#include "io/results_reader.h"
 #include "io/results_store.h"
 
 namespace cliphba::meg {
@@ -26,21 +26,9 @@ std::string Stem(const std::string& path) {
 }
 
 // data[:, :, s0:s0+len] of an epochs file as float32 (N, C, len) (hyperslab: only these samples).
-at::Tensor ReadSamples(const io::H5File& file, const EpochsInfo& info, int64_t s0, int64_t len) {
-  using io::h5::Check;
-  io::h5::SilenceErrorStack();
-  const std::string& path = info.path;
-  io::H5Dataset dset(Check(H5Dopen2(file.id(), kData, H5P_DEFAULT), "H5Dopen2", path, kData));
-  io::H5Dataspace space(Check(H5Dget_space(dset.id()), "H5Dget_space", path, kData));
-  hsize_t start[3] = {0, 0, hsize_t(s0)};
-  hsize_t count[3] = {hsize_t(info.trials), hsize_t(info.channels), hsize_t(len)};
-  Check(H5Sselect_hyperslab(space.id(), H5S_SELECT_SET, start, nullptr, count, nullptr),
-        "H5Sselect_hyperslab", path, kData);
-  io::H5Dataspace mem(Check(H5Screate_simple(3, count, nullptr), "H5Screate_simple", path, kData));
-  at::Tensor out = at::empty({info.trials, info.channels, len}, at::kFloat);
-  Check(H5Dread(dset.id(), H5T_NATIVE_FLOAT, mem.id(), space.id(), H5P_DEFAULT, out.data_ptr()),
-        "H5Dread", path, kData);
-  return out;
+at::Tensor ReadSamples(const io::ResultsReader& file, const EpochsInfo& info, int64_t s0,
+                       int64_t len) {
+  return file.ReadSlab(kData, {0, 0, s0}, {info.trials, info.channels, len}, at::kFloat);
 }
 
 }  // namespace
@@ -64,15 +52,10 @@ EpochsInfo ReadEpochsInfo(const std::string& path) {
   if (info.trials < 1 || info.channels < 1 || info.samples < 1)
     throw DataError(path + ": /epochs/data is empty (shape " + std::to_string(shape[0]) + " x " +
                     std::to_string(shape[1]) + " x " + std::to_string(shape[2]) + ")");
-  {
-    io::H5File f = io::H5File::Open(path, H5F_ACC_RDONLY);
-    io::H5Dataset d(io::h5::Check(H5Dopen2(f.id(), kData, H5P_DEFAULT), "H5Dopen2", path, kData));
-    io::H5Datatype t(io::h5::Check(H5Dget_type(d.id()), "H5Dget_type", path, kData));
-    if (H5Tget_class(t.id()) != H5T_FLOAT)
-      throw DataError(path + ": /epochs/data must be floating point (float32)");
-    htri_t has = H5Aexists_by_name(f.id(), "/epochs", "participant", H5P_DEFAULT);
-    if (has > 0) info.participant = reader.ReadStringAttribute("/epochs", "participant");
-  }
+  if (!reader.Describe(kData).floating_point)
+    throw DataError(path + ": /epochs/data must be floating point (float32)");
+  if (reader.HasAttribute("/epochs", "participant"))
+    info.participant = reader.ReadStringAttribute("/epochs", "participant");
   at::Tensor cond = reader.ReadTensor("/epochs/condition");
   if (cond.dim() != 1 || cond.size(0) != info.trials || at::isFloatingType(cond.scalar_type()))
     throw DataError(path +
@@ -203,7 +186,7 @@ at::Tensor EpochsRdms(const EpochsInfo& info, const EpochsPlan& plan, const std:
   at::Tensor iu = at::triu_indices(K, K, 1, at::kLong);
   const int64_t m = iu.size(1);
   at::Tensor out = at::empty({T, m}, at::kDouble);
-  io::H5File file = io::H5File::Open(info.path, H5F_ACC_RDONLY);
+  const io::ResultsReader file(info.path);  // kept open for every block
   if (block <= 0) {  // as many output timepoints as fit a 64 MiB float32 read buffer
     const int64_t samples = std::max<int64_t>(1, (int64_t(64) << 20) / (N * C * 4));
     block = std::max<int64_t>(1, (samples - plan.window + 1) / plan.stride);

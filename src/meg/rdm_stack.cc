@@ -13,8 +13,8 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "io/csv.h"
-#include "io/h5.h"
 #include "io/npy.h"
+#include "io/results_reader.h"
 #include "io/results_store.h"
 
 namespace cliphba::meg {
@@ -90,8 +90,8 @@ struct RdmStack::Impl {
   bool condensed = false;
   int64_t P = 0, T = 0, n = 0, m = 0;
   at::ScalarType dtype = at::kFloat;
-  at::Tensor mapped;                 // NPY: the whole array, memory-mapped
-  std::shared_ptr<io::H5File> file;  // HDF5: open read-only
+  at::Tensor mapped;                        // NPY: the whole array, memory-mapped
+  std::shared_ptr<io::ResultsReader> file;  // HDF5: open read-only
   std::vector<std::string> names, labels;
   TimeAxis axis;
   bool nan_zero = false;
@@ -103,31 +103,15 @@ struct RdmStack::Impl {
 
 at::Tensor RdmStack::Impl::Block(int64_t p, int64_t t0, int64_t count) const {
   if (!is_h5) return mapped.select(0, p).narrow(0, t0, count);
-  using io::h5::Check;
-  const std::string& ds = dataset;
-  io::h5::SilenceErrorStack();
-  io::H5Dataset dset(Check(H5Dopen2(file->id(), ds.c_str(), H5P_DEFAULT), "H5Dopen2", path, ds));
-  io::H5Dataspace space(Check(H5Dget_space(dset.id()), "H5Dget_space", path, ds));
-  std::vector<hsize_t> start = {hsize_t(p), hsize_t(t0)}, block = {1, hsize_t(count)};
-  std::vector<int64_t> out_shape = {count};
+  std::vector<int64_t> start = {p, t0, 0}, block = {1, count};
   if (condensed) {
-    start.push_back(0), block.push_back(hsize_t(m)), out_shape.push_back(m);
+    block.push_back(m);
   } else {
-    start.insert(start.end(), {0, 0});
-    block.insert(block.end(), {hsize_t(n), hsize_t(n)});
-    out_shape.insert(out_shape.end(), {n, n});
+    start.push_back(0);
+    block.insert(block.end(), {n, n});
   }
-  at::Tensor out = at::empty(out_shape, at::TensorOptions().dtype(dtype));
-  if (out.numel() == 0) return out;
-  Check(
-      H5Sselect_hyperslab(space.id(), H5S_SELECT_SET, start.data(), nullptr, block.data(), nullptr),
-      "H5Sselect_hyperslab", path, ds);
-  io::H5Dataspace mem(Check(H5Screate_simple(int(block.size()), block.data(), nullptr),
-                            "H5Screate_simple", path, ds));
-  const hid_t mem_type = dtype == at::kFloat ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE;
-  Check(H5Dread(dset.id(), mem_type, mem.id(), space.id(), H5P_DEFAULT, out.data_ptr()), "H5Dread",
-        path, ds);
-  return out;
+  // (1, count, ...) -> (count, ...): the participant dimension of the slab is dropped.
+  return file->ReadSlab(dataset, start, block, dtype).squeeze(0);
 }
 
 RdmStack RdmStack::Open(const config::MegRdmOptions& o) {
@@ -159,29 +143,23 @@ RdmStack RdmStack::Open(const config::MegRdmOptions& o) {
     impl->is_h5 = true;
     impl->dataset = o.dataset.empty() ? "/meg/rdm" : o.dataset;
     if (impl->dataset[0] != '/') impl->dataset = "/" + impl->dataset;
-    io::ResultsReader reader(o.path);
+    impl->file = std::make_shared<io::ResultsReader>(o.path);
+    const io::ResultsReader& reader = *impl->file;
     if (!reader.Exists(impl->dataset))
       throw DataError(o.path + ": no dataset '" + impl->dataset +
                       "' (meg.rdm.dataset); expected the (P, T, n, n) or (P, T, m) RDM stacks");
-    shape = reader.Shape(impl->dataset);
-    impl->file = std::make_shared<io::H5File>(io::H5File::Open(o.path, H5F_ACC_RDONLY));
-    {
-      using io::h5::Check;
-      io::H5Dataset dset(Check(H5Dopen2(impl->file->id(), impl->dataset.c_str(), H5P_DEFAULT),
-                               "H5Dopen2", o.path, impl->dataset));
-      io::H5Datatype type(Check(H5Dget_type(dset.id()), "H5Dget_type", o.path, impl->dataset));
-      const size_t size = H5Tget_size(type.id());
-      if (H5Tget_class(type.id()) != H5T_FLOAT || (size != 4 && size != 8))
-        throw DataError(o.path + ": dataset '" + impl->dataset +
-                        "' must hold float32 or float64 dissimilarities");
-      impl->dtype = size == 4 ? at::kFloat : at::kDouble;
-    }
+    const io::DatasetInfo info = reader.Describe(impl->dataset);
+    shape = info.shape;
+    const size_t size = info.element_size;
+    if (!info.floating_point || (size != 4 && size != 8))
+      throw DataError(o.path + ": dataset '" + impl->dataset +
+                      "' must hold float32 or float64 dissimilarities");
+    impl->dtype = size == 4 ? at::kFloat : at::kDouble;
     const std::string group = Parent(impl->dataset);
     // Time axis: attributes of the dataset, else of its group (/meg).
     auto read_time = [&](const char* name) {
       for (const std::string& obj : {impl->dataset, group}) {
-        htri_t has = H5Aexists_by_name(impl->file->id(), obj.c_str(), name, H5P_DEFAULT);
-        if (has > 0) return reader.ReadDoubleAttribute(obj, name);
+        if (reader.HasAttribute(obj, name)) return reader.ReadDoubleAttribute(obj, name);
       }
       throw DataError(o.path + ": attribute '" + name + "' is missing on '" + impl->dataset +
                       "' and on '" + group + "'; expected the time axis in ms");
