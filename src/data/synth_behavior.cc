@@ -12,6 +12,7 @@
 #include "core/rng.h"
 #include "io/csv.h"
 #include "io/npy.h"
+#include "io/text_file.h"
 
 namespace cliphba::data {
 
@@ -167,17 +168,7 @@ SynthBehaviorSummary GenerateSynthBehavior(const config::SynthBehaviorOptions& o
   truth["choice_rule"] = "P({i,j}) = exp(x_i.x_j) / (exp(x_i.x_j) + exp(x_i.x_k) + exp(x_j.x_k))";
   truth["active_dims"] = active;
   const std::string truth_path = path("ground_truth.json");
-  const std::string partial = truth_path + ".partial";
-  {
-    std::ofstream f(partial);
-    f << truth.dump(2) << "\n";
-    if (!f.flush()) {
-      std::filesystem::remove(partial, ec);
-      throw IoError(truth_path + ": cannot write the file");
-    }
-  }
-  std::filesystem::rename(partial, truth_path, ec);
-  if (ec) throw IoError(truth_path + ": cannot rename the finished file: " + ec.message());
+  io::WriteTextFileAtomically(truth_path, truth.dump(2) + "\n");
   return out;
 }
 

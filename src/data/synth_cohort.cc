@@ -19,6 +19,7 @@
 #include "io/csv.h"
 #include "io/epochs_h5.h"
 #include "io/npy.h"
+#include "io/text_file.h"
 #include "meg/epochs.h"
 
 namespace cliphba::data {
@@ -230,21 +231,9 @@ std::string ReadAll(const fs::path& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-// Writes text atomically (path.partial, then rename).
+// Writes text atomically (io/text_file.h: path.partial, fsync, rename).
 void WriteText(const fs::path& path, const std::string& text) {
-  const fs::path partial = path.string() + ".partial";
-  {
-    std::ofstream f(partial, std::ios::binary);
-    f << text;
-    if (!f.flush()) {
-      std::error_code ec;
-      fs::remove(partial, ec);
-      throw IoError(path.string() + ": cannot write the file");
-    }
-  }
-  std::error_code ec;
-  fs::rename(partial, path, ec);
-  if (ec) throw IoError(path.string() + ": cannot rename the finished file: " + ec.message());
+  io::WriteTextFileAtomically(path.string(), text);
 }
 
 json OptionsJson(const config::SynthCohortOptions& o) {
