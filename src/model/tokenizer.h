@@ -1,7 +1,7 @@
 // The OpenAI CLIP byte-level BPE tokenizer (clip/simple_tokenizer.py + clip.tokenize), in C++.
 //
 // Equal to the reference for every string of shared/fixtures/clip/tokenizer_reference.json (exact
-// ids). The reference's text cleaning is replicated as follows (see tokenizer.cc for details):
+// ids). The reference's text cleaning is replicated as follows (see text_clean.cc for details):
 //
 //  * ftfy.fix_text: NOT available. cliphba replicates only the subset "uncurl_quotes":
 //    U+02BC and U+2018..U+201B -> ', U+201C..U+201F -> " (ftfy 6, default settings). Everything
