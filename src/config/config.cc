@@ -11,6 +11,7 @@
 #include <limits>
 #include <sstream>
 
+#include "config/schema.h"
 #include "core/error.h"
 #include "core/hash.h"
 
@@ -18,11 +19,14 @@ namespace cliphba::config {
 
 namespace {
 
-enum class Kind { kString, kInteger, kNumber, kBoolean, kStringList };
+using detail::Field;
+using detail::Kind;
+using detail::kInf;
 
 const char* KindName(Kind k) {
   switch (k) {
     case Kind::kString:
+    case Kind::kChoice:
       return "string";
     case Kind::kInteger:
       return "integer";
@@ -36,329 +40,24 @@ const char* KindName(Kind k) {
   return "?";
 }
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-
-// One key: where it lives in Config, its type, range and documentation.
-struct Field {
-  std::string path;
-  Kind kind;
-  void* target;
-  std::string doc;
-  double min = -kInf;
-  double max = kInf;
-  std::vector<std::string> choices;  // allowed values (strings and list elements); empty = any
-};
-
-Field Str(std::string path, std::string* t, std::string doc,
-          std::vector<std::string> choices = {}) {
-  return {std::move(path), Kind::kString, t, std::move(doc), -kInf, kInf, std::move(choices)};
-}
-Field Int(std::string path, int64_t* t, std::string doc, double min, double max = kInf) {
-  return {std::move(path), Kind::kInteger, t, std::move(doc), min, max, {}};
-}
-// A random seed: any integer a double holds exactly (0 .. 2^53); doc + " (0 .. 2^53)".
-Field Seed(std::string path, int64_t* t, const std::string& doc = "random seed") {
-  return Int(std::move(path), t, doc + " (0 .. 2^53)", 0, 9007199254740992.0);
-}
-Field Num(std::string path, double* t, std::string doc, double min, double max = kInf) {
-  return {std::move(path), Kind::kNumber, t, std::move(doc), min, max, {}};
-}
-Field Bool(std::string path, bool* t, std::string doc) {
-  return {std::move(path), Kind::kBoolean, t, std::move(doc), -kInf, kInf, {}};
-}
-Field List(std::string path, std::vector<std::string>* t, std::string doc,
-           std::vector<std::string> choices = {}) {
-  return {std::move(path), Kind::kStringList, t, std::move(doc), -kInf, kInf, std::move(choices)};
-}
-
-// The schema, bound to the members of `c`. Declaration order = documentation order.
+// The schema, bound to the members of `c`. Declaration order = documentation order: the sections
+// in this order are the order of `cliphba config`, --json and DumpConfig (and so of ConfigHash).
 std::vector<Field> Schema(Config* c) {
-  const std::vector<std::string> metrics = {"correlation", "cosine", "euclidean", "spose"};
-  auto& sb = c->synth_behavior;
-  auto& rb = c->rsa_behavior;
-  auto& pm = c->permute;
-  auto& mt = c->permute.mantel;
-  auto& cl = c->permute.cluster;
-  auto& si = c->synth_images;
-  auto& tb = c->train_behavior;
-  auto& sc = c->synth_cohort;
-  auto& sm = c->synth_model;
-  auto& rn = c->run;
-  const std::vector<std::string> stages = {"behavior", "group", "individual", "alignment",
-                                           "report"};
-  auto& mr = c->meg_rdm;
-  auto& me = c->meg_epochs;
-  auto& tm = c->train_meg;
-  return {
-      Str("log.level", &c->log.level, "log verbosity",
-          {"trace", "debug", "info", "warn", "error", "off"}),
-      Bool("log.all_ranks", &c->log.all_ranks, "print info lines on every MPI rank"),
-      Int("runtime.threads", &c->runtime.threads,
-          "intra-op threads per process (ATen + OpenBLAS); 0 = cores / ranks on the node", 0, 4096),
-      Str("synth.behavior.out_dir", &sb.out_dir, "output folder of the synthetic behaviour set"),
-      Int("synth.behavior.n_objects", &sb.n_objects,
-          "number of objects (every triplet is simulated: at most 400)", 3, 400),
-      Int("synth.behavior.n_dims", &sb.n_dims, "embedding dimensions", 1, 4096),
-      Int("synth.behavior.n_active", &sb.n_active, "non-zero dimensions per object (<= n_dims)", 1,
-          4096),
-      Num("synth.behavior.scale", &sb.scale, "mean value of an active dimension", 1e-6, 1e3),
-      Int("synth.behavior.repeats", &sb.repeats, "simulated choices per distinct triplet", 1,
-          100000),
-      Int("synth.behavior.n_listed", &sb.n_listed, "behavioural triplet rows in triplets.npy", 0,
-          1e9),
-      Num("synth.behavior.model_noise", &sb.model_noise,
-          "noise sd of the model embedding, relative to scale", 0, 1e3),
-      Seed("synth.behavior.seed", &sb.seed),
-      Str("synth.images.out_dir", &si.out_dir, "output folder of the synthetic image set"),
-      Int("synth.images.n_images", &si.n_images, "number of images", 4, 100000),
-      Int("synth.images.image_size", &si.image_size, "PNG height = width in pixels", 8, 4096),
-      Int("synth.images.n_dims", &si.n_dims, "target dimensions (= prompts written)", 1, 4096),
-      Int("synth.images.n_heldout", &si.n_heldout, "names written to heldout.txt (< n_images)", 0,
-          100000),
-      Seed("synth.images.seed", &si.seed),
-      Str("synth.cohort.out_dir", &sc.out_dir, "output folder of the synthetic cohort"),
-      Int("synth.cohort.n_objects", &sc.n_objects,
-          "objects = MEG conditions (every triplet simulated)", 4, 400),
-      Int("synth.cohort.n_exemplars", &sc.n_exemplars, "images per object (exemplar 0 is named)", 1,
-          100),
-      Int("synth.cohort.image_size", &sc.image_size, "PNG height = width in pixels", 8, 1024),
-      Int("synth.cohort.n_dims", &sc.n_dims, "named behavioural dimensions (= prompts)", 1, 16),
-      Int("synth.cohort.n_heldout", &sc.n_heldout, "objects in heldout.txt (< n_objects)", 0, 399),
-      Int("synth.cohort.choice_repeats", &sc.choice_repeats,
-          "simulated odd-one-out choices per distinct triplet", 1, 10000),
-      Int("synth.cohort.n_participants", &sc.n_participants, "MEG participants", 1, 1000),
-      Int("synth.cohort.n_sensors", &sc.n_sensors, "MEG channels", 1, 10000),
-      Int("synth.cohort.n_times", &sc.n_times, "samples per epoch", 2, 100000),
-      Num("synth.cohort.sfreq", &sc.sfreq, "sampling rate in Hz", 1e-3, 1e6),
-      Num("synth.cohort.tmin_ms", &sc.tmin_ms, "time of sample 0 in ms", -1e6, 1e6),
-      Int("synth.cohort.n_trials", &sc.n_trials, "trials per object per participant", 1, 10000),
-      Num("synth.cohort.visual_latency_ms", &sc.visual_latency_ms,
-          "peak time of the visual code in ms", -1e6, 1e6),
-      Num("synth.cohort.semantic_latency_ms", &sc.semantic_latency_ms,
-          "peak time of the semantic code in ms", -1e6, 1e6),
-      Num("synth.cohort.latency_jitter_ms", &sc.latency_jitter_ms,
-          "participant latency jitter: U(-j, +j) ms", 0, 1e6),
-      Num("synth.cohort.visual_width_ms", &sc.visual_width_ms,
-          "sd of the visual code's Gaussian time course in ms", 1e-3, 1e6),
-      Num("synth.cohort.semantic_width_ms", &sc.semantic_width_ms,
-          "sd of the semantic code's Gaussian time course in ms", 1e-3, 1e6),
-      Num("synth.cohort.visual_amplitude", &sc.visual_amplitude,
-          "mean peak amplitude of the visual code", 0, 1e6),
-      Num("synth.cohort.semantic_amplitude", &sc.semantic_amplitude,
-          "mean peak amplitude of the semantic code", 0, 1e6),
-      Num("synth.cohort.weight_spread", &sc.weight_spread,
-          "sd of the log participant weights of the semantic dimensions", 0, 10),
-      Num("synth.cohort.noise", &sc.noise, "sd of the sensor noise per sample", 0, 1e6),
-      Seed("synth.cohort.seed", &sc.seed),
-      Str("synth.model.out", &sm.out, "safetensors file of the random-init CLIP"),
-      Int("synth.model.vision_layers", &sm.vision_layers, "image tower blocks", 1, 256),
-      Int("synth.model.vision_width", &sm.vision_width, "image tower width (multiple of 64)", 64,
-          8192),
-      Int("synth.model.vision_patch_size", &sm.vision_patch_size, "patch size in pixels", 1, 1024),
-      Int("synth.model.image_resolution", &sm.image_resolution,
-          "input height = width in pixels (multiple of the patch size)", 1, 8192),
-      Int("synth.model.embed_dim", &sm.embed_dim, "joint embedding dimension", 1, 8192),
-      Int("synth.model.text_layers", &sm.text_layers, "text transformer blocks", 1, 256),
-      Int("synth.model.text_width", &sm.text_width, "text transformer width (multiple of 64)", 64,
-          8192),
-      Int("synth.model.context_length", &sm.context_length, "text positions", 1, 4096),
-      Int("synth.model.vocab_size", &sm.vocab_size, "token embedding rows", 2, 1000000),
-      Seed("synth.model.seed", &sm.seed, "random seed of the init"),
-      Str("rsa.behavior.embedding", &rb.embedding, "embedding CSV (,image_name,0..d-1)"),
-      Str("rsa.behavior.rdm", &rb.rdm, "reference RDM, NPY (n x n)"),
-      Str("rsa.behavior.rdm_names", &rb.rdm_names, "RDM row names in RDM order (.txt or .csv)"),
-      Str("rsa.behavior.triplets", &rb.triplets,
-          "optional NPY (t x 3) int64 behavioural choices (a, b, odd) in RDM order"),
-      Str("rsa.behavior.out", &rb.out, "optional HDF5 results file"),
-      List("rsa.behavior.metrics", &rb.metrics, "model RDM types to compute", metrics),
-      Num("rsa.behavior.symmetry_tolerance", &rb.symmetry_tolerance,
-          "largest accepted asymmetry |a_ij - a_ji| and diagonal |a_ii| of the reference RDM", 0,
-          1),
-      Str("permute.out", &pm.out, "HDF5 results file (checkpoint: OUT.ckpt)"),
-      Num("permute.time_start_ms", &pm.time_start_ms, "time of timepoint 0 in ms", -1e9, 1e9),
-      Num("permute.time_step_ms", &pm.time_step_ms, "timepoint spacing in ms", 1e-9, 1e9),
-      Int("permute.batch", &pm.batch, "permutations per GEMM batch", 1, 65536),
-      Int("permute.chunk_timepoints", &pm.chunk_timepoints, "timepoints streamed at once", 1, 1e9),
-      Int("permute.checkpoint_every", &pm.checkpoint_every, "permutations between checkpoints", 1,
-          1e12),
-      Str("permute.precision", &pm.precision, "Mantel kernel precision", {"float32", "float64"}),
-      Str("permute.device", &pm.device, "device of the Mantel kernel", {"cpu", "cuda"}),
-      Bool("permute.save_null", &pm.save_null, "also write the null maxima"),
-      Num("permute.fdr_alpha", &pm.fdr_alpha, "Benjamini-Hochberg FDR level", 1e-12, 1),
-      Num("permute.progress_seconds", &pm.progress_seconds, "progress line interval (s)", 0, 1e6),
-      Int("permute.bootstrap_n", &pm.bootstrap_n,
-          "bootstrap samples for CIs of curves, peak latency and AUC (0 = off)", 0, 1e9),
-      Num("permute.bootstrap_level", &pm.bootstrap_level, "bootstrap CI level", 1e-6, 0.999999),
-      Str("permute.mantel.model_rdm", &mt.model_rdm, "model RDM NPY ((n x n) or condensed)"),
-      Str("permute.mantel.neural_rdm", &mt.neural_rdm,
-          "neural RDM NPY: (n x n), (T x n x n) or condensed (T x m)"),
-      Str("permute.mantel.neural_dataset", &mt.neural_dataset,
-          "dataset inside an HDF5 neural_rdm file (e.g. /meg/rdm)"),
-      Str("permute.mantel.model_names", &mt.model_names, "optional object names of the model RDM"),
-      Str("permute.mantel.neural_names", &mt.neural_names,
-          "optional object names of the neural RDM"),
-      Str("permute.mantel.statistic", &mt.statistic, "RDM correlation", {"spearman", "pearson"}),
-      Int("permute.mantel.tail", &mt.tail, "1 = upper, 0 = two-sided", 0, 1),
-      Int("permute.mantel.n", &mt.n, "random permutations", 1, 1e12),
-      Seed("permute.mantel.seed", &mt.seed),
-      Str("permute.mantel.permutations", &mt.permutations,
-          "optional NPY (N x n) int64 explicit permutations"),
-      Str("permute.cluster.data", &cl.data, "NPY (participants x T) alignment values"),
-      Num("permute.cluster.threshold", &cl.threshold,
-          "cluster-forming t, negative for tail -1 (0 = from threshold_p)", -1e6, 1e6),
-      Num("permute.cluster.threshold_p", &cl.threshold_p, "p for the t-quantile threshold", 1e-12,
-          0.5),
-      Int("permute.cluster.tail", &cl.tail, "-1, 0 or 1 (MNE's tail)", -1, 1),
-      Int("permute.cluster.n", &cl.n, "sign-flip patterns incl. the observed", 2, 1e12),
-      Seed("permute.cluster.seed", &cl.seed),
-      Str("permute.cluster.flips", &cl.flips,
-          "optional NPY ((n - 1) x participants) int8 +-1 explicit flips"),
-      Str("train.behavior.checkpoint", &tb.checkpoint, "base CLIP checkpoint file"),
-      Str("train.behavior.vocab", &tb.vocab, "CLIP BPE merges (bpe_simple_vocab_16e6.txt.gz)"),
-      Str("train.behavior.vocab_remap", &tb.vocab_remap,
-          "token-id remap: \"\" (none) | tiny (fixtures' 4096-row vocabulary)", {"", "tiny"}),
-      Str("train.behavior.prompts", &tb.prompts, "JSON list of the dimension prompts"),
-      Str("train.behavior.targets_csv", &tb.targets_csv,
-          "target embedding CSV (,image_name,0..K-1), K = number of prompts"),
-      Str("train.behavior.image_dir", &tb.image_dir, "folder of the images"),
-      Str("train.behavior.heldout_names", &tb.heldout_names,
-          "optional list of held-out names (.txt or .csv)"),
-      Str("train.behavior.reference_rdm", &tb.reference_rdm,
-          "optional NPY (n x n) human RDM of the held-out objects"),
-      Str("train.behavior.reference_rdm_names", &tb.reference_rdm_names,
-          "row names of reference_rdm (.txt or .csv)"),
-      Str("train.behavior.out_dir", &tb.out_dir, "checkpoints, resume state and results"),
-      Int("train.behavior.image_size", &tb.image_size,
-          "model input size in pixels; 0 = the checkpoint's", 0, 4096),
-      Str("train.behavior.normalization", &tb.normalization,
-          "image mean/std: THINGS statistics or OpenAI CLIP's", {"things", "openai"}),
-      Seed("train.behavior.seed", &tb.seed),
-      Num("train.behavior.val_fraction", &tb.val_fraction, "validation share", 1e-6, 0.999999),
-      Int("train.behavior.batch", &tb.batch, "global batch size", 1, 1e6),
-      Int("train.behavior.epochs", &tb.epochs, "maximum epochs", 0, 1e6),
-      Int("train.behavior.patience", &tb.patience, "epochs without improvement before stopping", 1,
-          1e6),
-      Num("train.behavior.lr", &tb.lr, "AdamW learning rate", 0, 10),
-      Num("train.behavior.weight_decay", &tb.weight_decay, "AdamW decoupled weight decay", 0, 10),
-      Int("train.behavior.dora.rank", &tb.dora_rank, "DoRA rank r", 1, 4096),
-      Num("train.behavior.dora.alpha", &tb.dora_alpha, "DoRA alpha (scaling = alpha / rank)", 1e-9,
-          1e9),
-      Int("train.behavior.dora.vision_blocks", &tb.dora_vision_blocks,
-          "last N vision blocks adapted", 0, 1000),
-      Int("train.behavior.dora.text_blocks", &tb.dora_text_blocks, "last M text blocks adapted", 0,
-          1000),
-      Bool("train.behavior.dora.train_magnitude", &tb.dora_train_magnitude,
-           "train the DoRA magnitude m"),
-      Int("train.behavior.loader_threads", &tb.loader_threads, "image decoding threads per rank", 1,
-          256),
-      Str("train.behavior.dist.backend", &tb.dist_backend, "gradient all-reduce backend",
-          {"auto", "mpi", "nccl"}),
-      Num("train.behavior.dist.bucket_mb", &tb.dist_bucket_mb, "all-reduce bucket size (MiB)",
-          0.001, 1e5),
-      Num("train.behavior.progress_seconds", &tb.progress_seconds, "progress line interval (s)", 0,
-          1e6),
-      Str("run.name", &rn.name,
-          "run name (the run folder is results/<name> unless out_dir is set)"),
-      Str("run.out_dir", &rn.out_dir, "run folder: unit records, locks, checkpoints"),
-      List("run.stages", &rn.stages, "stages this run performs, in pipeline order", stages),
-      List("run.participants", &rn.participants,
-           "participant labels (or indices) to model; empty = every participant of meg.rdm"),
-      Int("run.group_size", &rn.group_size,
-          "MPI ranks per participant group; 0 = world / min(world, participants)", 0, 1e6),
-      Seed("run.seed", &rn.seed, "seed of the run-level statistics"),
-      Str("run.results", &rn.results, "results HDF5 file; \"\" = <out_dir>/results.h5"),
-      Str("run.report_script", &rn.report_script,
-          "report script run by /usr/bin/python3 after the results file (skipped if missing)"),
-      Int("run.own_vs_other_n", &rn.own_vs_other_n,
-          "own-vs-other label permutations (exact enumeration when P! <= n)", 1, 1e12),
-      Int("run.cluster_n", &rn.cluster_n,
-          "sign-flip patterns of the alignment cluster test, observed included (0 = none)", 0, 1e9),
-      Num("run.cluster_p", &rn.cluster_p, "cluster-forming threshold p (one-sided t quantile)",
-          1e-12, 0.5),
-      Str("meg.rdm.path", &mr.path, "MEG RDM stacks: NPY (P,T,n,n) / (P,T,m) or HDF5"),
-      Str("meg.rdm.dataset", &mr.dataset, "HDF5 dataset of the RDM stacks (rank 3 or 4)"),
-      Str("meg.rdm.names", &mr.names,
-          "object names in RDM order (.txt or .csv); NPY: required, HDF5: overrides /meg/names"),
-      Num("meg.rdm.time_start_ms", &mr.time_start_ms, "NPY: time of timepoint 0 in ms", -1e9, 1e9),
-      Num("meg.rdm.time_step_ms", &mr.time_step_ms, "NPY: timepoint spacing in ms", 1e-9, 1e9),
-      Str("meg.rdm.nan_policy", &mr.nan_policy, "NaN/Inf in RDMs: refuse, or replace by 0",
-          {"error", "zero"}),
-      Str("meg.rdm.rescale", &mr.rescale, "global min-max rescale to [0, 1]", {"minmax", "none"}),
-      Num("meg.rdm.symmetry_tolerance", &mr.symmetry_tolerance,
-          "largest accepted |a_ij - a_ji| and |a_ii| of MEG RDMs", 0, 1),
-      List("meg.epochs.files", &me.files, "epochs HDF5 files, one per participant"),
-      List("meg.epochs.participants", &me.participants,
-           "participant labels, one per file (empty: file attribute or file stem)"),
-      Str("meg.epochs.method", &me.method, "RDM distance", {"correlation", "crossnobis"}),
-      Num("meg.epochs.window_ms", &me.window_ms, "centred boxcar window in ms (0 = none)", 0, 1e9),
-      Num("meg.epochs.step_ms", &me.step_ms, "output timepoint spacing in ms (0 = every sample)", 0,
-          1e9),
-      Num("meg.epochs.tmin_ms", &me.tmin_ms, "crop: first time kept (ms)", -1e9, 1e9),
-      Num("meg.epochs.tmax_ms", &me.tmax_ms, "crop: last time kept (ms)", -1e9, 1e9),
-      Str("meg.epochs.out", &me.out, "MEG RDM HDF5 file written"),
-      Str("train.meg.mode", &tm.mode, "group (mean of participants) or individual (one)",
-          {"group", "individual"}),
-      List("train.meg.participants", &tm.participants,
-           "participant labels or 0-based indices (group: empty = all; individual: one)"),
-      Str("train.meg.checkpoint", &tm.checkpoint, "base CLIP checkpoint file"),
-      Str("train.meg.vocab", &tm.vocab, "CLIP BPE merges (bpe_simple_vocab_16e6.txt.gz)"),
-      Str("train.meg.vocab_remap", &tm.vocab_remap, "token id remap", {"", "tiny"}),
-      Str("train.meg.prompts", &tm.prompts, "JSON list of the dimension prompts"),
-      Str("train.meg.behavior_checkpoint", &tm.behavior_checkpoint,
-          "optional stage-1 best.safetensors whose text tower is used (frozen)"),
-      Bool("train.meg.behavior_vision", &tm.behavior_vision,
-           "with behavior_checkpoint: the image tower starts from the stage-1 model too"),
-      Str("train.meg.image_dir", &tm.image_dir, "folder of the images, named like the RDM objects"),
-      Str("train.meg.heldout_names", &tm.heldout_names,
-          "optional: objects kept out of training (.txt or .csv)"),
-      Str("train.meg.out_dir", &tm.out_dir, "checkpoints, resume state and results"),
-      Int("train.meg.image_size", &tm.image_size, "model input in pixels (0 = the checkpoint's)", 0,
-          4096),
-      Str("train.meg.normalization", &tm.normalization, "image mean/std preset",
-          {"things", "openai"}),
-      Num("train.meg.train_start_ms", &tm.train_start_ms, "first training time (ms)", -1e9, 1e9),
-      Num("train.meg.train_end_ms", &tm.train_end_ms, "last training time (ms), inclusive", -1e9,
-          1e9),
-      Num("train.meg.train_step_ms", &tm.train_step_ms, "training time spacing (ms)", 1e-9, 1e9),
-      Num("train.meg.window_ms", &tm.window_ms, "+- window around each training time (ms)", 0, 1e9),
-      Num("train.meg.noise_scale", &tm.noise_scale, "scale of the noise level curve", 0, 1e6),
-      Num("train.meg.noise_sigma", &tm.noise_sigma, "Gaussian smoothing of 1 - beta (timepoints)",
-          1e-9, 1e6),
-      Bool("train.meg.noise", &tm.noise, "Gaussian noise term during training"),
-      Str("train.meg.wfr_init", &tm.wfr_init,
-          "Wfr start: last (reference: 1 on the last block) | ramp (block j: j / (L - 1))",
-          {"last", "ramp"}),
-      Seed("train.meg.seed", &tm.seed),
-      Num("train.meg.val_fraction", &tm.val_fraction, "validation share", 1e-6, 0.999999),
-      Int("train.meg.batch", &tm.batch, "global batch size (>= 3 objects)", 3, 1e6),
-      Int("train.meg.epochs", &tm.epochs, "maximum epochs (both phases)", 0, 1e6),
-      Int("train.meg.phase1_epochs", &tm.phase1_epochs,
-          "phase-1 epochs at most (0 = until patience)", 0, 1e6),
-      Int("train.meg.patience_phase1", &tm.patience_phase1,
-          "phase-1 epochs without a checkpoint before phase 2", 1, 1e6),
-      Int("train.meg.patience_phase2", &tm.patience_phase2,
-          "phase-2 epochs without a checkpoint before stopping", 1, 1e6),
-      Num("train.meg.lr_wfr_1", &tm.lr_wfr_1, "AdamW learning rate of Wfr, phase 1", 0, 10),
-      Num("train.meg.lr_wfr_2", &tm.lr_wfr_2, "AdamW learning rate of Wfr, phase 2", 0, 10),
-      Num("train.meg.lr_dora", &tm.lr_dora, "AdamW learning rate of DoRA, phase 2", 0, 10),
-      Num("train.meg.weight_decay", &tm.weight_decay, "AdamW decoupled weight decay", 0, 10),
-      Int("train.meg.dora.rank", &tm.dora_rank, "DoRA rank r", 1, 4096),
-      Num("train.meg.dora.alpha", &tm.dora_alpha, "DoRA alpha (scaling = alpha / rank)", 1e-9, 1e9),
-      Int("train.meg.dora.vision_blocks", &tm.dora_vision_blocks,
-          "last N vision blocks adapted in phase 2 (-1 = all)", -1, 4096),
-      Bool("train.meg.dora.train_magnitude", &tm.dora_train_magnitude,
-           "train the DoRA magnitude m"),
-      Num("train.meg.loss.p_weight", &tm.p_weight, "weight of the Pearson loss", 0, 1e6),
-      Num("train.meg.loss.m_weight", &tm.m_weight, "weight of the MSE loss", 0, 1e6),
-      Num("train.meg.loss.g_weight", &tm.g_weight, "weight of the generalisation loss", 0, 1e6),
-      Int("train.meg.loader_threads", &tm.loader_threads, "image decoding threads per rank", 1,
-          256),
-      Str("train.meg.dist.backend", &tm.dist_backend, "gradient all-reduce backend",
-          {"auto", "mpi", "nccl"}),
-      Num("train.meg.dist.bucket_mb", &tm.dist_bucket_mb, "all-reduce bucket size (MiB)", 0.001,
-          1e5),
-      Num("train.meg.progress_seconds", &tm.progress_seconds, "progress line interval (s)", 0, 1e6),
-  };
+  std::vector<Field> fields;
+  detail::AddLogKeys(&c->log, &fields);
+  detail::AddRuntimeKeys(&c->runtime, &fields);
+  detail::AddSynthBehaviorKeys(&c->synth_behavior, &fields);
+  detail::AddSynthImagesKeys(&c->synth_images, &fields);
+  detail::AddSynthCohortKeys(&c->synth_cohort, &fields);
+  detail::AddSynthModelKeys(&c->synth_model, &fields);
+  detail::AddRsaBehaviorKeys(&c->rsa_behavior, &fields);
+  detail::AddPermuteKeys(&c->permute, &fields);
+  detail::AddTrainBehaviorKeys(&c->train_behavior, &fields);
+  detail::AddRunKeys(&c->run, &fields);
+  detail::AddMegRdmKeys(&c->meg_rdm, &fields);
+  detail::AddMegEpochsKeys(&c->meg_epochs, &fields);
+  detail::AddTrainMegKeys(&c->train_meg, &fields);
+  return fields;
 }
 
 std::string Quote(const std::string& s) {
@@ -390,6 +89,8 @@ std::string ValueText(const Field& f) {
   switch (f.kind) {
     case Kind::kString:
       return Quote(*static_cast<std::string*>(f.target));
+    case Kind::kChoice:
+      return Quote(f.choice_name(f.target));
     case Kind::kInteger:
       return std::to_string(*static_cast<int64_t*>(f.target));
     case Kind::kNumber:
@@ -494,6 +195,11 @@ void Assign(const Field& f, const YAML::Node& node, const Source& src, const cha
     case Kind::kString:
       CheckChoice(f, text, src, mark);
       *static_cast<std::string*>(f.target) = text;
+      return;
+    case Kind::kChoice:
+      CheckChoice(f, text, src, mark);
+      for (size_t i = 0; i < f.choices.size(); ++i)
+        if (f.choices[i] == text) f.set_choice(f.target, f.choice_values[i]);
       return;
     case Kind::kBoolean: {
       static const std::vector<std::string> t = {"true", "True", "TRUE", "yes", "on"};
@@ -639,7 +345,7 @@ Config LoadConfig(const std::string& file, const std::vector<std::string>& overr
     const Field* f = Find(fields, path);
     if (f == nullptr)
       Fail(set, YAML::Mark::null_mark(), path, "unknown key" + Suggestion(path, fields));
-    if (f->kind == Kind::kString) {
+    if (f->kind == Kind::kString || f->kind == Kind::kChoice) {
       Assign(*f, YAML::Node(), set, value.c_str());
       continue;
     }

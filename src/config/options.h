@@ -11,6 +11,35 @@
 
 namespace cliphba::config {
 
+// Settings with a fixed set of values are enums; the schema parses the YAML string once, and
+// Name(value) is that string again (what `cliphba config`, DumpConfig and the hashes write).
+
+enum class MantelStatistic { kSpearman, kPearson };  // spearman | pearson
+enum class VocabRemap { kNone, kTiny };              // "" | tiny
+enum class DistBackend { kAuto, kMpi, kNccl };       // auto | mpi | nccl
+enum class RdmRescale { kMinMax, kNone };            // minmax | none
+enum class MegMode { kGroup, kIndividual };          // group | individual
+enum class WfrInit { kLast, kRamp };                 // last | ramp
+
+inline const char* Name(MantelStatistic v) {
+  return v == MantelStatistic::kPearson ? "pearson" : "spearman";
+}
+inline const char* Name(VocabRemap v) { return v == VocabRemap::kTiny ? "tiny" : ""; }
+inline const char* Name(DistBackend v) {
+  switch (v) {
+    case DistBackend::kMpi:
+      return "mpi";
+    case DistBackend::kNccl:
+      return "nccl";
+    case DistBackend::kAuto:
+      break;
+  }
+  return "auto";
+}
+inline const char* Name(RdmRescale v) { return v == RdmRescale::kNone ? "none" : "minmax"; }
+inline const char* Name(MegMode v) { return v == MegMode::kIndividual ? "individual" : "group"; }
+inline const char* Name(WfrInit v) { return v == WfrInit::kRamp ? "ramp" : "last"; }
+
 struct LogOptions {
   std::string level = "info";  // trace | debug | info | warn | error | off
   bool all_ranks = false;      // print info lines on every MPI rank, not only rank 0
@@ -53,7 +82,7 @@ struct MantelOptions {
   std::string neural_dataset;  // dataset path inside an HDF5 neural_rdm (e.g. /meg/rdm)
   std::string model_names;     // optional object names of the model RDM rows
   std::string neural_names;    // optional object names of the neural RDM rows (must equal model's)
-  std::string statistic = "spearman";  // spearman | pearson
+  MantelStatistic statistic = MantelStatistic::kSpearman;  // spearman | pearson
   int64_t tail = 1;                    // 1 (model fits better than chance) | 0 (two-sided)
   int64_t n = 1000;                    // random permutations N (p = (1 + #{null >= obs}) / (1 + N))
   int64_t seed = 1;                    // permutation k is a pure function of (seed, k)
@@ -103,7 +132,7 @@ struct SynthImagesOptions {
 struct TrainBehaviorOptions {
   std::string checkpoint;   // base CLIP checkpoint (safetensors, torch.save zip or TorchScript)
   std::string vocab;        // CLIP BPE merges, bpe_simple_vocab_16e6.txt.gz
-  std::string vocab_remap;  // "" (full 49408-row vocabulary) | "tiny" (fixtures' 4096-row remap)
+  VocabRemap vocab_remap = VocabRemap::kNone;  // "" (full 49408-row vocab) | tiny (fixtures' 4096)
   std::string prompts;      // JSON list of the dimension prompts (one per target column)
   std::string targets_csv;  // THINGS embedding CSV: ,image_name,0..K-1 (values >= 0)
   std::string image_dir;    // folder of the images; image_name -> file (name, or name + .jpg/.png)
@@ -126,7 +155,7 @@ struct TrainBehaviorOptions {
   int64_t dora_text_blocks = 1;      // YAML dora.text_blocks: last M text blocks adapted
   bool dora_train_magnitude = true;  // YAML dora.train_magnitude
   int64_t loader_threads = 2;        // image decoding threads per rank
-  std::string dist_backend = "auto";  // YAML dist.backend: auto | mpi | nccl
+  DistBackend dist_backend = DistBackend::kAuto;  // YAML dist.backend: auto | mpi | nccl
   double dist_bucket_mb = 25;         // YAML dist.bucket_mb: gradient all-reduce bucket (MiB)
   double progress_seconds = 10;       // rank-0 progress line interval (s)
 };
@@ -207,7 +236,7 @@ struct MegRdmOptions {
   double time_start_ms = 0;  // NPY only: time of timepoint 0 (ms); HDF5 reads attributes
   double time_step_ms = 1;   // NPY only: timepoint spacing (ms), > 0
   std::string nan_policy = "error";  // error | zero (NaN/Inf replaced by 0 with a warning count)
-  std::string rescale = "minmax";    // minmax (reference load_rdm: global [0, 1]) | none
+  RdmRescale rescale = RdmRescale::kMinMax;  // minmax (reference load_rdm: global [0, 1]) | none
   double symmetry_tolerance = 1e-6;  // largest accepted |a_ij - a_ji| and |a_ii|
 };
 
@@ -228,11 +257,11 @@ struct MegEpochsOptions {
 // "(chosen)". The RDM source is the config's `meg.rdm` section (the app copies it into `rdm`).
 struct TrainMegOptions {
   MegRdmOptions rdm;                   // NOT a train.meg key: filled from `meg.rdm` by the app
-  std::string mode = "group";          // group (target = mean of participants) | individual (one)
+  MegMode mode = MegMode::kGroup;      // group (target = mean of participants) | individual (one)
   std::vector<std::string> participants;  // labels (or 0-based indices); group: empty = all
   std::string checkpoint;              // base CLIP checkpoint (safetensors, torch zip, TorchScript)
   std::string vocab;                   // CLIP BPE merges, bpe_simple_vocab_16e6.txt.gz
-  std::string vocab_remap;             // "" | "tiny" (fixtures' 4096-row table)
+  VocabRemap vocab_remap = VocabRemap::kNone;  // "" | "tiny" (fixtures' 4096-row table)
   std::string prompts;                 // JSON list of the K dimension prompts
   std::string behavior_checkpoint;     // optional stage-1 best.safetensors: its text tower (DoRA)
   // With behavior_checkpoint: start the image tower from the stage-1 model too (its adapted vision
@@ -261,7 +290,7 @@ struct TrainMegOptions {
   // Wfr's start: "last" = the reference's (1 on the last block, 0 elsewhere; its weights sit on
   // relu's kink and barely move, see model/meg_head.h) or "ramp" = block j gets j / (L - 1) at
   // every timepoint (the same last-block-first ordering, off the kink: Wfr can learn).
-  std::string wfr_init = "last";
+  WfrInit wfr_init = WfrInit::kLast;
   double lr_wfr_1 = 3e-3;      // AdamW learning rate of Wfr in phase 1
   double lr_wfr_2 = 3e-3;      // ... of Wfr in phase 2 (chosen: unchanged)
   double lr_dora = 3e-5;       // ... of the DoRA parameters in phase 2
@@ -274,7 +303,7 @@ struct TrainMegOptions {
   double m_weight = 0.1;    // YAML loss.m_weight: MSE term
   double g_weight = 0.15;   // YAML loss.g_weight: time-generalisation term
   int64_t loader_threads = 2;         // image decoding threads per rank
-  std::string dist_backend = "auto";  // YAML dist.backend
+  DistBackend dist_backend = DistBackend::kAuto;  // YAML dist.backend
   double dist_bucket_mb = 25;         // YAML dist.bucket_mb
   double progress_seconds = 10;       // rank-0 progress line interval (s)
 };

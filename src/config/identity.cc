@@ -1,0 +1,96 @@
+#include "config/identity.h"
+
+#include "config/config.h"
+#include "core/error.h"
+#include "core/hash.h"
+
+namespace cliphba::config {
+
+const char* UnitKindName(ResultKind kind) {
+  switch (kind) {
+    case ResultKind::kBehaviorModel:
+      return "behavior";
+    case ResultKind::kGroupModel:
+      return "group";
+    case ResultKind::kIndividualModel:
+      return "individual";
+    case ResultKind::kAlignment:
+      return "alignment";
+    case ResultKind::kReport:
+      return "report";
+  }
+  return "?";
+}
+
+namespace {
+
+// Defaults everywhere but the keys a result of `kind` depends on (the shared rule of identity.h).
+Config IdentityConfig(const Config& cfg, ResultKind kind) {
+  Config c;
+  switch (kind) {
+    case ResultKind::kBehaviorModel:
+      c.train_behavior = cfg.train_behavior;
+      ResetNonResultKeys(&c.train_behavior);
+      break;
+    case ResultKind::kGroupModel:
+    case ResultKind::kIndividualModel:
+      c.meg_rdm = cfg.meg_rdm;
+      c.train_meg = cfg.train_meg;
+      ResetNonResultKeys(&c.train_meg);
+      break;
+    case ResultKind::kAlignment:
+      c.run.seed = cfg.run.seed;
+      c.run.participants = cfg.run.participants;
+      c.run.own_vs_other_n = cfg.run.own_vs_other_n;
+      c.meg_rdm = cfg.meg_rdm;
+      break;
+    case ResultKind::kReport:
+      c.run.results = cfg.run.results;
+      c.run.report_script = cfg.run.report_script;
+      break;
+  }
+  return c;
+}
+
+}  // namespace
+
+std::string TrainResumeHash(const Config& cfg, ResultKind kind) {
+  Config c = IdentityConfig(cfg, kind);
+  switch (kind) {
+    case ResultKind::kBehaviorModel:
+      c.train_behavior.out_dir = cfg.train_behavior.out_dir;
+      c.train_behavior.epochs = TrainBehaviorOptions().epochs;
+      break;
+    case ResultKind::kGroupModel:
+    case ResultKind::kIndividualModel:
+      c.train_meg.out_dir = cfg.train_meg.out_dir;
+      c.train_meg.epochs = TrainMegOptions().epochs;
+      break;
+    default:
+      throw Error(ExitCode::kInternal, "TrainResumeHash: not a training result");
+  }
+  return ConfigHash(c);
+}
+
+std::string RunUnitHash(const Config& cfg, ResultKind kind, const std::string& participant) {
+  Config c = IdentityConfig(cfg, kind);
+  std::string extra;
+  switch (kind) {
+    case ResultKind::kBehaviorModel:
+      c.train_behavior.out_dir = TrainBehaviorOptions().out_dir;  // <run>/behavior
+      break;
+    case ResultKind::kGroupModel:
+      c.run.participants = cfg.run.participants;
+      c.train_meg.out_dir = TrainMegOptions().out_dir;  // <run>/group
+      break;
+    case ResultKind::kIndividualModel:
+      extra = "participant=" + participant + "\n";
+      c.train_meg.out_dir = TrainMegOptions().out_dir;  // <run>/individual/<p>
+      break;
+    default:
+      break;
+  }
+  return HashHex("unit=" + std::string(UnitKindName(kind)) + "\n" + extra + DumpConfig(c));
+}
+
+}  // namespace cliphba::config
