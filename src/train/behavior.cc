@@ -21,7 +21,6 @@
 #include "core/signals.h"
 #include "data/behavior_dataset.h"
 #include "data/image.h"
-#include "parallel/grad_sync.h"
 #include "io/csv.h"
 #include "io/npy.h"
 #include "io/results_store.h"
@@ -30,6 +29,7 @@
 #include "model/clip.h"
 #include "model/dora.h"
 #include "model/tokenizer.h"
+#include "parallel/grad_sync.h"
 #include "rsa/behavior.h"
 #include "rsa/compare.h"
 #include "rsa/rdm.h"
@@ -55,15 +55,13 @@ using detail::WriteResumeState;
 
 constexpr const char* kDoesNotFit =
     "does not fit the model built from train.behavior (checkpoint, dora.*):";
+using detail::PromptTokenIds;
 using detail::ReadPrompts;
 using detail::ReadResumeRecord;
-using detail::RemapTiny;
+using detail::RequireKey;
 
 void Require(const std::string& value, const char* key) {
-  if (value.empty())
-    throw ConfigError(std::string("train.behavior.") + key +
-                      " is required: set it in the --config YAML or with --set train.behavior." +
-                      key + "=...");
+  RequireKey(value, "train.behavior", key);
 }
 
 // Everything built from the options that training and evaluation share.
@@ -114,20 +112,8 @@ Stage BuildStage(const TrainBehaviorOptions& o) {
                       std::to_string(cfg.image_resolution) + " images (use 0)");
   s.image_options = data::ImageOptionsFor(o.normalization, cfg.image_resolution);
 
-  model::ClipTokenizer tokenizer(o.vocab);
-  s.token_ids = tokenizer.TokenizeBatch(prompts, cfg.context_length);  // (K, L), once
-  if (o.vocab_remap == "tiny") {
-    if (cfg.vocab_size != 4096)
-      throw ConfigError(
-          "train.behavior.vocab_remap is tiny, which needs a 4096-row token table, "
-          "but " +
-          o.checkpoint + " has " + std::to_string(cfg.vocab_size));
-    s.token_ids = RemapTiny(s.token_ids);
-  } else if (cfg.vocab_size != model::ClipTokenizer::kVocabSize) {
-    throw ConfigError(o.checkpoint + " has " + std::to_string(cfg.vocab_size) +
-                      " token rows; the CLIP vocabulary needs 49408 (for the fixtures' reduced "
-                      "table set train.behavior.vocab_remap: tiny)");
-  }
+  s.token_ids = PromptTokenIds(prompts, o.vocab, o.vocab_remap, cfg, o.checkpoint,
+                               "train.behavior");  // (K, L), once
 
   torch::manual_seed(uint64_t(o.seed));  // DoRA A and B
   model::ApplyDora(s.clip, o.dora_vision_blocks, o.dora_text_blocks, o.dora_rank, o.dora_alpha,
@@ -189,7 +175,7 @@ nlohmann::json ModelMeta(const TrainBehaviorOptions& o, const RunInfo& info) {
           {"config_hash", info.config_hash},
           {"base_checkpoint", o.checkpoint},
           {"prompts", o.prompts},
-          {"vocab_remap", o.vocab_remap},
+          {"vocab_remap", config::Name(o.vocab_remap)},
           {"seed", o.seed},
           {"dora",
            {{"rank", o.dora_rank},
@@ -352,7 +338,7 @@ BehaviorTrainResult TrainBehavior(const TrainBehaviorOptions& o, const RunInfo& 
   std::vector<at::Tensor> params;
   for (const auto& p : s.trainable) params.push_back(p.second);
   std::unique_ptr<parallel::AllreduceBackend> backend =
-      parallel::MakeBackend(o.dist_backend, comm, at::Device(at::kCPU));
+      parallel::MakeBackend(detail::BackendKindOf(o.dist_backend), comm, at::Device(at::kCPU));
   const int64_t bucket_bytes = int64_t(o.dist_bucket_mb * double(1 << 20));
 
   // Text features: cached when the text tower has nothing to train.

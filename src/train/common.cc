@@ -40,10 +40,42 @@ std::vector<std::string> ReadPrompts(const std::string& path, const std::string&
   return prompts;
 }
 
-at::Tensor RemapTiny(const at::Tensor& ids) {
-  at::Tensor out = at::remainder(ids, 4094);
-  out = at::where(ids == model::ClipTokenizer::kSot, at::full_like(ids, 4094), out);
-  return at::where(ids == model::ClipTokenizer::kEot, at::full_like(ids, 4095), out);
+void RequireKey(const std::string& value, const std::string& section, const char* key) {
+  if (value.empty())
+    throw ConfigError(section + "." + key +
+                      " is required: set it in the --config YAML or with --set " + section + "." +
+                      key + "=...");
+}
+
+at::Tensor PromptTokenIds(const std::vector<std::string>& prompts, const std::string& vocab,
+                          config::VocabRemap vocab_remap, const model::ClipConfig& cfg,
+                          const std::string& checkpoint, const std::string& section) {
+  model::ClipTokenizer tokenizer(vocab);
+  at::Tensor ids = tokenizer.TokenizeBatch(prompts, cfg.context_length);  // (K, L)
+  if (vocab_remap == config::VocabRemap::kTiny) {
+    if (cfg.vocab_size != 4096)
+      throw ConfigError(section + ".vocab_remap is tiny, which needs a 4096-row token table, but " +
+                        checkpoint + " has " + std::to_string(cfg.vocab_size));
+    return model::RemapTinyVocab(ids);
+  }
+  if (cfg.vocab_size != model::ClipTokenizer::kVocabSize)
+    throw ConfigError(checkpoint + " has " + std::to_string(cfg.vocab_size) +
+                      " token rows; the CLIP vocabulary needs 49408 (for the fixtures' reduced "
+                      "table set " +
+                      section + ".vocab_remap: tiny)");
+  return ids;
+}
+
+parallel::BackendKind BackendKindOf(config::DistBackend backend) {
+  switch (backend) {
+    case config::DistBackend::kMpi:
+      return parallel::BackendKind::kMpi;
+    case config::DistBackend::kNccl:
+      return parallel::BackendKind::kNccl;
+    case config::DistBackend::kAuto:
+      break;
+  }
+  return parallel::BackendKind::kAuto;
 }
 
 void AdamWStep(const std::vector<std::pair<std::string, at::Tensor>>& params,

@@ -1,5 +1,6 @@
 // Helpers the stage loops share (internal to cliphba_train): JSON files, the prompts list,
-// the fixtures' reduced-vocabulary remap, the AdamW optimiser and the DoRA tensors of a model.
+// the fixtures' reduced-vocabulary remap, the all-reduce backend choice, the AdamW optimiser and
+// the DoRA tensors of a model.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -10,8 +11,10 @@
 #include <utility>
 #include <vector>
 
+#include "config/options.h"
 #include "model/checkpoint.h"
 #include "model/clip.h"
+#include "parallel/grad_sync.h"
 
 namespace cliphba::train::detail {
 
@@ -23,9 +26,20 @@ nlohmann::json ReadJsonFile(const std::string& path, const std::string& what);
 // (e.g. "train.meg.prompts"). Throws IoError / DataError naming the file and the entry.
 std::vector<std::string> ReadPrompts(const std::string& path, const std::string& config_key);
 
-// The fixtures' reduced-vocabulary rule on token ids (K, L) int64: SOT -> 4094, EOT -> 4095, any
-// other id -> id % 4094.
-at::Tensor RemapTiny(const at::Tensor& ids);
+// Throws ConfigError "<section>.<key> is required: ..." when value is empty (section e.g.
+// "train.meg").
+void RequireKey(const std::string& value, const std::string& section, const char* key);
+
+// The prompts' token ids (K, L = cfg.context_length) int64 for a checkpoint's token table: the
+// CLIP BPE of `vocab`, with the fixtures' reduced-vocabulary remap (model::RemapTinyVocab) when
+// vocab_remap is kTiny. Throws ConfigError naming `<section>.vocab_remap` and `checkpoint` when
+// the table size does not fit (4096 rows for tiny, 49408 otherwise).
+at::Tensor PromptTokenIds(const std::vector<std::string>& prompts, const std::string& vocab,
+                          config::VocabRemap vocab_remap, const model::ClipConfig& cfg,
+                          const std::string& checkpoint, const std::string& section);
+
+// The parallel backend kind of a `dist.backend` setting.
+parallel::BackendKind BackendKindOf(config::DistBackend backend);
 
 // torch.optim.AdamW (amsgrad off, betas 0.9 / 0.999, eps 1e-8): per-parameter moments and the step
 // count shared by all parameters.

@@ -1,416 +1,46 @@
 // CLIP-HBA-MEG training (stages 2 and 3); see meg.h for the contract and the files written.
+// This file holds TrainMeg and its phase logic (batch loss, validation, rank agreement, phase 2
+// set-up); the data and model are built in meg_data.cc, checkpoints and resume state are in
+// meg_checkpoint.cc, prediction and evaluation in meg_eval.cc (shared declarations:
+// meg_internal.h).
 #include "train/meg.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 #include <torch/utils.h>  // torch::manual_seed
 
-#include <algorithm>
-#include <cmath>
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <limits>
-#include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
-#include <set>
-#include <sstream>
-#include <unordered_map>
+#include <string>
+#include <system_error>
+#include <vector>
 
 #include "core/error.h"
 #include "core/log.h"
-#include "core/rng.h"
 #include "core/shard.h"
 #include "core/signals.h"
 #include "data/behavior_dataset.h"
 #include "data/image.h"
-#include "parallel/grad_sync.h"
-#include "io/csv.h"
-#include "io/results_store.h"
-#include "io/text_file.h"
-#include "meg/curves.h"
-#include "meg/rdm_stack.h"
 #include "model/checkpoint.h"
-#include "model/clip.h"
 #include "model/dora.h"
 #include "model/meg_head.h"
-#include "model/tokenizer.h"
-#include "rsa/compare.h"
+#include "parallel/grad_sync.h"
 #include "train/common.h"
+#include "train/meg_internal.h"
 #include "train/meg_loss.h"
 
 namespace cliphba::train {
 
-namespace fs = std::filesystem;
-using config::TrainMegOptions;
-using Named = std::vector<std::pair<std::string, at::Tensor>>;
-
-namespace {
-
-using detail::AdamW;
-using detail::AdamWStep;
-using detail::DoraTensors;
-using detail::LoadDora;
-using detail::ReadJsonFile;
-using detail::ReadPrompts;
-using detail::ReadResumeRecord;
-using detail::RemapTiny;
-using detail::RestoreTrainState;
-using detail::Snapshot;
-using detail::WriteResumeState;
-
-constexpr uint64_t kEvalStream = uint64_t(1) << 62;  // jitter streams of validation
-
-void Require(const std::string& value, const char* key) {
-  if (value.empty())
-    throw ConfigError(std::string("train.meg.") + key +
-                      " is required: set it in the --config YAML or with --set train.meg." + key +
-                      "=...");
-}
-
-// name -> image_dir/name, or name + one of the usual extensions. ONE DataError for all missing.
-std::vector<std::string> ResolveImages(const std::vector<std::string>& names,
-                                       const std::string& image_dir, const std::string& source) {
-  if (!fs::is_directory(image_dir))
-    throw IoError(image_dir + ": train.meg.image_dir is not a folder");
-  std::vector<std::string> paths, missing;
-  for (const auto& n : names) {
-    std::string found;
-    for (const char* ext : {"", ".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG"}) {
-      const std::string p = image_dir + "/" + n + ext;
-      if (fs::is_regular_file(p)) {
-        found = p;
-        break;
-      }
-    }
-    if (found.empty()) missing.push_back(n);
-    paths.push_back(found);
-  }
-  if (!missing.empty()) {
-    std::string list;
-    for (size_t i = 0; i < missing.size() && i < 20; ++i) list += (i ? ", " : "") + missing[i];
-    throw DataError(std::to_string(missing.size()) + " of the " + std::to_string(names.size()) +
-                    " objects of " + source + " have no image in " + image_dir +
-                    " (train.meg.image_dir; expected NAME, NAME.jpg, NAME.jpeg or NAME.png): " +
-                    list + (missing.size() > 20 ? ", ..." : ""));
-  }
-  return paths;
-}
-
-// Batches [begin, begin + size) of n items; a last batch of fewer than 3 objects (no Pearson RDM)
-// is merged into the one before. Throws DataError if n < 3.
-std::vector<std::pair<int64_t, int64_t>> MakeBatches(int64_t n, int64_t batch, const char* what) {
-  if (n < 3)
-    throw DataError(std::string("train.meg: the ") + what + " set has " + std::to_string(n) +
-                    " objects; the MEG loss needs at least 3 per batch (check val_fraction, "
-                    "heldout_names and the number of RDM objects)");
-  std::vector<std::pair<int64_t, int64_t>> out;
-  for (int64_t b = 0; b < n; b += batch) out.emplace_back(b, std::min(batch, n - b));
-  if (out.size() > 1 && out.back().second < 3) {
-    out[out.size() - 2].second += out.back().second;
-    out.pop_back();
-  }
-  return out;
-}
-
-at::Generator MakeGenerator(uint64_t seed, uint64_t stream) {
-  CounterRng rng(seed, stream);
-  return at::detail::createCPUGenerator(rng.NextU64());
-}
-
-// ---- the model ------------------------------------------------------------------------------
-
-struct ModelParts {
-  model::Clip clip{nullptr};
-  model::ClipConfig cfg;
-  model::StateDict base;  // the base checkpoint's tensors (released once the text is encoded)
-  data::ImageOptions image_options;
-  at::Tensor text_norm;  // (K, E) normalised text features, computed once
-  double scale_exp = 1;
-  int64_t n_prompts = 0;
-};
-
-// The stage-1 model in `path` (best.safetensors + best.json beside it): text features of the K
-// prompts, and, if `vision`, its adapted vision blocks merged into m.clip (each DoRA out-projection
-// replaced by its weight W' = m * normalize(D + B A s) and bias, so m.clip's image tower IS the
-// stage-1 one; phase 2 then adapts those weights). DataError if it does not fit the base CLIP.
-at::Tensor Stage1Model(ModelParts& m, const at::Tensor& ids, const std::string& path, bool vision) {
-  const std::string json_path = (fs::path(path).parent_path() / "best.json").string();
-  if (!fs::exists(path))
-    throw IoError(path +
-                  ": train.meg.behavior_checkpoint does not exist (expected a stage-1 "
-                  "OUT_DIR/best.safetensors)");
-  if (!fs::exists(json_path))
-    throw DataError(path +
-                    ": no best.json beside it; train.meg.behavior_checkpoint must be the "
-                    "best.safetensors of a `cliphba train behavior` run");
-  const nlohmann::json meta = ReadJsonFile(json_path, "not valid JSON");
-  if (!meta.contains("dora") || !meta["dora"].is_object())
-    throw DataError(json_path + ": no `dora` settings; not a stage-1 checkpoint");
-  const auto& d = meta["dora"];
-  model::Clip clip(m.cfg);
-  model::LoadStateDict(clip, m.base.entries);
-  const int64_t vb = d.value("vision_blocks", int64_t(0)), tb = d.value("text_blocks", int64_t(0));
-  if (vb > m.cfg.vision_layers || tb > m.cfg.transformer_layers)
-    throw DataError(
-        path + ": a stage-1 model with DoRA on " + std::to_string(vb) + " vision and " +
-        std::to_string(tb) + " text blocks, but the base checkpoint (train.meg.checkpoint) has " +
-        std::to_string(m.cfg.vision_layers) + " and " + std::to_string(m.cfg.transformer_layers) +
-        ": a checkpoint of another architecture");
-  torch::manual_seed(0);  // A and B are overwritten below
-  model::ApplyDora(clip, vb, tb, d.value("rank", int64_t(1)), d.value("alpha", 1.0),
-                   d.value("train_magnitude", false));
-  LoadDora(clip, model::LoadSafetensors(path), "", path,
-           "does not fit the base CLIP of train.meg.checkpoint (a stage-1 checkpoint of another "
-           "architecture?):");
-  LOG_INFO("text features from the stage-1 model {} (trained on {})", path,
-           meta.value("base_checkpoint", std::string("?")));
-  at::NoGradGuard no_grad;
-  clip->eval();
-  if (vision && vb > 0) {
-    auto& from = clip->visual->transformer;
-    auto& to = m.clip->visual->transformer;
-    for (int64_t i = from->layers() - vb; i < from->layers(); ++i) {
-      to->block(i)->attn->out_proj->weight.copy_(from->block(i)->OutProjWeight());
-      to->block(i)->attn->out_proj->bias.copy_(from->block(i)->OutProjBias());
-    }
-    LOG_INFO("vision tower from the stage-1 model {} ({} adapted block(s) merged)", path, vb);
-  }
-  return clip->EncodeText(ids);
-}
-
-ModelParts BuildModel(const TrainMegOptions& o) {
-  Require(o.checkpoint, "checkpoint");
-  Require(o.vocab, "vocab");
-  Require(o.prompts, "prompts");
-  ModelParts m;
-  const std::vector<std::string> prompts = ReadPrompts(o.prompts, "train.meg.prompts");
-  m.n_prompts = int64_t(prompts.size());
-  m.base = model::LoadCheckpoint(o.checkpoint);
-  try {
-    m.cfg = model::InferClipConfig(m.base.entries);
-  } catch (const DataError& e) {
-    throw DataError(o.checkpoint +
-                    ": not a CLIP ViT checkpoint (train.meg.checkpoint): " + e.what());
-  }
-  m.clip = model::Clip(m.cfg);
-  try {
-    model::LoadStateDict(m.clip, m.base.entries);
-  } catch (const DataError& e) {
-    throw DataError(o.checkpoint + ": " + e.what());
-  }
-  if (o.image_size != 0 && o.image_size != m.cfg.image_resolution)
-    throw ConfigError("train.meg.image_size is " + std::to_string(o.image_size) + ", but " +
-                      o.checkpoint + " takes " + std::to_string(m.cfg.image_resolution) +
-                      " pixel images (use 0)");
-  m.image_options = data::ImageOptionsFor(o.normalization, m.cfg.image_resolution);
-  model::ClipTokenizer tokenizer(o.vocab);
-  at::Tensor ids = tokenizer.TokenizeBatch(prompts, m.cfg.context_length);
-  if (o.vocab_remap == "tiny") {
-    if (m.cfg.vocab_size != 4096)
-      throw ConfigError("train.meg.vocab_remap is tiny, which needs a 4096-row token table, but " +
-                        o.checkpoint + " has " + std::to_string(m.cfg.vocab_size));
-    ids = RemapTiny(ids);
-  } else if (m.cfg.vocab_size != model::ClipTokenizer::kVocabSize) {
-    throw ConfigError(o.checkpoint + " has " + std::to_string(m.cfg.vocab_size) +
-                      " token rows; the CLIP vocabulary needs 49408 (for the fixtures' reduced "
-                      "table set train.meg.vocab_remap: tiny)");
-  }
-  // Everything frozen (phase 1); ApplyDora with 0 blocks freezes every parameter.
-  model::ApplyDora(m.clip, 0, 0, 1, 1.0, false);
-  m.clip->eval();
-  at::Tensor text;
-  if (o.behavior_checkpoint.empty()) {
-    at::NoGradGuard no_grad;
-    text = m.clip->EncodeText(ids);
-  } else {
-    text = Stage1Model(m, ids, o.behavior_checkpoint, o.behavior_vision);
-  }
-  m.text_norm = (text / text.norm(2, {1}, true)).contiguous();
-  m.scale_exp = m.clip->logit_scale.exp().item<double>();
-  m.base = model::StateDict();  // the model holds its own copy
-  return m;
-}
-
-int64_t VisionDoraBlocks(const TrainMegOptions& o, const model::ClipConfig& cfg) {
-  if (o.dora_vision_blocks < 0) return cfg.vision_layers;
-  if (o.dora_vision_blocks > cfg.vision_layers)
-    throw ConfigError("train.meg.dora.vision_blocks is " + std::to_string(o.dora_vision_blocks) +
-                      ", but the vision tower has " + std::to_string(cfg.vision_layers) +
-                      " blocks (-1 = all)");
-  return o.dora_vision_blocks;
-}
-
-// (L, N, E) per-block CLS projections of a batch of images.
-at::Tensor BlockFeatures(model::Clip& clip, const at::Tensor& images) {
-  return at::stack(clip->EncodeImage(images).block_cls_proj, 0);
-}
-
-// Collective, no gradient: (L, len(paths), E) for the given image files; each rank encodes its
-// shard (in chunks of `chunk`), the rows are all-gathered.
-at::Tensor EncodeAll(model::Clip& clip, const std::vector<std::string>& paths,
-                     const data::ImageOptions& io, int64_t chunk, int threads,
-                     const parallel::Comm& comm) {
-  at::NoGradGuard no_grad;
-  const int64_t n = int64_t(paths.size()), l = clip->config().vision_layers,
-                e = clip->config().embed_dim;
-  const Range r = ShardRange(n, comm.size(), comm.rank());
-  at::Tensor rows = at::zeros({n, l, e}, at::kFloat);
-  std::vector<std::string> mine(paths.begin() + r.begin, paths.begin() + r.end);
-  if (!mine.empty()) {
-    data::ImageLoader loader(mine, io, threads);
-    for (int64_t b = 0; b < int64_t(mine.size()); b += chunk) {
-      std::vector<int64_t> idx;
-      for (int64_t k = b; k < std::min<int64_t>(b + chunk, mine.size()); ++k) idx.push_back(k);
-      at::Tensor f = BlockFeatures(clip, loader.Batch(idx));  // (L, c, E)
-      rows.slice(0, r.begin + b, r.begin + b + int64_t(idx.size())).copy_(f.permute({1, 0, 2}));
-    }
-  }
-  std::vector<int64_t> counts;
-  for (int k = 0; k < comm.size(); ++k) counts.push_back(ShardRange(n, comm.size(), k).size());
-  comm.AllgatherRows(rows, counts);
-  return rows.permute({1, 0, 2}).contiguous();
-}
-
-// ---- the data --------------------------------------------------------------------------------
-
-struct MegData {
-  std::vector<std::string> names, paths;  // RDM order (n)
-  data::BehaviorSplit split;              // indices into names
-  std::vector<int64_t> used;              // train then validation objects (indices into names)
-  std::vector<int64_t> pos;               // names index -> column in `target` / cache, or -1
-  meg::TimeAxis axis;
-  std::vector<int64_t> ps;  // selected participants
-  std::vector<std::string> participant_labels;
-  at::Tensor target;  // (T, n_used, n_used) float32
-  meg::Curves curves;
-};
-
-std::vector<int64_t> ResolveParticipants(const TrainMegOptions& o, const meg::RdmStack& st) {
-  if (o.mode != "group" && o.mode != "individual")
-    throw ConfigError("train.meg.mode must be group or individual, got '" + o.mode + "'");
-  const auto& labels = st.participant_labels();
-  std::vector<int64_t> ps;
-  for (const auto& want : o.participants) {
-    int64_t found = -1;
-    for (size_t i = 0; i < labels.size(); ++i)
-      if (labels[i] == want) found = int64_t(i);
-    if (found < 0) {
-      char* end = nullptr;
-      const long long v = std::strtoll(want.c_str(), &end, 10);
-      if (!want.empty() && end != nullptr && *end == '\0' && v >= 0 && v < (long long)labels.size())
-        found = v;
-    }
-    if (found < 0) {
-      std::string avail;
-      for (size_t i = 0; i < labels.size(); ++i) avail += (i ? ", " : "") + labels[i];
-      throw DataError("train.meg.participants: '" + want + "' is not a participant of " +
-                      st.source() + " (labels: " + avail + "; or a 0-based index < " +
-                      std::to_string(labels.size()) + ")");
-    }
-    if (std::find(ps.begin(), ps.end(), found) != ps.end())
-      throw ConfigError("train.meg.participants: '" + want + "' is listed twice");
-    ps.push_back(found);
-  }
-  if (o.mode == "individual" && ps.size() != 1)
-    throw ConfigError(
-        "train.meg.mode individual needs exactly one participant in "
-        "train.meg.participants, got " +
-        std::to_string(ps.size()));
-  if (ps.empty())
-    for (int64_t p = 0; p < st.participants(); ++p) ps.push_back(p);
-  return ps;
-}
-
-model::MegHeadOptions HeadOptions(const TrainMegOptions& o, const meg::TimeAxis& axis) {
-  model::MegHeadOptions h;
-  h.axis_start_ms = axis.start_ms;
-  h.axis_step_ms = axis.step_ms;
-  h.axis_size = axis.size;
-  h.train_start_ms = o.train_start_ms;
-  h.train_end_ms = o.train_end_ms;
-  h.train_step_ms = o.train_step_ms;
-  h.window_ms = o.window_ms;
-  return h;
-}
-
-// meg.rdm.rescale minmax: the reference's load_rdm rescales the WHOLE (P, T, n, n) array by its
-// own min and max (RdmStack::ValueRange), so every read is rescaled by the file's bounds.
-at::Tensor MaybeRescale(const TrainMegOptions& o, const meg::RdmStack::Range& range,
-                        const at::Tensor& stack) {
-  return o.rdm.rescale == "minmax" ? meg::RescaleMinMax(stack, range.min, range.max)
-                                   : stack.to(at::kFloat);
-}
-
-MegData LoadData(const TrainMegOptions& o) {
-  Require(o.image_dir, "image_dir");
-  if (o.rdm.path.empty())
-    throw ConfigError("meg.rdm.path is required: the MEG RDM stacks to train on");
-  MegData d;
-  meg::RdmStack st = meg::RdmStack::Open(o.rdm);
-  d.names = st.names();
-  d.axis = st.time();
-  d.participant_labels = st.participant_labels();
-  d.ps = ResolveParticipants(o, st);
-  // The training window and the axis, before reading any data.
-  const model::MegHeadOptions ho = HeadOptions(o, d.axis);
-  const model::MegWindows win = model::MegTrainWindows(ho);
-  d.paths = ResolveImages(d.names, o.image_dir, st.source());
-  std::vector<std::string> heldout;
-  if (!o.heldout_names.empty()) heldout = io::ReadNameList(o.heldout_names);
-  d.split =
-      data::SplitBehavior(d.names, heldout, o.val_fraction, uint64_t(o.seed), o.heldout_names);
-  d.used = d.split.train;
-  d.used.insert(d.used.end(), d.split.val.begin(), d.split.val.end());
-  d.pos.assign(d.names.size(), -1);
-  for (size_t k = 0; k < d.used.size(); ++k) d.pos[d.used[k]] = int64_t(k);
-  // Target: mean over the participants, every timepoint (for the global rescale), then the
-  // training timepoints only.
-  at::Tensor full = st.ReadMean(d.ps, 0, d.axis.size, d.used);  // (T_full, u, u)
-  const meg::RdmStack::Range range =
-      o.rdm.rescale == "minmax" ? st.ValueRange() : meg::RdmStack::Range{};
-  full = MaybeRescale(o, range, full);
-  d.target = full.index_select(0, at::tensor(win.index, at::kLong)).contiguous();
-  full = at::Tensor();
-  // Curves from the participants' training-object stacks.
-  std::vector<at::Tensor> stacks;
-  for (int64_t p : d.ps)
-    stacks.push_back(MaybeRescale(o, range, st.Read(p, 0, d.axis.size, d.split.train)));
-  d.curves = meg::ComputeCurves(stacks, d.axis, o.noise_scale, o.noise_sigma);
-  return d;
-}
-
-// ---- training state ----------------------------------------------------------------------------
-
-struct Stage {
-  at::Tensor best_wfr;  // phase 1: Wfr of the best epoch so far (every rank keeps its own copy)
-  ModelParts m;
-  MegData d;
-  std::unique_ptr<model::MegHead> head;
-  PearsonMSELongLoss loss;
-  at::Tensor cache;  // (L, n_used, E) block features of train + validation images (phase 1)
-  Named dora;        // phase 2 trainable DoRA parameters
-  int64_t dora_blocks = 0;
-};
-
-struct Progress {
-  int64_t phase = 1;
-  int64_t epoch = 0;  // epochs completed (both phases)
-  int64_t phase1_epochs = 0;
-  int64_t steps = 0;       // optimiser steps over both phases (the noise stream)
-  int64_t bad_epochs = 0;  // in the current phase
-  int64_t best_epoch = 0;
-  double best_total = 0, best_p = 0;
-  double p0 = 1, m0 = 1, g0 = 1;
-  std::vector<double> train_loss, val_loss, val_p;
-  std::vector<int64_t> epoch_phase;
-};
+namespace meg_detail {
 
 Named Trainable(Stage& s) {
   Named out{{"wfr", s.head->wfr}};
   out.insert(out.end(), s.dora.begin(), s.dora.end());
   return out;
 }
+
+namespace {
 
 std::vector<double> LearningRates(const Stage& s, const TrainMegOptions& o, int64_t phase) {
   std::vector<double> lrs{phase == 1 ? o.lr_wfr_1 : o.lr_wfr_2};
@@ -431,10 +61,6 @@ MegLossTerms BatchLoss(Stage& s, const at::Tensor& block_cls, const std::vector<
   at::Tensor emb = s.head->Embeddings(block_cls, s.m.text_norm, s.m.scale_exp, noise, gen);
   return s.loss(PearsonRdm(emb), TargetOf(s, items));
 }
-
-struct Terms {
-  double total = 0, mse = 0, p = 0, g = 0;
-};
 
 // Validation terms (mean over the validation batches, noise off). Collective in phase 2 (the
 // validation images are re-encoded, sharded over ranks).
@@ -471,84 +97,14 @@ Terms Validate(Stage& s, const TrainMegOptions& o, int64_t phase, const parallel
   return t;
 }
 
-// Writes best.safetensors + best.json: the model after `epoch` epochs (0 = the initial model).
-void SaveBest(Stage& s, const TrainMegOptions& o, const RunInfo& info, const Progress& pr,
-              const Terms& val, int64_t epoch) {
-  Named t{{"wfr", s.head->wfr},
-          {"curves/richness", s.d.curves.richness},
-          {"curves/beta", s.d.curves.beta},
-          {"curves/noise", s.d.curves.noise}};
-  if (pr.phase == 2) {
-    Named dt = DoraTensors(s.m.clip);
-    t.insert(t.end(), dt.begin(), dt.end());
-  }
-  nlohmann::json meta = {
-      {"format", "cliphba MEG checkpoint"},
-      {"config_hash", info.config_hash},
-      {"mode", o.mode},
-      {"participants",
-       [&] {
-         std::vector<std::string> l;
-         for (int64_t p : s.d.ps) l.push_back(s.d.participant_labels[p]);
-         return l;
-       }()},
-      {"base_checkpoint", o.checkpoint},
-      {"behavior_checkpoint", o.behavior_checkpoint},
-      {"behavior_vision", o.behavior_vision},
-      {"phase", pr.phase},
-      {"epoch", epoch},
-      {"val_loss", val.total},
-      {"val_pearson", val.p},
-      {"val_mse", val.mse},
-      {"val_generalization", val.g},
-      {"p0", pr.p0},
-      {"m0", pr.m0},
-      {"g0", pr.g0},
-      {"axis",
-       {{"start_ms", s.d.axis.start_ms}, {"step_ms", s.d.axis.step_ms}, {"size", s.d.axis.size}}},
-      {"window_ms", o.window_ms},
-      {"wfr_init", o.wfr_init},
-      {"dora",
-       {{"applied", pr.phase == 2},
-        {"rank", o.dora_rank},
-        {"alpha", o.dora_alpha},
-        {"vision_blocks", s.dora_blocks},
-        {"train_magnitude", o.dora_train_magnitude}}}};
-  std::map<std::string, std::string> md{{"config_hash", info.config_hash}};
-  model::SaveSafetensors(o.out_dir + "/best.safetensors", Snapshot(t), md);
-  io::WriteTextFileAtomically(o.out_dir + "/best.json", meta.dump(1) + "\n");
-}
-
-void SaveState(Stage& s, const AdamW& adam, const Progress& pr, const TrainMegOptions& o,
-               const RunInfo& info) {
-  nlohmann::json j = {{"phase", pr.phase},
-                      {"epoch", pr.epoch},
-                      {"phase1_epochs", pr.phase1_epochs},
-                      {"steps", pr.steps},
-                      {"bad_epochs", pr.bad_epochs},
-                      {"best_epoch", pr.best_epoch},
-                      {"best_total", pr.best_total},
-                      {"best_p", pr.best_p},
-                      {"p0", pr.p0},
-                      {"m0", pr.m0},
-                      {"g0", pr.g0},
-                      {"adam_initialised", !adam.exp_avg.empty()},
-                      {"train_loss", pr.train_loss},
-                      {"val_loss", pr.val_loss},
-                      {"val_pearson", pr.val_p},
-                      {"epoch_phase", pr.epoch_phase}};
-  WriteResumeState(o.out_dir, pr.epoch, Trainable(s), adam, std::move(j), info.config_hash);
-}
-
 // Collective: rank 0's values of `t` (contiguous CPU float32/float64) on every rank, in place.
+// Collective: rank 0's values of t on every rank (t: a contiguous CPU tensor, e.g. Wfr).
 void BroadcastFromRoot(at::Tensor& t, const parallel::Comm& comm) {
   if (comm.size() == 1) return;
   at::NoGradGuard no_grad;
-  at::Tensor rows = t.detach().reshape({1, -1}).clone();
-  std::vector<int64_t> counts(size_t(comm.size()), 0);
-  counts[0] = 1;
-  comm.AllgatherRows(rows, counts);
-  t.copy_(rows.view(t.sizes()));
+  at::Tensor buf = t.detach().contiguous().clone();
+  comm.Broadcast(buf);
+  t.copy_(buf);
 }
 
 // Collective: rank 0's validation terms on every rank, so that every rank takes the same
@@ -585,11 +141,14 @@ void CheckReplicasAgree(const Named& params, const parallel::Comm& comm, int64_t
                             epoch, spread.max().item<double>()));
 }
 
+}  // namespace
+
 // Collective. Phase 2 set-up: Wfr of the best phase-1 epoch (or its initial value), then rank 0's
 // Wfr on every rank; DoRA on the vision blocks. The best Wfr comes from memory; only a resumed run
 // reads it from best.safetensors (written by rank 0 in an earlier process: reading it during a
 // run would race with rank 0's write of the last phase-1 checkpoint).
-void EnterPhase2(Stage& s, const TrainMegOptions& o, const Progress& pr, const parallel::Comm& comm) {
+void EnterPhase2(Stage& s, const TrainMegOptions& o, const Progress& pr,
+                 const parallel::Comm& comm) {
   at::NoGradGuard no_grad;
   const std::string best = o.out_dir + "/best.safetensors";
   if (pr.best_epoch > 0 && s.best_wfr.defined()) {
@@ -615,51 +174,35 @@ void EnterPhase2(Stage& s, const TrainMegOptions& o, const Progress& pr, const p
   s.cache = at::Tensor();  // phase 2 re-encodes the images
 }
 
-bool LoadState(Stage& s, AdamW* adam, Progress* pr, const TrainMegOptions& o, const RunInfo& info,
-               const parallel::Comm& comm) {
-  const std::string json_path = o.out_dir + "/last_state.json";
-  if (!fs::exists(json_path)) return false;
-  const nlohmann::json j = ReadResumeRecord(json_path, info.config_hash);
-  try {
-    pr->phase = j.at("phase").get<int64_t>();
-    pr->epoch = j.at("epoch").get<int64_t>();
-    pr->phase1_epochs = j.at("phase1_epochs").get<int64_t>();
-    pr->steps = j.at("steps").get<int64_t>();
-    pr->bad_epochs = j.at("bad_epochs").get<int64_t>();
-    pr->best_epoch = j.at("best_epoch").get<int64_t>();
-    pr->best_total = j.at("best_total").get<double>();
-    pr->best_p = j.at("best_p").get<double>();
-    pr->p0 = j.at("p0").get<double>();
-    pr->m0 = j.at("m0").get<double>();
-    pr->g0 = j.at("g0").get<double>();
-    pr->train_loss = j.at("train_loss").get<std::vector<double>>();
-    pr->val_loss = j.at("val_loss").get<std::vector<double>>();
-    pr->val_p = j.at("val_pearson").get<std::vector<double>>();
-    pr->epoch_phase = j.at("epoch_phase").get<std::vector<int64_t>>();
-  } catch (const nlohmann::json::exception& e) {
-    throw DataError(json_path + ": corrupt resume state: " + e.what());
-  }
-  if (pr->phase == 2) EnterPhase2(s, o, *pr, comm);
-  const std::string file = o.out_dir + "/" + j.at("file").get<std::string>();
-  RestoreTrainState(model::LoadSafetensors(file), file, Trainable(s), adam,
-                    j.value("adam_initialised", false));
-  return true;
-}
+}  // namespace meg_detail
 
-Stage BuildStage(const TrainMegOptions& o) {
-  Stage s;
-  s.m = BuildModel(o);
-  s.d = LoadData(o);
-  s.dora_blocks = VisionDoraBlocks(o, s.m.cfg);
-  s.head = std::make_unique<model::MegHead>(
-      HeadOptions(o, s.d.axis), s.m.cfg.vision_layers, s.d.curves.richness, s.d.curves.beta,
-      s.d.curves.noise,
-      o.wfr_init == "ramp" ? model::MegHead::Init::kRamp : model::MegHead::Init::kLastBlock);
-  s.loss.p_weight = o.p_weight;
-  s.loss.m_weight = o.m_weight;
-  s.loss.g_weight = o.g_weight;
-  return s;
-}
+namespace fs = std::filesystem;
+using config::TrainMegOptions;
+
+namespace {
+
+using detail::AdamW;
+using detail::AdamWStep;
+using meg_detail::AgreeOnTerms;
+using meg_detail::BatchLoss;
+using meg_detail::BlockFeatures;
+using meg_detail::BroadcastFromRoot;
+using meg_detail::BuildStage;
+using meg_detail::CheckReplicasAgree;
+using meg_detail::EncodeAll;
+using meg_detail::EnterPhase2;
+using meg_detail::LearningRates;
+using meg_detail::LoadState;
+using meg_detail::MakeBatches;
+using meg_detail::MakeGenerator;
+using meg_detail::Named;
+using meg_detail::Progress;
+using meg_detail::SaveBest;
+using meg_detail::SaveState;
+using meg_detail::Stage;
+using meg_detail::Terms;
+using meg_detail::Trainable;
+using meg_detail::Validate;
 
 }  // namespace
 
@@ -685,10 +228,10 @@ MegTrainResult TrainMeg(const TrainMegOptions& o, const RunInfo& info, bool resu
   LOG_INFO(
       "MEG {} model: {} objects ({} train, {} validation, {} held out), {} training timepoints "
       "({}..{} ms), {} participant(s), {} rank(s), global batch {}",
-      o.mode, s.d.names.size(), n_train, res.n_val, res.n_heldout, res.timepoints, o.train_start_ms,
-      o.train_end_ms, s.d.ps.size(), comm.size(), o.batch);
+      config::Name(o.mode), s.d.names.size(), n_train, res.n_val, res.n_heldout, res.timepoints,
+      o.train_start_ms, o.train_end_ms, s.d.ps.size(), comm.size(), o.batch);
   std::unique_ptr<parallel::AllreduceBackend> backend =
-      parallel::MakeBackend(o.dist_backend, comm, at::Device(at::kCPU));
+      parallel::MakeBackend(detail::BackendKindOf(o.dist_backend), comm, at::Device(at::kCPU));
   const int64_t bucket_bytes = int64_t(o.dist_bucket_mb * double(1 << 20));
 
   AdamW adam;
@@ -767,6 +310,7 @@ MegTrainResult TrainMeg(const TrainMegOptions& o, const RunInfo& info, bool resu
     }
     int64_t consumed = 0;
     double loss_sum = 0;
+    auto t_progress = std::chrono::steady_clock::now();
     for (size_t b = 0; b < batches.size(); ++b) {
       const auto [b0, bn] = batches[b];
       std::vector<int64_t> items;
@@ -811,6 +355,13 @@ MegTrainResult TrainMeg(const TrainMegOptions& o, const RunInfo& info, bool resu
         LOG_WARN("termination requested: stopping; resume from the state after epoch {}", pr.epoch);
         res.stopped = true;
         break;
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (comm.is_root() &&
+          std::chrono::duration<double>(now - t_progress).count() >= o.progress_seconds) {
+        t_progress = now;  // train.meg.progress_seconds
+        LOG_INFO("epoch {} (phase {}) batch {}/{}: loss {:.6f}", pr.epoch + 1, pr.phase, b + 1,
+                 batches.size(), loss_sum / double(b + 1));
       }
     }
     if (res.stopped) break;
@@ -872,160 +423,6 @@ MegTrainResult TrainMeg(const TrainMegOptions& o, const RunInfo& info, bool resu
     res.trainable.insert(res.trainable.end(), f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
   }
   return res;
-}
-
-namespace {
-
-// The best checkpoint as a model: CLIP (+ DoRA), text features, the head over the FULL axis.
-struct Predictor {
-  ModelParts m;
-  std::unique_ptr<model::MegHead> head;
-  meg::TimeAxis axis;
-};
-
-Predictor LoadPredictor(const TrainMegOptions& o) {
-  const std::string best = o.out_dir + "/best.safetensors", json_path = o.out_dir + "/best.json";
-  if (!fs::exists(best) || !fs::exists(json_path))
-    throw IoError(best + ": no trained MEG checkpoint; run `cliphba train meg` first");
-  Predictor p;
-  p.m = BuildModel(o);
-  const nlohmann::json meta = ReadJsonFile(json_path, "not valid JSON");
-  model::StateDict sd = model::LoadSafetensors(best);
-  try {
-    p.axis.start_ms = meta.at("axis").at("start_ms").get<double>();
-    p.axis.step_ms = meta.at("axis").at("step_ms").get<double>();
-    p.axis.size = meta.at("axis").at("size").get<int64_t>();
-    if (meta.at("dora").at("applied").get<bool>()) {
-      const auto& d = meta.at("dora");
-      const int64_t vb = d.at("vision_blocks").get<int64_t>();
-      if (vb > p.m.cfg.vision_layers)
-        throw DataError(best + ": DoRA on " + std::to_string(vb) + " vision blocks, but " +
-                        o.checkpoint + " has " + std::to_string(p.m.cfg.vision_layers));
-      torch::manual_seed(0);
-      model::ApplyDora(p.m.clip, vb, 0, d.at("rank").get<int64_t>(), d.at("alpha").get<double>(),
-                       d.at("train_magnitude").get<bool>());
-      LoadDora(p.m.clip, sd, "visual.", best,
-               "does not fit the model built from train.meg.checkpoint:");
-    }
-  } catch (const nlohmann::json::exception& e) {
-    throw DataError(json_path + ": corrupt checkpoint metadata: " + e.what());
-  }
-  p.m.clip->eval();
-  auto get = [&](const std::string& name) {
-    const at::Tensor* t = sd.Find(name);
-    if (t == nullptr) throw DataError(best + ": lacks tensor " + name);
-    return *t;
-  };
-  model::MegHeadOptions h;
-  h.axis_start_ms = p.axis.start_ms;
-  h.axis_step_ms = p.axis.step_ms;
-  h.axis_size = p.axis.size;
-  h.train_start_ms = p.axis.start_ms;
-  h.train_end_ms = p.axis.TimeAt(p.axis.size - 1);
-  h.train_step_ms = p.axis.step_ms;
-  h.window_ms = meta.value("window_ms", o.window_ms);
-  p.head = std::make_unique<model::MegHead>(h, p.m.cfg.vision_layers, get("curves/richness"),
-                                            get("curves/beta"), get("curves/noise"));
-  at::Tensor w = get("wfr");
-  if (w.sizes() != p.head->wfr.sizes())
-    throw DataError(best + ": wfr has another shape than (" + std::to_string(p.axis.size) + ", " +
-                    std::to_string(p.m.cfg.vision_layers) + ")");
-  p.head->wfr = w.clone();
-  return p;
-}
-
-at::Tensor Predict(Predictor& p, const TrainMegOptions& o, const std::vector<std::string>& names,
-                   const parallel::Comm& comm) {
-  if (names.size() < 3)
-    throw ConfigError("MEG model RDMs need at least 3 objects, got " +
-                      std::to_string(names.size()));
-  const std::vector<std::string> paths = ResolveImages(names, o.image_dir, "the requested names");
-  at::Tensor feats =
-      EncodeAll(p.m.clip, paths, p.m.image_options, o.batch, int(o.loader_threads), comm);
-  at::NoGradGuard no_grad;
-  at::Tensor emb = p.head->Embeddings(feats, p.m.text_norm, p.m.scale_exp, false,
-                                      MakeGenerator(uint64_t(o.seed), kEvalStream));
-  return UpperTriangles(PearsonRdm(emb.to(at::kDouble))).contiguous();  // (T_full, m)
-}
-
-}  // namespace
-
-at::Tensor PredictMegRdms(const TrainMegOptions& o, const std::vector<std::string>& names,
-                          const parallel::Comm& comm) {
-  Predictor p = LoadPredictor(o);
-  return Predict(p, o, names, comm);
-}
-
-MegEvaluation EvaluateMeg(const TrainMegOptions& o, const RunInfo& info, const parallel::Comm& comm) {
-  if (o.heldout_names.empty())
-    throw ConfigError("evaluate meg: set train.meg.heldout_names (at least 3 objects)");
-  const std::vector<std::string> names = io::ReadNameList(o.heldout_names);
-  if (names.size() < 3)
-    throw ConfigError("evaluate meg: " + o.heldout_names + " lists fewer than 3 objects");
-  if (o.rdm.path.empty()) throw ConfigError("meg.rdm.path is required");
-  meg::RdmStack st = meg::RdmStack::Open(o.rdm);
-  const std::vector<int64_t> idx =
-      meg::IndicesOfNames(st.names(), names, st.source(), o.heldout_names);
-  const std::vector<int64_t> ps = ResolveParticipants(o, st);
-  Predictor p = LoadPredictor(o);
-  if (p.axis.size != st.timepoints() || std::abs(p.axis.start_ms - st.time().start_ms) > 1e-9 ||
-      std::abs(p.axis.step_ms - st.time().step_ms) > 1e-9)
-    throw DataError(o.out_dir + "/best.json: the checkpoint's time axis differs from " +
-                    st.source() + "'s");
-  at::Tensor model_rdm = Predict(p, o, names, comm);  // (T, m) float64
-  const int64_t t_full = st.timepoints(), n_p = st.participants();
-  MegEvaluation ev;
-  ev.n_objects = int64_t(names.size());
-  ev.participants = st.participant_labels();
-  for (int64_t t = 0; t < t_full; ++t) ev.times_ms.push_back(st.time().TimeAt(t));
-  ev.spearman = at::zeros({n_p, t_full}, at::kDouble);
-  ev.pearson = at::zeros({n_p, t_full}, at::kDouble);
-  ev.target_spearman = at::zeros({t_full}, at::kDouble);
-  auto condensed = [](const at::Tensor& stack) {
-    return UpperTriangles(stack.to(at::kDouble)).contiguous();
-  };
-  for (int64_t q = 0; q < n_p; ++q) {
-    at::Tensor meg = condensed(st.Read(q, 0, t_full, idx));
-    for (int64_t t = 0; t < t_full; ++t) {
-      ev.spearman[q][t] = rsa::Spearman(model_rdm[t], meg[t]);
-      ev.pearson[q][t] = rsa::Pearson(model_rdm[t], meg[t]);
-    }
-  }
-  at::Tensor target = condensed(st.ReadMean(ps, 0, t_full, idx));
-  double sum = 0;
-  int64_t count = 0;
-  for (int64_t t = 0; t < t_full; ++t) {
-    const double r = rsa::Spearman(model_rdm[t], target[t]);
-    ev.target_spearman[t] = r;
-    if (ev.times_ms[t] >= 0) {
-      sum += r;
-      ++count;
-    }
-  }
-  ev.mean_target_spearman_from0 = count > 0 ? sum / double(count) : 0.0;
-  ev.done = true;
-  if (comm.is_root()) {
-    const std::string group = o.mode == "group"
-                                  ? std::string("/meg/group")
-                                  : "/meg/individual/" + st.participant_labels()[ps[0]];
-    io::ResultsStore store = io::ResultsStore::Create(o.out_dir + "/evaluation.h5");
-    store.SetAttribute("/", "schema_version", int64_t(1));
-    store.SetAttribute("/", "config_hash", info.config_hash);
-    store.SetAttribute("/", "config_yaml", info.config_yaml);
-    store.SetAttribute("/", "command", info.command);
-    store.WriteTensor("/meg/times_ms", at::tensor(ev.times_ms, at::kDouble));
-    store.WriteStrings("/meg/participants", ev.participants);
-    store.WriteStrings(group + "/object_names", names);
-    store.WriteTensor(group + "/model_rdm", model_rdm);
-    store.WriteTensor(group + "/alignment/spearman", ev.spearman);
-    store.WriteTensor(group + "/alignment/pearson", ev.pearson);
-    store.WriteTensor(group + "/target_spearman", ev.target_spearman);
-    store.SetAttribute(group, "mean_target_spearman_from0", ev.mean_target_spearman_from0);
-    store.Commit();
-    ev.out = o.out_dir + "/evaluation.h5";
-  }
-  comm.Barrier();
-  return ev;
 }
 
 }  // namespace cliphba::train

@@ -156,7 +156,7 @@ TEST(TrainBehaviorTest, BadInputsAreClearErrors) {
   }
   {  // the full vocabulary with the reduced token table
     config::TrainBehaviorOptions b = o;
-    b.vocab_remap = "";
+    b.vocab_remap = config::VocabRemap::kNone;
     ExpectError<ConfigError>([&] { run(b); }, {"4096 token rows", "vocab_remap"});
   }
   {  // a required key
@@ -180,9 +180,9 @@ TEST(TrainBehaviorTest, ShippedConfigsLoad) {
   const std::string dir = std::string(CLIPHBA_SOURCE_DIR) + "/configs/";
   config::Config things = config::LoadConfig(dir + "behavior_things.yaml", {});
   EXPECT_EQ(things.train_behavior.dora_rank, 32);
-  EXPECT_EQ(things.train_behavior.vocab_remap, "");
+  EXPECT_EQ(things.train_behavior.vocab_remap, config::VocabRemap::kNone);
   config::Config synth = config::LoadConfig(dir + "behavior_synth.yaml", {});
-  EXPECT_EQ(synth.train_behavior.vocab_remap, "tiny");
+  EXPECT_EQ(synth.train_behavior.vocab_remap, config::VocabRemap::kTiny);
   EXPECT_EQ(synth.synth_images.n_images, 40);
 }
 

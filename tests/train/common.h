@@ -24,7 +24,7 @@ inline config::TrainBehaviorOptions SynthOptions(const std::string& dir,
   config::TrainBehaviorOptions o;
   o.checkpoint = std::string(CLIPHBA_SHARED_DIR) + "/fixtures/clip/model/tiny_clip_vit.safetensors";
   o.vocab = std::string(CLIPHBA_SHARED_DIR) + "/data/clip/bpe_simple_vocab_16e6.txt.gz";
-  o.vocab_remap = "tiny";
+  o.vocab_remap = config::VocabRemap::kTiny;
   o.prompts = s.prompts;
   o.targets_csv = s.targets_csv;
   o.image_dir = s.image_dir;

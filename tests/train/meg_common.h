@@ -89,10 +89,10 @@ inline MegSynth MakeMegSynth(const std::string& dir, const std::string& out_dir,
   o.rdm.names = names_txt;
   o.rdm.time_start_ms = -20;
   o.rdm.time_step_ms = 10;
-  o.mode = "group";
+  o.mode = config::MegMode::kGroup;
   o.checkpoint = FourBlockClip(dir);
   o.vocab = std::string(CLIPHBA_SHARED_DIR) + "/data/clip/bpe_simple_vocab_16e6.txt.gz";
-  o.vocab_remap = "tiny";
+  o.vocab_remap = config::VocabRemap::kTiny;
   o.prompts = s.prompts;
   o.image_dir = s.image_dir;
   o.heldout_names = s.heldout_names;

@@ -136,7 +136,7 @@ TEST(TrainMegTest, IndividualModeUsesOneParticipant) {
   o.epochs = 0;  // the initial validation losses are enough to see the target
   o.out_dir = kOut + "/individual/group";
   MegTrainResult group = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
-  o.mode = "individual";
+  o.mode = config::MegMode::kIndividual;
   o.participants = {"2"};
   o.out_dir = kOut + "/individual/p2";
   MegTrainResult p2 = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
@@ -146,7 +146,7 @@ TEST(TrainMegTest, IndividualModeUsesOneParticipant) {
   EXPECT_NE(p2.m0, group.m0);
   EXPECT_NE(p2.m0, p1.m0);
   // A group of one participant is that participant.
-  o.mode = "group";
+  o.mode = config::MegMode::kGroup;
   o.participants = {"2"};
   o.out_dir = kOut + "/individual/g2";
   MegTrainResult g2 = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
@@ -247,7 +247,7 @@ TEST(TrainMegTest, RefusesBadInputsWithoutWriting) {
   o.participants = {"0", "7"};
   ExpectRefused<DataError>(o, "'7' is not a participant");
   o = good;
-  o.mode = "individual";
+  o.mode = config::MegMode::kIndividual;
   o.participants = {"0", "1"};
   ExpectRefused<ConfigError>(o, "exactly one participant");
   // NaN in the RDMs.
