@@ -213,7 +213,9 @@ MantelOutcome RunMantel(const config::Config& cfg, const parallel::Comm& comm, c
   const auto& o = po.mantel;
   if (o.neural_rdm.empty())
     throw ConfigError("permute.mantel.neural_rdm is required when permute.mantel.model_rdm is set");
-  const auto kind = stats::ParseCorrelation(o.statistic);
+  const auto kind = o.statistic == config::MantelStatistic::kPearson
+                        ? stats::CorrelationKind::kPearson
+                        : stats::CorrelationKind::kSpearman;
   const auto tail = o.tail == 0 ? stats::Tail::kTwo : stats::Tail::kUpper;
   const at::ScalarType dtype = po.precision == "float64" ? at::kDouble : at::kFloat;
 
@@ -465,7 +467,7 @@ void WriteCi(io::ResultsStore* store, const std::string& g, const stats::CurveCi
 void WriteResults(const config::Config& cfg, const parallel::Comm& comm, const std::string& hash,
                   const PermuteOutcome& res, int64_t n_timepoints) {
   const auto& po = cfg.permute;
-  io::ResultsStore store = comm.is_mpi() ? io::ResultsStore::CreateParallel(po.out, comm.get())
+  io::ResultsStore store = comm.is_mpi() ? io::ResultsStore::CreateParallel(po.out, comm)
                                          : io::ResultsStore::Create(po.out);
   io::WriteProvenance(&store, "permute", config::ConfigHash(cfg), config::DumpConfig(cfg));
   store.SetAttribute("/", "results_hash", hash);
@@ -486,7 +488,7 @@ void WriteResults(const config::Config& cfg, const parallel::Comm& comm, const s
         std::string("object-label permutation of the model RDM (M'[i,j] = "
                     "M[p[i],p[j]]); p = (1 + #{null >= obs}) / (1 + N); p_fwer by "
                     "the maximum statistic over timepoints; p_fdr Benjamini-Hochberg"));
-    store.SetAttribute(g, "statistic", o.statistic);
+    store.SetAttribute(g, "statistic", std::string(config::Name(o.statistic)));
     store.SetAttribute(g, "tail", o.tail);
     store.SetAttribute(g, "n", r.n);
     store.SetAttribute(g, "seed", o.seed);

@@ -75,24 +75,30 @@ std::string RunDir(const config::Config& config);
 // The results file: run.results, or <run folder>/results.h5.
 std::string ResultsPath(const config::Config& config);
 
+// The state of a unit's record; the JSON holds its name: "pending", "running", "done", "failed".
+enum class UnitState { kPending, kRunning, kDone, kFailed };
+std::string UnitStateName(UnitState state);
+// Throws DataError "<where>: state '<name>': expected pending, running, done or failed".
+UnitState ParseUnitState(const std::string& name, const std::string& where);
+
 // One unit's record (units/<unit>.json).
 struct UnitRecord {
-  std::string unit;                // UnitName
-  std::string stage;               // StageName
-  std::string participant;         // "" unless individual
-  std::string state = "pending";   // pending | running | done | failed
-  std::string checkpoint_dir;      // the unit's folder (checkpoints, resume state, outputs)
-  std::string config_hash;         // UnitConfigHash when the unit was (last) started
-  std::string start_utc, end_utc;  // ISO 8601; end_utc empty while running
-  double wall_seconds = 0;         // of the last attempt
-  int64_t attempts = 0;            // starts, resumes included
-  int64_t world_size = 1;          // rank layout of the last attempt
-  int64_t group = 0;               // participant group (0 for world units)
-  int64_t group_size = 1;          // ranks that ran the unit
-  std::vector<int64_t> ranks;      // their world ranks
-  std::string host;                // host of the (group) leader
-  int64_t pid = 0;                 // pid of the (group) leader
-  std::string metric_name;         // key metric, e.g. "heldout_spearman"
+  std::string unit;                       // UnitName
+  std::string stage;                      // StageName
+  std::string participant;                // "" unless individual
+  UnitState state = UnitState::kPending;  // pending | running | done | failed
+  std::string checkpoint_dir;             // the unit's folder (checkpoints, resume state, outputs)
+  std::string config_hash;                // UnitConfigHash when the unit was (last) started
+  std::string start_utc, end_utc;         // ISO 8601; end_utc empty while running
+  double wall_seconds = 0;                // of the last attempt
+  int64_t attempts = 0;                   // starts, resumes included
+  int64_t world_size = 1;                 // rank layout of the last attempt
+  int64_t group = 0;                      // participant group (0 for world units)
+  int64_t group_size = 1;                 // ranks that ran the unit
+  std::vector<int64_t> ranks;             // their world ranks
+  std::string host;                       // host of the (group) leader
+  int64_t pid = 0;                        // pid of the (group) leader
+  std::string metric_name;                // key metric, e.g. "heldout_spearman"
   double metric = std::nan("");
   std::map<std::string, double> metrics;  // further numbers of the unit
   std::string error;                      // message of the last failure
@@ -167,11 +173,11 @@ struct StageContext {
   const config::Config* config = nullptr;
   std::string run_dir;
   std::string unit;
-  std::string participant;           // individual only
-  std::string out_dir;               // the unit's folder (created)
-  std::string config_hash;           // UnitConfigHash: the trainers' resume hash
-  bool resume = false;               // the unit was started before: continue from its resume state
-  const parallel::Comm* comm = nullptr;  // world, or the participant group's sub-communicator
+  std::string participant;  // individual only
+  std::string out_dir;      // the unit's folder (created)
+  std::string config_hash;  // UnitConfigHash: the trainers' resume hash
+  bool resume = false;      // the unit was started before: continue from its resume state
+  const parallel::Comm* comm = nullptr;   // world, or the participant group's sub-communicator
   std::vector<std::string> participants;  // every selected participant (group, alignment)
 };
 
@@ -199,10 +205,6 @@ struct StageSet {
 // stage is configured; model_rdms.h5 over the held-out objects, or all objects of meg.rdm); the
 // alignment statistics; the report (results file + manifest + report script).
 StageSet DefaultStages();
-
-// Runs fn on the root of comm; an Error thrown there is rethrown (same kind and message) on every
-// rank, so that all ranks stop together with the same exit code. Collective.
-void RunOnRoot(const parallel::Comm& comm, const std::function<void()>& fn);
 
 // ---- MEG model units -> alignment unit ----
 // Every MEG model unit (group, individual/<label>) leaves <unit folder>/model_rdms.h5:
@@ -248,8 +250,8 @@ struct RunSummary {
 // Collective over world: runs the planned units (see the top of this file). Throws ConfigError
 // (unknown stage, changed config without --force, missing stage input), IoError (locked run
 // folder or unit, unwritable files), DataError, and Error(kPreempted) after SIGTERM.
-RunSummary RunPipeline(const config::Config& config, const RunArgs& args, const parallel::Comm& world,
-                       const StageSet& stages);
+RunSummary RunPipeline(const config::Config& config, const RunArgs& args,
+                       const parallel::Comm& world, const StageSet& stages);
 
 // The final table: unit, state, wall time, key metric.
 std::string FormatSummary(const RunSummary& summary);

@@ -13,6 +13,7 @@
 #include "core/shard.h"
 #include "io/results_store.h"
 #include "meg/rdm_stack.h"
+#include "parallel/collectives.h"
 #include "pipeline/alignment_results.h"
 #include "pipeline/run.h"
 #include "rsa/alignment.h"
@@ -195,7 +196,7 @@ UnitOutcome AlignmentStage(const StageContext& c) {
   at::Tensor meg = at::empty({P, count, m}, at::kDouble);
   for (int64_t p = 0; p < P && count > 0; ++p) {
     at::Tensor x = local[size_t(p)];
-    if (cfg.meg_rdm.rescale == "minmax") {
+    if (cfg.meg_rdm.rescale == config::RdmRescale::kMinMax) {
       const double hi = range[p][0].item<double>(), lo = -range[p][1].item<double>();
       if (!(hi > lo))
         throw DataError(stack.source() + ": participant " + labels[size_t(p)] +
@@ -236,7 +237,7 @@ UnitOutcome AlignmentStage(const StageContext& c) {
   const meg::TimeAxis& axis = stack.time();
   at::Tensor times = at::arange(T, at::kDouble) * axis.step_ms + axis.start_ms;
   UnitOutcome out;
-  RunOnRoot(comm, [&] {
+  parallel::RunOnRoot(comm, [&] {
     io::ResultsStore store = io::ResultsStore::Create(c.out_dir + "/alignment.h5");
     io::WriteProvenance(&store, "run alignment", c.config_hash, config::DumpConfig(cfg));
     WriteMegAxes(&store, times, labels);

@@ -14,6 +14,7 @@
 #include "io/csv.h"
 #include "io/results_store.h"
 #include "meg/rdm_stack.h"
+#include "parallel/collectives.h"
 #include "pipeline/run.h"
 #include "train/behavior.h"
 #include "train/meg.h"
@@ -67,10 +68,10 @@ UnitOutcome MegStage(const StageContext& c) {
   o.rdm = cfg.meg_rdm;
   o.out_dir = c.out_dir;
   if (c.participant.empty()) {
-    o.mode = "group";
+    o.mode = config::MegMode::kGroup;
     o.participants = c.participants;
   } else {
-    o.mode = "individual";
+    o.mode = config::MegMode::kIndividual;
     o.participants = {c.participant};
   }
   const std::string behavior_best = c.run_dir + "/behavior/best.safetensors";
@@ -105,7 +106,7 @@ UnitOutcome MegStage(const StageContext& c) {
     if (kept.size() >= 3) names = kept;
   }
   const at::Tensor rdms = train::PredictMegRdms(o, names, *c.comm);
-  RunOnRoot(*c.comm, [&] { WriteModelRdms(ModelRdmPath(c.out_dir), rdms, names); });
+  parallel::RunOnRoot(*c.comm, [&] { WriteModelRdms(ModelRdmPath(c.out_dir), rdms, names); });
   return out;
 }
 
@@ -119,7 +120,7 @@ void WriteManifest(io::ResultsStore* store, const std::vector<UnitRecord>& recor
     unit.push_back(r.unit);
     stage.push_back(r.stage);
     participant.push_back(r.participant);
-    state.push_back(r.state);
+    state.push_back(UnitStateName(r.state));
     checkpoint.push_back(r.checkpoint_dir);
     hash.push_back(r.config_hash);
     start.push_back(r.start_utc);
@@ -164,75 +165,60 @@ void CopyBehavior(io::ResultsStore* store, const std::string& eval_path, const U
 }
 
 // Rank 0: the results file (atomic: written as .partial, renamed at Commit), then the report
-// script. Every other rank waits; an error is reported on every rank by the caller.
+// script. Every other rank waits; an error on rank 0 is rethrown on every rank
+// (parallel::RunOnRoot).
 UnitOutcome ReportStage(const StageContext& c) {
   UnitOutcome out;
-  std::string failure;
-  if (c.comm->is_root()) {
-    try {
-      const config::Config& cfg = *c.config;
-      const std::string path = ResultsPath(cfg);
-      const fs::path parent = fs::path(path).parent_path();
-      std::error_code ec;
-      if (!parent.empty()) fs::create_directories(parent, ec);
-      auto manifest = ReadManifest(c.run_dir);
-      std::vector<UnitRecord> records;
-      for (auto& [name, r] : manifest) {
-        if (name == c.unit) {  // this unit is done once the file below is in place
-          r.state = "done";
-        }
-        records.push_back(r);
+  parallel::RunOnRoot(*c.comm, [&] {
+    const config::Config& cfg = *c.config;
+    const std::string path = ResultsPath(cfg);
+    const fs::path parent = fs::path(path).parent_path();
+    std::error_code ec;
+    if (!parent.empty()) fs::create_directories(parent, ec);
+    auto manifest = ReadManifest(c.run_dir);
+    std::vector<UnitRecord> records;
+    for (auto& [name, r] : manifest) {
+      if (name == c.unit) {  // this unit is done once the file below is in place
+        r.state = UnitState::kDone;
       }
-      io::ResultsStore store = io::ResultsStore::Create(path);
-      io::WriteProvenance(&store, "run", config::ConfigHash(cfg), config::DumpConfig(cfg));
-      store.SetAttribute("/", "run_name", cfg.run.name);
-      store.SetAttribute("/", "run_dir", c.run_dir);
-      const std::string eval = c.run_dir + "/behavior/evaluation.h5";
-      auto b = manifest.find("behavior");
-      if (b != manifest.end() && b->second.state == "done" && fs::exists(eval))
-        CopyBehavior(&store, eval, &b->second);
-      const std::string align = c.run_dir + "/alignment/alignment.h5";
-      auto a = manifest.find("alignment");
-      if (a != manifest.end() && a->second.state == "done" && fs::exists(align))
-        CopyMegAlignment(&store, align);
-      WriteManifest(&store, records);
-      store.Commit();
-      LOG_INFO("results: {}", path);
-      out.metric_name = "units";
-      out.metric = double(records.size());
-      // The report (report.md/html with plots) when its script and Debian's python3 exist.
-      const std::string py = "/usr/bin/python3";
-      if (!cfg.run.report_script.empty() && fs::exists(cfg.run.report_script) &&
-          ::access(py.c_str(), X_OK) == 0) {
-        const std::string cmd = py + " '" + cfg.run.report_script + "' '" + path + "' '" +
-                                c.out_dir +
-                                "' 1>&2";  // stdout is reserved for the summary / --json
-        const int rc = std::system(cmd.c_str());
-        out.metrics["report_script_rc"] = double(rc);
-        if (rc != 0)
-          LOG_WARN("report script failed (exit {}): {}; the results file is complete", rc, cmd);
-        else
-          LOG_INFO("report: {}/report.md", c.out_dir);
-      } else if (cfg.run.report_script.empty()) {
-        LOG_INFO("no report script configured (run.report_script): results file only");
-      } else {
-        LOG_INFO("report script {} not found (or no {}): results file only", cfg.run.report_script,
-                 py);
-      }
-    } catch (const Error& e) {
-      failure = std::to_string(int(e.code())) + "|" + e.what();
+      records.push_back(r);
     }
-  }
-  failure = c.comm->Broadcast(failure);
-  if (!failure.empty()) {
-    const size_t bar = failure.find('|');
-    const int code = std::stoi(failure.substr(0, bar));
-    const std::string msg = failure.substr(bar + 1);
-    if (code == int(ExitCode::kIo)) throw IoError(msg);
-    if (code == int(ExitCode::kData)) throw DataError(msg);
-    if (code == int(ExitCode::kUsage)) throw ConfigError(msg);
-    throw Error(ExitCode(code), msg);
-  }
+    io::ResultsStore store = io::ResultsStore::Create(path);
+    io::WriteProvenance(&store, "run", config::ConfigHash(cfg), config::DumpConfig(cfg));
+    store.SetAttribute("/", "run_name", cfg.run.name);
+    store.SetAttribute("/", "run_dir", c.run_dir);
+    const std::string eval = c.run_dir + "/behavior/evaluation.h5";
+    auto b = manifest.find("behavior");
+    if (b != manifest.end() && b->second.state == UnitState::kDone && fs::exists(eval))
+      CopyBehavior(&store, eval, &b->second);
+    const std::string align = c.run_dir + "/alignment/alignment.h5";
+    auto a = manifest.find("alignment");
+    if (a != manifest.end() && a->second.state == UnitState::kDone && fs::exists(align))
+      CopyMegAlignment(&store, align);
+    WriteManifest(&store, records);
+    store.Commit();
+    LOG_INFO("results: {}", path);
+    out.metric_name = "units";
+    out.metric = double(records.size());
+    // The report (report.md/html with plots) when its script and Debian's python3 exist.
+    const std::string py = "/usr/bin/python3";
+    if (!cfg.run.report_script.empty() && fs::exists(cfg.run.report_script) &&
+        ::access(py.c_str(), X_OK) == 0) {
+      const std::string cmd = py + " '" + cfg.run.report_script + "' '" + path + "' '" + c.out_dir +
+                              "' 1>&2";  // stdout is reserved for the summary / --json
+      const int rc = std::system(cmd.c_str());
+      out.metrics["report_script_rc"] = double(rc);
+      if (rc != 0)
+        LOG_WARN("report script failed (exit {}): {}; the results file is complete", rc, cmd);
+      else
+        LOG_INFO("report: {}/report.md", c.out_dir);
+    } else if (cfg.run.report_script.empty()) {
+      LOG_INFO("no report script configured (run.report_script): results file only");
+    } else {
+      LOG_INFO("report script {} not found (or no {}): results file only", cfg.run.report_script,
+               py);
+    }
+  });
   return out;
 }
 

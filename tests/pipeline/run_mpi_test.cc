@@ -69,7 +69,7 @@ void Check(const parallel::Comm& world, int64_t group_size, const std::string& d
     Expect(m.size() == 8, "8 unit records");
     for (const auto& l : cfg.run.participants) {
       const auto& r = m.at("individual/" + l);
-      Expect(r.state == "done" && r.attempts == 1, l + " trained exactly once");
+      Expect(r.state == pipeline::UnitState::kDone && r.attempts == 1, l + " trained exactly once");
       Expect(r.group_size == r.metric, l + ": the sub-communicator has the recorded ranks");
       Expect(r.group_size == g || r.group == (world.size() - 1) / g,
              l + ": group size " + std::to_string(r.group_size));

@@ -124,7 +124,7 @@ TEST(RunRecordTest, RecordsAndManifestRoundTrip) {
   UnitRecord a;
   a.unit = "behavior";
   a.stage = "behavior";
-  a.state = "done";
+  a.state = UnitState::kDone;
   a.checkpoint_dir = dir + "/behavior";
   a.config_hash = "0123456789abcdef";
   a.start_utc = "2026-01-01T00:00:00Z";
@@ -143,7 +143,7 @@ TEST(RunRecordTest, RecordsAndManifestRoundTrip) {
   b.unit = "individual/sub-2";
   b.stage = "individual";
   b.participant = "sub-2";
-  b.state = "running";
+  b.state = UnitState::kRunning;
   b.config_hash = "fedcba9876543210";
   WriteRecord(dir, a);
   WriteRecord(dir, b);
@@ -185,7 +185,7 @@ TEST(RunLockTest, FlockExclusiveSharedAndClaimOrder) {
   done.unit = "individual/a";
   done.stage = "individual";
   done.participant = "a";
-  done.state = "done";
+  done.state = UnitState::kDone;
   done.config_hash = "h";
   WriteRecord(dir, done);
   FileLock g1, g2, g3;
@@ -253,7 +253,7 @@ TEST(RunPipelineTest, RunsOnceSkipsRefusesAndForcesOnlyAffected) {
   ASSERT_EQ(s.rows.size(), 7u);
   for (const auto& r : s.rows) EXPECT_EQ(r.state, "done") << r.unit;
   for (const auto& [u, r] : ReadManifest(dir)) {
-    EXPECT_EQ(r.state, "done") << u;
+    EXPECT_EQ(r.state, UnitState::kDone) << u;
     EXPECT_EQ(r.attempts, 1);
     EXPECT_FALSE(r.end_utc.empty());
   }
@@ -300,8 +300,8 @@ TEST(RunPipelineTest, PreemptionLeavesTheUnitRunningAndTheRerunResumesIt) {
   }
   EXPECT_EQ(calls.units, (V{"behavior", "group", "individual/p0", "individual/p1"}));
   auto m = ReadManifest(dir);
-  EXPECT_EQ(m.at("individual/p1").state, "running");
-  EXPECT_EQ(m.at("individual/p0").state, "done");
+  EXPECT_EQ(m.at("individual/p1").state, UnitState::kRunning);
+  EXPECT_EQ(m.at("individual/p0").state, UnitState::kDone);
   calls.units.clear();
   RunPipeline(cfg, {}, serial, FakeStages(&calls));
   // Nothing finished is redone; the preempted unit resumes.
