@@ -8,6 +8,7 @@
 
 #include "apps/train_commands.h"
 #include "config/config.h"
+#include "config/identity.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/signals.h"
@@ -19,15 +20,10 @@ namespace cliphba::apps {
 
 namespace {
 
-// The hash a resume must match: train.behavior only, without the keys that do not change results
-// (threads, progress interval, all-reduce transport) and without `epochs`, so that a finished run
-// can be extended with --resume.
+// The hash a resume must match (config/identity.h): train.behavior without the keys that do not
+// change results and without `epochs`, so that a finished run can be extended with --resume.
 std::string TrainHash(const config::Config& cfg) {
-  config::Config c;
-  c.train_behavior = cfg.train_behavior;
-  config::ResetNonResultKeys(&c.train_behavior);
-  c.train_behavior.epochs = config::TrainBehaviorOptions().epochs;
-  return config::ConfigHash(c);
+  return config::TrainResumeHash(cfg, config::ResultKind::kBehaviorModel);
 }
 
 config::Config Setup(const CommonArgs& args, const parallel::Comm& comm) {
@@ -110,16 +106,10 @@ int RunEvaluateBehavior(const CommonArgs& args, const parallel::Comm& comm) {
 
 namespace {
 
-// The hash a MEG resume must match: train.meg and meg.rdm, without the keys that do not change
-// results (threads, progress, all-reduce transport) and without `epochs` (a finished run can be
-// extended with --resume).
+// The hash a MEG resume must match (config/identity.h): train.meg and meg.rdm, without the keys
+// that do not change results and without `epochs` (a finished run can be extended with --resume).
 std::string TrainMegHash(const config::Config& cfg) {
-  config::Config c;
-  c.train_meg = cfg.train_meg;
-  c.meg_rdm = cfg.meg_rdm;
-  config::ResetNonResultKeys(&c.train_meg);
-  c.train_meg.epochs = config::TrainMegOptions().epochs;
-  return config::ConfigHash(c);
+  return config::TrainResumeHash(cfg, config::ResultKind::kGroupModel);
 }
 
 config::TrainMegOptions MegOptions(const config::Config& cfg) {
@@ -167,8 +157,8 @@ int RunTrainMeg(const CommonArgs& args, bool resume, const parallel::Comm& comm)
   fmt::print(
       "MEG training ({}): {} epochs ({} in phase 1), best epoch {} (validation loss {:.6f}, "
       "Pearson loss {:.6f}; initial P0 {:.6f}, M0 {:.6f}, G0 {:.6f}){}\n",
-      o.mode, r.epochs_done, r.phase1_epochs, r.best_epoch, r.best_val_loss, r.best_val_pearson,
-      r.p0, r.m0, r.g0, r.early_stopped ? ", early stopped" : "");
+      config::Name(o.mode), r.epochs_done, r.phase1_epochs, r.best_epoch, r.best_val_loss,
+      r.best_val_pearson, r.p0, r.m0, r.g0, r.early_stopped ? ", early stopped" : "");
   if (r.stopped)
     fmt::print("stopped after epoch {}: rerun with --resume to continue\n", r.epochs_done);
   else if (r.best_epoch == 0)

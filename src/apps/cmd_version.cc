@@ -3,9 +3,7 @@
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
 #include <fmt/core.h>
-#include <hdf5.h>
 #include <link.h>
-#include <mpi.h>
 #include <torch/version.h>
 
 #include <climits>
@@ -16,6 +14,8 @@
 
 #include "apps/commands.h"
 #include "core/version.h"
+#include "io/library_info.h"
+#include "parallel/comm.h"
 
 namespace cliphba::apps {
 
@@ -35,20 +35,8 @@ int CollectBlas(struct dl_phdr_info* info, size_t, void* data) {
 
 int RunVersion(const CommonArgs& args) {
   ApplyRuntime("warn", /*threads=*/0);  // report the thread count a run would use
-  char mpi_version[MPI_MAX_LIBRARY_VERSION_STRING];
-  int len = 0;
-  MPI_Get_library_version(mpi_version, &len);  // allowed before MPI_Init
-  std::string mpi(mpi_version, len);
-  if (auto nl = mpi.find_first_of("\r\n"); nl != std::string::npos) mpi.resize(nl);
-  while (!mpi.empty() && (mpi.back() == ',' || mpi.back() == ' ')) mpi.pop_back();
-
-  unsigned h5_major = 0, h5_minor = 0, h5_release = 0;
-  H5get_libversion(&h5_major, &h5_minor, &h5_release);
-#ifdef H5_HAVE_PARALLEL
-  const bool h5_parallel = true;
-#else
-  const bool h5_parallel = false;
-#endif
+  const std::string mpi = parallel::MpiLibraryVersion();
+  const io::Hdf5LibraryInfo h5 = io::Hdf5Library();
   std::vector<std::string> blas;
   dl_iterate_phdr(CollectBlas, &blas);
   std::string openblas_config;
@@ -60,8 +48,8 @@ int RunVersion(const CommonArgs& args) {
   j["cliphba"] = Version();
   j["libtorch"] = TORCH_VERSION;
   j["mpi"] = mpi;
-  j["hdf5"] = fmt::format("{}.{}.{}", h5_major, h5_minor, h5_release);
-  j["hdf5_parallel"] = h5_parallel;
+  j["hdf5"] = h5.version;
+  j["hdf5_parallel"] = h5.parallel;
   j["blas"] = blas;
   j["openblas_config"] = openblas_config;
   j["aten_threads"] = at::get_num_threads();
@@ -74,8 +62,7 @@ int RunVersion(const CommonArgs& args) {
   fmt::print("cliphba   {}\n", Version());
   fmt::print("LibTorch  {}\n", TORCH_VERSION);
   fmt::print("MPI       {}\n", mpi);
-  fmt::print("HDF5      {}.{}.{} ({})\n", h5_major, h5_minor, h5_release,
-             h5_parallel ? "parallel, MPI-IO" : "serial");
+  fmt::print("HDF5      {} ({})\n", h5.version, h5.parallel ? "parallel, MPI-IO" : "serial");
   for (const auto& b : blas) fmt::print("BLAS      {}\n", b);
   if (blas.empty()) fmt::print("BLAS      (none loaded)\n");
   if (!openblas_config.empty()) fmt::print("OpenBLAS  {}\n", openblas_config);

@@ -1,0 +1,287 @@
+// The command table of `cliphba` (apps/command_table.h): every subcommand's help text, options and
+// run function. Options are declared in the order `--help` lists them.
+#include "apps/command_table.h"
+
+#include <CLI/CLI.hpp>
+#include <initializer_list>
+
+#include "apps/train_commands.h"
+
+namespace cliphba::apps {
+
+namespace {
+
+// Adds --config/--set/--json to a subcommand.
+void AddCommon(CLI::App* cmd, ParsedArgs* parsed) {
+  CommonArgs* args = &parsed->common;
+  cmd->add_option("--config", args->config_file,
+                  "YAML configuration file (see configs/reference.yaml)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--set", args->overrides,
+                  "override a configuration key: --set key.path=value (repeatable)")
+      ->allow_extra_args(false)
+      ->take_all();
+  cmd->add_flag("--json", args->json, "print one machine-readable JSON object on stdout");
+}
+
+// An explicit flag bound to a configuration key: recorded as an override applied after --set.
+struct KeyOption {
+  const char* flag;  // "--out-dir"
+  const char* key;   // "synth.behavior.out_dir"
+  const char* help;  // the help text; " (config key KEY)" is appended
+};
+
+// Adds the key options to cmd, in order.
+void AddKeyOptions(CLI::App* cmd, ParsedArgs* parsed, std::initializer_list<KeyOption> options) {
+  std::vector<std::string>* flag_overrides = &parsed->flag_overrides;
+  for (const KeyOption& option : options) {
+    std::string key = option.key;
+    cmd->add_option_function<std::string>(
+        option.flag, [=](const std::string& v) { flag_overrides->push_back(key + "=" + v); },
+        std::string(option.help) + " (config key " + key + ")");
+  }
+}
+
+// A configured command whose only options besides --config/--set/--json are key options.
+void DeclareKeyed(CLI::App* cmd, ParsedArgs* parsed, std::initializer_list<KeyOption> options) {
+  AddCommon(cmd, parsed);
+  AddKeyOptions(cmd, parsed, options);
+}
+
+void DeclareVersion(CLI::App* cmd, ParsedArgs* parsed) {
+  cmd->add_flag("--json", parsed->common.json, "print one JSON object");
+}
+
+void DeclareConfig(CLI::App* cmd, ParsedArgs* parsed) {
+  AddCommon(cmd, parsed);
+  // `cliphba config --get KEY`: one resolved value, for shell scripts.
+  cmd->add_option("--get", parsed->config_get,
+                  "print only the resolved value of KEY (a.b.c): a scalar as text, a list one "
+                  "item per line, a section as YAML");
+}
+
+void DeclareEncode(CLI::App* cmd, ParsedArgs* parsed) {
+  AddCommon(cmd, parsed);
+  EncodeArgs* e = &parsed->encode;
+  cmd->add_option("--checkpoint", e->checkpoint,
+                  "CLIP checkpoint: safetensors, torch.save zip or TorchScript archive");
+  cmd->add_option("--images", e->images_dir, "folder of .jpg/.png images");
+  cmd->add_option("--images-npy", e->images_npy, "normalised float32 (N, 3, H, W) images as NPY");
+  cmd->add_option("--prompts", e->prompts, "JSON list of prompts (e.g. the 66 dimensions)");
+  cmd->add_option("--vocab", e->vocab, "CLIP BPE merges (bpe_simple_vocab_16e6.txt.gz)");
+  cmd->add_option("--vocab-remap", e->vocab_remap,
+                  "'tiny': the fixtures' reduced-vocabulary id remap");
+  cmd->add_option("--out", e->out_dir, "output folder for the .npy files");
+  cmd->add_option("--normalization", e->normalization,
+                  "image mean/std for --images: things (default) or openai");
+}
+
+void DeclareTokenize(CLI::App* cmd, ParsedArgs* parsed) {
+  AddCommon(cmd, parsed);
+  cmd->add_option("--vocab", parsed->tokenize_vocab,
+                  "CLIP BPE merges (bpe_simple_vocab_16e6.txt.gz)");
+}
+
+// The options of `permute`, also taken by `permute mantel` and `permute cluster`.
+void DeclarePermute(CLI::App* cmd, ParsedArgs* parsed) {
+  AddCommon(cmd, parsed);
+  cmd->add_flag("--resume", parsed->permute.resume, "continue from OUT.ckpt if it exists");
+  cmd->add_flag("--force", parsed->permute.force,
+                "resume/overwrite even if OUT or OUT.ckpt came from other settings");
+  AddKeyOptions(cmd, parsed, {{"--out", "permute.out", "HDF5 results file"}});
+}
+
+// `permute` with `only` set to the ad-hoc test of the subcommand.
+int RunPermuteOnly(const ParsedArgs& parsed, const char* only, const parallel::Comm& comm) {
+  PermuteArgs permute_args = parsed.permute;
+  permute_args.only = only;
+  return RunPermute(parsed.common, permute_args, comm);
+}
+
+// `train behavior|meg`: the stage's --resume and output folder.
+void DeclareTrain(CLI::App* cmd, ParsedArgs* parsed, const KeyOption& out_dir) {
+  AddCommon(cmd, parsed);
+  cmd->add_flag("--resume", parsed->resume, "continue from OUT_DIR/last_state.json");
+  AddKeyOptions(cmd, parsed, {out_dir});
+}
+
+// `synth cohort|model`: the commands that refuse to write over an existing output unless --force.
+void DeclareForced(CLI::App* cmd, ParsedArgs* parsed, const char* force_help,
+                   std::initializer_list<KeyOption> options) {
+  AddCommon(cmd, parsed);
+  cmd->add_flag("--force", parsed->force, force_help);
+  AddKeyOptions(cmd, parsed, options);
+}
+
+void DeclareRun(CLI::App* cmd, ParsedArgs* parsed) {
+  AddCommon(cmd, parsed);
+  RunCommandArgs* r = &parsed->run;
+  cmd->add_option("--only", r->only,
+                  "run only this stage: behavior|group|individual|alignment|report "
+                  "(repeatable)");
+  cmd->add_option("--participants", r->participants,
+                  "individual stage: these participants (labels or indices, e.g. 3,4)");
+  cmd->add_flag("--force", r->force,
+                "redo the units whose configuration changed (and the units downstream)");
+  AddKeyOptions(cmd, parsed, {{"--out-dir", "run.out_dir", "run folder"}});
+}
+
+using P = ParsedArgs;
+using Comm = parallel::Comm;
+
+}  // namespace
+
+const std::vector<Command>& CommandTable() {
+  static const std::vector<Command> table = {
+      {"version", "versions of cliphba, LibTorch, MPI, HDF5 (parallel?) and the loaded BLAS",
+       DeclareVersion, [](const P& p) { return RunVersion(p.common); }, nullptr},
+      {"config", "print the resolved configuration as YAML", DeclareConfig,
+       [](const P& p) {
+         return p.config_get.empty() ? RunConfigShow(p.common)
+                                     : RunConfigGet(p.common, p.config_get);
+       },
+       nullptr},
+
+      {"synth", "generate synthetic data with known ground truth", nullptr, nullptr, nullptr},
+      {"synth behavior",
+       "a behaviour set: sparse embedding + triplet-derived human RDM (SPoSE rule)",
+       [](CLI::App* c, P* p) {
+         DeclareKeyed(c, p,
+                      {{"--out-dir", "synth.behavior.out_dir", "output folder"},
+                       {"--n-objects", "synth.behavior.n_objects", "number of objects"},
+                       {"--seed", "synth.behavior.seed", "random seed"}});
+       },
+       [](const P& p) { return RunSynthBehavior(p.common); }, nullptr},
+      // A stage-1 demo set (apps/train_commands.h).
+      {"synth images", "coloured shapes with learnable targets (a stage-1 demo set)",
+       [](CLI::App* c, P* p) {
+         DeclareKeyed(c, p, {{"--out-dir", "synth.images.out_dir", "output folder"}});
+       },
+       [](const P& p) { return RunSynthImages(p.common); }, nullptr},
+      // Issue 6: the synthetic THINGS-like cohort with MEG epochs.
+      {"synth cohort", "images, behaviour and per-participant MEG epochs with known ground truth",
+       [](CLI::App* c, P* p) {
+         DeclareForced(c, p, "write over an out_dir that holds something other than this cohort",
+                       {{"--out-dir", "synth.cohort.out_dir", "output folder"},
+                        {"--seed", "synth.cohort.seed", "random seed"}});
+       },
+       [](const P& p) { return RunSynthCohort(p.common, p.force); }, nullptr},
+      // A seeded random-init CLIP (the demos' base model; config synth.model).
+      {"synth model", "a seeded random-init OpenAI CLIP ViT as safetensors (demo/test base model)",
+       [](CLI::App* c, P* p) {
+         DeclareForced(c, p, "replace an existing synth.model.out",
+                       {{"--out", "synth.model.out", "safetensors file to write"},
+                        {"--seed", "synth.model.seed", "random seed"}});
+       },
+       [](const P& p) { return RunSynthModel(p.common, p.force); }, nullptr},
+
+      {"rsa", "representational similarity analyses", nullptr, nullptr, nullptr},
+      {"rsa behavior", "an embedding vs a human RDM: 4 RDM types x 4 comparisons, triplet accuracy",
+       [](CLI::App* c, P* p) {
+         DeclareKeyed(
+             c, p,
+             {{"--embedding", "rsa.behavior.embedding", "embedding CSV (,image_name,0..d-1)"},
+              {"--rdm", "rsa.behavior.rdm", "reference RDM (n x n NPY)"},
+              {"--rdm-names", "rsa.behavior.rdm_names",
+               "names of the RDM rows in RDM order (.txt or CSV)"},
+              {"--triplets", "rsa.behavior.triplets",
+               "behavioural choices (t x 3 int64 NPY: a, b, odd)"},
+              {"--out", "rsa.behavior.out", "HDF5 results file"}});
+       },
+       [](const P& p) { return RunRsaBehavior(p.common); }, nullptr},
+
+      {"encode",
+       "CLIP features of images (and prompts): image/text features, per-block CLS, logits",
+       DeclareEncode, [](const P& p) { return RunEncode(p.common, p.encode); }, nullptr},
+      {"tokenize", "CLIP BPE token ids (77 per line) of the texts on stdin, one per line",
+       DeclareTokenize, [](const P& p) { return RunTokenize(p.common, p.tokenize_vocab); },
+       nullptr},
+
+      // The collective commands (run_collective): MPI under an MPI launcher.
+      {"permute",
+       "permutation tests: Mantel over time, sign-flip cluster and t-max (MPI, resumable)",
+       DeclarePermute, nullptr,
+       [](const P& p, const Comm& comm) { return RunPermute(p.common, p.permute, comm); }},
+      {"permute mantel", "one Mantel test (model vs neural RDMs)",
+       [](CLI::App* c, P* p) {
+         DeclarePermute(c, p);
+         AddKeyOptions(c, p,
+                       {{"--model-rdm", "permute.mantel.model_rdm", "model RDM NPY"},
+                        {"--neural-rdm", "permute.mantel.neural_rdm",
+                         "neural RDM NPY: one (n x n) or a (T x n x n) stack"},
+                        {"--statistic", "permute.mantel.statistic", "spearman | pearson"},
+                        {"--n", "permute.mantel.n", "permutations"},
+                        {"--seed", "permute.mantel.seed", "random seed"},
+                        {"--tail", "permute.mantel.tail", "1 | 0"},
+                        {"--permutations", "permute.mantel.permutations",
+                         "explicit (N x n) int64 permutations NPY"}});
+       },
+       nullptr, [](const P& p, const Comm& comm) { return RunPermuteOnly(p, "mantel", comm); }},
+      {"permute cluster", "one sign-flip cluster test (MNE-equal)",
+       [](CLI::App* c, P* p) {
+         DeclarePermute(c, p);
+         AddKeyOptions(c, p,
+                       {{"--data", "permute.cluster.data", "(participants x T) NPY"},
+                        {"--threshold", "permute.cluster.threshold", "cluster-forming t"},
+                        {"--tail", "permute.cluster.tail", "-1 | 0 | 1"},
+                        {"--n", "permute.cluster.n", "sign patterns incl. the observed"},
+                        {"--seed", "permute.cluster.seed", "random seed"},
+                        {"--flips", "permute.cluster.flips", "explicit int8 (flips x N) NPY"}});
+       },
+       nullptr, [](const P& p, const Comm& comm) { return RunPermuteOnly(p, "cluster", comm); }},
+
+      // Stage 1 (behaviour) and stages 2/3 (MEG).
+      {"train", "fine-tune CLIP-HBA (stage 1: behaviour)", nullptr, nullptr, nullptr},
+      {"train behavior",
+       "DoRA fine-tuning on the behavioural dimensions (MPI data parallel, resumable)",
+       [](CLI::App* c, P* p) {
+         DeclareTrain(
+             c, p,
+             {"--out-dir", "train.behavior.out_dir", "checkpoints, resume state and results"});
+       },
+       nullptr,
+       [](const P& p, const Comm& comm) { return RunTrainBehavior(p.common, p.resume, comm); }},
+      {"train meg",
+       "MEG fine-tuning: Wfr on cached features, then + DoRA (MPI data parallel, resumable)",
+       [](CLI::App* c, P* p) {
+         DeclareTrain(c, p,
+                      {"--out-dir", "train.meg.out_dir", "checkpoints, resume state, results"});
+       },
+       nullptr, [](const P& p, const Comm& comm) { return RunTrainMeg(p.common, p.resume, comm); }},
+      {"evaluate", "evaluate a fine-tuned CLIP-HBA model", nullptr, nullptr, nullptr},
+      {"evaluate behavior",
+       "held-out RDM Spearman and triplet accuracy of OUT_DIR/best.safetensors",
+       [](CLI::App* c, P* p) {
+         DeclareKeyed(c, p,
+                      {{"--out-dir", "train.behavior.out_dir",
+                        "folder of best.safetensors (evaluation.h5 is written there)"}});
+       },
+       nullptr, [](const P& p, const Comm& comm) { return RunEvaluateBehavior(p.common, comm); }},
+      {"evaluate meg",
+       "time-resolved alignment of OUT_DIR/best.safetensors on the held-out objects",
+       [](CLI::App* c, P* p) {
+         DeclareKeyed(c, p,
+                      {{"--out-dir", "train.meg.out_dir",
+                        "folder of best.safetensors (evaluation.h5 is written there)"}});
+       },
+       nullptr, [](const P& p, const Comm& comm) { return RunEvaluateMeg(p.common, comm); }},
+
+      // The whole pipeline as resumable units.
+      {"run", "the pipeline: behaviour -> group -> individual MEG models -> alignment -> report",
+       DeclareRun, nullptr,
+       [](const P& p, const Comm& comm) { return RunRun(p.common, p.run, comm); }},
+
+      {"meg", "MEG data: time-resolved RDMs from epoched sensor data", nullptr, nullptr, nullptr},
+      {"meg rdm",
+       "epochs HDF5 files (scripts/fif_to_h5.py) -> MEG RDM HDF5 (correlation | crossnobis)",
+       [](CLI::App* c, P* p) {
+         DeclareKeyed(c, p,
+                      {{"--out", "meg.epochs.out", "MEG RDM HDF5 file written"},
+                       {"--method", "meg.epochs.method", "correlation | crossnobis"}});
+       },
+       [](const P& p) { return RunMegRdm(p.common); }, nullptr},
+  };
+  return table;
+}
+
+}  // namespace cliphba::apps
