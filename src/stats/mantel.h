@@ -15,6 +15,14 @@
 // |r| compared for two-sided tests. Family-wise correction over timepoints by the maximum
 // statistic: the same permutation is applied to every timepoint and p_fwer[t] counts permutations
 // whose maximum over all timepoints reaches obs[t].
+//
+// Small object sets: the N permutations are drawn independently (each a uniform Fisher-Yates
+// shuffle of (seed, k)), with replacement, never enumerated. When N exceeds the n! distinct
+// relabellings (n <= 8 or so), patterns repeat and the identity recurs about N / n! times; p stays a
+// valid Monte-Carlo p-value of the same test (its expectation under H0 is unchanged) but cannot fall
+// below about 1 / n!, whatever N (a user wanting p < 0.05 needs n >= 4 objects, i.e. 24 relabellings).
+// Unlike MNE's sign-flip tests there is no exact switch: scipy's reference (scripts/reference/
+// mantel_reference.py) draws the same way.
 #pragma once
 
 #include <ATen/ATen.h>

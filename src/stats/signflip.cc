@@ -60,37 +60,52 @@ at::Tensor CheckedFlips(const at::Tensor& flips, int64_t n, const char* what) {
   return f;
 }
 
+void SignedT(const double* x, int64_t n, int64_t n_times, const double* signs, double* out,
+             double* mean) {
+  // MNE's ttest_1samp_no_p on X * signs, in numpy's order: the mean column-wise row by row, then
+  // the sum of squared deviations from it row by row (np.var, ddof = 1), t = mean / sqrt(var / n).
+  // A sign -1 negates exactly, so the all -1 pattern gives -t bit for bit and the all +1 pattern
+  // gives the observed t bit for bit.
+  const double nd = double(n);
+  std::fill(out, out + n_times, 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    const double* row = x + i * n_times;
+    if (signs == nullptr || signs[i] > 0) {
+      for (int64_t j = 0; j < n_times; ++j) out[j] += row[j];
+    } else {
+      for (int64_t j = 0; j < n_times; ++j) out[j] -= row[j];
+    }
+  }
+  for (int64_t j = 0; j < n_times; ++j) mean[j] = out[j] / nd;
+  std::fill(out, out + n_times, 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    const double* row = x + i * n_times;
+    const bool plus = signs == nullptr || signs[i] > 0;
+    for (int64_t j = 0; j < n_times; ++j) {
+      const double c = (plus ? row[j] : -row[j]) - mean[j];
+      out[j] += c * c;
+    }
+  }
+  for (int64_t j = 0; j < n_times; ++j) {
+    const double var = out[j] / (nd - 1.0);
+    out[j] = mean[j] / std::sqrt(var / nd);
+  }
+}
+
 at::Tensor FlippedTChecked(const at::Tensor& d, const at::Tensor& f) {
-  // flips @ data by an own kernel rather than BLAS: every row is summed participant by participant
-  // in the same order whatever the block or thread split, so results are bit-identical for any
-  // sharding (BLAS kernels change rounding with the matrix shape).
+  // Every row through SignedT, participant by participant in the same order whatever the block or
+  // thread split, so results are bit-identical for any sharding (a BLAS product changes rounding
+  // with the matrix shape) and equal to OneSampleT's arithmetic (the identity flip ties with the
+  // observed statistic exactly, as in MNE).
   const int64_t n = d.size(0), n_times = d.size(1), k = f.size(0);
   const double* x = d.data_ptr<double>();
   const double* s = f.data_ptr<double>();
-  std::vector<double> sumsq(n_times, 0.0);  // flip-invariant
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < n_times; ++j) sumsq[j] += x[i * n_times + j] * x[i * n_times + j];
   at::Tensor out = at::empty({k, n_times}, at::kDouble);
   double* o = out.data_ptr<double>();
-  const double nd = double(n);
   at::parallel_for(0, k, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      double* acc = o + r * n_times;
-      std::fill(acc, acc + n_times, 0.0);
-      for (int64_t i = 0; i < n; ++i) {
-        const double* row = x + i * n_times;
-        if (s[r * n + i] > 0) {
-          for (int64_t j = 0; j < n_times; ++j) acc[j] += row[j];
-        } else {
-          for (int64_t j = 0; j < n_times; ++j) acc[j] -= row[j];
-        }
-      }
-      for (int64_t j = 0; j < n_times; ++j) {
-        const double mean = acc[j] / nd;
-        const double var = std::max(0.0, (sumsq[j] - acc[j] * mean) / (nd - 1.0));
-        acc[j] = mean / std::sqrt(var / nd);
-      }
-    }
+    std::vector<double> mean(size_t(n_times), 0.0);
+    for (int64_t r = begin; r < end; ++r)
+      SignedT(x, n, n_times, s + r * n, o + r * n_times, mean.data());
   });
   return out;
 }
@@ -104,28 +119,48 @@ int64_t ChunkRows(int64_t n_times) {
 at::Tensor OneSampleT(const at::Tensor& data) {
   at::Tensor d = detail::CheckedData(data, "OneSampleT");
   const int64_t n = d.size(0), t = d.size(1);
-  const double* x = d.data_ptr<double>();
-  // Row-by-row accumulation, the order numpy uses for an axis-0 reduction of a C-order array.
-  std::vector<double> mean(t, 0.0), ss(t, 0.0);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < t; ++j) mean[j] += x[i * t + j];
-  for (int64_t j = 0; j < t; ++j) mean[j] /= double(n);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < t; ++j) {
-      const double c = x[i * t + j] - mean[j];
-      ss[j] += c * c;
-    }
   at::Tensor out = at::empty({t}, at::kDouble);
-  double* o = out.data_ptr<double>();
+  std::vector<double> mean(size_t(t), 0.0);
+  detail::SignedT(d.data_ptr<double>(), n, t, nullptr, out.data_ptr<double>(), mean.data());
+  const double* o = out.data_ptr<double>();
   for (int64_t j = 0; j < t; ++j) {
-    const double var = ss[j] / double(n - 1);
-    if (var == 0.0)
+    if (!std::isfinite(o[j]))  // 0 / 0 or x / 0: zero variance
       throw DataError("OneSampleT: timepoint " + std::to_string(j) +
                       " has zero variance across the " + std::to_string(n) +
                       " participants; its t statistic is undefined (MNE would give inf/nan)");
-    o[j] = mean[j] / std::sqrt(var / double(n));
   }
   return out;
+}
+
+bool UseExactSignFlips(int64_t n_permutations, int64_t n_participants, Tail tail) {
+  const int64_t bits = n_participants - (tail == Tail::kTwo ? 1 : 0);
+  if (bits >= 62) return false;
+  return (int64_t(1) << bits) - 1 < n_permutations;  // MNE: max_perms < n_permutations
+}
+
+at::Tensor ExactSignFlips(int64_t n_participants, Tail tail) {
+  const int64_t bits = n_participants - (tail == Tail::kTwo ? 1 : 0);
+  if (n_participants < 1 || bits < 0 || bits > kMaxExactBits)
+    throw DataError("ExactSignFlips: " + std::to_string(n_participants) + " participants give 2^" +
+                    std::to_string(bits) + " sign patterns; the exact test enumerates at most 2^" +
+                    std::to_string(kMaxExactBits) + " (draw random flips instead: lower n)");
+  const int64_t rows = (int64_t(1) << bits) - 1;
+  at::Tensor out = at::empty({rows, n_participants}, at::kChar);
+  int8_t* o = out.data_ptr<int8_t>();
+  for (int64_t k = 0; k < rows; ++k) {
+    const uint64_t pattern = uint64_t(k + 1);  // MNE's bin_perm_rep(N)[1 : max_perms + 1]
+    for (int64_t j = 0; j < n_participants; ++j) {
+      const uint64_t bit = (pattern >> (n_participants - 1 - j)) & 1u;  // participant 0 = MSB
+      o[k * n_participants + j] = bit ? int8_t(1) : int8_t(-1);
+    }
+  }
+  return out;
+}
+
+at::Tensor SignFlipsFor(int64_t n_permutations, int64_t n_participants, Tail tail, uint64_t seed) {
+  if (UseExactSignFlips(n_permutations, n_participants, tail))
+    return ExactSignFlips(n_participants, tail);
+  return DrawSignFlips(n_permutations - 1, n_participants, seed);
 }
 
 at::Tensor DrawSignFlips(int64_t n_flips, int64_t n_participants, uint64_t seed, int64_t first) {

@@ -39,11 +39,13 @@ at::Tensor OneSampleT(const at::Tensor& data);
 // Throws DataError for n_flips < 0, n_participants < 1, first < 0 or first + n_flips > 2^56.
 at::Tensor DrawSignFlips(int64_t n_flips, int64_t n_participants, uint64_t seed, int64_t first = 0);
 
-// t statistics of all flipped data sets at once, GEMM-shaped: sums = flips @ data, mean = sums / N,
-// var = (sum of squares - N mean^2) / (N - 1) (the sum of squares does not change under flips).
-// The product is an own kernel (each row summed over participants in order, rows in parallel), not
-// BLAS, so every row's values are bit-identical however the flips are split into blocks, threads
-// or ranks.
+// t statistics of all flipped data sets at once: row k is OneSampleT(diag(flips[k]) data) computed
+// with exactly OneSampleT's arithmetic (numpy's: mean row by row, then the squared deviations from
+// it row by row), so the all +1 pattern reproduces the observed t bit for bit and the all -1
+// pattern its exact negation, as in MNE (where such a pattern ties with the observed statistic,
+// it is counted as MNE counts it). An own kernel (each row summed over participants in order, rows
+// in parallel), not BLAS, so every row's values are bit-identical however the flips are split into
+// blocks, threads or ranks.
 // data: (N x T) float; flips: (K x N) int8 or floating, every entry +1 or -1 (K may be 0).
 // Returns (K x T) float64, equal to OneSampleT(diag(flips[k]) data) to ~1e-12 relative.
 // A flipped column whose variance vanishes (all |x_i| equal, all signs made equal) gives +-inf or a
@@ -51,6 +53,27 @@ at::Tensor DrawSignFlips(int64_t n_flips, int64_t n_participants, uint64_t seed,
 // column gives NaN. Throws DataError for shape/dtype mismatches, NaN/Inf in data, N < 2, or flip
 // entries other than +-1.
 at::Tensor FlippedT(const at::Tensor& data, const at::Tensor& flips);
+
+// MNE's exact test (mne.stats.cluster_level._get_1samp_orders, 1.3, used by
+// permutation_cluster_1samp_test and permutation_t_test): when n_permutations (the observed
+// included) exceeds the 2^(N - (tail == 0)) - 1 patterns MNE considers, it enumerates all of them
+// instead of drawing (the seed is then ignored). True in that case.
+bool UseExactSignFlips(int64_t n_permutations, int64_t n_participants, Tail tail);
+
+// The most sign-pattern bits ExactSignFlips enumerates (2^24 - 1 rows).
+inline constexpr int64_t kMaxExactBits = 24;
+
+// Every pattern of MNE's exact test, in MNE's order: row k (k = 0 .. 2^(N - (tail == 0)) - 2)
+// holds the N binary digits of k + 1, participant 0 the most significant, digit b -> sign 2b - 1
+// (MNE's bin_perm_rep(N)[1 : max_perms + 1]). So for tails -1 and 1 the last row is the identity
+// (all +1; it ties with the observed statistic) and all -1 is absent; for tail 0 participant 0's
+// sign is always -1 (each |t| pattern once). (2^bits - 1) x N int8. Throws DataError for more than
+// kMaxExactBits bits.
+at::Tensor ExactSignFlips(int64_t n_participants, Tail tail);
+
+// The flips of a sign-flip test of n_permutations patterns (observed included): ExactSignFlips
+// when MNE would run the exact test, else DrawSignFlips(n_permutations - 1, n_participants, seed).
+at::Tensor SignFlipsFor(int64_t n_permutations, int64_t n_participants, Tail tail, uint64_t seed);
 
 // Streaming t-max: h0_out[k] = max over the T columns of |FlippedT(data, flips_block)[k]| for the
 // K_b rows of flips_block (K_b x N). h0_out must hold K_b doubles. Rows are processed in chunks so
@@ -83,6 +106,10 @@ at::Tensor CheckedData(const at::Tensor& data, const char* what);
 at::Tensor CheckedFlips(const at::Tensor& flips, int64_t n, const char* what);
 // FlippedT on already-checked inputs (d: N x T float64, f: K x N float64).
 at::Tensor FlippedTChecked(const at::Tensor& d, const at::Tensor& f);
+// The one t computation of OneSampleT and FlippedT: x (n x n_times) row-major, signs (n) of +-1 or
+// nullptr (all +1); writes t into out (n_times); mean is scratch (n_times).
+void SignedT(const double* x, int64_t n, int64_t n_times, const double* signs, double* out,
+             double* mean);
 // Number of flip rows per chunk so that a chunk's (rows x T) t matrix stays ~32 MB.
 int64_t ChunkRows(int64_t n_times);
 }  // namespace detail

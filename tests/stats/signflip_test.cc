@@ -127,6 +127,52 @@ TEST(FlippedTTest, RefusesBadFlips) {
   EXPECT_EQ(FlippedT(x, at::ones({0, 6}, at::kChar)).size(0), 0);
 }
 
+TEST(ExactSignFlipsTest, MneOrderAndSetWrittenOut) {
+  // MNE's bin_perm_rep(3)[1:8] with signs 2 * bit - 1, participant 0 the most significant digit:
+  // 001, 010, 011, 100, 101, 110, 111 (the identity last; all -1 absent).
+  const std::vector<std::vector<int>> one_sided = {{-1, -1, 1}, {-1, 1, -1}, {-1, 1, 1},
+                                                   {1, -1, -1},  {1, -1, 1},  {1, 1, -1},
+                                                   {1, 1, 1}};
+  for (Tail tail : {Tail::kUpper, Tail::kLower}) {
+    at::Tensor f = ExactSignFlips(3, tail);
+    ASSERT_EQ(f.sizes(), at::IntArrayRef({7, 3}));
+    for (int64_t k = 0; k < 7; ++k)
+      for (int64_t j = 0; j < 3; ++j) EXPECT_EQ(f[k][j].item<int>(), one_sided[k][j]) << k << j;
+  }
+  // Tail 0: bin_perm_rep(3)[1:4] = 001, 010, 011: participant 0 always -1.
+  at::Tensor f = ExactSignFlips(3, Tail::kTwo);
+  ASSERT_EQ(f.sizes(), at::IntArrayRef({3, 3}));
+  for (int64_t k = 0; k < 3; ++k)
+    for (int64_t j = 0; j < 3; ++j) EXPECT_EQ(f[k][j].item<int>(), one_sided[k][j]) << k << j;
+  EXPECT_THROW(ExactSignFlips(kMaxExactBits + 1, Tail::kUpper), DataError);
+}
+
+TEST(ExactSignFlipsTest, ChosenExactlyWhenMneWouldEnumerate) {
+  // MNE: exact iff 2^(N - (tail == 0)) - 1 < n_permutations.
+  EXPECT_FALSE(UseExactSignFlips(63, 6, Tail::kUpper));
+  EXPECT_TRUE(UseExactSignFlips(64, 6, Tail::kUpper));
+  EXPECT_FALSE(UseExactSignFlips(31, 6, Tail::kTwo));
+  EXPECT_TRUE(UseExactSignFlips(32, 6, Tail::kTwo));
+  EXPECT_TRUE(UseExactSignFlips(1000, 9, Tail::kTwo));   // the 9 participants, tail 0
+  EXPECT_FALSE(UseExactSignFlips(1000, 12, Tail::kLower));
+  EXPECT_FALSE(UseExactSignFlips(int64_t(1) << 40, 70, Tail::kUpper));  // no overflow
+  EXPECT_EQ(SignFlipsFor(64, 6, Tail::kUpper, 3).size(0), 63);
+  EXPECT_TRUE(at::equal(SignFlipsFor(64, 6, Tail::kUpper, 3), ExactSignFlips(6, Tail::kUpper)));
+  EXPECT_TRUE(at::equal(SignFlipsFor(50, 6, Tail::kUpper, 3), DrawSignFlips(49, 6, 3)));
+}
+
+TEST(FlippedTTest, IdentityAndFullFlipAreTheObservedBitForBit) {
+  // One path for the observed and the flipped statistics: the all +1 row reproduces OneSampleT to
+  // the last bit and the all -1 row its exact negation (MNE's ties count as they should).
+  at::Tensor x = at::randn({9, 40}, at::TensorOptions().dtype(at::kDouble)) + 0.3;
+  at::Tensor t = OneSampleT(x);
+  at::Tensor f = at::ones({2, 9}, at::kChar);
+  f[1].fill_(-1);
+  at::Tensor ft = FlippedT(x, f);
+  EXPECT_TRUE(at::equal(ft[0], t));
+  EXPECT_TRUE(at::equal(ft[1], -t));
+}
+
 TEST(TMaxTest, BlocksConcatenateToTheWhole) {
   at::Tensor x = at::randn({10, 25}, at::kDouble);
   at::Tensor flips = DrawSignFlips(77, 10, 5);
