@@ -83,7 +83,8 @@ int RunPermute(const CommonArgs& args, const PermuteArgs& pargs, const parallel:
                         {"clusters", clusters},
                         {"p_tmax", ToVector(r.cluster.p_tmax)},
                         {"threshold", r.cluster.threshold},
-                        {"n", r.cluster.n}};
+                        {"n", r.cluster.n},
+                        {"exact", r.cluster.exact}};
     if (pargs.only == "cluster")
       j = c;
     else

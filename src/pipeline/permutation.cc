@@ -207,8 +207,8 @@ class Progress {
 // ---------------------------------------------------------------------------------------------
 // Mantel
 
-MantelOutcome RunMantel(const config::Config& cfg, const parallel::Comm& comm, const RunFlags& flags,
-                        const std::string& hash) {
+MantelOutcome RunMantel(const config::Config& cfg, const parallel::Comm& comm,
+                        const RunFlags& flags, const std::string& hash) {
   const auto& po = cfg.permute;
   const auto& o = po.mantel;
   if (o.neural_rdm.empty())
@@ -397,13 +397,18 @@ ClusterOutcome RunCluster(const config::Config& cfg) {
                       ") matrix of +-1, got " + Shape(flips));
     if (!(flips.abs() == 1).all().item<bool>())
       throw DataError(o.flips + ": every entry must be +1 or -1");
-  } else {
-    flips = stats::DrawSignFlips(o.n - 1, n_part, uint64_t(o.seed));
   }
+  ClusterOutcome out;
+  out.exact = o.flips.empty() && stats::UseExactSignFlips(o.n, n_part, tail);
+  if (o.flips.empty()) flips = stats::SignFlipsFor(o.n, n_part, tail, uint64_t(o.seed));
+  if (out.exact)
+    LOG_INFO(
+        "cluster/t-max test: exact (all {} sign patterns of {} participants, as MNE when "
+        "n >= 2^{}; the seed is not used)",
+        flips.size(0) + 1, n_part, n_part - (tail == stats::Tail::kTwo ? 1 : 0));
   // MNE's convention: the threshold is negative for tail -1; 0 means "derive from threshold_p".
   const double threshold =
       o.threshold != 0 ? o.threshold : stats::ClusterFormingThreshold(o.threshold_p, n_part, tail);
-  ClusterOutcome out;
   out.ran = true;
   out.threshold = threshold;
   out.n = flips.size(0) + 1;
@@ -525,6 +530,7 @@ void WriteResults(const config::Config& cfg, const parallel::Comm& comm, const s
     store.SetAttribute(g, "n", r.n);
     store.SetAttribute(g, "seed", o.seed);
     store.SetAttribute(g, "flips", o.flips);
+    store.SetAttribute(g, "exact", int64_t(r.exact ? 1 : 0));
     store.SetAttribute(g, "data", o.data);
     if (r.has_ci) WriteCi(&store, g + "/bootstrap", r.ci, "participants");
   }

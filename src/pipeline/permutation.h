@@ -51,7 +51,8 @@ struct ClusterOutcome {
   at::Tensor h0;      // (n) max cluster statistic per sign pattern, observed first
   std::vector<ClusterRow> clusters;
   double threshold = 0;
-  int64_t n = 0;  // sign patterns incl. the observed one
+  int64_t n = 0;        // sign patterns incl. the observed one
+  bool exact = false;   // every sign pattern of MNE's exact test (stats::UseExactSignFlips)
   bool has_ci = false;  // permute.bootstrap_n > 0: CIs of the mean curve by resampling participants
   stats::CurveCi ci;
 };

@@ -92,9 +92,11 @@ struct OneThread {
 // Sign-flip cluster test over participants of one model's alignment curves (stats/cluster.h, equal
 // to MNE's permutation_cluster_1samp_test given the same flips): H1 "the model's RDM correlates
 // positively with the participants' MEG RDMs", tail 1, cluster-forming t at the one-sided
-// quantile 1 - cluster_p (MNE's default threshold), n - 1 random sign flips drawn from
+// quantile 1 - cluster_p (MNE's default threshold); the sign flips of stats::SignFlipsFor: every
+// pattern when n reaches MNE's exact test (n >= 2^P: as MNE), else n - 1 random flips drawn from
 // (seed, k). Writes /meg/<model>/alignment/significant (T) int8 (1 inside a cluster with p < 0.05)
-// with attributes threshold, cluster_p_threshold, n_permutations, and clusters (K, 4) float64
+// with attributes threshold, cluster_p_threshold, n_permutations (patterns used, the observed
+// included), exact (1 for the exact test), and clusters (K, 4) float64
 // rows (start, stop, mass, p) when there is a cluster. spearman: (P, T) float64.
 void WriteAlignmentClusters(io::ResultsStore* store, const std::string& model,
                             const at::Tensor& spearman, int64_t n, double cluster_p,
@@ -111,7 +113,8 @@ void WriteAlignmentClusters(io::ResultsStore* store, const std::string& model,
     return;
   }
   const double threshold = stats::ClusterFormingThreshold(cluster_p, P, stats::Tail::kUpper);
-  const at::Tensor flips = stats::DrawSignFlips(n - 1, P, seed);
+  const bool exact = stats::UseExactSignFlips(n, P, stats::Tail::kUpper);
+  const at::Tensor flips = stats::SignFlipsFor(n, P, stats::Tail::kUpper, seed);
   const stats::ClusterTestResult res =
       stats::ClusterTest(data, threshold, stats::Tail::kUpper, flips);
   at::Tensor significant = at::zeros({T}, at::kChar);
@@ -127,7 +130,8 @@ void WriteAlignmentClusters(io::ResultsStore* store, const std::string& model,
   store->WriteTensor(g + "/significant", significant);
   store->SetAttribute(g + "/significant", "threshold", threshold);
   store->SetAttribute(g + "/significant", "cluster_p_threshold", 0.05);
-  store->SetAttribute(g + "/significant", "n_permutations", n);
+  store->SetAttribute(g + "/significant", "n_permutations", flips.size(0) + 1);
+  store->SetAttribute(g + "/significant", "exact", int64_t(exact ? 1 : 0));
   if (!res.clusters.empty()) store->WriteTensor(g + "/clusters", rows);
 }
 
@@ -298,8 +302,9 @@ void CopyMegAlignment(io::ResultsStore* store, const std::string& path) {
       for (const char* attr : {"threshold", "cluster_p_threshold"})
         store->SetAttribute(g + "/significant", attr,
                             in.ReadDoubleAttribute(g + "/significant", attr));
-      store->SetAttribute(g + "/significant", "n_permutations",
-                          in.ReadIntAttribute(g + "/significant", "n_permutations"));
+      for (const char* attr : {"n_permutations", "exact"})
+        store->SetAttribute(g + "/significant", attr,
+                            in.ReadIntAttribute(g + "/significant", attr));
       if (in.Exists(g + "/clusters"))
         store->WriteTensor(g + "/clusters", in.ReadTensor(g + "/clusters"));
     }
