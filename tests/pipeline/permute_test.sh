@@ -5,6 +5,8 @@
 #   sigterm : SIGTERM (Slurm preemption) -> checkpoint + exit 75, --resume, equal result
 #   refuse  : resuming under different settings is refused (exit 2) and leaves files intact
 #   cluster : `permute cluster --flips` equals MNE's permutation_cluster_1samp_test fixture
+#   small   : Mantel with more permutations than the 4! relabellings of 4 objects: drawn with
+#             replacement (mantel.h), so the identity recurs ~N/24 times and p stays near 1/24
 # usage: permute_test.sh CASE CLIPHBA MPIEXEC DATA_DIR OUT_DIR
 set -euo pipefail
 CASE=$1 CLIPHBA=$2 MPIEXEC=$3 DATA=$4 OUT=$5
@@ -136,6 +138,29 @@ assert all(abs(a["mass"] - b["mass"]) < 1e-10 for a, b in zip(ref["clusters"], g
 print(sys.argv[1].split("/")[-1], "equals MNE:", gc[:3])
 PYEOF
   done
+  ;;
+small)
+  # 4 objects, the neural RDM equal to the model RDM at every timepoint (r = 1 only for the
+  # identity and for no other of the 24 relabellings: the 6 distances are distinct).
+  $PY - "$OUT" <<'PYEOF'
+import sys, numpy as np
+d = np.array([[0, 1, 2, 4], [1, 0, 3, 5.5], [2, 3, 0, 7], [4, 5.5, 7, 0]])
+np.save(sys.argv[1] + "/model4.npy", d)
+np.save(sys.argv[1] + "/neural4.npy", np.stack([d, d + 0.0]))
+PYEOF
+  "$CLIPHBA" permute mantel --model-rdm "$OUT/model4.npy" --neural-rdm "$OUT/neural4.npy" \
+    --n 4800 --seed 5 --tail 1 --json > "$OUT/small.json"
+  $PY - "$OUT/small.json" <<'PYEOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+n = r["n"]
+for p in r["p"]:
+    count = p * (1 + n) - 1  # permutations with r >= 1: the identity's recurrences
+    # Binomial(4800, 1/24): mean 200, sd 13.8; +-5 sd.
+    assert 131 <= count <= 269, f"identity recurred {count} times in {n} draws (expected ~{n / 24:.0f})"
+    assert p > 1 / 48, f"p = {p} fell far below 1/4! = {1 / 24:.4f}"
+print("4 objects, N = 4800 > 4! = 24: p =", r["p"], "(~1/24: the identity recurs, as documented)")
+PYEOF
   ;;
 *) fail "unknown case $CASE" ;;
 esac
