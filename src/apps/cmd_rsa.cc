@@ -86,11 +86,9 @@ int RunRsaBehavior(const CommonArgs& args) {
 
   io::EmbeddingTable table = io::ReadEmbeddingCsv(o.embedding);
   std::vector<std::string> names = io::ReadNameList(o.rdm_names);
-  // RDMs often come from MATLAB or scipy.io (RDM48_triplet.npy is Fortran-order): converted by a
-  // copy.
-  io::NpyReadOptions rdm_read;
-  rdm_read.allow_fortran_order = true;
-  at::Tensor square = io::ReadNpy(o.rdm, rdm_read);
+  // RDMs often come from MATLAB or scipy.io (RDM48_triplet.npy is Fortran-order): io/npy.h
+  // converts them on load, as every NPY input.
+  at::Tensor square = io::ReadNpy(o.rdm);
   if (square.dim() != 2 || square.size(0) != int64_t(names.size()) ||
       square.size(1) != int64_t(names.size())) {
     throw DataError(o.rdm + ": expected a square RDM with one row per name in " + o.rdm_names +

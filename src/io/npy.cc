@@ -383,7 +383,7 @@ NpyHeader ParseHeader(const std::string& path, std::FILE* f, int64_t file_size,
   h.fortran_order = fortran.b;
   if (h.fortran_order && !allow_fortran_order) {
     throw DataError(path +
-                    ": NPY header field 'fortran_order' is True; cliphba reads C-order arrays "
+                    ": NPY header field 'fortran_order' is True; this reader takes C-order arrays "
                     "only (re-save with np.save(path, np.ascontiguousarray(arr)))");
   }
 
@@ -511,27 +511,46 @@ at::Tensor ReadNpy(const std::string& path, const NpyReadOptions& options) {
 }
 
 at::Tensor ReadNpyRows(const std::string& path, const NpyHeader& h, int64_t first, int64_t count) {
-  if (h.shape.empty() || h.fortran_order)
-    throw DataError(path + ": row-wise reading needs a C-order array with at least one dimension");
+  if (h.shape.empty())
+    throw DataError(path + ": row-wise reading needs an array with at least one dimension");
   if (first < 0 || count < 0 || first + count > h.shape[0])
-    throw DataError(path + ": rows [" + std::to_string(first) + ", " + std::to_string(first + count) +
-                    ") are outside the array's " + std::to_string(h.shape[0]) + " rows");
+    throw DataError(path + ": rows [" + std::to_string(first) + ", " +
+                    std::to_string(first + count) + ") are outside the array's " +
+                    std::to_string(h.shape[0]) + " rows");
   std::vector<int64_t> shape = h.shape;
   shape[0] = count;
   at::Tensor t = at::empty(shape, at::TensorOptions().dtype(h.dtype));
-  const int64_t row_bytes = h.shape[0] > 0 ? h.data_bytes / h.shape[0] : 0;
   FilePtr f = OpenForRead(path);
   const int fd = fileno(f.get());
-  char* dst = static_cast<char*>(t.data_ptr());
-  int64_t done = 0, total = row_bytes * count, offset = h.data_offset + row_bytes * first;
-  while (done < total) {
-    ssize_t got = pread(fd, dst + done, static_cast<size_t>(total - done), offset + done);
-    if (got <= 0)
-      throw IoError(path + ": short read at byte " + std::to_string(offset + done) +
-                    (got < 0 ? ": " + ErrnoText() : std::string(": unexpected end of file")));
-    done += got;
+  // Reads `bytes` at `offset` into dst, whole.
+  auto read_at = [&](char* dst, int64_t bytes, int64_t offset) {
+    int64_t done = 0;
+    while (done < bytes) {
+      ssize_t got = pread(fd, dst + done, static_cast<size_t>(bytes - done), offset + done);
+      if (got <= 0)
+        throw IoError(path + ": short read at byte " + std::to_string(offset + done) +
+                      (got < 0 ? ": " + ErrnoText() : std::string(": unexpected end of file")));
+      done += got;
+    }
+  };
+  if (!h.fortran_order) {  // the rows are one contiguous run
+    const int64_t row_bytes = h.shape[0] > 0 ? h.data_bytes / h.shape[0] : 0;
+    read_at(static_cast<char*>(t.data_ptr()), row_bytes * count, h.data_offset + row_bytes * first);
+    return t;
   }
-  return t;
+  // Fortran order: dimension 0 varies fastest, so the rows' elements of each of the `rest` index
+  // tuples of the other dimensions are one run of `count` elements; gather the runs, then lay them
+  // out in C order.
+  const int64_t item = ItemSize(h.dtype);
+  const int64_t rest = count > 0 ? t.numel() / count : 0;
+  at::Tensor runs = at::empty({rest, count}, at::TensorOptions().dtype(h.dtype));
+  char* dst = static_cast<char*>(runs.data_ptr());
+  for (int64_t c = 0; c < rest; ++c)
+    read_at(dst + c * count * item, count * item, h.data_offset + (c * h.shape[0] + first) * item);
+  // runs[c] holds column c, whose index tuple over dims 1.. is in Fortran order too: reverse dims.
+  std::vector<int64_t> rev(shape.rbegin(), shape.rend() - 1);  // dims k..1
+  rev.push_back(count);
+  return FortranToC(runs.reshape(rev));
 }
 
 void WriteNpy(const std::string& path, const at::Tensor& tensor) {

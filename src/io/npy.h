@@ -3,8 +3,10 @@
 // Supported: little-endian (or byte-order-free) float32 '<f4', float64 '<f8', int64 '<i8',
 // int32 '<i4', int8 '|i1', uint8 '|u1'; C order; 0-D to 4-D. Anything else (Fortran order,
 // big-endian, object or structured dtypes, > 4 dims) is refused with a DataError naming the file
-// and the offending header field; Fortran order only unless the caller opts in with
-// allow_fortran_order (the array is then converted to C order on read). A file whose size
+// and the offending header field. Fortran-order files (what numpy writes for any F-contiguous
+// array, e.g. every scipy.io.loadmat result, and the shared RDM48_triplet.npy) are read everywhere
+// and converted to C order on load: one NPY policy for the whole project (a caller may still opt
+// out with allow_fortran_order = false). A file whose size
 // disagrees with its header (truncated, or with trailing bytes the header does not account for)
 // is refused as well.
 #pragma once
@@ -23,21 +25,21 @@ struct NpyHeader {
   std::vector<int64_t> shape;  // C-order shape; empty for a 0-D array
   int64_t data_offset = 0;     // byte offset of the first element
   int64_t data_bytes = 0;      // product(shape) * itemsize
-  bool fortran_order = false;  // only ever true when allow_fortran_order was given
+  bool fortran_order = false;  // the data are in Fortran order (never true if not allowed)
 };
 
 // Parses and validates the header of `path` without reading the data.
 // Throws IoError (missing/unreadable file) or DataError (malformed/unsupported header, size
-// mismatch between header and file). fortran_order=True is a DataError unless allow_fortran_order.
-NpyHeader ReadNpyHeader(const std::string& path, bool allow_fortran_order = false);
+// mismatch between header and file). fortran_order=True is a DataError if !allow_fortran_order.
+NpyHeader ReadNpyHeader(const std::string& path, bool allow_fortran_order = true);
 
 struct NpyReadOptions {
   // Files whose data are at least this many bytes are memory-mapped read-only instead of read;
   // the returned tensor then keeps the mapping alive (and must not be written to).
   int64_t mmap_threshold_bytes = int64_t(64) << 20;
-  // Accept Fortran-order files (e.g. the shared data/things/RDM48_triplet.npy) and return them as
-  // C-order copies (never memory-mapped). Off: such files are a DataError.
-  bool allow_fortran_order = false;
+  // Fortran-order files are returned as C-order copies (never memory-mapped). Off: such files are
+  // a DataError.
+  bool allow_fortran_order = true;
 };
 
 // Reads `path` into a contiguous CPU tensor of the file's dtype and shape.
@@ -45,11 +47,11 @@ struct NpyReadOptions {
 // Throws as ReadNpyHeader; IoError on a short read.
 at::Tensor ReadNpy(const std::string& path, const NpyReadOptions& options = {});
 
-// Reads the sub-array [first, first + count) along dimension 0 of a C-order file with positioned
-// reads (no mapping), e.g. a chunk of timepoints of a (T x n x n) RDM stack: memory stays bounded by
-// the chunk, whatever the file size. header: from ReadNpyHeader(path). Returns a contiguous tensor of
-// shape (count, shape[1:]...). Throws DataError for a 0-D or Fortran-order file or a range outside
-// [0, shape[0]], IoError on a short read.
+// Reads the sub-array [first, first + count) along dimension 0 of a file with positioned
+// reads (no mapping), e.g. a chunk of timepoints of a (T x n x n) RDM stack: memory stays bounded
+// by the chunk, whatever the file size. header: from ReadNpyHeader(path). Returns a contiguous
+// tensor of shape (count, shape[1:]...) in C order (a Fortran-order file is gathered run by run).
+// Throws DataError for a 0-D file or a range outside [0, shape[0]], IoError on a short read.
 at::Tensor ReadNpyRows(const std::string& path, const NpyHeader& header, int64_t first,
                        int64_t count);
 

@@ -72,7 +72,7 @@ NeuralStack OpenNeural(const std::string& path, const std::string& dataset) {
     floating = at::isFloatingType(s.h5->ReadRows(dataset, 0, 0).scalar_type());
     what = "HDF5 dataset " + dataset;
   } else {
-    s.header = io::ReadNpyHeader(path);  // C order only: streamed by rows
+    s.header = io::ReadNpyHeader(path);  // streamed by rows (C or Fortran order)
     shape = s.header.shape;
     floating = s.header.dtype == at::kFloat || s.header.dtype == at::kDouble;
     what = "NPY descr '" + s.header.descr + "'";
@@ -98,9 +98,7 @@ NeuralStack OpenNeural(const std::string& path, const std::string& dataset) {
 
 // Condensed (m) float64 model RDM from (n x n) or (m).
 rsa::CondensedRdm ReadModel(const std::string& path) {
-  io::NpyReadOptions opts;
-  opts.allow_fortran_order = true;
-  at::Tensor d = io::ReadNpy(path, opts);
+  at::Tensor d = io::ReadNpy(path);
   if (d.dim() == 2) return rsa::CondenseSquare(d, path);
   if (d.dim() == 1 && ObjectsFromPairs(d.size(0)) > 0) {
     at::Tensor v = d.to(at::kDouble);

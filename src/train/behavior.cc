@@ -21,6 +21,7 @@
 #include "core/signals.h"
 #include "data/behavior_dataset.h"
 #include "data/image.h"
+#include "data/prompts.h"
 #include "io/csv.h"
 #include "io/npy.h"
 #include "io/results_store.h"
@@ -55,8 +56,8 @@ using detail::WriteResumeState;
 
 constexpr const char* kDoesNotFit =
     "does not fit the model built from train.behavior (checkpoint, dora.*):";
+using data::ReadPrompts;
 using detail::PromptTokenIds;
-using detail::ReadPrompts;
 using detail::ReadResumeRecord;
 using detail::RequireKey;
 
@@ -253,9 +254,7 @@ BehaviorEvaluation Evaluate(Stage& s, const TrainBehaviorOptions& o, const RunIn
   rsa::CondensedRdm reference;
   if (!o.reference_rdm.empty()) {
     std::vector<std::string> rdm_names = io::ReadNameList(o.reference_rdm_names);
-    io::NpyReadOptions read;
-    read.allow_fortran_order = true;
-    at::Tensor square = io::ReadNpy(o.reference_rdm, read);
+    at::Tensor square = io::ReadNpy(o.reference_rdm);  // C or Fortran order
     if (square.dim() != 2 || square.size(0) != int64_t(rdm_names.size()) ||
         square.size(1) != int64_t(rdm_names.size()))
       throw DataError(o.reference_rdm + ": expected a square RDM with one row per name of " +

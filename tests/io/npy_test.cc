@@ -85,9 +85,44 @@ void ExpectBadNpy(const std::string& name, const std::string& bytes, const std::
   ExpectError<DataError>([&] { ReadNpyHeader(path); }, {name, phrase});
 }
 
-TEST(NpyRealData, Rdm48IsFortranOrderAndRefusedByDefault) {
-  ExpectError<DataError>([] { ReadNpy(kThings + "RDM48_triplet.npy"); },
+TEST(NpyRealData, Rdm48IsFortranOrderAndRefusedOnlyWhenOptedOut) {
+  NpyReadOptions strict;
+  strict.allow_fortran_order = false;
+  ExpectError<DataError>([&] { ReadNpy(kThings + "RDM48_triplet.npy", strict); },
                          {"RDM48_triplet.npy", "'fortran_order' is True", "C-order"});
+  // The default reads it, converted: the same tensor as the explicit opt-in below.
+  NpyReadOptions opt_in;
+  opt_in.allow_fortran_order = true;
+  EXPECT_TRUE(at::equal(ReadNpy(kThings + "RDM48_triplet.npy"),
+                        ReadNpy(kThings + "RDM48_triplet.npy", opt_in)));
+}
+
+TEST(NpyFortran, RowReadsOfAFortranFileEqualTheCOrderRows) {
+  // A (4, 3, 2) array written in Fortran order (element (i, j, k) at i + 4 j + 12 k) and in C
+  // order: every block of rows reads the same.
+  std::vector<double> f(24), c(24);
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 3; ++j)
+      for (int k = 0; k < 2; ++k) {
+        const double v = 100 * i + 10 * j + k;
+        f[i + 4 * j + 12 * k] = v;
+        c[(i * 3 + j) * 2 + k] = v;
+      }
+  const std::string pf = Out("rows_f.npy"), pc = Out("rows_c.npy");
+  auto raw = [](const std::vector<double>& v) {
+    return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(double));
+  };
+  WriteRaw(pf, NpyBytes("{'descr': '<f8', 'fortran_order': True, 'shape': (4, 3, 2), }", raw(f)));
+  WriteRaw(pc, NpyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (4, 3, 2), }", raw(c)));
+  const NpyHeader hf = ReadNpyHeader(pf), hc = ReadNpyHeader(pc);
+  ASSERT_TRUE(hf.fortran_order);
+  for (int64_t first = 0; first < 4; ++first)
+    for (int64_t count = 0; first + count <= 4; ++count) {
+      const at::Tensor a = ReadNpyRows(pf, hf, first, count), b = ReadNpyRows(pc, hc, first, count);
+      ASSERT_EQ(a.sizes(), b.sizes());
+      EXPECT_TRUE(at::equal(a, b)) << first << "+" << count;
+    }
+  EXPECT_TRUE(at::equal(ReadNpy(pf), ReadNpy(pc)));
 }
 
 TEST(NpyRealData, Rdm48ReadsWithFortranOptIn) {
@@ -293,9 +328,7 @@ TEST(NpyHeaderParsing, AcceptsNumpyVariants) {
 
 TEST(NpyErrors, RefusesBadFiles) {
   const std::string f8x4 = Bytes<double>({1, 2, 3, 4});
-  ExpectBadNpy("bad_fortran.npy",
-               NpyBytes("{'descr': '<f8', 'fortran_order': True, 'shape': (2, 2), }", f8x4),
-               "'fortran_order' is True");
+  // (A well-formed Fortran-order file is read, converted: NpyFortran and NpyRealData tests.)
   ExpectBadNpy("bad_bigendian.npy",
                NpyBytes("{'descr': '>f8', 'fortran_order': False, 'shape': (4,), }", f8x4),
                "big-endian");

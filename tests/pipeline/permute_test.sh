@@ -5,6 +5,8 @@
 #   sigterm : SIGTERM (Slurm preemption) -> checkpoint + exit 75, --resume, equal result
 #   refuse  : resuming under different settings is refused (exit 2) and leaves files intact
 #   cluster : `permute cluster --flips` equals MNE's permutation_cluster_1samp_test fixture
+#   fortran : Fortran-order NPY inputs (numpy's layout for F-contiguous arrays, e.g. scipy.io.loadmat
+#             results) give the same results as C-order ones (one NPY policy, io/npy.h)
 #   small   : Mantel with more permutations than the 4! relabellings of 4 objects: drawn with
 #             replacement (mantel.h), so the identity recurs ~N/24 times and p stays near 1/24
 # usage: permute_test.sh CASE CLIPHBA MPIEXEC DATA_DIR OUT_DIR
@@ -138,6 +140,24 @@ assert all(abs(a["mass"] - b["mass"]) < 1e-10 for a, b in zip(ref["clusters"], g
 print(sys.argv[1].split("/")[-1], "equals MNE:", gc[:3])
 PYEOF
   done
+  ;;
+fortran)
+  $PY - "$M" "$OUT" <<'PYEOF'
+import sys, numpy as np
+src, out = sys.argv[1], sys.argv[2]
+for name in ("model", "neural"):
+    a = np.load(f"{src}/{name}.npy")
+    np.save(f"{out}/{name}_f.npy", np.asfortranarray(a))
+    assert np.load(f"{out}/{name}_f.npy").flags.f_contiguous or a.ndim < 2
+PYEOF
+  "$CLIPHBA" permute mantel --model-rdm "$M/model.npy" --neural-rdm "$M/neural.npy" --n 300 \
+    --seed 2 --out "$OUT/c.h5" > /dev/null
+  "$CLIPHBA" permute mantel --model-rdm "$OUT/model_f.npy" --neural-rdm "$OUT/neural_f.npy" \
+    --n 300 --seed 2 --out "$OUT/f.h5" > /dev/null
+  for d in observed p p_fwer; do
+    h5diff "$OUT/c.h5" "$OUT/f.h5" /permute/mantel/$d /permute/mantel/$d || fail "$d differs"
+  done
+  echo "fortran: Fortran-order model and neural RDMs give the C-order results"
   ;;
 small)
   # 4 objects, the neural RDM equal to the model RDM at every timepoint (r = 1 only for the
