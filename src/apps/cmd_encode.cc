@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "data/image.h"
+#include "data/prompts.h"
 #include "io/csv.h"
 #include "io/npy.h"
 #include "model/checkpoint.h"
@@ -24,25 +25,6 @@
 namespace cliphba::apps {
 
 namespace {
-
-std::vector<std::string> ReadPrompts(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw IoError(path + ": cannot open the prompts file");
-  nlohmann::json j;
-  try {
-    in >> j;
-  } catch (const nlohmann::json::exception& e) {
-    throw DataError(path + ": not valid JSON (" + e.what() + "); expected a list of strings");
-  }
-  if (!j.is_array() || j.empty())
-    throw DataError(path + ": expected a non-empty JSON list of prompt strings");
-  std::vector<std::string> out;
-  for (const auto& p : j) {
-    if (!p.is_string()) throw DataError(path + ": every prompt must be a string");
-    out.push_back(p.get<std::string>());
-  }
-  return out;
-}
 
 std::vector<std::string> ImageFiles(const std::string& dir) {
   std::error_code ec;
@@ -88,7 +70,8 @@ int RunEncode(const CommonArgs& args, const EncodeArgs& e) {
   at::Tensor text_features;
   if (!e.prompts.empty()) {
     model::ClipTokenizer tokenizer(e.vocab);
-    at::Tensor ids = tokenizer.TokenizeBatch(ReadPrompts(e.prompts), cfg.context_length);
+    at::Tensor ids =
+        tokenizer.TokenizeBatch(data::ReadPrompts(e.prompts, "--prompts"), cfg.context_length);
     if (e.vocab_remap == "tiny") ids = model::RemapTinyVocab(ids);
     if (ids.max().item<int64_t>() >= cfg.vocab_size)
       throw DataError(
@@ -108,6 +91,15 @@ int RunEncode(const CommonArgs& args, const EncodeArgs& e) {
       throw DataError(e.images_npy + ": expected a normalised float32 (N, 3, " +
                       std::to_string(cfg.image_resolution) + ", " +
                       std::to_string(cfg.image_resolution) + ") array for this checkpoint");
+    // NaN/Inf would flow through the tower into NaN features (and an exit code 0).
+    const at::Tensor bad = at::logical_not(at::isfinite(images)).flatten(1).any(1);
+    if (bad.any().item<bool>()) {
+      const int64_t first = bad.nonzero()[0][0].item<int64_t>();
+      throw DataError(e.images_npy + ": image " + std::to_string(first) + " (of " +
+                      std::to_string(images.size(0)) + ", " +
+                      std::to_string(bad.sum().item<int64_t>()) +
+                      " in all) contains NaN or Inf values; expected finite normalised pixels");
+    }
     for (int64_t i = 0; i < images.size(0); i += batch) {
       auto out = clip->EncodeImage(images.narrow(0, i, std::min(batch, images.size(0) - i)));
       features.push_back(out.features);

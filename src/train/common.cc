@@ -27,19 +27,6 @@ nlohmann::json ReadJsonFile(const std::string& path, const std::string& what) {
   }
 }
 
-std::vector<std::string> ReadPrompts(const std::string& path, const std::string& config_key) {
-  const nlohmann::json j = ReadJsonFile(path, "not valid JSON (" + config_key + ")");
-  if (!j.is_array() || j.empty())
-    throw DataError(path + ": expected a non-empty JSON list of prompt strings");
-  std::vector<std::string> prompts;
-  for (size_t i = 0; i < j.size(); ++i) {
-    if (!j[i].is_string())
-      throw DataError(path + ": entry " + std::to_string(i) + " is not a string");
-    prompts.push_back(j[i].get<std::string>());
-  }
-  return prompts;
-}
-
 void RequireKey(const std::string& value, const std::string& section, const char* key) {
   if (value.empty())
     throw ConfigError(section + "." + key +

@@ -1,4 +1,4 @@
-// Helpers the stage loops share (internal to cliphba_train): JSON files, the prompts list,
+// Helpers the stage loops share (internal to cliphba_train): JSON files, the prompts' token ids,
 // the fixtures' reduced-vocabulary remap, the all-reduce backend choice, the AdamW optimiser and
 // the DoRA tensors of a model.
 #pragma once
@@ -21,10 +21,6 @@ namespace cliphba::train::detail {
 // The JSON document in path. Throws IoError (unreadable) or DataError "<path>: <what>: <parser
 // message>" (not JSON).
 nlohmann::json ReadJsonFile(const std::string& path, const std::string& what);
-
-// The prompts file: a non-empty JSON list of strings. config_key names the setting in messages
-// (e.g. "train.meg.prompts"). Throws IoError / DataError naming the file and the entry.
-std::vector<std::string> ReadPrompts(const std::string& path, const std::string& config_key);
 
 // Throws ConfigError "<section>.<key> is required: ..." when value is empty (section e.g.
 // "train.meg").

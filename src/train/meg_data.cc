@@ -18,6 +18,7 @@
 #include "core/shard.h"
 #include "data/behavior_dataset.h"
 #include "data/image.h"
+#include "data/prompts.h"
 #include "io/csv.h"
 #include "meg/curves.h"
 #include "meg/rdm_stack.h"
@@ -35,10 +36,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using data::ReadPrompts;
 using detail::LoadDora;
 using detail::PromptTokenIds;
 using detail::ReadJsonFile;
-using detail::ReadPrompts;
 using detail::RequireKey;
 
 void Require(const std::string& value, const char* key) { RequireKey(value, "train.meg", key); }

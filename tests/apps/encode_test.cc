@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -93,6 +94,19 @@ TEST(EncodeCliTest, ImageFolderAndBadInputs) {
                    out + "/log4"),
             3);
   EXPECT_NE(Slurp(out + "/log4").find("/nonexistent.safetensors"), std::string::npos);
+  // NaN pixels: refused (exit 4) naming the file and the first bad image; nothing written.
+  at::Tensor fine = cliphba::io::ReadNpy(kFix + "model/images.npy").clone();
+  fine[1][0][2][3] = std::nan("");
+  const std::string nan_npy = out + "/nan_images.npy";
+  cliphba::io::WriteNpy(nan_npy, fine);
+  EXPECT_EQ(RunCli(std::string(CLIPHBA_BINARY) + " encode --checkpoint " + kFix +
+                       "model/tiny_clip_vit.safetensors --images-npy " + nan_npy + " --out " +
+                       out + "/nan",
+                   out + "/log5"),
+            4);
+  EXPECT_NE(Slurp(out + "/log5").find(nan_npy + ": image 1 "), std::string::npos)
+      << Slurp(out + "/log5");
+  EXPECT_FALSE(std::filesystem::exists(out + "/nan/image_features.npy"));
 }
 
 TEST(TokenizeCliTest, JsonIdsEqualTheReference) {
