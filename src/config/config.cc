@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <sstream>
 
 #include "config/schema.h"
@@ -254,18 +255,27 @@ bool IsSection(const std::vector<Field>& fields, const std::string& path) {
   return false;
 }
 
+// Keys of one source set so far (full path -> where): a key given twice is refused, naming both
+// places (yaml-cpp would silently keep one of them). A section given twice (e.g. `train:` twice) is
+// merged, as DumpConfig writes the sections; only its keys must be unique.
+using Assigned = std::map<std::string, YAML::Mark>;
+
 void Walk(const YAML::Node& map, const std::string& prefix, const std::vector<Field>& fields,
-          const Source& src) {
+          const Source& src, Assigned* assigned) {
   for (const auto& kv : map) {
     const std::string key = kv.first.Scalar();
     const std::string path = prefix.empty() ? key : prefix + "." + key;
     if (const Field* f = Find(fields, path)) {
+      auto [it, fresh] = assigned->emplace(path, kv.first.Mark());
+      if (!fresh)
+        Fail(src, kv.first.Mark(), path,
+             "duplicate key (first at " + src.Where(it->second) + "): remove one of them");
       Assign(*f, kv.second, src, nullptr);
     } else if (IsSection(fields, path)) {
       if (kv.second.IsNull()) continue;  // an empty section
       if (!kv.second.IsMap())
         Fail(src, kv.second.Mark(), path, "expected a mapping of keys, got " + Describe(kv.second));
-      Walk(kv.second, path, fields, src);
+      Walk(kv.second, path, fields, src, assigned);
     } else {
       Fail(src, kv.first.Mark(), path, "unknown key" + Suggestion(path, fields));
     }
@@ -331,7 +341,8 @@ Config LoadConfig(const std::string& file, const std::vector<std::string>& overr
     }
     Source src{file};
     if (root.IsMap()) {
-      Walk(root, "", fields, src);
+      Assigned assigned;
+      Walk(root, "", fields, src, &assigned);
     } else if (!root.IsNull()) {
       Fail(src, root.Mark(), "(top level)", "expected a mapping of keys, got " + Describe(root));
     }

@@ -53,6 +53,26 @@ TEST(ConfigTest, UnknownKeySuggestsTheClosestKey) {
                     {"--set", "did you mean 'rsa.behavior.embedding'"});
 }
 
+TEST(ConfigTest, DuplicateKeysAreRefusedNamingBothLines) {
+  // YAML forbids them and yaml-cpp would silently keep one: refused at every level.
+  std::string file = WriteFile("dup.yaml",
+                               "synth:\n  behavior:\n    seed: 7\n    n_objects: 10\n"
+                               "    seed: 8\n");
+  ExpectConfigError(
+      file, {},
+      {"dup.yaml:5:5", "synth.behavior.seed", "duplicate key", "first at", "dup.yaml:3:5"});
+  // A section given twice is merged (DumpConfig writes `train:` twice); its keys stay unique.
+  std::string split = WriteFile("dup_split.yaml",
+                                "log:\n  level: info\nsynth:\n  behavior:\n    seed: 3\n"
+                                "log:\n  all_ranks: true\n");
+  Config c = LoadConfig(split, {});
+  EXPECT_EQ(c.log.level, "info");
+  EXPECT_TRUE(c.log.all_ranks);
+  std::string top = WriteFile("dup_top.yaml", "log:\n  level: info\nlog:\n  level: warn\n");
+  ExpectConfigError(top, {},
+                    {"dup_top.yaml:4:3", "log.level", "duplicate key", "dup_top.yaml:2:3"});
+}
+
 TEST(ConfigTest, WrongTypeNamesKeyFileLineAndExpectation) {
   std::string file =
       WriteFile("type.yaml", "log:\n  level: info\nsynth:\n  behavior:\n    n_objects: many\n");
