@@ -14,9 +14,10 @@ namespace {
 // Adds --config/--set/--json to a subcommand.
 void AddCommon(CLI::App* cmd, ParsedArgs* parsed) {
   CommonArgs* args = &parsed->common;
+  // No CLI11 existence check: a missing file is an I/O error (exit 3) like every other input,
+  // reported by config::LoadConfig with the file's name.
   cmd->add_option("--config", args->config_file,
-                  "YAML configuration file (see configs/reference.yaml)")
-      ->check(CLI::ExistingFile);
+                  "YAML configuration file (see configs/reference.yaml)");
   cmd->add_option("--set", args->overrides,
                   "override a configuration key: --set key.path=value (repeatable)")
       ->allow_extra_args(false)
