@@ -5,8 +5,8 @@
 namespace cliphba {
 
 namespace {
-volatile std::sig_atomic_t g_terminate = 0;
-extern "C" void OnTerminate(int) { g_terminate = 1; }
+volatile std::sig_atomic_t g_terminate = 0;  // the signal number received, 0 if none
+extern "C" void OnTerminate(int signal) { g_terminate = signal; }
 }  // namespace
 
 void InstallTerminationHandler() {
@@ -18,5 +18,16 @@ void InstallTerminationHandler() {
 }
 
 bool TerminationRequested() { return g_terminate != 0; }
+
+const char* TerminationSignalName() {
+  switch (g_terminate) {
+    case SIGTERM:
+      return "SIGTERM";
+    case SIGINT:
+      return "SIGINT";
+    default:
+      return "";
+  }
+}
 
 }  // namespace cliphba

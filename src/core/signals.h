@@ -11,4 +11,8 @@ void InstallTerminationHandler();
 // True once SIGTERM or SIGINT has been received. Async-signal-safe to set, cheap to poll.
 bool TerminationRequested();
 
+// "SIGTERM" or "SIGINT": the signal this process received, "" if none (e.g. on a rank that stops
+// because another rank was signalled).
+const char* TerminationSignalName();
+
 }  // namespace cliphba

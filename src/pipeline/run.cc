@@ -17,6 +17,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/signals.h"
 #include "io/text_file.h"
 #include "parallel/collectives.h"
 #include "pipeline/run_plan.h"
@@ -63,7 +64,11 @@ UnitOutcome RunRecordedUnit(const parallel::Comm& comm, const std::string& run_d
 }
 
 [[noreturn]] void ThrowPreempted(const std::string& unit) {
-  throw Error(ExitCode::kPreempted, "preempted (SIGTERM) during unit " + unit +
+  const std::string signal = TerminationSignalName();
+  const std::string what = signal == "SIGINT"    ? "interrupted (SIGINT)"
+                           : signal == "SIGTERM" ? "preempted (SIGTERM)"
+                                                 : "stopped (another rank was signalled)";
+  throw Error(ExitCode::kPreempted, what + " during unit " + unit +
                                         ": its resume state is saved; rerun the same command to "
                                         "continue");
 }
