@@ -5,6 +5,8 @@
 #   sigterm : SIGTERM (Slurm preemption) -> checkpoint + exit 75, --resume, equal result
 #   refuse  : resuming under different settings is refused (exit 2) and leaves files intact
 #   cluster : `permute cluster --flips` equals MNE's permutation_cluster_1samp_test fixture
+#   policy  : the output policy: --out equal to an input, an existing result, a leftover
+#             checkpoint and a folder are refused (exit 2) before any work, inputs byte-identical
 #   fortran : Fortran-order NPY inputs (numpy's layout for F-contiguous arrays, e.g. scipy.io.loadmat
 #             results) give the same results as C-order ones (one NPY policy, io/npy.h)
 #   small   : Mantel with more permutations than the 4! relabellings of 4 objects: drawn with
@@ -96,12 +98,14 @@ import numpy as np; a = np.load('$M/neural.npy'); a[3, 2, 5] = a[3, 5, 2] = np.n
   $PY -c "
 import numpy as np; m = np.load('$M/model.npy'); np.save('$OUT/model13.npy', m[:13, :13])
 np.save('$OUT/cluster5.npy', np.random.default_rng(0).normal(size=(6, 5)))"
+  # --force gets past the output policy (a.h5 exists) to the data checks; a failed forced run must
+  # still leave the existing result as it was.
   rc=0; "$CLIPHBA" permute mantel --model-rdm "$OUT/model13.npy" --neural-rdm "$M/neural.npy" \
-    --n 10 --out "$OUT/a.h5" 2> "$OUT/err" >/dev/null || rc=$?
+    --n 10 --force --out "$OUT/a.h5" 2> "$OUT/err" >/dev/null || rc=$?
   [ "$rc" -eq 4 ] && grep -q "13 objects" "$OUT/err" || fail "objects: exit $rc $(cat "$OUT/err")"
   rc=0; "$CLIPHBA" permute --set permute.mantel.model_rdm="$M/model.npy" \
     --set permute.mantel.neural_rdm="$M/neural.npy" --set permute.cluster.data="$OUT/cluster5.npy" \
-    --out "$OUT/a.h5" 2> "$OUT/err" >/dev/null || rc=$?
+    --force --out "$OUT/a.h5" 2> "$OUT/err" >/dev/null || rc=$?
   [ "$rc" -eq 4 ] && grep -q "time axis" "$OUT/err" || fail "time axes: exit $rc $(cat "$OUT/err")"
   cmp -s "$OUT/a.h5" "$OUT/a.forced" || fail "a failed run modified the existing result"
   echo "refuse: different settings refused, bad inputs rejected, files intact"
@@ -140,6 +144,34 @@ assert all(abs(a["mass"] - b["mass"]) < 1e-10 for a, b in zip(ref["clusters"], g
 print(sys.argv[1].split("/")[-1], "equals MNE:", gc[:3])
 PYEOF
   done
+  ;;
+policy)
+  cp "$M/model.npy" "$OUT/model.npy"
+  sum_before=$(sha256sum "$OUT/model.npy")
+  expect_refusal() {  # expect_refusal NEEDLE ARGS...: exit 2 naming NEEDLE, no result written
+    local needle=$1; shift
+    local rc=0
+    "$CLIPHBA" permute mantel --model-rdm "$OUT/model.npy" --neural-rdm "$M/neural.npy" --n 50 \
+      "$@" > /dev/null 2> "$OUT/err" || rc=$?
+    [ "$rc" -eq 2 ] || fail "expected exit 2 for $*, got $rc: $(cat "$OUT/err")"
+    grep -q -- "$needle" "$OUT/err" || fail "message lacks '$needle': $(cat "$OUT/err")"
+  }
+  expect_refusal "is the input" --out "$OUT/model.npy"
+  expect_refusal "is the input" --out "$OUT/model.npy" --force
+  [ "$(sha256sum "$OUT/model.npy")" = "$sum_before" ] || fail "the input was changed"
+  mkdir -p "$OUT/folder.h5"
+  expect_refusal "is a folder" --out "$OUT/folder.h5"
+  "$CLIPHBA" permute mantel --model-rdm "$OUT/model.npy" --neural-rdm "$M/neural.npy" --n 50 \
+    --out "$OUT/r.h5" > /dev/null
+  r_before=$(sha256sum "$OUT/r.h5")
+  expect_refusal "--force" --out "$OUT/r.h5" --seed 9
+  [ "$(sha256sum "$OUT/r.h5")" = "$r_before" ] || fail "an existing result was replaced"
+  "$CLIPHBA" permute mantel --model-rdm "$OUT/model.npy" --neural-rdm "$M/neural.npy" --n 50 \
+    --out "$OUT/r.h5" --seed 9 --force > /dev/null || fail "--force did not replace the result"
+  : > "$OUT/s.h5.ckpt"
+  expect_refusal "--resume continues it" --out "$OUT/s.h5"
+  [ -e "$OUT/s.h5.ckpt" ] || fail "the checkpoint was discarded"
+  echo "policy: inputs, results and checkpoints are kept unless asked"
   ;;
 fortran)
   $PY - "$M" "$OUT" <<'PYEOF'
