@@ -34,7 +34,7 @@ done
 if [ "$need_setup" = 1 ]; then
   "$ROOT/scripts/setup.sh"
 else
-  cmake --build "$BUILD_DIR" --target cliphba -j "${CLIPHBA_JOBS:-$(nproc)}" > /dev/null
+  CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}" cmake --build "$BUILD_DIR" --target cliphba -j "${CLIPHBA_JOBS:-$(nproc)}" > /dev/null
 fi
 # shellcheck source=scripts/env.sh
 . "$ROOT/scripts/env.sh"

@@ -48,6 +48,9 @@ case "$blas" in
           "Fix: update-alternatives --config libblas.so.3-x86_64-linux-gnu" >&2 ;;
 esac
 
+# ccache (when installed) keys on relative paths below the checkout, so a second clone of the
+# project (CI's fresh clone) reuses the objects of the first.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}"
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
   cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
 fi
