@@ -105,15 +105,22 @@ NeuralStack OpenNeural(const std::string& path, const std::string& dataset) {
 // Condensed (m) float64 model RDM from (n x n) or (m).
 rsa::CondensedRdm ReadModel(const std::string& path) {
   at::Tensor d = io::ReadNpy(path);
-  if (d.dim() == 2) return rsa::CondenseSquare(d, path);
-  if (d.dim() == 1 && ObjectsFromPairs(d.size(0)) > 0) {
+  rsa::CondensedRdm out;
+  if (d.dim() == 2) {
+    out = rsa::CondenseSquare(d, path);
+  } else if (d.dim() == 1 && ObjectsFromPairs(d.size(0)) > 0) {
     at::Tensor v = d.to(at::kDouble);
     if (!at::isfinite(v).all().item<bool>())
       throw DataError(path + ": the model RDM contains NaN or Inf");
-    return {ObjectsFromPairs(d.size(0)), v.contiguous()};
+    out = {ObjectsFromPairs(d.size(0)), v.contiguous()};
+  } else {
+    throw DataError(path + ": expected a model RDM of shape (n x n) or condensed (n(n-1)/2), got " +
+                    Shape(d));
   }
-  throw DataError(path + ": expected a model RDM of shape (n x n) or condensed (n(n-1)/2), got " +
-                  Shape(d));
+  if (out.values.numel() > 0 && (out.values == out.values[0]).all().item<bool>())
+    throw DataError(path + ": the model RDM gives every pair the same dissimilarity, so its " +
+                    "correlation with the neural RDMs is undefined");
+  return out;
 }
 
 // Condensed float64 row of timepoint t, validated (square: symmetric, zero diagonal, finite).
@@ -126,9 +133,19 @@ at::Tensor NeuralRow(const NeuralStack& s, int64_t t) {
     raw = s.single ? io::ReadNpyRows(s.path, s.header, 0, s.n)
                    : io::ReadNpyRows(s.path, s.header, t, 1)[0];
   }
-  if (s.square) return rsa::CondenseSquare(raw, where).values;
-  at::Tensor v = raw.to(at::kDouble).contiguous();
-  if (!at::isfinite(v).all().item<bool>()) throw DataError(where + ": the RDM contains NaN or Inf");
+  at::Tensor v;
+  if (s.square) {
+    v = rsa::CondenseSquare(raw, where).values;
+  } else {
+    v = raw.to(at::kDouble).contiguous();
+    if (!at::isfinite(v).all().item<bool>())
+      throw DataError(where + ": the RDM contains NaN or Inf");
+  }
+  // Named here: the standardisation would only say "row 0" (it sees one row at a time).
+  if (v.numel() > 0 && (v == v[0]).all().item<bool>())
+    throw DataError(where +
+                    ": every pair has the same dissimilarity, so its correlation with the " +
+                    "model is undefined");
   return v;
 }
 

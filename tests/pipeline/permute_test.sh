@@ -90,6 +90,18 @@ import numpy as np; a = np.load('$M/neural.npy'); a[3, 2, 5] = a[3, 5, 2] = np.n
     --out "$OUT/b.h5" 2> "$OUT/err" > /dev/null || rc=$?
   [ "$rc" -eq 4 ] && grep -q "nan.npy (timepoint 3)" "$OUT/err" || fail "NaN: exit $rc $(cat "$OUT/err")"
   [ ! -e "$OUT/b.h5" ] && [ ! -e "$OUT/b.h5.partial" ] || fail "NaN run left a file"
+  # A constant RDM (correlation undefined): named by file and timepoint, not "row 0".
+  $PY -c "
+import numpy as np; a = np.load('$M/neural.npy'); a[2] = 1.0 - np.eye(a.shape[1]); np.save('$OUT/const.npy', a)
+np.save('$OUT/const_model.npy', 1.0 - np.eye(a.shape[1]))"
+  rc=0; "$CLIPHBA" permute mantel --model-rdm "$M/model.npy" --neural-rdm "$OUT/const.npy" --n 10 \
+    --out "$OUT/c.h5" 2> "$OUT/err" > /dev/null || rc=$?
+  [ "$rc" -eq 4 ] && grep -q "const.npy (timepoint 2): every pair has the same" "$OUT/err" ||
+    fail "constant neural RDM: exit $rc $(cat "$OUT/err")"
+  rc=0; "$CLIPHBA" permute mantel --model-rdm "$OUT/const_model.npy" --neural-rdm "$M/neural.npy" \
+    --n 10 --out "$OUT/c.h5" 2> "$OUT/err" > /dev/null || rc=$?
+  [ "$rc" -eq 4 ] && grep -q "const_model.npy: the model RDM gives every pair" "$OUT/err" ||
+    fail "constant model RDM: exit $rc $(cat "$OUT/err")"
   # Seed out of range, object counts that differ, time axes of different lengths: refused, and the
   # existing result stays byte-identical.
   cp "$OUT/a.h5" "$OUT/a.forced"
