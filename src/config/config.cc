@@ -138,9 +138,9 @@ std::string Suggestion(const std::string& path, const std::vector<Field>& fields
 }
 
 struct Source {
-  std::string name;  // file path or "--set"
+  std::string name;  // file path, "--set" or the key flag (e.g. "--tail")
   std::string Where(const YAML::Mark& mark) const {
-    if (name == "--set" || mark.is_null()) return name;
+    if (name.rfind("--", 0) == 0 || mark.is_null()) return name;
     return name + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
   }
 };
@@ -347,13 +347,30 @@ Config LoadConfig(const std::string& file, const std::vector<std::string>& overr
       Fail(src, root.Mark(), "(top level)", "expected a mapping of keys, got " + Describe(root));
     }
   }
-  Source set{"--set"};
-  for (const std::string& o : overrides) {
+  for (const std::string& given : overrides) {
+    // "--flag:key=value" is a key flag's override (apps/): its errors name the flag, not --set.
+    Source set{"--set"};
+    std::string o = given;
+    if (o.rfind("--", 0) == 0 && o.find(':') != std::string::npos && o.find(':') < o.find('=')) {
+      set.name = o.substr(0, o.find(':'));
+      o = o.substr(o.find(':') + 1);
+    }
     size_t eq = o.find('=');
     if (eq == std::string::npos || eq == 0)
       throw ConfigError("--set '" + o + "': expected key.path=value");
     const std::string path = o.substr(0, eq), value = o.substr(eq + 1);
     const Field* f = Find(fields, path);
+    if (f == nullptr && IsSection(fields, path)) {
+      std::string example;
+      for (const Field& g : fields)
+        if (g.path.compare(0, path.size() + 1, path + ".") == 0) {
+          example = g.path;
+          break;
+        }
+      Fail(set, YAML::Mark::null_mark(), path,
+           "is a section, not a key: set one of its keys (e.g. " + example +
+               "=...); `cliphba config` lists them");
+    }
     if (f == nullptr)
       Fail(set, YAML::Mark::null_mark(), path, "unknown key" + Suggestion(path, fields));
     if (f->kind == Kind::kString || f->kind == Kind::kChoice) {

@@ -20,7 +20,8 @@ struct KeyInfo {
   std::string doc;            // one-line description with unit and range
 };
 
-// Loads `file` (empty: none) and applies `overrides` ("a.b.c=value", the value parsed as YAML).
+// Loads `file` (empty: none) and applies `overrides` ("a.b.c=value", the value parsed as YAML; a
+// key flag of the command line passes "--flag:a.b.c=value", so that its errors name the flag).
 // Throws ConfigError (unknown key, wrong type, value out of range, malformed YAML, bad override
 // syntax) or IoError (file missing or unreadable).
 Config LoadConfig(const std::string& file, const std::vector<std::string>& overrides);

@@ -73,6 +73,12 @@ TEST(ConfigTest, DuplicateKeysAreRefusedNamingBothLines) {
                     {"dup_top.yaml:4:3", "log.level", "duplicate key", "dup_top.yaml:2:3"});
 }
 
+TEST(ConfigTest, SettingASectionSaysSoAndNamesAKey) {
+  // `--set permute=5` used to answer "did you mean 'permute'?".
+  ExpectConfigError("", {"permute=5"}, {"--set", "permute", "is a section", "permute."});
+  ExpectConfigError("", {"train.meg=1"}, {"train.meg", "is a section", "train.meg."});
+}
+
 TEST(ConfigTest, WrongTypeNamesKeyFileLineAndExpectation) {
   std::string file =
       WriteFile("type.yaml", "log:\n  level: info\nsynth:\n  behavior:\n    n_objects: many\n");
