@@ -38,7 +38,11 @@ void AddKeyOptions(CLI::App* cmd, ParsedArgs* parsed, std::initializer_list<KeyO
   for (const KeyOption& option : options) {
     std::string key = option.key;
     cmd->add_option_function<std::string>(
-        option.flag, [=](const std::string& v) { flag_overrides->push_back(key + "=" + v); },
+        option.flag,
+        [=](const std::string& v) {
+          // "--flag:key=value": config errors name the flag (config/config.h).
+          flag_overrides->push_back(std::string(option.flag) + ":" + key + "=" + v);
+        },
         std::string(option.help) + " (config key " + key + ")");
   }
 }

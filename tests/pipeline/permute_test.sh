@@ -183,6 +183,15 @@ policy)
   : > "$OUT/s.h5.ckpt"
   expect_refusal "--resume continues it" --out "$OUT/s.h5"
   [ -e "$OUT/s.h5.ckpt" ] || fail "the checkpoint was discarded"
+  # A bad value given through a key flag names the flag (it was reported as --set).
+  rc=0; "$CLIPHBA" permute mantel --model-rdm "$OUT/model.npy" --neural-rdm "$M/neural.npy" \
+    --tail 5 --n 50 2> "$OUT/err" > /dev/null || rc=$?
+  [ "$rc" -eq 2 ] && grep -q -- "--tail: permute.mantel.tail" "$OUT/err" ||
+    fail "--tail 5: exit $rc $(cat "$OUT/err")"
+  rc=0; "$CLIPHBA" permute mantel --model-rdm "$OUT/model.npy" --neural-rdm "$M/neural.npy" \
+    --n many 2> "$OUT/err" > /dev/null || rc=$?
+  [ "$rc" -eq 2 ] && grep -q -- "--n: permute.mantel.n" "$OUT/err" ||
+    fail "--n many: exit $rc $(cat "$OUT/err")"
   echo "policy: inputs, results and checkpoints are kept unless asked"
   ;;
 fortran)
