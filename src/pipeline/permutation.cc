@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <limits>
@@ -78,6 +80,17 @@ NeuralStack OpenNeural(const std::string& path, const std::string& dataset) {
     floating = at::isFloatingType(s.h5->ReadRows(dataset, 0, 0).scalar_type());
     what = "HDF5 dataset " + dataset;
   } else {
+    // An HDF5 file without permute.mantel.neural_dataset would fail as "bad magic" in the NPY
+    // reader: say what is missing instead.
+    char magic[8] = {};
+    if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
+      const size_t got = std::fread(magic, 1, sizeof magic, f);
+      std::fclose(f);
+      if (got == sizeof magic && std::memcmp(magic, "\x89HDF\r\n\x1a\n", 8) == 0)
+        throw ConfigError(path +
+                          " is an HDF5 file: set permute.mantel.neural_dataset to the dataset "
+                          "that holds the RDM stack (e.g. /meg/rdm)");
+    }
     s.header = io::ReadNpyHeader(path);  // streamed by rows (C or Fortran order)
     shape = s.header.shape;
     floating = s.header.dtype == at::kFloat || s.header.dtype == at::kDouble;

@@ -135,6 +135,10 @@ with h5py.File('$OUT/neural.h5', 'w') as f: f.create_dataset('/meg/rdm', data=np
     h5diff "$OUT/npy.h5" "$OUT/h5.h5" /permute/mantel/$d /permute/mantel/$d || fail "$d differs"
   done
   rc=0; "$CLIPHBA" permute mantel --model-rdm "$M/model.npy" --neural-rdm "$OUT/neural.h5" \
+    --n 5 2> "$OUT/err" > /dev/null || rc=$?
+  [ "$rc" -eq 2 ] && grep -q "neural.h5 is an HDF5 file: set permute.mantel.neural_dataset" "$OUT/err" ||
+    fail "HDF5 without a dataset: exit $rc $(cat "$OUT/err")"
+  rc=0; "$CLIPHBA" permute mantel --model-rdm "$M/model.npy" --neural-rdm "$OUT/neural.h5" \
     --set permute.mantel.neural_dataset=/meg/nope --n 5 2> "$OUT/err" > /dev/null || rc=$?
   [ "$rc" -ne 0 ] && grep -q "/meg/nope" "$OUT/err" || fail "missing dataset: exit $rc $(cat "$OUT/err")"
   echo "hdf5: identical to the NPY input"
