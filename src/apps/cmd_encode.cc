@@ -46,6 +46,11 @@ std::vector<std::string> ImageFiles(const std::string& dir) {
 int RunEncode(const CommonArgs& args, const EncodeArgs& e) {
   if (e.checkpoint.empty()) throw ConfigError("--checkpoint FILE is required");
   if (e.out_dir.empty()) throw ConfigError("--out DIR is required");
+  {  // Before any work: the output must be a folder (or not exist yet).
+    std::error_code ec;
+    if (std::filesystem::exists(e.out_dir, ec) && !std::filesystem::is_directory(e.out_dir, ec))
+      throw ConfigError("--out " + e.out_dir + " is a file; encode writes a folder of NPY files");
+  }
   if (e.images_dir.empty() == e.images_npy.empty())
     throw ConfigError("give exactly one of --images DIR and --images-npy ARRAY.npy");
   if (!e.prompts.empty() && e.vocab.empty())

@@ -107,6 +107,15 @@ TEST(EncodeCliTest, ImageFolderAndBadInputs) {
   EXPECT_NE(Slurp(out + "/log5").find(nan_npy + ": image 1 "), std::string::npos)
       << Slurp(out + "/log5");
   EXPECT_FALSE(std::filesystem::exists(out + "/nan/image_features.npy"));
+  // --out naming a file: a usage error before any work (it was exit 1, "internal error").
+  std::ofstream(out + "/a_file") << "x";
+  EXPECT_EQ(RunCli(std::string(CLIPHBA_BINARY) + " encode --checkpoint " + kFix +
+                       "model/tiny_clip_vit.safetensors --images " + images + " --out " + out +
+                       "/a_file",
+                   out + "/log6"),
+            2);
+  EXPECT_NE(Slurp(out + "/log6").find(out + "/a_file is a file"), std::string::npos)
+      << Slurp(out + "/log6");
 }
 
 TEST(TokenizeCliTest, JsonIdsEqualTheReference) {
