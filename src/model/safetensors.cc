@@ -33,13 +33,14 @@ using detail::ShapeStr;
 StateDict LoadSafetensors(const std::string& path) {
   uint64_t size = 0;
   std::ifstream in = OpenForRead(path, &size);
-  if (size < 8) throw IoError(path + ": safetensors file is truncated (shorter than 8 bytes)");
+  // A truncated or corrupt file is invalid input data (exit 4), whatever its format, as NPY's.
+  if (size < 8) throw DataError(path + ": safetensors file is truncated (shorter than 8 bytes)");
   uint64_t header_len = 0;
   in.read(reinterpret_cast<char*>(&header_len), 8);
   if (header_len > size - 8)
-    throw IoError(path + ": safetensors header length " + std::to_string(header_len) +
-                  " exceeds the file size (" + std::to_string(size) +
-                  " bytes): truncated or not a safetensors file");
+    throw DataError(path + ": safetensors header length " + std::to_string(header_len) +
+                    " exceeds the file size (" + std::to_string(size) +
+                    " bytes): truncated or not a safetensors file");
   if (header_len > kMaxSafetensorsHeader)
     throw DataError(path + ": safetensors header length " + std::to_string(header_len) +
                     " exceeds the 100 MiB limit");
@@ -116,9 +117,9 @@ StateDict LoadSafetensors(const std::string& path) {
   });
   for (const Item& it : items)  // the first tensor, in file order, that the file cuts off
     if (it.end > data_size)
-      throw IoError(path + ": safetensors tensor '" + it.name + "': data_offsets end " +
-                    std::to_string(it.end) + " lies beyond the data section (" +
-                    std::to_string(data_size) + " bytes): file truncated");
+      throw DataError(path + ": safetensors tensor '" + it.name + "': data_offsets end " +
+                      std::to_string(it.end) + " lies beyond the data section (" +
+                      std::to_string(data_size) + " bytes): file truncated");
   uint64_t covered = 0;
   for (size_t i = 0; i < items.size(); ++i) {
     const Item& it = items[i];

@@ -103,8 +103,8 @@ std::vector<std::pair<unsigned char, char32_t>> BytesToUnicode() {
   return table;
 }
 
-// Reads a whole gzip file. IoError: cannot open/read, truncated stream; DataError: not gzip or
-// corrupt stream.
+// Reads a whole gzip file. IoError: cannot open/read; DataError: not gzip, a truncated or corrupt
+// stream (invalid input data, exit 4, as every truncated input).
 std::string ReadGzip(const std::string& path) {
   errno = 0;
   gzFile f = gzopen(path.c_str(), "rb");
@@ -135,8 +135,8 @@ std::string ReadGzip(const std::string& path) {
   gzclose(f);
   if (code == Z_OK || code == Z_STREAM_END) return data;
   if (code == Z_BUF_ERROR) {
-    throw IoError("ClipTokenizer: BPE merges file '" + path +
-                  "' is truncated (gzip stream ends early: " + message + ")");
+    throw DataError("ClipTokenizer: BPE merges file '" + path +
+                    "' is truncated (gzip stream ends early: " + message + ")");
   }
   if (code == Z_ERRNO) {
     throw IoError("ClipTokenizer: cannot read BPE merges file '" + path +

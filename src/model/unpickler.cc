@@ -528,7 +528,7 @@ std::unique_ptr<caffe2::serialize::PyTorchStreamReader> OpenZip(const std::strin
   } catch (const c10::Error& e) {
     std::string msg = e.what_without_backtrace();
     msg = msg.substr(0, msg.find('\n'));
-    throw IoError(path + ": cannot read the zip archive (truncated or corrupt?): " + msg);
+    throw DataError(path + ": cannot read the zip archive (truncated or corrupt?): " + msg);
   }
 }
 
@@ -550,8 +550,8 @@ std::pair<at::DataPtr, size_t> ReadRecord(caffe2::serialize::PyTorchStreamReader
     return {std::move(ptr), size};
   } catch (const c10::Error& e) {
     std::string msg = e.what_without_backtrace();
-    throw IoError(path + ": cannot read record '" + name +
-                  "' (truncated or corrupt?): " + msg.substr(0, msg.find('\n')));
+    throw DataError(path + ": cannot read record '" + name +
+                    "' (truncated or corrupt?): " + msg.substr(0, msg.find('\n')));
   }
 }
 

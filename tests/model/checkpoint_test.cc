@@ -236,7 +236,7 @@ TEST(CheckpointErrors, TruncatedZip) {
   const std::string bytes = ReadAll(kOrdered);
   const std::string path = OutPath("truncated.pt");
   WriteAll(path, bytes.substr(0, bytes.size() / 2));
-  ExpectError<IoError>([&] { LoadCheckpoint(path); }, path, {"truncated"});
+  ExpectError<DataError>([&] { LoadCheckpoint(path); }, path, {"truncated"});
 }
 
 TEST(CheckpointErrors, TruncatedSafetensors) {
@@ -244,14 +244,14 @@ TEST(CheckpointErrors, TruncatedSafetensors) {
   const std::string path = OutPath("truncated.safetensors");
   WriteAll(path, bytes.substr(0, bytes.size() - 100));
   // The last tensor in file order is ln_final.bias.
-  ExpectError<IoError>([&] { LoadCheckpoint(path); }, path, {"ln_final.bias", "truncated"});
+  ExpectError<DataError>([&] { LoadCheckpoint(path); }, path, {"ln_final.bias", "truncated"});
 }
 
 TEST(CheckpointErrors, HeaderLengthLargerThanFile) {
   const std::string path = OutPath("hugeheader.safetensors");
   uint64_t n = 1u << 20;
   WriteAll(path, std::string(reinterpret_cast<const char*>(&n), 8) + "{\"a\": 1}");
-  ExpectError<IoError>([&] { LoadCheckpoint(path); }, path, {"header length 1048576"});
+  ExpectError<DataError>([&] { LoadCheckpoint(path); }, path, {"header length 1048576"});
 }
 
 TEST(CheckpointErrors, BadJsonHeader) {
