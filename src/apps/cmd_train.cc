@@ -4,6 +4,7 @@
 // EvaluateBehavior (collective) -> print on rank 0 (text or one JSON object).
 #include <fmt/core.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "apps/train_commands.h"
@@ -24,6 +25,21 @@ namespace {
 // change results and without `epochs`, so that a finished run can be extended with --resume.
 std::string TrainHash(const config::Config& cfg) {
   return config::TrainResumeHash(cfg, config::ResultKind::kBehaviorModel);
+}
+
+// The output policy for a training command (README.md): without --resume, a folder that already
+// holds a trained model or an unfinished run's state is not trained over unless --force. Checked on
+// every rank before any work (ConfigError, exit 2, naming the file and both flags).
+void CheckTrainOutput(const std::string& out_dir, const char* key, bool resume, bool force) {
+  if (resume || force || out_dir.empty()) return;
+  for (const char* file : {"last_state.json", "best.safetensors"}) {
+    const std::string path = out_dir + "/" + file;
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec))
+      throw ConfigError(path + " exists (" + key + " " + out_dir +
+                        " holds an earlier run): --resume continues it, --force trains over it, "
+                        "or choose another --out-dir");
+  }
 }
 
 config::Config Setup(const CommonArgs& args, const parallel::Comm& comm) {
@@ -55,8 +71,9 @@ void PrintEval(const char* what, const train::BehaviorEvaluation& e) {
 
 }  // namespace
 
-int RunTrainBehavior(const CommonArgs& args, bool resume, const parallel::Comm& comm) {
+int RunTrainBehavior(const CommonArgs& args, bool resume, bool force, const parallel::Comm& comm) {
   config::Config cfg = Setup(args, comm);
+  CheckTrainOutput(cfg.train_behavior.out_dir, "train.behavior.out_dir", resume, force);
   InstallTerminationHandler();
   const train::RunInfo info{TrainHash(cfg), config::DumpConfig(cfg), "train behavior"};
   train::BehaviorTrainResult r = train::TrainBehavior(cfg.train_behavior, info, resume, comm);
@@ -120,8 +137,9 @@ config::TrainMegOptions MegOptions(const config::Config& cfg) {
 
 }  // namespace
 
-int RunTrainMeg(const CommonArgs& args, bool resume, const parallel::Comm& comm) {
+int RunTrainMeg(const CommonArgs& args, bool resume, bool force, const parallel::Comm& comm) {
   config::Config cfg = Setup(args, comm);
+  CheckTrainOutput(cfg.train_meg.out_dir, "train.meg.out_dir", resume, force);
   InstallTerminationHandler();
   const train::RunInfo info{TrainMegHash(cfg), config::DumpConfig(cfg), "train meg"};
   const config::TrainMegOptions o = MegOptions(cfg);

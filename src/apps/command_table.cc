@@ -107,6 +107,8 @@ int RunPermuteOnly(const ParsedArgs& parsed, const char* only, const parallel::C
 void DeclareTrain(CLI::App* cmd, ParsedArgs* parsed, const KeyOption& out_dir) {
   AddCommon(cmd, parsed);
   cmd->add_flag("--resume", parsed->resume, "continue from OUT_DIR/last_state.json");
+  cmd->add_flag("--force", parsed->force,
+                "train over an OUT_DIR that holds an earlier run (refused otherwise)");
   AddKeyOptions(cmd, parsed, {out_dir});
 }
 
@@ -245,14 +247,17 @@ const std::vector<Command>& CommandTable() {
              {"--out-dir", "train.behavior.out_dir", "checkpoints, resume state and results"});
        },
        nullptr,
-       [](const P& p, const Comm& comm) { return RunTrainBehavior(p.common, p.resume, comm); }},
+       [](const P& p, const Comm& comm) {
+         return RunTrainBehavior(p.common, p.resume, p.force, comm);
+       }},
       {"train meg",
        "MEG fine-tuning: Wfr on cached features, then + DoRA (MPI data parallel, resumable)",
        [](CLI::App* c, P* p) {
          DeclareTrain(c, p,
                       {"--out-dir", "train.meg.out_dir", "checkpoints, resume state, results"});
        },
-       nullptr, [](const P& p, const Comm& comm) { return RunTrainMeg(p.common, p.resume, comm); }},
+       nullptr,
+       [](const P& p, const Comm& comm) { return RunTrainMeg(p.common, p.resume, p.force, comm); }},
       {"evaluate", "evaluate a fine-tuned CLIP-HBA model", nullptr, nullptr, nullptr},
       {"evaluate behavior",
        "held-out RDM Spearman and triplet accuracy of OUT_DIR/best.safetensors",

@@ -358,6 +358,28 @@ TEST_F(CliTest, MissingConfigFileIsRefused) {
   ExpectNoPartial();
 }
 
+TEST_F(CliTest, TrainRefusesAFolderWithAnEarlierRunUnlessAsked) {
+  // The output policy: an earlier model or resume state is neither replaced nor dropped silently.
+  for (const char* stage : {"behavior", "meg"}) {
+    for (const char* file : {"best.safetensors", "last_state.json"}) {
+      SCOPED_TRACE(std::string(stage) + " " + file);
+      const std::string dir = Work(std::string("train_") + stage + "_" + file);
+      fs::create_directories(dir);
+      WriteFile(dir + "/" + file, "earlier run");
+      Result r = Run({"train", stage, "--out-dir", dir});
+      EXPECT_EQ(r.code, kUsage) << r.err;
+      EXPECT_NE(r.err.find(dir + "/" + file + " exists"), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find("--resume"), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
+      std::ifstream in(dir + "/" + file);
+      EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "earlier run");
+      // With --force the check passes (the run then stops at the missing inputs, exit 2 too).
+      Result forced = Run({"train", stage, "--out-dir", dir, "--force"});
+      EXPECT_EQ(forced.err.find(" exists ("), std::string::npos) << forced.err;
+    }
+  }
+}
+
 TEST_F(CliTest, OutInMissingDirectoryIsIoErrorAndWritesNothing) {
   const std::string dir = Work("no_such_dir");
   const std::string out = dir + "/results.h5";
