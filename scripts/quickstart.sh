@@ -62,7 +62,7 @@ echo
 THINGS="${CLIPHBA_SHARED_DIR:-$ROOT/../shared}/data/things"
 if [ -f "$THINGS/RDM48_triplet.npy" ]; then
   echo
-  "$CLIPHBA" rsa behavior --config configs/behavior_rsa_things.yaml \
+  "$CLIPHBA" rsa behavior --config configs/behavior_rsa_things.yaml --force \
     --embedding "$THINGS/spose_embedding66d_rescaled.csv" --rdm "$THINGS/RDM48_triplet.npy" \
     --rdm-names "$THINGS/RDM48_image_names.txt" || echo "quickstart: THINGS behaviour RSA failed" >&2
 fi

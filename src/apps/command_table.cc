@@ -194,8 +194,9 @@ const std::vector<Command>& CommandTable() {
               {"--triplets", "rsa.behavior.triplets",
                "behavioural choices (t x 3 int64 NPY: a, b, odd)"},
               {"--out", "rsa.behavior.out", "HDF5 results file"}});
+         c->add_flag("--force", p->force, "replace an existing results file (refused otherwise)");
        },
-       [](const P& p) { return RunRsaBehavior(p.common); }, nullptr},
+       [](const P& p) { return RunRsaBehavior(p.common, p.force); }, nullptr},
 
       {"encode",
        "CLIP features of images (and prompts): image/text features, per-block CLS, logits",

@@ -28,7 +28,7 @@ struct ParsedArgs {
   PermuteArgs permute;  // `permute [mantel|cluster]` --resume/--force (only: set by the run)
   RunCommandArgs run;   // `run` flags
   bool resume = false;  // `train behavior|meg --resume`
-  bool force = false;   // `synth cohort|model`, `train behavior|meg` --force
+  bool force = false;   // --force of `synth cohort|model`, `train behavior|meg`, `rsa behavior`
 };
 
 // One subcommand. A group (`synth`, `train`, ...) has neither run function and requires one of

@@ -42,7 +42,8 @@ int RunTokenize(const CommonArgs& args, const std::string& vocab);
 // Collective over comm (MPI_COMM_WORLD under a launcher, else the serial communicator).
 int RunPermute(const CommonArgs& args, const PermuteArgs& permute_args, const parallel::Comm& comm);
 int RunSynthBehavior(const CommonArgs& args);
-int RunRsaBehavior(const CommonArgs& args);
+// force: replace an existing rsa.behavior.out (refused otherwise, exit 2).
+int RunRsaBehavior(const CommonArgs& args, bool force);
 int RunConfigShow(const CommonArgs& args);
 // `cliphba meg rdm`: epochs HDF5 files -> MEG RDM HDF5 (config section meg.epochs).
 int RunMegRdm(const CommonArgs& args);

@@ -112,12 +112,14 @@ class CliTest : public ::testing::Test {
     return cliphba::testing::RunBinary(CLIPHBA_BINARY, args, base_);
   }
 
-  // `rsa behavior` on the given inputs, with --out results_ and --json, plus `extra`.
+  // `rsa behavior` on the given inputs, with --out results_, --json and --force (the tests rerun
+  // into one results file; the refusal without --force: RsaBehaviorRefusesToReplaceItsResult),
+  // plus `extra`.
   Result RunRsa(const std::string& embedding, const std::string& rdm, const std::string& names,
                 std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {"rsa",   "behavior", "--embedding", embedding,
                                      "--rdm", rdm,        "--rdm-names", names,
-                                     "--out", results_,   "--json"};
+                                     "--out", results_,   "--json",      "--force"};
     args.insert(args.end(), extra.begin(), extra.end());
     return Run(args);
   }
@@ -223,12 +225,12 @@ TEST_F(CliTest, RsaBehaviorSameResultFromFlagsConfigAndSet) {
   const std::string yaml = Work("rsa.yaml");
   WriteFile(yaml, "rsa:\n  behavior:\n    embedding: \"" + kEmbedding + "\"\n    rdm: \"" + kRdm +
                       "\"\n    rdm_names: \"" + kRdmNames + "\"\n    out: \"" + results_ + "\"\n");
-  Result config = Run({"rsa", "behavior", "--config", yaml, "--json"});
+  Result config = Run({"rsa", "behavior", "--config", yaml, "--json", "--force"});
   ASSERT_EQ(config.code, 0) << config.err;
 
   Result set = Run({"rsa", "behavior", "--set", "rsa.behavior.embedding=" + kEmbedding, "--set",
                     "rsa.behavior.rdm=" + kRdm, "--set", "rsa.behavior.rdm_names=" + kRdmNames,
-                    "--set", "rsa.behavior.out=" + results_, "--json"});
+                    "--set", "rsa.behavior.out=" + results_, "--json", "--force"});
   ASSERT_EQ(set.code, 0) << set.err;
 
   // Same resolved configuration, so the very same JSON (config_hash and out included).
@@ -580,6 +582,32 @@ TEST_F(CliTest, TripletRepeatingAnObjectIsRefused) {
 // ---------------------------------------------------------------------------------------------
 // A failed run never touches an existing complete results file
 // ---------------------------------------------------------------------------------------------
+
+TEST_F(CliTest, RsaBehaviorRefusesToReplaceItsResult) {
+  Result ok = RunRsa(kEmbedding, kRdm, kRdmNames);
+  ASSERT_EQ(ok.code, 0) << ok.err;
+  const std::string before = ReadFile(results_);
+  const std::vector<std::string> plain = {"rsa", "behavior",    "--embedding", kEmbedding, "--rdm",
+                                          kRdm,  "--rdm-names", kRdmNames,     "--out"};
+  auto run_to = [&](const std::string& out) {
+    std::vector<std::string> args = plain;
+    args.push_back(out);
+    return Run(args);
+  };
+  Result again = run_to(results_);  // no --force
+  EXPECT_EQ(again.code, kUsage) << again.err;
+  EXPECT_NE(again.err.find(results_ + " exists"), std::string::npos) << again.err;
+  EXPECT_NE(again.err.find("--force"), std::string::npos) << again.err;
+  EXPECT_EQ(ReadFile(results_), before);
+  // An output that is an input is refused even with --force; the input stays as it was.
+  const std::string names_copy = Work("names_copy.txt");
+  WriteFile(names_copy, ReadFile(kRdmNames));
+  Result onto = Run({"rsa", "behavior", "--embedding", kEmbedding, "--rdm", kRdm, "--rdm-names",
+                     names_copy, "--out", names_copy, "--force"});
+  EXPECT_EQ(onto.code, kUsage) << onto.err;
+  EXPECT_NE(onto.err.find("is the input"), std::string::npos) << onto.err;
+  EXPECT_EQ(ReadFile(names_copy), ReadFile(kRdmNames));
+}
 
 TEST_F(CliTest, ExistingResultsFileSurvivesFailedRun) {
   Result ok = RunRsa(kEmbedding, kRdm, kRdmNames);
