@@ -26,6 +26,10 @@ namespace cliphba::apps {
 
 namespace {
 
+// Every file encode may write into --out.
+constexpr const char* kEncodeOutputs[] = {"image_features.npy", "block_cls_proj.npy",
+                                          "text_features.npy", "hba_logits.npy", "image_names.txt"};
+
 std::vector<std::string> ImageFiles(const std::string& dir) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) throw IoError(dir + ": not a folder of images");
@@ -46,10 +50,18 @@ std::vector<std::string> ImageFiles(const std::string& dir) {
 int RunEncode(const CommonArgs& args, const EncodeArgs& e) {
   if (e.checkpoint.empty()) throw ConfigError("--checkpoint FILE is required");
   if (e.out_dir.empty()) throw ConfigError("--out DIR is required");
-  {  // Before any work: the output must be a folder (or not exist yet).
+  {  // Before any work: the output must be a folder (or not exist yet) without an earlier
+     // encode's files, unless --force (then those not written again are removed, so the folder
+     // never mixes two runs).
     std::error_code ec;
     if (std::filesystem::exists(e.out_dir, ec) && !std::filesystem::is_directory(e.out_dir, ec))
       throw ConfigError("--out " + e.out_dir + " is a file; encode writes a folder of NPY files");
+    for (const char* f : kEncodeOutputs) {
+      const std::string p = (std::filesystem::path(e.out_dir) / f).string();
+      if (!e.force && std::filesystem::exists(p, ec))
+        throw ConfigError("--out " + e.out_dir + " holds an earlier encode (" + p +
+                          "): use --force to replace its files, or choose another --out");
+    }
   }
   if (e.images_dir.empty() == e.images_npy.empty())
     throw ConfigError("give exactly one of --images DIR and --images-npy ARRAY.npy");
@@ -128,6 +140,10 @@ int RunEncode(const CommonArgs& args, const EncodeArgs& e) {
 
   std::filesystem::create_directories(e.out_dir);
   auto path = [&](const char* f) { return (std::filesystem::path(e.out_dir) / f).string(); };
+  for (const char* f : kEncodeOutputs) {  // --force: no stale file of an earlier encode stays
+    std::error_code ec;
+    std::filesystem::remove(path(f), ec);
+  }
   io::WriteNpy(path("image_features.npy"), image_features.contiguous());
   io::WriteNpy(path("block_cls_proj.npy"), block_cls.contiguous());
   if (text_features.defined()) {

@@ -79,6 +79,8 @@ void DeclareEncode(CLI::App* cmd, ParsedArgs* parsed) {
   cmd->add_option("--out", e->out_dir, "output folder for the .npy files");
   cmd->add_option("--normalization", e->normalization,
                   "image mean/std for --images: things (default) or openai");
+  cmd->add_flag("--force", e->force,
+                "write over an earlier encode's files in --out (its stale files are removed)");
 }
 
 void DeclareTokenize(CLI::App* cmd, ParsedArgs* parsed) {

@@ -33,6 +33,8 @@ struct EncodeArgs {
   std::string vocab_remap;  // --vocab-remap tiny (the reduced-vocabulary fixture models)
   std::string out_dir;      // --out
   std::string normalization = "things";  // --normalization things | openai (image mean/std)
+  bool force =
+      false;  // --force: write over an earlier encode's files in --out (stale ones removed)
 };
 
 int RunVersion(const CommonArgs& args);

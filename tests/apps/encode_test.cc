@@ -73,6 +73,23 @@ TEST(EncodeCliTest, ImageFolderAndBadInputs) {
       << Slurp(out + "/log");
   EXPECT_EQ(cliphba::io::ReadNpy(out + "/image_features.npy").size(0), 2);  // photo.jpg, photo.png
   EXPECT_EQ(Slurp(out + "/image_names.txt"), "photo.jpg\nphoto.png\n");
+  // A second encode into the same folder: refused without --force (files kept); with --force an
+  // --images-npy run replaces the files and removes the stale image_names.txt of the first run.
+  const std::string before = Slurp(out + "/image_features.npy");
+  EXPECT_EQ(RunCli(std::string(CLIPHBA_BINARY) + " encode --checkpoint " + kFix +
+                       "model/tiny_clip_vit.safetensors --images " + images + " --out " + out,
+                   out + "/log_again"),
+            2);
+  EXPECT_NE(Slurp(out + "/log_again").find("holds an earlier encode"), std::string::npos);
+  EXPECT_EQ(Slurp(out + "/image_features.npy"), before);
+  ASSERT_EQ(RunCli(std::string(CLIPHBA_BINARY) + " encode --checkpoint " + kFix +
+                       "model/tiny_clip_vit.safetensors --images-npy " + kFix +
+                       "model/images.npy --out " + out + " --force",
+                   out + "/log_forced"),
+            0)
+      << Slurp(out + "/log_forced");
+  EXPECT_FALSE(std::filesystem::exists(out + "/image_names.txt")) << "a stale file was left";
+  EXPECT_NE(Slurp(out + "/image_features.npy"), before);
   // Prompts without --vocab-remap on the 4096-token fixture: a clear error, exit 4.
   EXPECT_EQ(RunCli(std::string(CLIPHBA_BINARY) + " encode --checkpoint " + kFix +
                        "model/tiny_clip_vit.safetensors --images-npy " + kFix +
@@ -100,8 +117,8 @@ TEST(EncodeCliTest, ImageFolderAndBadInputs) {
   const std::string nan_npy = out + "/nan_images.npy";
   cliphba::io::WriteNpy(nan_npy, fine);
   EXPECT_EQ(RunCli(std::string(CLIPHBA_BINARY) + " encode --checkpoint " + kFix +
-                       "model/tiny_clip_vit.safetensors --images-npy " + nan_npy + " --out " +
-                       out + "/nan",
+                       "model/tiny_clip_vit.safetensors --images-npy " + nan_npy + " --out " + out +
+                       "/nan",
                    out + "/log5"),
             4);
   EXPECT_NE(Slurp(out + "/log5").find(nan_npy + ": image 1 "), std::string::npos)
@@ -109,11 +126,11 @@ TEST(EncodeCliTest, ImageFolderAndBadInputs) {
   EXPECT_FALSE(std::filesystem::exists(out + "/nan/image_features.npy"));
   // --out naming a file: a usage error before any work (it was exit 1, "internal error").
   std::ofstream(out + "/a_file") << "x";
-  EXPECT_EQ(RunCli(std::string(CLIPHBA_BINARY) + " encode --checkpoint " + kFix +
-                       "model/tiny_clip_vit.safetensors --images " + images + " --out " + out +
-                       "/a_file",
-                   out + "/log6"),
-            2);
+  EXPECT_EQ(
+      RunCli(std::string(CLIPHBA_BINARY) + " encode --checkpoint " + kFix +
+                 "model/tiny_clip_vit.safetensors --images " + images + " --out " + out + "/a_file",
+             out + "/log6"),
+      2);
   EXPECT_NE(Slurp(out + "/log6").find(out + "/a_file is a file"), std::string::npos)
       << Slurp(out + "/log6");
 }
