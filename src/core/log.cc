@@ -2,6 +2,9 @@
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 
+#include <cmath>
+#include <cstdint>
+
 #include "core/error.h"
 
 namespace cliphba {
@@ -54,6 +57,12 @@ ScopedLogUnit::ScopedLogUnit(const std::string& unit, bool show_info) {
 ScopedLogUnit::~ScopedLogUnit() {
   InstallLogger(g_rank_tag);
   ApplyRankLevel();
+}
+
+std::string FormatDuration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const int64_t t = int64_t(seconds + 0.5);
+  return fmt::format("{}:{:02d}:{:02d}", t / 3600, (t / 60) % 60, t % 60);
 }
 
 }  // namespace cliphba

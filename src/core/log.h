@@ -19,6 +19,9 @@ void SetLogLevel(const std::string& level);
 // all_ranks is true.
 void SetLogRank(int rank, int world_size, bool all_ranks = false);
 
+// A duration for progress lines: "h:mm:ss" (seconds rounded), "?" for NaN, Inf or negative.
+std::string FormatDuration(double seconds);
+
 // While alive, log lines of this process carry `unit` after the rank tag ("[rank 2/4]
 // [individual/sub-03]"), and, if `show_info`, info lines print on this rank even when
 // SetLogRank silenced them: how the leader of a participant group (not world rank 0) shows its

@@ -224,8 +224,15 @@ class Progress {
     double elapsed = std::chrono::duration<double>(now - start_).count();
     double rate = elapsed > 0 ? double(done - first_) / elapsed : 0;
     double eta = rate > 0 ? double(total_ - done) / rate : 0;
-    LOG_INFO("{}: {}/{} ({:.1f}%), {:.1f}/s, elapsed {:.0f} s, ETA {:.0f} s", what, done, total_,
-             100.0 * double(done) / double(std::max<int64_t>(total_, 1)), rate, elapsed, eta);
+    LOG_INFO("{}: {}/{} ({:.1f}%), {:.1f}/s, elapsed {}, ETA {}", what, done, total_,
+             100.0 * double(done) / double(std::max<int64_t>(total_, 1)), rate,
+             FormatDuration(elapsed), FormatDuration(eta));
+  }
+  // The final line: "<what>: done in h:mm:ss (N in all)".
+  void Done(const std::string& what) const {
+    if (!comm_.is_root()) return;
+    LOG_INFO("{}: done in {} ({} in all)", what,
+             FormatDuration(std::chrono::duration<double>(Clock::now() - start_).count()), total_);
   }
   void Start(int64_t done) { first_ = done; }
 
@@ -376,6 +383,7 @@ MantelOutcome RunMantel(const config::Config& cfg, const parallel::Comm& comm,
     }
   }
 
+  progress.Done("mantel permutations x chunks");
   MantelOutcome out;
   out.ran = true;
   out.n = n_perm;

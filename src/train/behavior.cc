@@ -305,12 +305,6 @@ BehaviorEvaluation Evaluate(Stage& s, const TrainBehaviorOptions& o, const RunIn
   return ev;
 }
 
-std::string FormatSeconds(double s) {
-  if (!std::isfinite(s) || s < 0) return "?";
-  const int64_t t = int64_t(s + 0.5);
-  return fmt::format("{}:{:02d}:{:02d}", t / 3600, (t / 60) % 60, t % 60);
-}
-
 }  // namespace
 
 int64_t DoraTrainableCount(int64_t vision_width, int64_t text_width, int64_t vision_blocks,
@@ -415,7 +409,7 @@ BehaviorTrainResult TrainBehavior(const TrainBehaviorOptions& o, const RunInfo& 
         const int64_t left = (o.epochs - pr.epoch - 1) * n_batches + (n_batches - b - 1);
         LOG_INFO("epoch {} batch {}/{}: loss {:.6f}, {:.1f} images/s, ETA {} (at most)",
                  pr.epoch + 1, b + 1, n_batches, sse / double(std::max<int64_t>(1, consumed) * k),
-                 double(steps_done) * double(o.batch) / el, FormatSeconds(el / steps_done * left));
+                 double(steps_done) * double(o.batch) / el, FormatDuration(el / steps_done * left));
       }
     }
     if (res.stopped) break;
