@@ -6,6 +6,7 @@
 #include <initializer_list>
 
 #include "apps/train_commands.h"
+#include "config/config.h"
 
 namespace cliphba::apps {
 
@@ -33,17 +34,44 @@ struct KeyOption {
 };
 
 // Adds the key options to cmd, in order.
+// A configuration key's description (config/config.h), for the help text.
+const config::KeyInfo* InfoOf(const std::string& key) {
+  static const std::vector<config::KeyInfo> keys = config::ConfigKeys();
+  for (const auto& k : keys)
+    if (k.path == key) return &k;
+  return nullptr;
+}
+
+// The default as the help shows it ("" for none or an empty string).
+std::string DefaultOf(const std::string& key) {
+  const config::KeyInfo* k = InfoOf(key);
+  return k == nullptr || k->default_value == "\"\"" ? std::string() : k->default_value;
+}
+
+// CLI11's type column: INT, NUMBER, BOOL or TEXT, from the key's type.
+std::string TypeNameOf(const std::string& key) {
+  const config::KeyInfo* k = InfoOf(key);
+  if (k == nullptr) return "TEXT";
+  if (k->type == "integer") return "INT";
+  if (k->type == "number") return "NUMBER";
+  if (k->type == "boolean") return "BOOL";
+  return "TEXT";
+}
+
 void AddKeyOptions(CLI::App* cmd, ParsedArgs* parsed, std::initializer_list<KeyOption> options) {
   std::vector<std::string>* flag_overrides = &parsed->flag_overrides;
   for (const KeyOption& option : options) {
     std::string key = option.key;
+    const std::string fallback = DefaultOf(key);
     cmd->add_option_function<std::string>(
-        option.flag,
-        [=](const std::string& v) {
-          // "--flag:key=value": config errors name the flag (config/config.h).
-          flag_overrides->push_back(std::string(option.flag) + ":" + key + "=" + v);
-        },
-        std::string(option.help) + " (config key " + key + ")");
+           option.flag,
+           [=](const std::string& v) {
+             // "--flag:key=value": config errors name the flag (config/config.h).
+             flag_overrides->push_back(std::string(option.flag) + ":" + key + "=" + v);
+           },
+           std::string(option.help) + " (config key " + key +
+               (fallback.empty() ? std::string(")") : ", default " + fallback + ")"))
+        ->type_name(TypeNameOf(key));
   }
 }
 
@@ -94,7 +122,8 @@ void DeclarePermute(CLI::App* cmd, ParsedArgs* parsed) {
   AddCommon(cmd, parsed);
   cmd->add_flag("--resume", parsed->permute.resume, "continue from OUT.ckpt if it exists");
   cmd->add_flag("--force", parsed->permute.force,
-                "resume/overwrite even if OUT or OUT.ckpt came from other settings");
+                "replace an existing OUT or discard OUT.ckpt, even from other settings "
+                "(refused otherwise)");
   AddKeyOptions(cmd, parsed, {{"--out", "permute.out", "HDF5 results file"}});
 }
 
