@@ -8,6 +8,7 @@
 
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
@@ -286,6 +287,51 @@ TEST(ClipConfigTest, InfersEveryPublishedVitSizeFromShapes) {
     EXPECT_EQ(got.transformer_width, want.transformer_width);
     EXPECT_EQ(got.transformer_heads, want.transformer_heads);
     EXPECT_EQ(got.transformer_layers, want.transformer_layers);
+  }
+}
+
+}  // namespace
+}  // namespace cliphba::model
+
+namespace cliphba::model {
+namespace {
+
+// The residual block computes attention by hand (head split, 1/sqrt(head_dim) scaling, causal
+// mask); LibTorch's own torch::nn::MultiheadAttention with the same weights is the oracle. Every
+// fixture model has one head per tower, so a wrong scaling or head interleave would pass them all.
+TEST(ResidualAttentionBlockTest, EqualsLibTorchMultiheadAttentionForManyHeads) {
+  torch::manual_seed(11);
+  struct Shape {
+    int64_t width, heads;
+  };
+  for (Shape s : {Shape{128, 2}, Shape{128, 4}, Shape{256, 8}, Shape{384, 12}, Shape{512, 8},
+                  Shape{768, 12}}) {
+    for (bool causal : {false, true}) {
+      SCOPED_TRACE("width " + std::to_string(s.width) + ", heads " + std::to_string(s.heads) +
+                   (causal ? ", causal mask" : ""));
+      ResidualAttentionBlock block(s.width, s.heads);
+      {
+        torch::NoGradGuard no_grad;  // non-trivial biases and norms: they must be used correctly
+        for (auto& p : block->parameters()) p.normal_(0.0, 0.05);
+        block->ln_1->weight.normal_(1.0, 0.1);
+        block->ln_2->weight.normal_(1.0, 0.1);
+      }
+      block->eval();
+      const int64_t L = 9, N = 3;
+      const at::Tensor x = at::randn({L, N, s.width});
+      at::Tensor mask;
+      if (causal) mask = at::full({L, L}, -std::numeric_limits<float>::infinity()).triu_(1);
+      torch::NoGradGuard no_grad;
+      const at::Tensor got = block->forward(x, mask);
+      const at::Tensor h = block->ln_1(x);
+      const at::Tensor a =
+          std::get<0>(block->attn->forward(h, h, h, /*key_padding_mask=*/{},
+                                           /*need_weights=*/false, /*attn_mask=*/mask));
+      at::Tensor want = x + a;
+      want = want + block->mlp->forward(block->ln_2(want));
+      const double diff = (got - want).abs().max().item<double>();
+      EXPECT_LT(diff, 1e-5) << "max |diff| " << diff;
+    }
   }
 }
 
