@@ -5,6 +5,9 @@
 #   sigterm : SIGTERM (Slurm preemption) -> checkpoint + exit 75, --resume, equal result
 #   refuse  : resuming under different settings is refused (exit 2) and leaves files intact
 #   cluster : `permute cluster --flips` equals MNE's permutation_cluster_1samp_test fixture
+#   scipy   : `permute mantel --permutations` through the CLI equals the brute-force scipy reference
+#             (scripts/reference/mantel_reference.py) for both statistics and tails: observed to
+#             1e-12, p and p_fwer exactly (the tail mapping end to end)
 #   policy  : the output policy: --out equal to an input, an existing result, a leftover
 #             checkpoint and a folder are refused (exit 2) before any work, inputs byte-identical
 #   fortran : Fortran-order NPY inputs (numpy's layout for F-contiguous arrays, e.g. scipy.io.loadmat
@@ -159,6 +162,26 @@ assert rc == gc, (rc, gc)
 assert all(abs(a["mass"] - b["mass"]) < 1e-10 for a, b in zip(ref["clusters"], got["clusters"]))
 print(sys.argv[1].split("/")[-1], "equals MNE:", gc[:3])
 PYEOF
+  done
+  ;;
+scipy)
+  for stat in spearman pearson; do
+    for tail in 1 0; do
+      "$CLIPHBA" permute mantel --model-rdm "$M/model.npy" --neural-rdm "$M/neural.npy" \
+        --permutations "$M/perms.npy" --statistic "$stat" --tail "$tail" \
+        --set permute.precision=float64 --json > "$OUT/${stat}_$tail.json"
+      $PY - "$M/reference.json" "$OUT/${stat}_$tail.json" "${stat}_tail$tail" <<'PYEOF'
+import json, sys
+ref = json.load(open(sys.argv[1]))["cases"][sys.argv[3]]
+got = json.load(open(sys.argv[2]))
+assert len(got["observed"]) == len(ref["observed"])
+d = max(abs(a - b) for a, b in zip(got["observed"], ref["observed"]))
+assert d < 1e-12, f"observed differs by {d}"
+assert got["p"] == ref["p"], (sys.argv[3], got["p"], ref["p"])
+assert got["p_fwer"] == ref["p_fwer"], (sys.argv[3], got["p_fwer"], ref["p_fwer"])
+print(sys.argv[3], "equals scipy: p =", got["p"][:3])
+PYEOF
+    done
   done
   ;;
 policy)
