@@ -18,6 +18,7 @@
 #include "core/version.h"
 #include "io/csv.h"
 #include "io/npy.h"
+#include "io/output_policy.h"
 #include "io/results_store.h"
 #include "rsa/behavior.h"
 
@@ -82,21 +83,14 @@ int RunRsaBehavior(const CommonArgs& args, bool force) {
   Require(o.embedding, "rsa.behavior.embedding", "--embedding");
   Require(o.rdm, "rsa.behavior.rdm", "--rdm");
   Require(o.rdm_names, "rsa.behavior.rdm_names", "--rdm-names");
-  if (!o.out.empty()) {  // the output policy (README.md), before any work
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    const fs::path out = fs::weakly_canonical(o.out, ec);
-    for (const std::string* in : {&o.embedding, &o.rdm, &o.rdm_names, &o.triplets})
-      if (!in->empty() && fs::weakly_canonical(*in, ec) == out)
-        throw ConfigError("rsa.behavior.out " + o.out + " is the input " + *in +
-                          ": refusing to write over an input; choose another --out");
-    if (fs::is_directory(o.out, ec))
-      throw ConfigError("rsa.behavior.out " + o.out + " is a folder; give an HDF5 file path");
-    if (fs::exists(o.out, ec) && !force)
-      throw ConfigError("rsa.behavior.out " + o.out +
-                        " exists: refusing to replace a result (use --force to replace it, or "
-                        "choose another --out)");
-  }
+  // The output policy (README.md), before any work.
+  io::RefuseOutputOverInputs("rsa.behavior.out", o.out, {},
+                             {o.embedding, o.rdm, o.rdm_names, o.triplets});
+  std::error_code ec;
+  if (!o.out.empty() && std::filesystem::exists(o.out, ec) && !force)
+    throw ConfigError("rsa.behavior.out " + o.out +
+                      " exists: refusing to replace a result (use --force to replace it, or "
+                      "choose another --out)");
   std::vector<rsa::RdmMetric> metrics;
   for (const auto& m : o.metrics) metrics.push_back(rsa::ParseMetric(m));
 

@@ -57,13 +57,11 @@ Config IdentityConfig(const Config& cfg, ResultKind kind) {
 std::string TrainResumeHash(const Config& cfg, ResultKind kind) {
   Config c = IdentityConfig(cfg, kind);
   switch (kind) {
-    case ResultKind::kBehaviorModel:
-      c.train_behavior.out_dir = cfg.train_behavior.out_dir;
+    case ResultKind::kBehaviorModel:  // out_dir kept (copied with the section)
       c.train_behavior.epochs = TrainBehaviorOptions().epochs;
       break;
     case ResultKind::kGroupModel:
     case ResultKind::kIndividualModel:
-      c.train_meg.out_dir = cfg.train_meg.out_dir;
       c.train_meg.epochs = TrainMegOptions().epochs;
       break;
     default:

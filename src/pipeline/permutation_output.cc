@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/shard.h"
 #include "io/csv.h"
+#include "io/output_policy.h"
 #include "io/results_store.h"
 #include "stats/bootstrap.h"
 
@@ -117,20 +118,11 @@ void WriteResults(const config::Config& cfg, const parallel::Comm& comm, const s
 void CheckOutputPath(const config::PermuteOptions& po, const RunFlags& flags) {
   const std::string& out = po.out;
   if (out.empty()) return;
+  io::RefuseOutputOverInputs(
+      "permute.out", out, {CheckpointPath(out)},
+      {po.mantel.model_rdm, po.mantel.neural_rdm, po.mantel.model_names, po.mantel.neural_names,
+       po.mantel.permutations, po.cluster.data, po.cluster.flips});
   namespace fs = std::filesystem;
-  std::error_code ec;
-  if (fs::is_directory(out, ec))
-    throw ConfigError("permute.out " + out + " is a folder; give the path of an HDF5 file");
-  const fs::path out_path = fs::weakly_canonical(out, ec), ckpt_path = out_path.string() + ".ckpt";
-  for (const std::string* in :
-       {&po.mantel.model_rdm, &po.mantel.neural_rdm, &po.mantel.model_names,
-        &po.mantel.neural_names, &po.mantel.permutations, &po.cluster.data, &po.cluster.flips}) {
-    if (in->empty()) continue;
-    const fs::path in_path = fs::weakly_canonical(*in, ec);
-    if (in_path == out_path || in_path == ckpt_path)
-      throw ConfigError("permute.out " + out + " is the input " + *in +
-                        ": refusing to write over an input; choose another --out");
-  }
   if (flags.resume || flags.force) return;
   if (fs::exists(out))
     throw ConfigError("permute.out " + out +

@@ -109,13 +109,23 @@ Stage StageOfUnit(const std::string& unit) {
 // ---- hashes and dependencies -------------------------------------------------------------------
 
 std::string UnitConfigHash(const config::Config& cfg, Stage stage, const std::string& participant) {
-  static constexpr config::ResultKind kKindOf[] = {
-      config::ResultKind::kBehaviorModel, config::ResultKind::kGroupModel,
-      config::ResultKind::kIndividualModel, config::ResultKind::kAlignment,
-      config::ResultKind::kReport};  // in Stage order
-  const config::ResultKind kind = kKindOf[size_t(stage)];
-  if (StageName(stage) != config::UnitKindName(kind))
-    throw Error(ExitCode::kInternal, "UnitConfigHash: stage and result kind out of step");
+  config::ResultKind kind = config::ResultKind::kReport;
+  switch (stage) {
+    case Stage::kBehavior:
+      kind = config::ResultKind::kBehaviorModel;
+      break;
+    case Stage::kGroup:
+      kind = config::ResultKind::kGroupModel;
+      break;
+    case Stage::kIndividual:
+      kind = config::ResultKind::kIndividualModel;
+      break;
+    case Stage::kAlignment:
+      kind = config::ResultKind::kAlignment;
+      break;
+    case Stage::kReport:
+      break;
+  }
   return config::RunUnitHash(cfg, kind, stage == Stage::kIndividual ? participant : "");
 }
 
