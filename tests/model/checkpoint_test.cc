@@ -1,3 +1,4 @@
+#include "fixture_cases.h"
 #include "model/checkpoint.h"
 
 #include <caffe2/serialize/inline_container.h>
@@ -18,7 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kModelDir = std::string(CLIPHBA_SHARED_DIR) + "/fixtures/clip/model/";
+const std::string kModelDir = cliphba::testing::SharedDir() + "/fixtures/clip/model/";
 const std::string kJit = kModelDir + "tiny_clip_vit_jit.pt";
 const std::string kPlain = kModelDir + "tiny_clip_vit_state_dict.pt";
 const std::string kOrdered = kModelDir + "tiny_clip_vit_state_dict_ordereddict.pt";

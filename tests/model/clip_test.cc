@@ -1,5 +1,6 @@
 // Parity of the LibTorch CLIP ViT with the reference fixtures (shared/fixtures/clip/model, README
 // section 1). Tolerances: atol 1e-5, rtol 1e-4 (the README's, for model outputs).
+#include "fixture_cases.h"
 #include "model/clip.h"
 
 #include <gtest/gtest.h>
@@ -22,7 +23,7 @@ namespace {
 
 using StateDict = std::vector<std::pair<std::string, at::Tensor>>;
 
-const std::string kDir = std::string(CLIPHBA_SHARED_DIR) + "/fixtures/clip/model/";
+const std::string kDir = cliphba::testing::SharedDir() + "/fixtures/clip/model/";
 constexpr double kAtol = 1e-5;
 constexpr double kRtol = 1e-4;
 

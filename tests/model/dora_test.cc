@@ -8,6 +8,7 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/utils.h>
 
+#include <cmath>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "fixture_cases.h"
 #include "io/npy.h"
 #include "model/clip.h"
 
@@ -23,15 +25,19 @@ namespace {
 
 using StateDict = std::vector<std::pair<std::string, at::Tensor>>;
 
-const std::string kFixtures = std::string(CLIPHBA_SHARED_DIR) + "/fixtures/clip/";
+using cliphba::testing::ClipFixtureCases;
+using cliphba::testing::FixtureCase;
+
+const std::string kFixtures = cliphba::testing::SharedDir() + "/fixtures/clip/";
 const std::string kCase0 = kFixtures + "dora/case0/";
 
 // D.npy is stored in Fortran order (numpy saved the transposed view W^T / m as is).
-at::Tensor Case0(const std::string& name) {
+at::Tensor CaseNpy(const std::string& dir, const std::string& name) {
   io::NpyReadOptions options;
   options.allow_fortran_order = true;
-  return io::ReadNpy(kCase0 + name, options);
+  return io::ReadNpy(dir + name, options);
 }
+at::Tensor Case0(const std::string& name) { return CaseNpy(kCase0, name); }
 
 void ExpectClose(const std::string& what, const at::Tensor& actual, const at::Tensor& expected,
                  double atol, double rtol) {
@@ -44,63 +50,88 @@ void ExpectClose(const std::string& what, const at::Tensor& actual, const at::Te
   EXPECT_TRUE(at::allclose(a, e, rtol, atol)) << what << ": max|diff| = " << max_diff;
 }
 
-DoraOptions Case0Options() {
-  DoraOptions o;
-  o.rank = 8;
-  o.alpha = 16;
-  o.dropout = 0.1;
-  o.train_magnitude = true;
-  return o;
-}
 
-TEST(DoraLinearTest, Case0MatchesReferenceOutputWeightAndGradients) {
-  DoraLinear layer(Case0("linear_weight.npy"), Case0("linear_bias.npy"), Case0Options());
-  EXPECT_DOUBLE_EQ(layer->scaling(), 2.0);
-  ExpectClose("m (derived)", layer->m, Case0("m.npy"), 1e-6, 1e-6);
-  ExpectClose("D (derived)", layer->D, Case0("D.npy"), 1e-6, 1e-6);
+// One test per case folder of fixtures/clip/dora (its summary.json lists each case's sizes, rank,
+// alpha, dropout, seed and loss).
+class DoraParity : public ::testing::TestWithParam<FixtureCase> {
+ protected:
+  nlohmann::json Summary() const { return cliphba::testing::CaseSummary("dora", GetParam()); }
+  DoraOptions Options() const {
+    const nlohmann::json s = Summary();
+    DoraOptions o;
+    o.rank = s.at("r").get<int64_t>();
+    o.alpha = s.at("dora_alpha").get<double>();
+    o.dropout = s.at("dropout_p").get<double>();
+    o.train_magnitude = true;
+    return o;
+  }
+  at::Tensor Npy(const std::string& name) const { return CaseNpy(GetParam().dir, name); }
+};
+
+TEST_P(DoraParity, OutputWeightAndGradientsMatchTheReference) {
+  const nlohmann::json s = Summary();
+  DoraLinear layer(Npy("linear_weight.npy"), Npy("linear_bias.npy"), Options());
+  EXPECT_DOUBLE_EQ(layer->scaling(), s.at("scaling").get<double>());
+  ExpectClose("m (derived)", layer->m, Npy("m.npy"), 1e-6, 1e-6);
+  ExpectClose("D (derived)", layer->D, Npy("D.npy"), 1e-6, 1e-6);
   {
     torch::NoGradGuard no_grad;
-    layer->delta_D_A.copy_(Case0("A.npy"));
-    layer->delta_D_B.copy_(Case0("B.npy"));
-    layer->m.copy_(Case0("m.npy"));
-    layer->D.copy_(Case0("D.npy"));
+    layer->delta_D_A.copy_(Npy("A.npy"));
+    layer->delta_D_B.copy_(Npy("B.npy"));
+    layer->m.copy_(Npy("m.npy"));
+    layer->D.copy_(Npy("D.npy"));
   }
   layer->bias.requires_grad_(true);  // the reference layer's bias is a Parameter with a gradient
   layer->eval();
-  const at::Tensor x = Case0("x.npy");  // (5, 64)
+  const at::Tensor x = Npy("x.npy");  // (n_rows, in_features)
   const at::Tensor out = layer->forward(x);
-  ExpectClose("out", out, Case0("out.npy"), 1e-4, 1e-4);
-  ExpectClose("weight_adapted", layer->Weight(), Case0("weight_adapted.npy"), 1e-4, 1e-4);
+  ExpectClose("out", out, Npy("out.npy"), 1e-4, 1e-4);
+  ExpectClose("weight_adapted", layer->Weight(), Npy("weight_adapted.npy"), 1e-4, 1e-4);
   EXPECT_TRUE(at::equal(out, torch::nn::functional::linear(x, layer->Weight(), layer->bias)))
       << "eval forward must equal F::linear with Weight()";
   const at::Tensor loss = out.pow(2).sum();
-  EXPECT_NEAR(loss.item<double>(), 147.958511, 1e-3);
+  const double want = s.at("loss").get<double>();
+  EXPECT_NEAR(loss.item<double>(), want, 1e-3 + 1e-5 * std::abs(want));
   loss.backward();
-  ExpectClose("grad_m", layer->m.grad(), Case0("grad_m.npy"), 1e-4, 1e-4);
-  ExpectClose("grad_A", layer->delta_D_A.grad(), Case0("grad_A.npy"), 1e-4, 1e-4);
-  ExpectClose("grad_B", layer->delta_D_B.grad(), Case0("grad_B.npy"), 1e-4, 1e-4);
-  ExpectClose("grad_bias", layer->bias.grad(), Case0("grad_bias.npy"), 1e-4, 1e-4);
+  ExpectClose("grad_m", layer->m.grad(), Npy("grad_m.npy"), 1e-4, 1e-4);
+  ExpectClose("grad_A", layer->delta_D_A.grad(), Npy("grad_A.npy"), 1e-4, 1e-4);
+  ExpectClose("grad_B", layer->delta_D_B.grad(), Npy("grad_B.npy"), 1e-4, 1e-4);
+  ExpectClose("grad_bias", layer->bias.grad(), Npy("grad_bias.npy"), 1e-4, 1e-4);
 }
 
-TEST(DoraLinearTest, SeededConstructionReproducesReferenceInit) {
-  // The reference: torch.manual_seed(3001); nn.Linear(64, 64); DoRALayer(...) draws A then B.
+TEST_P(DoraParity, SeededConstructionReproducesReferenceInit) {
+  // The reference: torch.manual_seed(seed); nn.Linear(in, out); DoRALayer(...) draws A then B.
   // libtorch's Linear init and kaiming_uniform_ consume the same CPU generator stream.
-  torch::manual_seed(3001);
-  torch::nn::Linear linear(64, 64);
-  DoraLinear layer(linear->weight, linear->bias, Case0Options());
-  ExpectClose("linear_weight (seeded)", linear->weight, Case0("linear_weight.npy"), 1e-7, 0);
-  ExpectClose("A (seeded)", layer->delta_D_A, Case0("A.npy"), 1e-7, 0);
-  ExpectClose("B (seeded)", layer->delta_D_B, Case0("B.npy"), 1e-7, 0);
+  const nlohmann::json s = Summary();
+  torch::manual_seed(s.at("seed").get<uint64_t>());
+  torch::nn::Linear linear(s.at("in_features").get<int64_t>(), s.at("out_features").get<int64_t>());
+  DoraLinear layer(linear->weight, linear->bias, Options());
+  ExpectClose("linear_weight (seeded)", linear->weight, Npy("linear_weight.npy"), 1e-7, 0);
+  ExpectClose("A (seeded)", layer->delta_D_A, Npy("A.npy"), 1e-7, 0);
+  ExpectClose("B (seeded)", layer->delta_D_B, Npy("B.npy"), 1e-7, 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Fixture, DoraParity, ::testing::ValuesIn(ClipFixtureCases("dora")),
+                         [](const ::testing::TestParamInfo<FixtureCase>& info) {
+                           return cliphba::testing::CaseTestName(info.param.name);
+                         });
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(DoraParity);
+
+TEST(DoraParityCases, ArePresent) { EXPECT_FALSE(ClipFixtureCases("dora").empty()); }
 
 TEST(DoraLinearTest, DropoutOnlyInForwardInTrainingMode) {
-  DoraLinear layer(Case0("linear_weight.npy"), Case0("linear_bias.npy"), Case0Options());
+  DoraOptions options;
+  options.rank = 8;
+  options.alpha = 16;
+  options.dropout = 0.1;
+  DoraLinear layer(Case0("linear_weight.npy"), Case0("linear_bias.npy"), options);
   layer->train();
   const at::Tensor x = Case0("x.npy");
   const at::Tensor reference = torch::nn::functional::linear(x, layer->Weight(), layer->bias);
   EXPECT_FALSE(at::allclose(layer->forward(x), reference)) << "train forward drops delta entries";
-  EXPECT_TRUE(at::equal(layer->Weight(), layer->Weight())) << "Weight() is deterministic";
+  const at::Tensor train_weight = layer->Weight();
   layer->eval();
+  EXPECT_TRUE(at::equal(train_weight, layer->Weight())) << "Weight() has no dropout in training";
   EXPECT_TRUE(at::equal(layer->forward(x), reference));
 }
 

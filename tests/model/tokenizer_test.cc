@@ -1,4 +1,5 @@
 // ClipTokenizer against the reference clip.tokenize fixtures (shared/fixtures/clip/, README §2).
+#include "fixture_cases.h"
 #include "model/tokenizer.h"
 
 #include <gtest/gtest.h>
@@ -17,7 +18,7 @@
 namespace cliphba::model {
 namespace {
 
-const std::string kShared = CLIPHBA_SHARED_DIR;
+const std::string kShared = cliphba::testing::SharedDir();
 const std::string kMergesPath = kShared + "/data/clip/bpe_simple_vocab_16e6.txt.gz";
 const std::string kFixtures = kShared + "/fixtures/clip";
 

@@ -7,12 +7,17 @@
 
 #include <string>
 
+#include "fixture_cases.h"
 #include "io/npy.h"
 
 namespace cliphba::train {
 namespace {
 
-const std::string kCase = std::string(CLIPHBA_SHARED_DIR) + "/fixtures/clip/meg_loss/case0/";
+using cliphba::testing::ClipFixtureCases;
+using cliphba::testing::FixtureCase;
+
+// case0 for the property tests below (they need one realistic input, not every case).
+const std::string kCase = cliphba::testing::ClipFixtureDir("meg_loss") + "/case0/";
 
 at::Tensor Load(const std::string& name) { return io::ReadNpy(kCase + name + ".npy"); }
 
@@ -25,38 +30,59 @@ PearsonMSELongLoss Case0Loss() {
   return loss;
 }
 
-TEST(MegLossTest, PearsonRdmMatchesFixture) {
-  at::Tensor emb = Load("pred_emb");
-  at::Tensor rdm = PearsonRdm(emb);
-  at::Tensor want = Load("pred_rdm");
+// One test per case folder of fixtures/clip/meg_loss; weights, normalisers and the float32
+// reference values come from its summary.json entry.
+class MegLossParity : public ::testing::TestWithParam<FixtureCase> {
+ protected:
+  at::Tensor Npy(const std::string& name) const {
+    return io::ReadNpy(GetParam().dir + name + ".npy");
+  }
+  nlohmann::json Summary() const { return cliphba::testing::CaseSummary("meg_loss", GetParam()); }
+};
+
+TEST_P(MegLossParity, PearsonRdmAndTimeGeneralizationMatch) {
+  at::Tensor rdm = PearsonRdm(Npy("pred_emb"));
+  at::Tensor want = Npy("pred_rdm");
   ASSERT_EQ(rdm.sizes(), want.sizes());
   EXPECT_TRUE(at::allclose(rdm, want, 1e-5, 1e-5)) << (rdm - want).abs().max().item<double>();
-  // The diagonal is exactly zero.
-  EXPECT_EQ(rdm.diagonal(0, 1, 2).abs().max().item<float>(), 0.0f);
+  EXPECT_EQ(rdm.diagonal(0, 1, 2).abs().max().item<float>(), 0.0f);  // exactly zero
+  at::Tensor x = TimeGeneralization(UpperTriangles(want));
+  at::Tensor y = TimeGeneralization(UpperTriangles(Npy("target_rdm")));
+  EXPECT_TRUE(at::allclose(x, Npy("x_generalization"), 1e-5, 1e-5));
+  EXPECT_TRUE(at::allclose(y, Npy("y_generalization"), 1e-5, 1e-5));
 }
 
-TEST(MegLossTest, TimeGeneralizationMatchesFixture) {
-  at::Tensor x = TimeGeneralization(UpperTriangles(Load("pred_rdm")));
-  at::Tensor y = TimeGeneralization(UpperTriangles(Load("target_rdm")));
-  EXPECT_TRUE(at::allclose(x, Load("x_generalization"), 1e-5, 1e-5));
-  EXPECT_TRUE(at::allclose(y, Load("y_generalization"), 1e-5, 1e-5));
-}
-
-TEST(MegLossTest, ValuesAndGradientMatchFixture) {
-  at::Tensor emb = Load("pred_emb").set_requires_grad(true);
-  MegLossTerms t = Case0Loss()(PearsonRdm(emb), Load("target_rdm"));
-  EXPECT_NEAR(t.total.item<double>(), 1.088388442993164, 1e-5);
-  EXPECT_NEAR(t.pearson.item<double>(), 0.9627879858016968, 1e-5);
-  EXPECT_NEAR(t.mse.item<double>(), 0.3403033912181854, 1e-5);
-  EXPECT_NEAR(t.generalization.item<double>(), 0.7455496788024902, 1e-5);
+TEST_P(MegLossParity, ValuesAndGradientMatch) {
+  const nlohmann::json s = Summary();
+  PearsonMSELongLoss loss;
+  loss.p_weight = s.at("p_weight").get<double>();
+  loss.m_weight = s.at("m_weight").get<double>();
+  loss.g_weight = s.at("g_weight").get<double>();
+  loss.p0 = s.at("initial_pearson_loss").get<double>();
+  loss.m0 = s.at("initial_mse_loss").get<double>();
+  loss.g0 = s.at("initial_generalization_loss").get<double>();
+  at::Tensor emb = Npy("pred_emb").set_requires_grad(true);
+  MegLossTerms t = loss(PearsonRdm(emb), Npy("target_rdm"));
+  const nlohmann::json& f = s.at("float32");
+  EXPECT_NEAR(t.total.item<double>(), f.at("total_loss").get<double>(), 1e-5);
+  EXPECT_NEAR(t.pearson.item<double>(), f.at("p_loss").get<double>(), 1e-5);
+  EXPECT_NEAR(t.mse.item<double>(), f.at("mse_loss").get<double>(), 1e-5);
+  EXPECT_NEAR(t.generalization.item<double>(), f.at("g_loss").get<double>(), 1e-5);
   t.total.backward();
-  at::Tensor want = Load("grad_pred_emb");
+  at::Tensor want = Npy("grad_pred_emb");
   at::Tensor got = emb.grad();
   ASSERT_TRUE(got.defined());
   EXPECT_TRUE(at::allclose(got, want, 1e-4, 1e-4)) << (got - want).abs().max().item<double>();
-  // Not trivially zero: the fixture gradient has a meaningful scale.
-  EXPECT_GT(want.abs().max().item<double>(), 1e-4);
+  EXPECT_GT(want.abs().max().item<double>(), 1e-4);  // not trivially zero
 }
+
+INSTANTIATE_TEST_SUITE_P(Fixture, MegLossParity, ::testing::ValuesIn(ClipFixtureCases("meg_loss")),
+                         [](const ::testing::TestParamInfo<FixtureCase>& info) {
+                           return cliphba::testing::CaseTestName(info.param.name);
+                         });
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(MegLossParity);
+
+TEST(MegLossParityCases, ArePresent) { EXPECT_FALSE(ClipFixtureCases("meg_loss").empty()); }
 
 TEST(MegLossTest, NormalisersDivideEachTerm) {
   at::Tensor emb = Load("pred_emb").to(at::kDouble);
