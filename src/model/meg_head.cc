@@ -4,6 +4,9 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #include "core/error.h"
 
@@ -69,31 +72,34 @@ MegWindows MegTrainWindows(const MegHeadOptions& o) {
   return w;
 }
 
-MegHead::MegHead(const MegHeadOptions& o, int64_t n_blocks, const at::Tensor& richness,
-                 const at::Tensor& beta, const at::Tensor& noise, Init init) {
+MegHeadImpl::MegHeadImpl(const MegHeadOptions& o, int64_t n_blocks,
+                         const at::Tensor& visual_scaler_curve, const at::Tensor& beta_curve,
+                         const at::Tensor& noise_curve, Init init)
+    : init_(init) {
   MegWindows w = MegTrainWindows(o);
   times_ = MegTrainTimes(o);
   index_ = w.index;
   averaging_ = w.averaging;
-  for (const auto& [name, c] : {std::pair<const char*, const at::Tensor&>{"richness", richness},
-                                {"beta", beta},
-                                {"noise", noise}})
-    if (c.dim() != 1 || c.size(0) != o.axis_size)
+  centre_ = at::tensor(index_, at::kLong);
+  for (const auto& [name, c] :
+       {std::pair<const char*, const at::Tensor&>{"visual_scaler (richness)", visual_scaler_curve},
+        {"beta", beta_curve},
+        {"noise", noise_curve}})
+    if (!c.defined() || c.dim() != 1 || c.size(0) != o.axis_size)
       throw DataError(std::string("MEG ") + name + " curve has shape [" +
-                      std::to_string(c.dim() == 1 ? c.size(0) : -1) + "], expected [" +
-                      std::to_string(o.axis_size) + "] (one value per timepoint of the axis)");
+                      std::to_string(c.defined() && c.dim() == 1 ? c.size(0) : -1) +
+                      "], expected [" + std::to_string(o.axis_size) +
+                      "] (one value per timepoint of the axis)");
   if (n_blocks < 1) throw DataError("MEG head: the vision tower has no blocks");
-  at::Tensor r = richness.to(at::kDouble).contiguous(), bt = beta.to(at::kDouble).contiguous();
-  s_ = at::mv(averaging_, r);
-  b_ = at::mv(averaging_, bt);
-  noise_ = noise.to(at::kDouble).index_select(0, at::tensor(index_, at::kLong)).contiguous();
-  init_ = init;
-  wfr = at::zeros({o.axis_size, n_blocks}, at::kFloat);
+  auto curve = [](const at::Tensor& c) { return c.detach().to(at::kFloat).clone(); };
+  wfr = register_parameter("wfr", at::zeros({o.axis_size, n_blocks}, at::kFloat));
+  beta = register_parameter("beta", curve(beta_curve), /*requires_grad=*/false);
+  visual_scaler = register_parameter("visual_scaler", curve(visual_scaler_curve), false);
+  noise_level = register_buffer("noise_level", curve(noise_curve));
   ResetWfr();
-  wfr.set_requires_grad(true);
 }
 
-void MegHead::ResetWfr() {
+void MegHeadImpl::ResetWfr() {
   at::NoGradGuard no_grad;
   const int64_t l = wfr.size(1);
   if (init_ == Init::kRamp && l > 1) {
@@ -104,33 +110,63 @@ void MegHead::ResetWfr() {
   }
 }
 
-at::Tensor MegHead::BlockWeights() const {
+void MegHeadImpl::SetWfr(const at::Tensor& values) {
+  if (values.sizes() != wfr.sizes())
+    throw DataError("MEG head: Wfr of shape " + c10::str(values.sizes()) + ", expected " +
+                    c10::str(wfr.sizes()) + " (timepoints of the axis x vision blocks)");
+  at::NoGradGuard no_grad;
+  wfr.copy_(values);
+}
+
+at::Tensor MegHeadImpl::BlockWeights() const {
   at::Tensor mix = at::mm(averaging_.to(wfr.scalar_type()), wfr);  // (T, L)
-  at::Tensor lo = mix.amin({1}, true), hi = mix.amax({1}, true);
+  // min/max over dim (not amin/amax), as the reference: at a tie the gradient goes to the first
+  // index alone instead of being split evenly, which decides the Wfr gradient at the one-hot start.
+  at::Tensor lo = std::get<0>(mix.min(1, true)), hi = std::get<0>(mix.max(1, true));
   at::Tensor mm = (mix - lo) / (hi - lo + 1e-10);
   return at::relu(mm / (mm.sum({1}, true) + 1e-10));
 }
 
-at::Tensor MegHead::Embeddings(const at::Tensor& block_cls, const at::Tensor& text_norm,
-                               double logit_scale_exp, bool noise, at::Generator generator) const {
+MegHeadImpl::Outputs MegHeadImpl::Forward(const at::Tensor& block_cls, const at::Tensor& text_norm,
+                                          double logit_scale_exp, const at::Tensor& normal,
+                                          const at::Tensor& uniform) const {
   TORCH_CHECK(block_cls.dim() == 3 && block_cls.size(0) == wfr.size(1),
               "MegHead: expected block_cls (L=", wfr.size(1), ", B, E), got ", block_cls.sizes());
   const int64_t t = timepoints(), l = block_cls.size(0), b = block_cls.size(1),
                 e = block_cls.size(2), k = text_norm.size(0);
+  TORCH_CHECK(text_norm.dim() == 2 && text_norm.size(1) == e, "MegHead: expected text (K, E=", e,
+              "), got ", text_norm.sizes());
+  const std::vector<int64_t> dv{t, b, k};
+  const at::IntArrayRef draws(dv);
+  TORCH_CHECK(uniform.defined() && uniform.sizes() == draws, "MegHead: uniform draws ",
+              uniform.defined() ? c10::str(uniform.sizes()) : std::string("undefined"),
+              ", expected ", draws);
+  TORCH_CHECK(!normal.defined() || normal.sizes() == draws, "MegHead: normal draws ",
+              normal.sizes(), ", expected ", draws);
   const auto dt = block_cls.scalar_type();
-  at::Tensor wts = BlockWeights().to(dt) * s_.to(dt).unsqueeze(1);                   // (T, L)
+  const at::Tensor a = averaging_.to(dt);
+  const at::Tensor s = at::mv(a, visual_scaler.to(dt));                              // (T)
+  const at::Tensor bt = at::mv(a, beta.to(dt)).view({t, 1, 1});                      // (T,1,1)
+  at::Tensor wts = BlockWeights().to(dt) * s.unsqueeze(1);                           // (T, L)
   at::Tensor h = at::mm(wts, block_cls.reshape({l, b * e})).view({t, b, e});         // (T, B, E)
   at::Tensor raw = at::relu(at::matmul(h, text_norm.to(dt).t()) * logit_scale_exp);  // (T, B, K)
-  at::Tensor bt = b_.to(dt).view({t, 1, 1});
-  const auto opts = block_cls.options().requires_grad(false);
   at::Tensor pre = raw;
-  if (noise) {
-    at::Tensor n = at::randn({t, b, k}, generator, opts);
-    pre =
-        raw + n * raw.std({1}, /*unbiased=*/true, /*keepdim=*/true) * noise_.to(dt).view({t, 1, 1});
+  if (normal.defined()) {
+    const at::Tensor level = noise_level.to(dt).index_select(0, centre_).view({t, 1, 1});
+    pre = raw + normal.to(dt) * raw.std({1}, /*unbiased=*/true, /*keepdim=*/true) * level;
   }
-  at::Tensor jitter = at::rand({t, b, k}, generator, opts) * 1e-5 + 1e-6;
-  return at::relu(bt * pre) + jitter;
+  return {at::relu(bt * pre) + (uniform.to(dt) * 1e-5 + 1e-6), h};
+}
+
+at::Tensor MegHeadImpl::Embeddings(const at::Tensor& block_cls, const at::Tensor& text_norm,
+                                   double logit_scale_exp, bool noise,
+                                   at::Generator generator) const {
+  const std::vector<int64_t> draws{timepoints(), block_cls.size(1), text_norm.size(0)};
+  const auto opts = block_cls.options().requires_grad(false);
+  at::Tensor normal;
+  if (noise) normal = at::randn(draws, generator, opts);
+  at::Tensor uniform = at::rand(draws, generator, opts);
+  return Forward(block_cls, text_norm, logit_scale_exp, normal, uniform).embedding;
 }
 
 }  // namespace cliphba::model

@@ -342,11 +342,11 @@ Stage BuildStage(const TrainMegOptions& o) {
   s.m = BuildModel(o);
   s.d = LoadData(o);
   s.dora_blocks = VisionDoraBlocks(o, s.m.cfg);
-  s.head = std::make_unique<model::MegHead>(HeadOptions(o, s.d.axis), s.m.cfg.vision_layers,
-                                            s.d.curves.richness, s.d.curves.beta, s.d.curves.noise,
-                                            o.wfr_init == config::WfrInit::kRamp
-                                                ? model::MegHead::Init::kRamp
-                                                : model::MegHead::Init::kLastBlock);
+  s.head = model::MegHead(HeadOptions(o, s.d.axis), s.m.cfg.vision_layers, s.d.curves.richness,
+                          s.d.curves.beta, s.d.curves.noise,
+                          o.wfr_init == config::WfrInit::kRamp
+                              ? model::MegHeadImpl::Init::kRamp
+                              : model::MegHeadImpl::Init::kLastBlock);
   s.loss.p_weight = o.p_weight;
   s.loss.m_weight = o.m_weight;
   s.loss.g_weight = o.g_weight;

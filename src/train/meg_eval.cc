@@ -43,7 +43,7 @@ using meg_detail::ResolveParticipants;
 // The best checkpoint as a model: CLIP (+ DoRA), text features, the head over the FULL axis.
 struct Predictor {
   ModelParts m;
-  std::unique_ptr<model::MegHead> head;
+  model::MegHead head{nullptr};
   meg::TimeAxis axis;
 };
 
@@ -88,13 +88,13 @@ Predictor LoadPredictor(const TrainMegOptions& o) {
   h.train_end_ms = p.axis.TimeAt(p.axis.size - 1);
   h.train_step_ms = p.axis.step_ms;
   h.window_ms = meta.value("window_ms", o.window_ms);
-  p.head = std::make_unique<model::MegHead>(h, p.m.cfg.vision_layers, get("curves/richness"),
-                                            get("curves/beta"), get("curves/noise"));
+  p.head = model::MegHead(h, p.m.cfg.vision_layers, get("curves/richness"), get("curves/beta"),
+                          get("curves/noise"));
   at::Tensor w = get("wfr");
   if (w.sizes() != p.head->wfr.sizes())
     throw DataError(best + ": wfr has another shape than (" + std::to_string(p.axis.size) + ", " +
                     std::to_string(p.m.cfg.vision_layers) + ")");
-  p.head->wfr = w.clone();
+  p.head->SetWfr(w);
   return p;
 }
 

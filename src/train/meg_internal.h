@@ -97,7 +97,7 @@ struct Stage {
   at::Tensor best_wfr;  // phase 1: Wfr of the best epoch so far (every rank keeps its own copy)
   ModelParts m;
   MegData d;
-  std::unique_ptr<model::MegHead> head;
+  model::MegHead head{nullptr};
   PearsonMSELongLoss loss;
   at::Tensor cache;  // (L, n_used, E) block features of train + validation images (phase 1)
   Named dora;        // phase 2 trainable DoRA parameters

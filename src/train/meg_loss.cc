@@ -22,13 +22,14 @@ at::Tensor UpperTriangles(const at::Tensor& rdm) {
   return rdm.reshape({rdm.size(0), b * b}).index_select(1, flat_idx);
 }
 
-at::Tensor PearsonFlat(const at::Tensor& x, const at::Tensor& y) {
+at::Tensor PearsonFlat(const at::Tensor& x, const at::Tensor& y, at::ScalarType resolution) {
   at::Tensor xm = x.reshape({-1}) - x.mean();
   at::Tensor ym = y.reshape({-1}) - y.mean();
   // A constant side gives r = 0 with a zero gradient instead of the reference's NaN (0 / 0).
   // "Constant" = a spread within rounding of the values' magnitude (64 ulp). The masked product
   // keeps sqrt(0) (an infinite derivative) out of the backward pass.
-  const double eps = 64 * (x.scalar_type() == at::kDouble ? 2.220446049250313e-16 : 1.1920929e-07);
+  const at::ScalarType r = resolution == at::ScalarType::Undefined ? x.scalar_type() : resolution;
+  const double eps = 64 * (r == at::kDouble ? 2.220446049250313e-16 : 1.1920929e-07);
   at::Tensor ok;
   {
     at::NoGradGuard no_grad;
@@ -57,7 +58,12 @@ MegLossTerms PearsonMSELongLoss::operator()(const at::Tensor& pred_rdm,
   out.pearson = 1 - PearsonFlat(pu, tu);
   // Mean over t of per-t means = the overall mean (every timepoint has m entries).
   out.mse = (pu - tu).pow(2).mean({1}).mean();
-  out.generalization = 1 - PearsonFlat(TimeGeneralization(pu), TimeGeneralization(tu));
+  // G in float64: the model's time generalisation can be nearly flat (a Wfr start that is the
+  // same at every timepoint), where r amplifies rounding by 1 / spread.
+  // "Constant" still means within the resolution of the input RDMs' dtype.
+  out.generalization = (1 - PearsonFlat(TimeGeneralization(pu.to(at::kDouble)),
+                                        TimeGeneralization(tu.to(at::kDouble)), pu.scalar_type()))
+                           .to(pu.scalar_type());
   out.total =
       p_weight * out.pearson / p0 + m_weight * out.mse / m0 + g_weight * out.generalization / g0;
   return out;

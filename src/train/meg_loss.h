@@ -4,7 +4,7 @@
 // Dimension legend: T timepoints, B objects in the batch, D embedding dimensions (the K prompts),
 // m = B (B - 1) / 2 upper-triangle entries (row-major, i < j, like torch.triu_indices(B, B, 1)).
 // Pure ATen; every function works in the input's dtype (float32 in training, float64 in tests)
-// and is differentiable.
+// and is differentiable; the loss's G term is computed in float64 (see PearsonMSELongLoss).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -23,9 +23,15 @@ at::Tensor UpperTriangles(const at::Tensor& rdm);
 // Pearson correlation of two equally sized tensors, flattened: sum(xm ym) / sqrt(sum xm^2 sum
 // ym^2). Returns a 0-dim tensor. If either side is constant the reference yields NaN (0 / 0); here
 // r = 0 with a zero gradient. That case is real: with the initial Wfr (last block at every
-// timepoint) and noise off, every timepoint has the same model RDM, so its time generalisation is
-// flat.
-at::Tensor PearsonFlat(const at::Tensor& x, const at::Tensor& y);
+// timepoint) and noise off, every timepoint has the same model RDM up to the jitter, so its time
+// generalisation is flat: spread 2.6e-13 in float64 in fixtures/clip/meg_head "onehot", far below
+// float32's resolution. The reference's G there (and the gradient it sends to the vision tower) is
+// float32 rounding noise amplified by 1 / spread; this function calls such a side constant
+// (spread within 64 ulp of its magnitude) and gives G = 1 with no gradient. MegHeadParity checks it.
+// `resolution`: the dtype whose rounding decides "constant" (default: x's own; the loss computes G
+// in float64 from float32 RDMs and passes float32).
+at::Tensor PearsonFlat(const at::Tensor& x, const at::Tensor& y,
+                       at::ScalarType resolution = at::ScalarType::Undefined);
 
 // upper (T, m) -> (T) time generalisation, the reference quirk included: rows z-scored with the
 // POPULATION std, rsm = Z Z^T / (m - 1) (so diag = m / (m - 1)), result = rsm.mean(dim 1).

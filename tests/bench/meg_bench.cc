@@ -48,8 +48,8 @@ struct MegSetup {
     o.train_end_ms = 700;
     o.train_step_ms = 700.0 / double(timepoints - 1);
     o.window_ms = 10;
-    head = std::make_unique<MegHead>(o, cfg.vision_layers, at::rand({t_full}), at::rand({t_full}),
-                                     at::rand({t_full}));
+    head = MegHead(o, cfg.vision_layers, at::rand({t_full}), at::rand({t_full}),
+                   at::rand({t_full}));
     {
       at::NoGradGuard no_grad;
       at::Tensor ids = at::zeros({k, cfg.context_length}, at::kLong);
@@ -94,7 +94,7 @@ struct MegSetup {
   }
 
   Clip clip;
-  std::unique_ptr<MegHead> head;
+  MegHead head{nullptr};
   at::Tensor text_norm, images, cache, target;
   double scale = 1;
   std::unique_ptr<torch::optim::AdamW> opt;

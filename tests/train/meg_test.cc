@@ -57,8 +57,8 @@ TEST(TrainMegTest, LossFallsAndPhaseTwoFollowsPhaseOne) {
   EXPECT_GT(r.best_epoch, 0);
   EXPECT_LT(r.best_val_loss, initial);
   EXPECT_LT(r.best_val_pearson, r.p0);
-  // Phase 1 cannot move Wfr away from its one-hot init (meg_head.h), so the learning shows in
-  // phase 2: a checkpoint from a phase-2 epoch.
+  // Phase 1 hardly moves Wfr from its one-hot init (meg_head.h: a ~1e-6 gradient), so the
+  // learning shows in phase 2: a checkpoint from a phase-2 epoch.
   EXPECT_EQ(r.epoch_phase[size_t(std::max<int64_t>(r.best_epoch, 1) - 1)], 2);
   EXPECT_EQ(r.n_trainable_phase1, 12 * 4);                     // Wfr: 12 timepoints x 4 blocks
   EXPECT_EQ(r.n_trainable_phase2, 12 * 4 + 4 * (4 * 2 * 64));  // + direction-only DoRA, 4 blocks
