@@ -290,7 +290,7 @@ struct TrainMegOptions {
   // Wfr's start: "last" = the reference's (1 on the last block, 0 elsewhere; its weights sit on
   // relu's kink and barely move, see model/meg_head.h) or "ramp" = block j gets j / (L - 1) at
   // every timepoint (the same last-block-first ordering, off the kink: Wfr can learn).
-  WfrInit wfr_init = WfrInit::kLast;
+  WfrInit wfr_init = WfrInit::kRamp;  // the reference: kLast (src/train/README.md, differences)
   double lr_wfr_1 = 3e-3;      // AdamW learning rate of Wfr in phase 1
   double lr_wfr_2 = 3e-3;      // ... of Wfr in phase 2 (chosen: unchanged)
   double lr_dora = 3e-5;       // ... of the DoRA parameters in phase 2

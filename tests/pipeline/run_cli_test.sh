@@ -114,7 +114,7 @@ open(f"{out}/meg_keys.txt", "w").write("\n".join([
   "train.meg.window_ms=10", "train.meg.noise=false", "train.meg.batch=30", "train.meg.epochs=12",
   "train.meg.phase1_epochs=1", "train.meg.patience_phase1=100", "train.meg.patience_phase2=100",
   "train.meg.lr_wfr_1=0.03", "train.meg.lr_wfr_2=0.01", "train.meg.lr_dora=0.01",
-  "train.meg.dora.rank=4", "train.meg.loader_threads=1", "train.meg.progress_seconds=0.5"]) + "\n")
+  "train.meg.loss.g_weight=1e-6", "train.meg.dora.rank=4", "train.meg.loader_threads=1", "train.meg.progress_seconds=0.5"]) + "\n")
 PYEOF
   sets=()
   while read -r kv; do sets+=(--set "$kv"); done < "$OUT/meg_keys.txt"
@@ -322,15 +322,21 @@ megranks)
     $PY - "$OUT/k1/results.h5" "$OUT/k$np/results.h5" <<'PYEOF' || fail "np 1 vs np $np"
 import sys, h5py, numpy as np
 a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
+# Tolerance of gradient sums in another order. The test runs with a negligible G weight: the G
+# term (1 - r of the time-generalisation curves) divides by the model curve's spread, which is
+# small in this 9-timepoint world, and turns rounding into visibly different models after 12
+# epochs (measured, group alignment r, np 1 vs 2 / 3: 7.5e-3 / 2.2e-2 with the default G weight,
+# 1.1e-5 / 4.9e-5 without; src/train/README.md). The mechanics are what this test checks.
+TOL = 1e-3  # measured: 1.2e-4 (np 2), 3.1e-4 (np 3; individuals start from the group model)
 worst = 0.0
 for m in ["group", "individual/0", "individual/1", "individual/2"]:
     for d in ["alignment/spearman", "alignment/pearson"]:
         x, y = a[f"/meg/{m}/{d}"][()], b[f"/meg/{m}/{d}"][()]
         assert x.shape == y.shape, (m, d)
         worst = max(worst, float(np.abs(x - y).max()))
-        assert np.allclose(x, y, atol=2e-3, rtol=0), (m, d, np.abs(x - y).max())
+        assert np.allclose(x, y, atol=TOL, rtol=0), (m, d, np.abs(x - y).max())
 x, y = a["/meg/own_vs_other/matrix"][()], b["/meg/own_vs_other/matrix"][()]
-assert np.allclose(x, y, atol=2e-3, rtol=0), np.abs(x - y).max()
+assert np.allclose(x, y, atol=TOL, rtol=0), np.abs(x - y).max()
 def units(f):
     return {u.decode(): (s.decode(), j.decode()) for u, s, j in
             zip(f["/manifest/unit"][()], f["/manifest/state"][()], f["/manifest/record_json"][()])}
