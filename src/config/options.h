@@ -238,6 +238,7 @@ struct MegRdmOptions {
   std::string nan_policy = "error";  // error | zero (NaN/Inf replaced by 0 with a warning count)
   RdmRescale rescale = RdmRescale::kMinMax;  // minmax (reference load_rdm: global [0, 1]) | none
   double symmetry_tolerance = 1e-6;  // largest accepted |a_ij - a_ji| and |a_ii|
+  double smooth_ms = 0;  // block-mean downsampling (the reference's smoothen_rdm); 0 = off
 };
 
 // `cliphba meg rdm` (YAML `meg.epochs`): epoched sensor data -> time-resolved RDMs per participant.

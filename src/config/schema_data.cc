@@ -130,6 +130,8 @@ void AddMegRdmKeys(MegRdmOptions* o, std::vector<Field>* fields) {
              {RdmRescale::kMinMax, RdmRescale::kNone}),
       Num("meg.rdm.symmetry_tolerance", &o->symmetry_tolerance,
           "largest accepted |a_ij - a_ji| and |a_ii| of MEG RDMs", 0, 1),
+      Num("meg.rdm.smooth_ms", &o->smooth_ms,
+          "block means of this many ms after timepoint 0 (smoothen_rdm); 0 = off", 0, 1e9),
   };
   fields->insert(fields->end(), std::begin(keys), std::end(keys));
 }

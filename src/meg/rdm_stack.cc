@@ -93,12 +93,18 @@ struct RdmStack::Impl {
   at::Tensor mapped;                        // NPY: the whole array, memory-mapped
   std::shared_ptr<io::ResultsReader> file;  // HDF5: open read-only
   std::vector<std::string> names, labels;
-  TimeAxis axis;
+  TimeAxis axis;      // the axis callers see (after smoothing)
+  TimeAxis raw_axis;  // the file's axis
+  int64_t T_raw = 0;  // the file's timepoints
+  int64_t smooth = 1;  // meg.rdm.smooth_ms in file samples (1 = off)
   bool nan_zero = false;
   double tolerance = 1e-6;
 
-  // Raw block of participant p, timepoints [t0, t0 + count): (count, n, n) or (count, m).
+  // Raw block of participant p, file timepoints [t0, t0 + count): (count, n, n) or (count, m).
   at::Tensor Block(int64_t p, int64_t t0, int64_t count) const;
+  // Validated (count, k, k) float32 of file timepoints [t0, t0 + count) (RdmStack::Read without
+  // smoothing).
+  at::Tensor ReadRaw(int64_t p, int64_t t0, int64_t count, const std::vector<int64_t>& idx) const;
 };
 
 at::Tensor RdmStack::Impl::Block(int64_t p, int64_t t0, int64_t count) const {
@@ -225,6 +231,27 @@ RdmStack RdmStack::Open(const config::MegRdmOptions& o) {
                     " participant labels in '" + Join(Parent(impl->dataset), "participants") +
                     "', but the RDM stacks have " + std::to_string(impl->P) + " participants");
   }
+  impl->raw_axis = impl->axis;
+  impl->T_raw = impl->T;
+  if (o.smooth_ms > 0) {
+    // The reference's smoothen_rdm: keep timepoint 0, then average every `w` following samples
+    // (a trailing remainder is dropped); the new axis starts at the same time with step w * step.
+    const double ratio = o.smooth_ms / impl->axis.step_ms;
+    const int64_t w = int64_t(std::llround(ratio));
+    if (w < 1 || std::abs(ratio - double(w)) > 1e-6 * std::max(1.0, ratio))
+      throw ConfigError(fmt::format(
+          "meg.rdm.smooth_ms = {:g} ms is not a whole multiple of the time step {:g} ms of {}",
+          o.smooth_ms, impl->axis.step_ms, o.path));
+    if (impl->T_raw < 1 + w)
+      throw DataError(fmt::format(
+          "{}: {} timepoints cannot be smoothed in blocks of {} (meg.rdm.smooth_ms = {:g} ms): "
+          "at least {} are needed",
+          o.path, impl->T_raw, w, o.smooth_ms, 1 + w));
+    impl->smooth = w;
+    impl->T = 1 + (impl->T_raw - 1) / w;
+    impl->axis.step_ms = impl->raw_axis.step_ms * double(w);
+    impl->axis.size = impl->T;
+  }
   if (!impl->is_h5) {
     io::NpyReadOptions ro;
     ro.mmap_threshold_bytes = 1;  // always map: the stacks may be far larger than memory
@@ -245,13 +272,38 @@ bool RdmStack::condensed() const { return impl_->condensed; }
 at::Tensor RdmStack::Read(int64_t p, int64_t t0, int64_t count,
                           const std::vector<int64_t>& idx) const {
   const Impl& s = *impl_;
+  if (s.smooth == 1) return s.ReadRaw(p, t0, count, idx);
+  if (t0 < 0 || count < 0 || t0 + count > s.T)
+    throw ConfigError(s.path + ": timepoints [" + std::to_string(t0) + ", " +
+                      std::to_string(t0 + count) + ") are outside the " + std::to_string(s.T) +
+                      " timepoints of the smoothed MEG RDMs (meg.rdm.smooth_ms)");
+  if (count == 0) return s.ReadRaw(p, 0, 0, idx);
+  // Output t = 0 is file sample 0; output t >= 1 is the mean of file samples
+  // [1 + (t - 1) w, 1 + t w). One contiguous file read covers the range.
+  const int64_t w = s.smooth;
+  auto first = [&](int64_t t) { return t == 0 ? 0 : 1 + (t - 1) * w; };
+  const int64_t lo = first(t0), hi = first(t0 + count - 1) + (t0 + count - 1 == 0 ? 1 : w);
+  const at::Tensor raw = s.ReadRaw(p, lo, hi - lo, idx).to(at::kDouble);
+  std::vector<at::Tensor> out;
+  for (int64_t t = t0; t < t0 + count; ++t) {
+    const int64_t a = first(t) - lo, len = t == 0 ? 1 : w;
+    out.push_back(raw.narrow(0, a, len).mean(0));
+  }
+  return at::stack(out).to(at::kFloat);
+}
+
+at::Tensor RdmStack::Impl::ReadRaw(int64_t p, int64_t t0, int64_t count,
+                                   const std::vector<int64_t>& idx) const {
+  const Impl& s = *this;
+  const int64_t T = s.T_raw;
+  const TimeAxis& axis = s.raw_axis;
   if (p < 0 || p >= s.P)
     throw ConfigError(s.path + ": participant index " + std::to_string(p) +
                       " is out of range: the file has " + std::to_string(s.P) +
                       " participants (0.." + std::to_string(s.P - 1) + ")");
-  if (t0 < 0 || count < 0 || t0 + count > s.T)
+  if (t0 < 0 || count < 0 || t0 + count > T)
     throw ConfigError(s.path + ": timepoints [" + std::to_string(t0) + ", " +
-                      std::to_string(t0 + count) + ") are outside the " + std::to_string(s.T) +
+                      std::to_string(t0 + count) + ") are outside the " + std::to_string(T) +
                       " timepoints of the MEG RDMs");
   const int64_t k = int64_t(idx.size());
   for (int64_t v : idx)
@@ -278,7 +330,7 @@ at::Tensor RdmStack::Read(int64_t p, int64_t t0, int64_t count,
   auto entry = [&](int64_t flat) {
     const int64_t t = flat / (k * k), a = (flat / k) % k, b = flat % k;
     return "participant " + s.labels[size_t(p)] + " (index " + std::to_string(p) + "), timepoint " +
-           std::to_string(t0 + t) + " (" + fmt::format("{}", s.axis.TimeAt(t0 + t)) +
+           std::to_string(t0 + t) + " (" + fmt::format("{}", axis.TimeAt(t0 + t)) +
            " ms), entry (" + std::to_string(idx[size_t(a)]) + ", " +
            std::to_string(idx[size_t(b)]) + ") = ('" + s.names[size_t(idx[size_t(a)])] + "', '" +
            s.names[size_t(idx[size_t(b)])] + "')";

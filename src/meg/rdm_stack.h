@@ -10,6 +10,11 @@
 //        names from /meg/names (or options.names), participants from /meg/participants
 //        (optional), time axis from the attributes time_start_ms / time_step_ms of the dataset or
 //        of its parent group (/meg). Reads are hyperslabs: memory is bounded by what is asked for.
+// Smoothing (options.smooth_ms > 0, the reference's smoothen_rdm): every accessor sees the
+// block-mean stack: timepoint 0 as in the file, then timepoint t >= 1 = mean of file samples
+// [1 + (t - 1) w, 1 + t w) with w = smooth_ms / step (a whole number; a trailing remainder is
+// dropped), on the axis (start, w * step). E.g. Cichy's 1 ms stacks, -100..1000 ms: 1101 -> 221
+// timepoints at 5 ms.
 // Nothing is repaired silently: every violation is a DataError naming the file, the field and
 // what was expected (NaN/Inf become 0 only under nan_policy "zero", with a logged count).
 #pragma once

@@ -35,7 +35,9 @@ namespace cliphba::train {
 namespace meg_detail {
 
 Named Trainable(Stage& s) {
-  Named out{{"wfr", s.head->wfr}};
+  Named out;  // the head's trainable parameters (Wfr), then the DoRA tensors
+  for (const auto& p : s.head->named_parameters())
+    if (p.value().requires_grad()) out.emplace_back(p.key(), p.value());
   out.insert(out.end(), s.dora.begin(), s.dora.end());
   return out;
 }

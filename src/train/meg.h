@@ -50,7 +50,8 @@
 // the all-reduce. Losses are therefore rank-count invariant up to float rounding.
 //
 // Files in out_dir:
-//   best.safetensors + best.json  "wfr" (T_full, L), "curves/{richness,beta,noise}" (T_full),
+//   best.safetensors + best.json  the head's registered tensors: "wfr" (T_full, L), "beta",
+//                                 "visual_scaler", "noise_level" (T_full, float32),
 //                                 the DoRA tensors of the adapted vision blocks (phase 2); json:
 //                                 phase, epoch, validation losses, P0/M0/G0, axis, DoRA settings.
 //   state_e{E}.safetensors + last_state.json   resume state after epoch E (as stage 1, plus the

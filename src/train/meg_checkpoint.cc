@@ -31,10 +31,10 @@ using detail::WriteResumeState;
 // Writes best.safetensors + best.json: the model after `epoch` epochs (0 = the initial model).
 void SaveBest(Stage& s, const TrainMegOptions& o, const RunInfo& info, const Progress& pr,
               const Terms& val, int64_t epoch) {
-  Named t{{"wfr", s.head->wfr},
-          {"curves/richness", s.d.curves.richness},
-          {"curves/beta", s.d.curves.beta},
-          {"curves/noise", s.d.curves.noise}};
+  // The head's registered tensors under their module names: wfr, beta, visual_scaler, noise_level.
+  Named t;
+  for (const auto& p : s.head->named_parameters()) t.emplace_back(p.key(), p.value());
+  for (const auto& b : s.head->named_buffers()) t.emplace_back(b.key(), b.value());
   if (pr.phase == 2) {
     Named dt = DoraTensors(s.m.clip);
     t.insert(t.end(), dt.begin(), dt.end());

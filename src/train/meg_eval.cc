@@ -88,8 +88,13 @@ Predictor LoadPredictor(const TrainMegOptions& o) {
   h.train_end_ms = p.axis.TimeAt(p.axis.size - 1);
   h.train_step_ms = p.axis.step_ms;
   h.window_ms = meta.value("window_ms", o.window_ms);
-  p.head = model::MegHead(h, p.m.cfg.vision_layers, get("curves/richness"), get("curves/beta"),
-                          get("curves/noise"));
+  // The head's module names; checkpoints written before the head was a module (2026-12) named
+  // the curves curves/{richness,beta,noise}.
+  auto curve = [&](const std::string& name, const std::string& old) {
+    return sd.Find(name) != nullptr ? get(name) : get(old);
+  };
+  p.head = model::MegHead(h, p.m.cfg.vision_layers, curve("visual_scaler", "curves/richness"),
+                          curve("beta", "curves/beta"), curve("noise_level", "curves/noise"));
   at::Tensor w = get("wfr");
   if (w.sizes() != p.head->wfr.sizes())
     throw DataError(best + ": wfr has another shape than (" + std::to_string(p.axis.size) + ", " +

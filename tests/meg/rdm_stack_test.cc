@@ -101,6 +101,38 @@ TEST(RdmStackTest, SquareNpyReadsTheReferenceSelection) {
   EXPECT_LT(d, 1e-6) << "max|diff| " << d;  // float32 storage
 }
 
+// meg.rdm.smooth_ms: the reference's smoothen_rdm (keep timepoint 0, then means of w following
+// samples, remainder dropped), written out here from the float64 reference stack.
+TEST(RdmStackTest, SmoothingIsTheReferenceBlockMean) {
+  config::MegRdmOptions o = NpyOptions(RefPath("stack_f32.npy"));
+  o.smooth_ms = 15;  // w = 3 samples of 5 ms: 40 -> 1 + 39 / 3 = 14 timepoints, none dropped
+  for (double smooth : {15.0, 10.0}) {
+    o.smooth_ms = smooth;
+    const int64_t w = int64_t(smooth / 5);
+    RdmStack s = RdmStack::Open(o);
+    const int64_t t_out = 1 + 39 / w;
+    ASSERT_EQ(s.timepoints(), t_out);
+    EXPECT_DOUBLE_EQ(s.time().start_ms, -20);
+    EXPECT_DOUBLE_EQ(s.time().step_ms, smooth);
+    EXPECT_EQ(s.time().size, t_out);
+    const at::Tensor raw = Expected(2, 0, 40, kIdx);  // float64
+    std::vector<at::Tensor> want{raw[0]};
+    for (int64_t g = 0; g < 39 / w; ++g) want.push_back(raw.narrow(0, 1 + g * w, w).mean(0));
+    const at::Tensor full = s.Read(2, 0, t_out, kIdx);
+    EXPECT_LT(MaxAbsDiff(full, at::stack(want)), 1e-6);
+    // A window of the smoothed axis reads the same values (offsets into the file).
+    EXPECT_LT(MaxAbsDiff(s.Read(2, 3, 5, kIdx), full.narrow(0, 3, 5)), 1e-7);
+    EXPECT_LT(MaxAbsDiff(s.Read(2, 0, 1, kIdx), full.narrow(0, 0, 1)), 1e-7);
+    EXPECT_THROW(s.Read(2, t_out - 1, 2, kIdx), ConfigError);
+  }
+  o.smooth_ms = 7;  // not a whole multiple of 5 ms
+  const std::string m = MessageOf<ConfigError>([&] { RdmStack::Open(o); });
+  EXPECT_NE(m.find("meg.rdm.smooth_ms"), std::string::npos) << m;
+  EXPECT_NE(m.find("5 ms"), std::string::npos) << m;
+  o.smooth_ms = 200;  // 40 samples: 1 + 40 needed
+  EXPECT_THROW(RdmStack::Open(o), DataError);
+}
+
 TEST(RdmStackTest, CondensedNpyEqualsSquare) {
   RdmStack sq = RdmStack::Open(NpyOptions(RefPath("stack_f32.npy")));
   RdmStack co = RdmStack::Open(NpyOptions(RefPath("stack_condensed.npy")));
