@@ -265,9 +265,10 @@ struct TrainMegOptions {
   VocabRemap vocab_remap = VocabRemap::kNone;  // "" | "tiny" (fixtures' 4096-row table)
   std::string prompts;                 // JSON list of the K dimension prompts
   std::string behavior_checkpoint;     // optional stage-1 best.safetensors: its text tower (DoRA)
-  // With behavior_checkpoint: start the image tower from the stage-1 model too (its adapted vision
-  // blocks merged into the base weights), as the reference's load_state_dict(strict=False) of the
-  // stage-1 model does; false = the base checkpoint's image tower with stage-1 text only.
+  // With behavior_checkpoint: true = start the image tower from the stage-1 model too (its adapted
+  // vision blocks merged into the base weights; chosen); false = the base checkpoint's image tower
+  // with the stage-1 text tower only, which is what the reference does (it loads the stage-1 text
+  // encoder and keeps the plain CLIP vision tower).
   bool behavior_vision = true;
   std::string image_dir;               // images named like the RDM objects (name, name.png/.jpg)
   std::string heldout_names;           // optional: objects kept out of training (alignment)
@@ -280,7 +281,13 @@ struct TrainMegOptions {
   double window_ms = 10;       // +- window of Wfr rows, richness and beta means (ms) (chosen)
   double noise_scale = 1.0;    // noise level curve = minmax(smoothed 1 - beta) * noise_scale (chosen)
   double noise_sigma = 3.0;    // Gaussian smoothing of 1 - beta (timepoints)
-  bool noise = true;           // Gaussian noise term in training (validation never has it)
+  bool noise = true;           // Gaussian noise term in training
+  // The noise term in validation and prediction too, drawn from seeded streams (the reference
+  // adds it everywhere, so it enters P0/M0/G0 and the checkpoint choice). Needs `noise`.
+  bool noise_eval = false;
+  // Batch compositions drawn once (epoch 0's order) and only their order shuffled per epoch, as
+  // the reference's list(train_loader) + random.shuffle; false = a fresh permutation every epoch.
+  bool fixed_batches = false;
   int64_t seed = 1;            // split, shuffles, DoRA init and noise draws: pure functions of it
   double val_fraction = 0.2;   // validation share of the non-held-out objects
   int64_t batch = 50;          // global batch size (objects)
@@ -289,8 +296,8 @@ struct TrainMegOptions {
   int64_t patience_phase1 = 3;   // phase-1 epochs without a checkpoint before phase 2 (chosen)
   int64_t patience_phase2 = 10;  // phase-2 epochs without a checkpoint before stopping (chosen)
   // Wfr's start: "last" = the reference's (1 on the last block, 0 elsewhere; its weights sit on
-  // relu's kink and barely move, see model/meg_head.h) or "ramp" = block j gets j / (L - 1) at
-  // every timepoint (the same last-block-first ordering, off the kink: Wfr can learn).
+  // relu's kink, where the only gradient is ~1e-6, see model/meg_head.h) or "ramp" = block j gets
+  // j / (L - 1) at every timepoint (the same last-block-first ordering, off the kink).
   WfrInit wfr_init = WfrInit::kRamp;  // the reference: kLast (src/train/README.md, differences)
   double lr_wfr_1 = 3e-3;      // AdamW learning rate of Wfr in phase 1
   double lr_wfr_2 = 3e-3;      // ... of Wfr in phase 2 (chosen: unchanged)

@@ -64,7 +64,8 @@ MegLossTerms BatchLoss(Stage& s, const at::Tensor& block_cls, const std::vector<
   return s.loss(PearsonRdm(emb), TargetOf(s, items));
 }
 
-// Validation terms (mean over the validation batches, noise off). Collective in phase 2 (the
+// Validation terms (mean over the validation batches; noise only with train.meg.noise_eval, from
+// the seeded evaluation streams, so every epoch sees the same draws). Collective in phase 2 (the
 // validation images are re-encoded, sharded over ranks).
 Terms Validate(Stage& s, const TrainMegOptions& o, int64_t phase, const parallel::Comm& comm) {
   at::NoGradGuard no_grad;
@@ -84,7 +85,7 @@ Terms Validate(Stage& s, const TrainMegOptions& o, int64_t phase, const parallel
   for (size_t k = 0; k < batches.size(); ++k) {
     const auto [b0, bn] = batches[k];
     std::vector<int64_t> items(val.begin() + b0, val.begin() + b0 + bn);
-    MegLossTerms l = BatchLoss(s, feats.narrow(1, b0, bn), items, false,
+    MegLossTerms l = BatchLoss(s, feats.narrow(1, b0, bn), items, o.noise && o.noise_eval,
                                MakeGenerator(uint64_t(o.seed), kEvalStream + k));
     t.total += l.total.item<double>();
     t.mse += l.mse.item<double>();
@@ -297,16 +298,26 @@ MegTrainResult TrainMeg(const TrainMegOptions& o, const RunInfo& info, bool resu
     std::vector<at::Tensor> tensors;
     for (const auto& p : params) tensors.push_back(p.second);
     const std::vector<double> lrs = LearningRates(s, o, pr.phase);
-    const std::vector<int64_t> order = data::EpochOrder(n_train, uint64_t(o.seed), pr.epoch);
+    // The objects' order and the batch sequence of this epoch. fixed_batches (the reference):
+    // epoch 0's order fixes the batch compositions, each epoch permutes only their sequence.
+    const std::vector<int64_t> order =
+        data::EpochOrder(n_train, uint64_t(o.seed), o.fixed_batches ? 0 : pr.epoch);
+    std::vector<size_t> seq(batches.size());
+    for (size_t b = 0; b < seq.size(); ++b) seq[b] = b;
+    if (o.fixed_batches) {
+      const std::vector<int64_t> perm = data::EpochOrder(
+          int64_t(batches.size()), uint64_t(o.seed) ^ 0x6261746368ULL /* "batch" */, pr.epoch);
+      for (size_t b = 0; b < seq.size(); ++b) seq[b] = size_t(perm[b]);
+    }
     // Phase 2: this rank's images of every batch, in order.
     std::vector<Range> mine(batches.size());
     std::unique_ptr<data::ImageLoader> loader;
     if (pr.phase == 2) {
       std::vector<std::string> paths;
       for (size_t b = 0; b < batches.size(); ++b) {
-        mine[b] = ShardRange(batches[b].second, comm.size(), comm.rank());
+        mine[b] = ShardRange(batches[seq[b]].second, comm.size(), comm.rank());
         for (int64_t j = mine[b].begin; j < mine[b].end; ++j)
-          paths.push_back(s.d.paths[train[order[batches[b].first + j]]]);
+          paths.push_back(s.d.paths[train[order[batches[seq[b]].first + j]]]);
       }
       loader = std::make_unique<data::ImageLoader>(paths, s.m.image_options, int(o.loader_threads));
     }
@@ -314,7 +325,7 @@ MegTrainResult TrainMeg(const TrainMegOptions& o, const RunInfo& info, bool resu
     double loss_sum = 0;
     auto t_progress = std::chrono::steady_clock::now();
     for (size_t b = 0; b < batches.size(); ++b) {
-      const auto [b0, bn] = batches[b];
+      const auto [b0, bn] = batches[seq[b]];
       std::vector<int64_t> items;
       for (int64_t j = b0; j < b0 + bn; ++j) items.push_back(train[order[j]]);
       at::Generator gen = MakeGenerator(uint64_t(o.seed), uint64_t(pr.steps));

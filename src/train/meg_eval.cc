@@ -112,7 +112,8 @@ at::Tensor Predict(Predictor& p, const TrainMegOptions& o, const std::vector<std
   at::Tensor feats =
       EncodeAll(p.m.clip, paths, p.m.image_options, o.batch, int(o.loader_threads), comm);
   at::NoGradGuard no_grad;
-  at::Tensor emb = p.head->Embeddings(feats, p.m.text_norm, p.m.scale_exp, false,
+  at::Tensor emb = p.head->Embeddings(feats, p.m.text_norm, p.m.scale_exp,
+                                      o.noise && o.noise_eval,
                                       MakeGenerator(uint64_t(o.seed), kEvalStream));
   return UpperTriangles(PearsonRdm(emb.to(at::kDouble))).contiguous();  // (T_full, m)
 }
