@@ -288,6 +288,10 @@ struct TrainMegOptions {
   // Batch compositions drawn once (epoch 0's order) and only their order shuffled per epoch, as
   // the reference's list(train_loader) + random.shuffle; false = a fresh permutation every epoch.
   bool fixed_batches = false;
+  // DoRA on the vision blocks from the start (the reference: applied before phase 1 and kept
+  // fixed there, so Wfr, P0/M0/G0 and phase 1's features come from the perturbed network, and
+  // phase 2 continues from the same adapters); false = DoRA added, freshly drawn, at phase 2.
+  bool dora_from_start = false;
   int64_t seed = 1;            // split, shuffles, DoRA init and noise draws: pure functions of it
   double val_fraction = 0.2;   // validation share of the non-held-out objects
   int64_t batch = 50;          // global batch size (objects)

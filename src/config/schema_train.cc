@@ -93,6 +93,8 @@ void AddTrainMegKeys(TrainMegOptions* o, std::vector<Field>* fields) {
            "noise term in validation and prediction too, seeded (reference: true)"),
       Bool("train.meg.fixed_batches", &o->fixed_batches,
            "batches drawn once, only their order shuffled per epoch (reference: true)"),
+      Bool("train.meg.dora_from_start", &o->dora_from_start,
+           "DoRA on the vision blocks before phase 1, frozen there (reference: true)"),
       Choice("train.meg.wfr_init", &o->wfr_init,
              "Wfr start: last (reference: 1 on the last block) | ramp (block j: j / (L - 1))",
              {WfrInit::kLast, WfrInit::kRamp}),

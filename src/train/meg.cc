@@ -147,9 +147,10 @@ void CheckReplicasAgree(const Named& params, const parallel::Comm& comm, int64_t
 }  // namespace
 
 // Collective. Phase 2 set-up: Wfr of the best phase-1 epoch (or its initial value), then rank 0's
-// Wfr on every rank; DoRA on the vision blocks. The best Wfr comes from memory; only a resumed run
-// reads it from best.safetensors (written by rank 0 in an earlier process: reading it during a
-// run would race with rank 0's write of the last phase-1 checkpoint).
+// Wfr on every rank; DoRA on the vision blocks (unless dora_from_start applied it already). The
+// best Wfr comes from memory; only a resumed run reads it from best.safetensors (written by rank 0
+// in an earlier process: reading it during a run would race with rank 0's write of the last
+// phase-1 checkpoint).
 void EnterPhase2(Stage& s, const TrainMegOptions& o, const Progress& pr,
                  const parallel::Comm& comm) {
   at::NoGradGuard no_grad;
@@ -168,9 +169,8 @@ void EnterPhase2(Stage& s, const TrainMegOptions& o, const Progress& pr,
   }
   BroadcastFromRoot(s.head->wfr, comm);
   s.best_wfr = at::Tensor();
-  torch::manual_seed(uint64_t(o.seed));
-  model::ApplyDora(s.m.clip, s.dora_blocks, 0, o.dora_rank, o.dora_alpha, o.dora_train_magnitude);
-  s.m.clip->eval();
+  // dora_from_start: the adapters BuildStage applied (fixed in phase 1) start training here.
+  if (!o.dora_from_start) ApplyVisionDora(s, o);
   s.dora.clear();
   for (const auto& item : s.m.clip->named_parameters())
     if (item.value().requires_grad()) s.dora.emplace_back(item.key(), item.value());

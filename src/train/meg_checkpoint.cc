@@ -35,7 +35,7 @@ void SaveBest(Stage& s, const TrainMegOptions& o, const RunInfo& info, const Pro
   Named t;
   for (const auto& p : s.head->named_parameters()) t.emplace_back(p.key(), p.value());
   for (const auto& b : s.head->named_buffers()) t.emplace_back(b.key(), b.value());
-  if (pr.phase == 2) {
+  if (s.dora_applied) {  // phase 2, or phase 1 under dora_from_start (the perturbed network)
     Named dt = DoraTensors(s.m.clip);
     t.insert(t.end(), dt.begin(), dt.end());
   }
@@ -66,7 +66,7 @@ void SaveBest(Stage& s, const TrainMegOptions& o, const RunInfo& info, const Pro
       {"window_ms", o.window_ms},
       {"wfr_init", config::Name(o.wfr_init)},
       {"dora",
-       {{"applied", pr.phase == 2},
+       {{"applied", s.dora_applied},
         {"rank", o.dora_rank},
         {"alpha", o.dora_alpha},
         {"vision_blocks", s.dora_blocks},

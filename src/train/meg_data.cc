@@ -337,6 +337,13 @@ MegData LoadData(const TrainMegOptions& o) {
 
 }  // namespace
 
+void ApplyVisionDora(Stage& s, const TrainMegOptions& o) {
+  torch::manual_seed(uint64_t(o.seed));  // the adapters' init: a pure function of the seed
+  model::ApplyDora(s.m.clip, s.dora_blocks, 0, o.dora_rank, o.dora_alpha, o.dora_train_magnitude);
+  s.m.clip->eval();
+  s.dora_applied = true;
+}
+
 Stage BuildStage(const TrainMegOptions& o) {
   Stage s;
   s.m = BuildModel(o);
@@ -347,6 +354,8 @@ Stage BuildStage(const TrainMegOptions& o) {
                           o.wfr_init == config::WfrInit::kRamp
                               ? model::MegHeadImpl::Init::kRamp
                               : model::MegHeadImpl::Init::kLastBlock);
+  // The reference applies DoRA before phase 1 (fixed there: phase 1 trains Wfr only).
+  if (o.dora_from_start) ApplyVisionDora(s, o);
   s.loss.p_weight = o.p_weight;
   s.loss.m_weight = o.m_weight;
   s.loss.g_weight = o.g_weight;

@@ -100,7 +100,8 @@ struct Stage {
   model::MegHead head{nullptr};
   PearsonMSELongLoss loss;
   at::Tensor cache;  // (L, n_used, E) block features of train + validation images (phase 1)
-  Named dora;        // phase 2 trainable DoRA parameters
+  Named dora;        // phase 2 trainable DoRA parameters (empty in phase 1)
+  bool dora_applied = false;  // the vision blocks carry DoRA (phase 2, or dora_from_start)
   int64_t dora_blocks = 0;
 };
 
@@ -124,6 +125,9 @@ struct Terms {
 // meg_data.cc: the model, the data and the head of o, everything validated and loaded (nothing
 // written).
 Stage BuildStage(const TrainMegOptions& o);
+// DoRA (seeded by train.meg.seed) on the stage's vision blocks; sets s.dora_applied. Does not
+// make them trainable for the optimizer: EnterPhase2 collects s.dora.
+void ApplyVisionDora(Stage& s, const TrainMegOptions& o);
 
 // ---- meg.cc: the phases -------------------------------------------------------------------------
 

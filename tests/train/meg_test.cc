@@ -206,6 +206,57 @@ TEST(TrainMegTest, NoiseIsSeededAndSwitchable) {
   EXPECT_DOUBLE_EQ(a.p0, d.p0);
 }
 
+// The reference's behaviours behind train.meg.{dora_from_start, noise_eval, fixed_batches}.
+TEST(TrainMegTest, ReferenceDoraFromStartNoiseEvalAndFixedBatches) {
+  testing::MegSynth m = Synth("reference");
+  config::TrainMegOptions o = m.options;
+  o.epochs = 5;
+  o.phase1_epochs = 2;
+  o.out_dir = kOut + "/reference/plain";
+  MegTrainResult plain = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
+
+  // DoRA before phase 1: P0 is measured on the perturbed network, phase 1's checkpoints carry the
+  // adapters, and the run resumes exactly (the adapters are a pure function of the seed).
+  o.dora_from_start = true;
+  o.out_dir = kOut + "/reference/dora";
+  RunControl stop1;
+  stop1.stop_after_epochs = 1;
+  MegTrainResult d1 = TrainMeg(o, kInfo, false, parallel::Comm::Serial(), stop1);
+  ASSERT_EQ(d1.epochs_done, 1);
+  EXPECT_NE(d1.p0, plain.p0) << "phase 1 must see the DoRA-perturbed network";
+  model::StateDict phase1 = model::LoadSafetensors(o.out_dir + "/best.safetensors");
+  bool has_dora = false;
+  for (const auto& [name, t] : phase1.entries) has_dora |= name.find("delta_D_A") != std::string::npos;
+  EXPECT_TRUE(has_dora) << "a phase-1 checkpoint of the perturbed network carries its adapters";
+  MegTrainResult d = TrainMeg(o, kInfo, true, parallel::Comm::Serial());
+  o.out_dir = kOut + "/reference/dora_straight";
+  MegTrainResult ds = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
+  ASSERT_EQ(d.epochs_done, 5);
+  EXPECT_LT(MaxDiff(d.val_loss, ds.val_loss), 1e-6) << "resume vs straight";
+  EXPECT_EQ(d.epoch_phase, ds.epoch_phase);
+
+  // Noise in validation: seeded (two runs agree bitwise) and it changes P0.
+  o.dora_from_start = false;
+  o.noise_eval = true;
+  o.epochs = 1;
+  o.out_dir = kOut + "/reference/noise_a";
+  MegTrainResult na = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
+  o.out_dir = kOut + "/reference/noise_b";
+  MegTrainResult nb = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
+  EXPECT_EQ(na.p0, nb.p0);
+  EXPECT_NE(na.p0, plain.p0);
+
+  // Fixed batches: epoch 0's compositions in a new sequence each epoch, so the training losses
+  // differ from fresh permutations.
+  o.noise_eval = false;
+  o.fixed_batches = true;
+  o.epochs = 5;
+  o.out_dir = kOut + "/reference/fixed";
+  MegTrainResult f = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
+  ASSERT_EQ(f.epochs_done, 5);
+  EXPECT_GT(MaxDiff(f.train_loss, plain.train_loss), 1e-7);
+}
+
 // Each bad input: the typed error, and out_dir is never created.
 template <typename E>
 void ExpectRefused(const config::TrainMegOptions& o, const std::string& want) {
