@@ -391,13 +391,17 @@ at::Tensor RdmStack::ReadParticipant(int64_t p) const {
 }
 
 RdmStack::Range RdmStack::ValueRange(int64_t chunk) const {
+  return ValueRange(0, impl_->T, chunk);
+}
+
+RdmStack::Range RdmStack::ValueRange(int64_t t0, int64_t count, int64_t chunk) const {
   std::vector<int64_t> all(static_cast<size_t>(impl_->n));
   for (int64_t i = 0; i < impl_->n; ++i) all[size_t(i)] = i;
   Range r{std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()};
   chunk = std::max<int64_t>(1, chunk);
   for (int64_t p = 0; p < impl_->P; ++p)
-    for (int64_t t0 = 0; t0 < impl_->T; t0 += chunk) {
-      at::Tensor x = Read(p, t0, std::min(chunk, impl_->T - t0), all);
+    for (int64_t t = t0; t < t0 + count; t += chunk) {
+      at::Tensor x = Read(p, t, std::min(chunk, t0 + count - t), all);
       r.min = std::min(r.min, x.min().item<double>());
       r.max = std::max(r.max, x.max().item<double>());
     }

@@ -85,6 +85,9 @@ class RdmStack {
     double min = 0, max = 0;
   };
   Range ValueRange(int64_t chunk = 16) const;
+  // The same over timepoints [t0, t0 + count) only (every participant): a shard's part, for a
+  // caller that combines shards (max of max, min of min). count 0 gives {+inf, -inf}.
+  Range ValueRange(int64_t t0, int64_t count, int64_t chunk = 16) const;
 
   struct Impl;
 

@@ -13,6 +13,7 @@
 #include "core/shard.h"
 #include "io/results_store.h"
 #include "meg/rdm_stack.h"
+#include "meg/target.h"
 #include "parallel/collectives.h"
 #include "pipeline/alignment_results.h"
 #include "pipeline/run.h"
@@ -145,14 +146,8 @@ UnitOutcome AlignmentStage(const StageContext& c) {
   const meg::RdmStack stack = meg::RdmStack::Open(cfg.meg_rdm);
   const std::vector<std::string>& labels = c.participants;
   const int64_t P = int64_t(labels.size()), T = stack.timepoints();
-  std::vector<int64_t> pidx;
-  for (const auto& l : labels) {
-    const auto& all = stack.participant_labels();
-    auto it = std::find(all.begin(), all.end(), l);
-    if (it == all.end())
-      throw DataError(stack.source() + ": participant '" + l + "' is not in the MEG RDM stack");
-    pidx.push_back(int64_t(it - all.begin()));
-  }
+  const std::vector<int64_t> pidx =
+      meg::ParticipantIndices(stack, labels, "the run's participants");
   // The models: the group model and one per participant, each from its unit's folder, all over
   // the same objects (a subset of the stack's, in its order).
   std::vector<std::string> model_names, objects;
@@ -184,30 +179,20 @@ UnitOutcome AlignmentStage(const StageContext& c) {
       meg::IndicesOfNames(stack.names(), objects, stack.source(), "the model RDMs' /model/names");
   const int64_t n = int64_t(all_idx.size()), m = n * (n - 1) / 2;
 
-  // This rank's timepoints, read and (min-max) rescaled with the global range of each participant.
+  // This rank's timepoints, rescaled by meg/'s one rule (meg.rdm.rescale: the whole file's range,
+  // as training uses): each rank streams the range of its timepoints, the ranks combine them.
   const Range r = ShardRange(T, comm.size(), comm.rank());
   const int64_t count = r.end - r.begin;
+  const meg::RdmStack::Range part = stack.ValueRange(r.begin, count);
+  at::Tensor bounds = at::tensor({part.max, -part.min}, at::kDouble);
+  comm.AllreduceMax(bounds);
+  const meg::RdmScale scale = meg::RdmScale::FromRange(
+      cfg.meg_rdm.rescale, {-bounds[1].item<double>(), bounds[0].item<double>()}, stack.source());
   const at::Tensor iu = at::triu_indices(n, n, 1);
-  std::vector<at::Tensor> local(static_cast<size_t>(P));
-  at::Tensor range = at::full({P, 2}, -std::numeric_limits<double>::infinity(), at::kDouble);
-  for (int64_t p = 0; p < P; ++p) {
-    if (count == 0) continue;
-    local[size_t(p)] = stack.Read(pidx[size_t(p)], r.begin, count, all_idx).to(at::kDouble);
-    range[p][0] = local[size_t(p)].max().item<double>();
-    range[p][1] = -local[size_t(p)].min().item<double>();
-  }
-  comm.AllreduceMax(range);
   at::Tensor meg = at::empty({P, count, m}, at::kDouble);
   for (int64_t p = 0; p < P && count > 0; ++p) {
-    at::Tensor x = local[size_t(p)];
-    if (cfg.meg_rdm.rescale == config::RdmRescale::kMinMax) {
-      const double hi = range[p][0].item<double>(), lo = -range[p][1].item<double>();
-      if (!(hi > lo))
-        throw DataError(stack.source() + ": participant " + labels[size_t(p)] +
-                        ": every value equals " + std::to_string(lo) +
-                        ", so meg.rdm.rescale minmax cannot map it to [0, 1]");
-      x = (x - lo) / (hi - lo);
-    }
+    const at::Tensor x =
+        scale.Apply(stack.Read(pidx[size_t(p)], r.begin, count, all_idx).to(at::kDouble));
     meg[p] = x.index({at::indexing::Slice(), iu[0], iu[1]});
   }
 

@@ -22,6 +22,7 @@
 #include "io/csv.h"
 #include "meg/curves.h"
 #include "meg/rdm_stack.h"
+#include "meg/target.h"
 #include "model/checkpoint.h"
 #include "model/clip.h"
 #include "model/dora.h"
@@ -241,37 +242,12 @@ at::Tensor EncodeAll(model::Clip& clip, const std::vector<std::string>& paths,
 // ---- the data --------------------------------------------------------------------------------
 
 std::vector<int64_t> ResolveParticipants(const TrainMegOptions& o, const meg::RdmStack& st) {
-  const auto& labels = st.participant_labels();
-  std::vector<int64_t> ps;
-  for (const auto& want : o.participants) {
-    int64_t found = -1;
-    for (size_t i = 0; i < labels.size(); ++i)
-      if (labels[i] == want) found = int64_t(i);
-    if (found < 0) {
-      char* end = nullptr;
-      const long long v = std::strtoll(want.c_str(), &end, 10);
-      if (!want.empty() && end != nullptr && *end == '\0' && v >= 0 && v < (long long)labels.size())
-        found = v;
-    }
-    if (found < 0) {
-      std::string avail;
-      for (size_t i = 0; i < labels.size(); ++i) avail += (i ? ", " : "") + labels[i];
-      throw DataError("train.meg.participants: '" + want + "' is not a participant of " +
-                      st.source() + " (labels: " + avail + "; or a 0-based index < " +
-                      std::to_string(labels.size()) + ")");
-    }
-    if (std::find(ps.begin(), ps.end(), found) != ps.end())
-      throw ConfigError("train.meg.participants: '" + want + "' is listed twice");
-    ps.push_back(found);
-  }
-  if (o.mode == config::MegMode::kIndividual && ps.size() != 1)
+  if (o.mode == config::MegMode::kIndividual && o.participants.size() != 1)
     throw ConfigError(
         "train.meg.mode individual needs exactly one participant in "
         "train.meg.participants, got " +
-        std::to_string(ps.size()));
-  if (ps.empty())
-    for (int64_t p = 0; p < st.participants(); ++p) ps.push_back(p);
-  return ps;
+        std::to_string(o.participants.size()));
+  return meg::ParticipantIndices(st, o.participants, "train.meg.participants");
 }
 
 namespace {
@@ -286,15 +262,6 @@ model::MegHeadOptions HeadOptions(const TrainMegOptions& o, const meg::TimeAxis&
   h.train_step_ms = o.train_step_ms;
   h.window_ms = o.window_ms;
   return h;
-}
-
-// meg.rdm.rescale minmax: the reference's load_rdm rescales the WHOLE (P, T, n, n) array by its
-// own min and max (RdmStack::ValueRange), so every read is rescaled by the file's bounds.
-at::Tensor MaybeRescale(const TrainMegOptions& o, const meg::RdmStack::Range& range,
-                        const at::Tensor& stack) {
-  return o.rdm.rescale == config::RdmRescale::kMinMax
-             ? meg::RescaleMinMax(stack, range.min, range.max)
-             : stack.to(at::kFloat);
 }
 
 MegData LoadData(const TrainMegOptions& o) {
@@ -322,15 +289,14 @@ MegData LoadData(const TrainMegOptions& o) {
   // Target: mean over the participants, every timepoint (for the global rescale), then the
   // training timepoints only.
   at::Tensor full = st.ReadMean(d.ps, 0, d.axis.size, d.used);  // (T_full, u, u)
-  const meg::RdmStack::Range range =
-      o.rdm.rescale == config::RdmRescale::kMinMax ? st.ValueRange() : meg::RdmStack::Range{};
-  full = MaybeRescale(o, range, full);
+  const meg::RdmScale scale = meg::RdmScale::ForFile(st, o.rdm.rescale);  // the one rule
+  full = scale.Apply(full);
   d.target = full.index_select(0, at::tensor(win.index, at::kLong)).contiguous();
   full = at::Tensor();
   // Curves from the participants' training-object stacks.
   std::vector<at::Tensor> stacks;
   for (int64_t p : d.ps)
-    stacks.push_back(MaybeRescale(o, range, st.Read(p, 0, d.axis.size, d.split.train)));
+    stacks.push_back(scale.Apply(st.Read(p, 0, d.axis.size, d.split.train)));
   d.curves = meg::ComputeCurves(stacks, d.axis, o.noise_scale, o.noise_sigma);
   return d;
 }
