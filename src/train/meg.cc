@@ -207,6 +207,152 @@ using meg_detail::Terms;
 using meg_detail::Trainable;
 using meg_detail::Validate;
 
+// One epoch of the current phase, top to bottom: {features, loss, backward, all-reduce, step,
+// log, checkpoint}. Phase 1 takes the cached block features and trains Wfr (redundantly on every
+// rank, rank 0's copy kept); phase 2 encodes each rank's shard of the batch with autograd and
+// all-reduces the gradients. Sets res.stopped on a termination request or RunControl's limit.
+struct Trainer {
+  Stage& s;
+  const TrainMegOptions& o;
+  const RunInfo& info;
+  const parallel::Comm& comm;
+  const RunControl& control;
+  parallel::AllreduceBackend& backend;
+  int64_t bucket_bytes;
+  const std::vector<std::pair<int64_t, int64_t>>& batches;
+  AdamW& adam;
+  Progress& pr;
+  MegTrainResult& res;
+  int64_t epochs_this_run = 0;
+
+  bool Running() const { return !res.stopped && pr.epoch < o.epochs; }
+  void Epoch();
+};
+
+void Trainer::Epoch() {
+  const auto& train = s.d.split.train;
+  const Named params = Trainable(s);
+  std::vector<at::Tensor> tensors;
+  for (const auto& p : params) tensors.push_back(p.second);
+  const std::vector<double> lrs = LearningRates(s, o, pr.phase);
+  // The objects' order and the batch sequence of this epoch. fixed_batches (the reference):
+  // epoch 0's order fixes the batch compositions, each epoch permutes only their sequence.
+  const std::vector<int64_t> order =
+      data::EpochOrder(int64_t(train.size()), uint64_t(o.seed), o.fixed_batches ? 0 : pr.epoch);
+  std::vector<size_t> seq(batches.size());
+  for (size_t b = 0; b < seq.size(); ++b) seq[b] = b;
+  if (o.fixed_batches) {
+    const std::vector<int64_t> perm = data::EpochOrder(
+        int64_t(batches.size()), uint64_t(o.seed) ^ 0x6261746368ULL /* "batch" */, pr.epoch);
+    for (size_t b = 0; b < seq.size(); ++b) seq[b] = size_t(perm[b]);
+  }
+  // Phase 2: this rank's images of every batch, in order.
+  std::vector<Range> mine(batches.size());
+  std::unique_ptr<data::ImageLoader> loader;
+  if (pr.phase == 2) {
+    std::vector<std::string> paths;
+    for (size_t b = 0; b < batches.size(); ++b) {
+      mine[b] = ShardRange(batches[seq[b]].second, comm.size(), comm.rank());
+      for (int64_t j = mine[b].begin; j < mine[b].end; ++j)
+        paths.push_back(s.d.paths[train[order[batches[seq[b]].first + j]]]);
+    }
+    loader = std::make_unique<data::ImageLoader>(paths, s.m.image_options, int(o.loader_threads));
+  }
+  int64_t consumed = 0;
+  double loss_sum = 0;
+  auto t_progress = std::chrono::steady_clock::now();
+  for (size_t b = 0; b < batches.size(); ++b) {
+    const auto [b0, bn] = batches[seq[b]];
+    std::vector<int64_t> items;
+    for (int64_t j = b0; j < b0 + bn; ++j) items.push_back(train[order[j]]);
+    at::Generator gen = MakeGenerator(uint64_t(o.seed), uint64_t(pr.steps));
+    at::Tensor feats;  // (L, B, E)
+    if (pr.phase == 1) {
+      std::vector<int64_t> cols;
+      for (int64_t i : items) cols.push_back(s.d.pos[i]);
+      feats = s.cache.index_select(1, at::tensor(cols, at::kLong));
+    } else {
+      const Range r = mine[b];
+      at::Tensor own;  // (L, b, E) with autograd
+      at::Tensor all = at::zeros({bn, s.m.cfg.vision_layers, s.m.cfg.embed_dim}, at::kFloat);
+      if (r.size() > 0) {
+        std::vector<int64_t> idx;
+        for (int64_t j = 0; j < r.size(); ++j) idx.push_back(consumed++);
+        own = BlockFeatures(s.m.clip, loader->Batch(idx));
+        all.slice(0, r.begin, r.end).copy_(own.detach().permute({1, 0, 2}));
+      }
+      std::vector<int64_t> counts;
+      for (int k = 0; k < comm.size(); ++k)
+        counts.push_back(ShardRange(bn, comm.size(), k).size());
+      comm.AllgatherRows(all, counts);
+      at::Tensor full = all.permute({1, 0, 2});  // constants, (L, B, E)
+      feats = r.size() == 0
+                  ? full
+                  : at::cat({full.slice(1, 0, r.begin), own, full.slice(1, r.end, bn)}, 1);
+    }
+    MegLossTerms l = BatchLoss(s, feats, items, o.noise, gen);
+    l.total.backward();
+    loss_sum += l.total.item<double>();
+    if (pr.phase == 2) {
+      // Wfr's gradient is already the full-batch one on every rank: count it once.
+      if (!comm.is_root() && s.head->wfr.grad().defined()) s.head->wfr.mutable_grad().zero_();
+      parallel::AllreduceGradients(tensors, backend, bucket_bytes);
+    }
+    AdamWStep(params, lrs, &adam, o.weight_decay);
+    ++pr.steps;
+    for (auto& p : tensors) p.mutable_grad() = at::Tensor();
+    if (comm.AnyTrue(TerminationRequested())) {
+      LOG_WARN("termination requested: stopping; resume from the state after epoch {}", pr.epoch);
+      res.stopped = true;
+      break;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (comm.is_root() &&
+        std::chrono::duration<double>(now - t_progress).count() >= o.progress_seconds) {
+      t_progress = now;  // train.meg.progress_seconds
+      LOG_INFO("epoch {} (phase {}) batch {}/{}: loss {:.6f}", pr.epoch + 1, pr.phase, b + 1,
+               batches.size(), loss_sum / double(b + 1));
+    }
+  }
+  if (res.stopped) return;
+  // Phase 1 trains Wfr redundantly on every rank (ranks on nodes with other thread counts may
+  // round differently): rank 0's Wfr is the model. Phase 2's replicas must agree exactly.
+  if (pr.phase == 1)
+    BroadcastFromRoot(s.head->wfr, comm);
+  else
+    CheckReplicasAgree(params, comm, pr.epoch + 1);
+  Terms val = Validate(s, o, pr.phase, comm);
+  AgreeOnTerms(&val, comm);
+  const double train_loss = loss_sum / double(batches.size());
+  const bool improved = val.total < pr.best_total && val.p < pr.best_p;
+  if (improved) {
+    if (pr.phase == 1) s.best_wfr = s.head->wfr.detach().clone();
+    if (comm.is_root()) SaveBest(s, o, info, pr, val, pr.epoch + 1);
+    pr.best_total = val.total;
+    pr.best_p = val.p;
+    pr.best_epoch = pr.epoch + 1;
+    pr.bad_epochs = 0;
+  } else {
+    ++pr.bad_epochs;
+  }
+  ++pr.epoch;
+  if (pr.phase == 1) ++pr.phase1_epochs;
+  ++epochs_this_run;
+  pr.train_loss.push_back(train_loss);
+  pr.val_loss.push_back(val.total);
+  pr.val_p.push_back(val.p);
+  pr.epoch_phase.push_back(pr.phase);
+  if (comm.is_root()) SaveState(s, adam, pr, o, info);
+  LOG_INFO(
+      "epoch {}/{} (phase {}): train loss {:.6f}, validation loss {:.6f} (Pearson {:.6f}, MSE "
+      "{:.6f}, generalisation {:.6f}){}",
+      pr.epoch, o.epochs, pr.phase, train_loss, val.total, val.p, val.mse, val.g,
+      improved ? " (best, saved)" : "");
+  if (control.stop_after_epochs > 0 && epochs_this_run >= control.stop_after_epochs &&
+      pr.epoch < o.epochs)
+    res.stopped = true;
+}
+
 }  // namespace
 
 MegTrainResult TrainMeg(const TrainMegOptions& o, const RunInfo& info, bool resume,
@@ -273,14 +419,15 @@ MegTrainResult TrainMeg(const TrainMegOptions& o, const RunInfo& info, bool resu
            pr.m0, pr.g0);
 
   const auto batches = MakeBatches(n_train, o.batch, "training");
-  int64_t epochs_this_run = 0;
-  bool stop = false;
-  auto phase1_over = [&] {
-    return pr.bad_epochs >= o.patience_phase1 ||
-           (o.phase1_epochs > 0 && pr.phase1_epochs >= o.phase1_epochs);
-  };
-  while (!stop && pr.epoch < o.epochs) {
-    if (pr.phase == 1 && phase1_over()) {
+  Trainer t{s, o, info, comm, control, *backend, bucket_bytes, batches, adam, pr, res};
+  // Phase 1: Wfr only, on the cached block features, until its patience or epoch count runs out.
+  if (pr.phase == 1) {
+    auto phase1_over = [&] {
+      return pr.bad_epochs >= o.patience_phase1 ||
+             (o.phase1_epochs > 0 && pr.phase1_epochs >= o.phase1_epochs);
+    };
+    while (t.Running() && !phase1_over()) t.Epoch();
+    if (t.Running()) {
       LOG_INFO("phase 1 over after {} epochs (best epoch {}): DoRA on the last {} vision blocks",
                pr.phase1_epochs, pr.best_epoch, s.dora_blocks);
       pr.phase = 2;
@@ -288,135 +435,10 @@ MegTrainResult TrainMeg(const TrainMegOptions& o, const RunInfo& info, bool resu
       EnterPhase2(s, o, pr, comm);
       adam = AdamW();
       adam.step = 0;
-      continue;
-    }
-    if (pr.phase == 2 && pr.bad_epochs >= o.patience_phase2) {
-      res.early_stopped = true;
-      break;
-    }
-    const Named params = Trainable(s);
-    std::vector<at::Tensor> tensors;
-    for (const auto& p : params) tensors.push_back(p.second);
-    const std::vector<double> lrs = LearningRates(s, o, pr.phase);
-    // The objects' order and the batch sequence of this epoch. fixed_batches (the reference):
-    // epoch 0's order fixes the batch compositions, each epoch permutes only their sequence.
-    const std::vector<int64_t> order =
-        data::EpochOrder(n_train, uint64_t(o.seed), o.fixed_batches ? 0 : pr.epoch);
-    std::vector<size_t> seq(batches.size());
-    for (size_t b = 0; b < seq.size(); ++b) seq[b] = b;
-    if (o.fixed_batches) {
-      const std::vector<int64_t> perm = data::EpochOrder(
-          int64_t(batches.size()), uint64_t(o.seed) ^ 0x6261746368ULL /* "batch" */, pr.epoch);
-      for (size_t b = 0; b < seq.size(); ++b) seq[b] = size_t(perm[b]);
-    }
-    // Phase 2: this rank's images of every batch, in order.
-    std::vector<Range> mine(batches.size());
-    std::unique_ptr<data::ImageLoader> loader;
-    if (pr.phase == 2) {
-      std::vector<std::string> paths;
-      for (size_t b = 0; b < batches.size(); ++b) {
-        mine[b] = ShardRange(batches[seq[b]].second, comm.size(), comm.rank());
-        for (int64_t j = mine[b].begin; j < mine[b].end; ++j)
-          paths.push_back(s.d.paths[train[order[batches[seq[b]].first + j]]]);
-      }
-      loader = std::make_unique<data::ImageLoader>(paths, s.m.image_options, int(o.loader_threads));
-    }
-    int64_t consumed = 0;
-    double loss_sum = 0;
-    auto t_progress = std::chrono::steady_clock::now();
-    for (size_t b = 0; b < batches.size(); ++b) {
-      const auto [b0, bn] = batches[seq[b]];
-      std::vector<int64_t> items;
-      for (int64_t j = b0; j < b0 + bn; ++j) items.push_back(train[order[j]]);
-      at::Generator gen = MakeGenerator(uint64_t(o.seed), uint64_t(pr.steps));
-      at::Tensor feats;  // (L, B, E)
-      if (pr.phase == 1) {
-        std::vector<int64_t> cols;
-        for (int64_t i : items) cols.push_back(s.d.pos[i]);
-        feats = s.cache.index_select(1, at::tensor(cols, at::kLong));
-      } else {
-        const Range r = mine[b];
-        at::Tensor own;  // (L, b, E) with autograd
-        at::Tensor all = at::zeros({bn, s.m.cfg.vision_layers, s.m.cfg.embed_dim}, at::kFloat);
-        if (r.size() > 0) {
-          std::vector<int64_t> idx;
-          for (int64_t j = 0; j < r.size(); ++j) idx.push_back(consumed++);
-          own = BlockFeatures(s.m.clip, loader->Batch(idx));
-          all.slice(0, r.begin, r.end).copy_(own.detach().permute({1, 0, 2}));
-        }
-        std::vector<int64_t> counts;
-        for (int k = 0; k < comm.size(); ++k)
-          counts.push_back(ShardRange(bn, comm.size(), k).size());
-        comm.AllgatherRows(all, counts);
-        at::Tensor full = all.permute({1, 0, 2});  // constants, (L, B, E)
-        feats = r.size() == 0
-                    ? full
-                    : at::cat({full.slice(1, 0, r.begin), own, full.slice(1, r.end, bn)}, 1);
-      }
-      MegLossTerms l = BatchLoss(s, feats, items, o.noise, gen);
-      l.total.backward();
-      loss_sum += l.total.item<double>();
-      if (pr.phase == 2) {
-        // Wfr's gradient is already the full-batch one on every rank: count it once.
-        if (!comm.is_root() && s.head->wfr.grad().defined()) s.head->wfr.mutable_grad().zero_();
-        parallel::AllreduceGradients(tensors, *backend, bucket_bytes);
-      }
-      AdamWStep(params, lrs, &adam, o.weight_decay);
-      ++pr.steps;
-      for (auto& p : tensors) p.mutable_grad() = at::Tensor();
-      if (comm.AnyTrue(TerminationRequested())) {
-        LOG_WARN("termination requested: stopping; resume from the state after epoch {}", pr.epoch);
-        res.stopped = true;
-        break;
-      }
-      const auto now = std::chrono::steady_clock::now();
-      if (comm.is_root() &&
-          std::chrono::duration<double>(now - t_progress).count() >= o.progress_seconds) {
-        t_progress = now;  // train.meg.progress_seconds
-        LOG_INFO("epoch {} (phase {}) batch {}/{}: loss {:.6f}", pr.epoch + 1, pr.phase, b + 1,
-                 batches.size(), loss_sum / double(b + 1));
-      }
-    }
-    if (res.stopped) break;
-    // Phase 1 trains Wfr redundantly on every rank (ranks on nodes with other thread counts may
-    // round differently): rank 0's Wfr is the model. Phase 2's replicas must agree exactly.
-    if (pr.phase == 1)
-      BroadcastFromRoot(s.head->wfr, comm);
-    else
-      CheckReplicasAgree(params, comm, pr.epoch + 1);
-    Terms val = Validate(s, o, pr.phase, comm);
-    AgreeOnTerms(&val, comm);
-    const double train_loss = loss_sum / double(batches.size());
-    const bool improved = val.total < pr.best_total && val.p < pr.best_p;
-    if (improved) {
-      if (pr.phase == 1) s.best_wfr = s.head->wfr.detach().clone();
-      if (comm.is_root()) SaveBest(s, o, info, pr, val, pr.epoch + 1);
-      pr.best_total = val.total;
-      pr.best_p = val.p;
-      pr.best_epoch = pr.epoch + 1;
-      pr.bad_epochs = 0;
-    } else {
-      ++pr.bad_epochs;
-    }
-    ++pr.epoch;
-    if (pr.phase == 1) ++pr.phase1_epochs;
-    ++epochs_this_run;
-    pr.train_loss.push_back(train_loss);
-    pr.val_loss.push_back(val.total);
-    pr.val_p.push_back(val.p);
-    pr.epoch_phase.push_back(pr.phase);
-    if (comm.is_root()) SaveState(s, adam, pr, o, info);
-    LOG_INFO(
-        "epoch {}/{} (phase {}): train loss {:.6f}, validation loss {:.6f} (Pearson {:.6f}, MSE "
-        "{:.6f}, generalisation {:.6f}){}",
-        pr.epoch, o.epochs, pr.phase, train_loss, val.total, val.p, val.mse, val.g,
-        improved ? " (best, saved)" : "");
-    if (control.stop_after_epochs > 0 && epochs_this_run >= control.stop_after_epochs &&
-        pr.epoch < o.epochs) {
-      res.stopped = true;
-      break;
     }
   }
+  // Phase 2: Wfr and the vision DoRA on re-encoded images, until its patience runs out.
+  while (t.Running() && pr.bad_epochs < o.patience_phase2) t.Epoch();
   if (!res.stopped && pr.phase == 2 && pr.bad_epochs >= o.patience_phase2) res.early_stopped = true;
   comm.Barrier();
   res.train_loss = pr.train_loss;
