@@ -245,17 +245,29 @@ VisionTransformerImpl::VisionTransformerImpl(int64_t input_resolution, int64_t p
 
 VisionTransformerImpl::Outputs VisionTransformerImpl::forward(const at::Tensor& images,
                                                               bool pos_embedding) {
-  TORCH_CHECK(images.dim() == 4 && images.size(1) == 3 && images.size(2) == input_resolution_ &&
-                  images.size(3) == input_resolution_,
-              "images must be (N, 3, ", input_resolution_, ", ", input_resolution_, "), got ",
-              images.sizes());
+  const int64_t patch = conv1->options.kernel_size()->at(0);
+  TORCH_CHECK(images.dim() == 4 && images.size(1) == 3 && images.size(2) == images.size(3) &&
+                  images.size(2) >= patch && images.size(2) % patch == 0,
+              "images must be (N, 3, R, R) with R a multiple of the patch size ", patch,
+              " (the model's resolution is ", input_resolution_, "), got ", images.sizes());
   const int64_t N = images.size(0);
   const int64_t W = class_embedding.size(0);
   at::Tensor x = conv1(images);                  // (N, W, grid, grid)
   x = x.reshape({N, W, -1}).permute({0, 2, 1});  // (N, grid^2, W)
   const at::Tensor cls = class_embedding.to(x.dtype()) + at::zeros({N, 1, W}, x.options());
   x = at::cat({cls, x}, /*dim=*/1);  // (N, L, W)
-  if (pos_embedding) x = x + positional_embedding.to(x.dtype());
+  if (pos_embedding) {
+    // The reference (CLIP-HBA's VisionTransformer.forward): the (L0, W) positional embedding is
+    // resized to the token count L as a 1-channel image, bicubic, align_corners false
+    // (F.interpolate's default); at the model's own resolution that is the identity.
+    at::Tensor pe = positional_embedding;
+    if (pe.size(0) != x.size(1))
+      pe = at::upsample_bicubic2d(pe.unsqueeze(0).unsqueeze(0), {x.size(1), x.size(2)},
+                                  /*align_corners=*/false, c10::nullopt, c10::nullopt)
+               .squeeze(0)
+               .squeeze(0);
+    x = x + pe.to(x.dtype());
+  }
   x = ln_pre(x);
   x = x.permute({1, 0, 2});  // (L, N, W)
   Outputs out;

@@ -136,8 +136,10 @@ class VisionTransformerImpl : public torch::nn::Module {
     std::vector<at::Tensor>
         cls_blocks;  // per block (N, W): CLS row of the block output, no ln_post
   };
-  // images: (N, 3, R, R) float. pos_embedding = false: the positional embedding is not added at all
-  // (CLIP-HBA's flag). Throws c10::Error on a wrong shape.
+  // images: (N, 3, R, R) float, R a multiple of the patch size (any R, as the reference: at another
+  // resolution than the model's the positional embedding is resized bicubically to the token
+  // count). pos_embedding = false: the positional embedding is not added at all (CLIP-HBA's
+  // flag). Throws c10::Error on a wrong shape.
   Outputs forward(const at::Tensor& images, bool pos_embedding = true);
 
   at::Tensor class_embedding;       // (W)

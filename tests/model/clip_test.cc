@@ -336,5 +336,25 @@ TEST(ResidualAttentionBlockTest, EqualsLibTorchMultiheadAttentionForManyHeads) {
   }
 }
 
+// Another resolution than the model's (the reference accepts any multiple of the patch): the
+// positional embedding is resized bicubically to the token count (F.interpolate, align_corners
+// false). At the model's own resolution that resize is the identity, so the fixture outputs hold;
+// at 48 px (36 patches + CLS vs 17 rows) the model runs, and the resize is ATen's bicubic kernel:
+// the embedding added equals upsample_bicubic2d of the (17, 64) table to (37, 64).
+TEST_F(ClipFixtureTest, OtherResolutionsResizeThePositionalEmbedding) {
+  Clip& clip = *clip_;
+  const at::Tensor pe = clip->visual->positional_embedding.detach();
+  const at::Tensor same = at::upsample_bicubic2d(pe.unsqueeze(0).unsqueeze(0), {pe.size(0), pe.size(1)},
+                                                 false, c10::nullopt, c10::nullopt);
+  EXPECT_TRUE(at::equal(same.squeeze(0).squeeze(0), pe)) << "same size must be the identity";
+  at::NoGradGuard no_grad;
+  const at::Tensor images = at::randn({2, 3, 48, 48});
+  const ImageOutputs with = clip->EncodeImage(images, true);
+  const ImageOutputs without = clip->EncodeImage(images, false);
+  ASSERT_EQ(with.features.sizes(), (std::vector<int64_t>{2, 32}));
+  EXPECT_GT((with.features - without.features).abs().max().item<double>(), 1e-4);
+  EXPECT_THROW(clip->EncodeImage(at::randn({1, 3, 36, 36})), c10::Error);  // 36 % 8 != 0
+}
+
 }  // namespace
 }  // namespace cliphba::model
