@@ -292,6 +292,10 @@ struct TrainMegOptions {
   // fixed there, so Wfr, P0/M0/G0 and phase 1's features come from the perturbed network, and
   // phase 2 continues from the same adapters); false = DoRA added, freshly drawn, at phase 2.
   bool dora_from_start = false;
+  // The head's curves (richness, beta, noise) from every participant of the stack and every
+  // object, held-out ones included (the reference); false = the modelled participants' training
+  // objects only (no held-out object informs training).
+  bool curves_from_all = false;
   int64_t seed = 1;            // split, shuffles, DoRA init and noise draws: pure functions of it
   double val_fraction = 0.2;   // validation share of the non-held-out objects
   int64_t batch = 50;          // global batch size (objects)

@@ -95,6 +95,8 @@ void AddTrainMegKeys(TrainMegOptions* o, std::vector<Field>* fields) {
            "batches drawn once, only their order shuffled per epoch (reference: true)"),
       Bool("train.meg.dora_from_start", &o->dora_from_start,
            "DoRA on the vision blocks before phase 1, frozen there (reference: true)"),
+      Bool("train.meg.curves_from_all", &o->curves_from_all,
+           "curves from every participant and object, held-out ones too (reference: true)"),
       Choice("train.meg.wfr_init", &o->wfr_init,
              "Wfr start: last (reference: 1 on the last block) | ramp (block j: j / (L - 1))",
              {WfrInit::kLast, WfrInit::kRamp}),

@@ -293,10 +293,17 @@ MegData LoadData(const TrainMegOptions& o) {
   full = scale.Apply(full);
   d.target = full.index_select(0, at::tensor(win.index, at::kLong)).contiguous();
   full = at::Tensor();
-  // Curves from the participants' training-object stacks.
+  // Curves from the modelled participants' training-object stacks, or (curves_from_all, the
+  // reference) from every participant of the file over every object, held-out ones included.
+  std::vector<int64_t> curve_ps = d.ps, curve_objects = d.split.train;
+  if (o.curves_from_all) {
+    curve_ps = meg::ParticipantIndices(st, {}, "train.meg.curves_from_all");
+    curve_objects.resize(size_t(st.objects()));
+    for (int64_t i = 0; i < st.objects(); ++i) curve_objects[size_t(i)] = i;
+  }
   std::vector<at::Tensor> stacks;
-  for (int64_t p : d.ps)
-    stacks.push_back(scale.Apply(st.Read(p, 0, d.axis.size, d.split.train)));
+  for (int64_t p : curve_ps)
+    stacks.push_back(scale.Apply(st.Read(p, 0, d.axis.size, curve_objects)));
   d.curves = meg::ComputeCurves(stacks, d.axis, o.noise_scale, o.noise_sigma);
   return d;
 }

@@ -235,6 +235,19 @@ TEST(TrainMegTest, ReferenceDoraFromStartNoiseEvalAndFixedBatches) {
   EXPECT_LT(MaxDiff(d.val_loss, ds.val_loss), 1e-6) << "resume vs straight";
   EXPECT_EQ(d.epoch_phase, ds.epoch_phase);
 
+  // Curves from every participant and object (the reference): other beta / visual_scaler curves
+  // in the checkpoint than from the training objects alone.
+  o.dora_from_start = false;
+  o.curves_from_all = true;
+  o.epochs = 1;
+  o.out_dir = kOut + "/reference/curves_all";
+  TrainMeg(o, kInfo, false, parallel::Comm::Serial());
+  const model::StateDict all_curves = model::LoadSafetensors(o.out_dir + "/best.safetensors");
+  const model::StateDict own_curves = model::LoadSafetensors(kOut + "/reference/plain/best.safetensors");
+  ASSERT_NE(all_curves.Find("beta"), nullptr);
+  EXPECT_GT((*all_curves.Find("beta") - *own_curves.Find("beta")).abs().max().item<double>(), 1e-6);
+  o.curves_from_all = false;
+
   // Noise in validation: seeded (two runs agree bitwise) and it changes P0.
   o.dora_from_start = false;
   o.noise_eval = true;
