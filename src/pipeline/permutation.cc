@@ -20,6 +20,7 @@
 #include "io/csv.h"
 #include "io/npy.h"
 #include "io/results_store.h"
+#include "meg/rdm_series.h"
 #include "pipeline/permutation_output.h"
 #include "rsa/behavior.h"
 #include "rsa/rdm.h"
@@ -50,82 +51,17 @@ std::string Shape(const at::Tensor& t) {
 // ---------------------------------------------------------------------------------------------
 // Inputs
 
-// A neural RDM time course on disk: (T x n x n) squares, one (n x n) square, or (T x m) condensed
-// rows. Timepoints are read one at a time with positioned reads, so memory does not grow with T.
-struct NeuralStack {
-  io::NpyHeader header;                   // NPY input
-  std::shared_ptr<io::ResultsReader> h5;  // HDF5 input (hyperslab reads)
-  std::string dataset;                    // its dataset path
-  bool square = true;
-  bool single = false;  // one (n x n) RDM: T = 1
-  int64_t n = 0, t = 0;
-  std::string path;
-};
-
-int64_t ObjectsFromPairs(int64_t m) {
-  int64_t n = int64_t(std::llround((1 + std::sqrt(1 + 8.0 * double(m))) / 2));
-  return n * (n - 1) / 2 == m ? n : -1;
-}
-
-NeuralStack OpenNeural(const std::string& path, const std::string& dataset) {
-  NeuralStack s;
-  s.path = path;
-  std::vector<int64_t> shape;
-  bool floating = false;
-  std::string what;
-  if (!dataset.empty()) {
-    s.h5 = std::make_shared<io::ResultsReader>(path);
-    s.dataset = dataset;
-    shape = s.h5->Shape(dataset);
-    floating = at::isFloatingType(s.h5->ReadRows(dataset, 0, 0).scalar_type());
-    what = "HDF5 dataset " + dataset;
-  } else {
-    // An HDF5 file without permute.mantel.neural_dataset would fail as "bad magic" in the NPY
-    // reader: say what is missing instead.
-    char magic[8] = {};
-    if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
-      const size_t got = std::fread(magic, 1, sizeof magic, f);
-      std::fclose(f);
-      if (got == sizeof magic && std::memcmp(magic, "\x89HDF\r\n\x1a\n", 8) == 0)
-        throw ConfigError(path +
-                          " is an HDF5 file: set permute.mantel.neural_dataset to the dataset "
-                          "that holds the RDM stack (e.g. /meg/rdm)");
-    }
-    s.header = io::ReadNpyHeader(path);  // streamed by rows (C or Fortran order)
-    shape = s.header.shape;
-    floating = s.header.dtype == at::kFloat || s.header.dtype == at::kDouble;
-    what = "NPY descr '" + s.header.descr + "'";
-  }
-  if (!floating) throw DataError(path + ": neural RDMs must be float32 or float64 (" + what + ")");
-  if (shape.size() == 3 && shape[1] == shape[2]) {
-    s.square = true, s.n = shape[1], s.t = shape[0];
-  } else if (shape.size() == 2 && shape[0] == shape[1]) {
-    s.square = true, s.single = true, s.n = shape[0], s.t = 1;
-  } else if (shape.size() == 2 && ObjectsFromPairs(shape[1]) > 0) {
-    s.square = false, s.n = ObjectsFromPairs(shape[1]), s.t = shape[0];
-  } else {
-    std::string dims;
-    for (int64_t d : shape) dims += (dims.empty() ? "" : " x ") + std::to_string(d);
-    throw DataError(path +
-                    ": expected neural RDMs of shape (n x n), (T x n x n) or condensed "
-                    "(T x n(n-1)/2), got (" +
-                    dims + ")");
-  }
-  if (s.t < 1) throw DataError(path + ": the neural RDM stack has no timepoints");
-  return s;
-}
-
 // Condensed (m) float64 model RDM from (n x n) or (m).
 rsa::CondensedRdm ReadModel(const std::string& path) {
   at::Tensor d = io::ReadNpy(path);
   rsa::CondensedRdm out;
   if (d.dim() == 2) {
     out = rsa::CondenseSquare(d, path);
-  } else if (d.dim() == 1 && ObjectsFromPairs(d.size(0)) > 0) {
+  } else if (d.dim() == 1 && meg::ObjectsFromPairs(d.size(0)) > 0) {
     at::Tensor v = d.to(at::kDouble);
     if (!at::isfinite(v).all().item<bool>())
       throw DataError(path + ": the model RDM contains NaN or Inf");
-    out = {ObjectsFromPairs(d.size(0)), v.contiguous()};
+    out = {meg::ObjectsFromPairs(d.size(0)), v.contiguous()};
   } else {
     throw DataError(path + ": expected a model RDM of shape (n x n) or condensed (n(n-1)/2), got " +
                     Shape(d));
@@ -134,32 +70,6 @@ rsa::CondensedRdm ReadModel(const std::string& path) {
     throw DataError(path + ": the model RDM gives every pair the same dissimilarity, so its " +
                     "correlation with the neural RDMs is undefined");
   return out;
-}
-
-// Condensed float64 row of timepoint t, validated (square: symmetric, zero diagonal, finite).
-at::Tensor NeuralRow(const NeuralStack& s, int64_t t) {
-  const std::string where = s.path + " (timepoint " + std::to_string(t) + ")";
-  at::Tensor raw;
-  if (s.h5) {
-    raw = s.single ? s.h5->ReadRows(s.dataset, 0, s.n) : s.h5->ReadRows(s.dataset, t, 1)[0];
-  } else {
-    raw = s.single ? io::ReadNpyRows(s.path, s.header, 0, s.n)
-                   : io::ReadNpyRows(s.path, s.header, t, 1)[0];
-  }
-  at::Tensor v;
-  if (s.square) {
-    v = rsa::CondenseSquare(raw, where).values;
-  } else {
-    v = raw.to(at::kDouble).contiguous();
-    if (!at::isfinite(v).all().item<bool>())
-      throw DataError(where + ": the RDM contains NaN or Inf");
-  }
-  // Named here: the standardisation would only say "row 0" (it sees one row at a time).
-  if (v.numel() > 0 && (v == v[0]).all().item<bool>())
-    throw DataError(where +
-                    ": every pair has the same dissimilarity, so its correlation with the " +
-                    "model is undefined");
-  return v;
 }
 
 // Model rows reordered into the neural object order when both name lists are given.
@@ -258,9 +168,9 @@ MantelOutcome RunMantel(const config::Config& cfg, const parallel::Comm& comm,
   const auto tail = o.tail == 0 ? stats::Tail::kTwo : stats::Tail::kUpper;
   const at::ScalarType dtype = po.precision == "float64" ? at::kDouble : at::kFloat;
 
-  NeuralStack neural = OpenNeural(o.neural_rdm, o.neural_dataset);
-  rsa::CondensedRdm model = AlignModel(ReadModel(o.model_rdm), o, neural.n);
-  const int64_t n = model.n, m = rsa::NumPairs(n), T = neural.t;
+  const meg::RdmSeries neural = meg::RdmSeries::Open(o.neural_rdm, o.neural_dataset);
+  rsa::CondensedRdm model = AlignModel(ReadModel(o.model_rdm), o, neural.objects());
+  const int64_t n = model.n, m = rsa::NumPairs(n), T = neural.timepoints();
 
   at::Tensor explicit_perms;
   int64_t n_perm = o.n;
@@ -331,7 +241,7 @@ MantelOutcome RunMantel(const config::Config& cfg, const parallel::Comm& comm,
     at::Tensor obs_chunk = at::zeros({tc}, at::kDouble);
     for (int64_t t = own.begin; t < own.end; ++t) {
       at::Tensor z =
-          stats::StandardizeRows(NeuralRow(neural, t0 + t).unsqueeze(0), kind, at::kDouble)[0];
+          stats::StandardizeRows(neural.Row(t0 + t).unsqueeze(0), kind, at::kDouble)[0];
       // Sequential dot product: BLAS ddot splits long vectors over threads, and the thread count
       // (hence the summation order) differs between rank counts.
       const double* zp = z.data_ptr<double>();
@@ -397,7 +307,7 @@ MantelOutcome RunMantel(const config::Config& cfg, const parallel::Comm& comm,
   if (po.bootstrap_n > 0) {
     // Resampling objects needs every timepoint at once: (T x m) float64 in memory.
     std::vector<at::Tensor> rows;
-    for (int64_t t = 0; t < T; ++t) rows.push_back(NeuralRow(neural, t));
+    for (int64_t t = 0; t < T; ++t) rows.push_back(neural.Row(t));
     at::Tensor times = po.time_start_ms + po.time_step_ms * at::arange(T, at::kDouble);
     out.ci = stats::BootstrapObjects(
         model.values, at::stack(rows), times, po.bootstrap_n, uint64_t(o.seed), po.bootstrap_level,
@@ -494,7 +404,7 @@ PermuteOutcome RunPermute(const config::Config& cfg, const parallel::Comm& comm,
   if (flags.resume) CheckExistingOutput(po.out, hash, flags);
   if (!po.mantel.model_rdm.empty() && !po.cluster.data.empty()) {
     // Both tests of one run share the time axis: check before hours of work, not after.
-    const int64_t t_neural = OpenNeural(po.mantel.neural_rdm, po.mantel.neural_dataset).t;
+    const int64_t t_neural = meg::RdmSeries::Open(po.mantel.neural_rdm, po.mantel.neural_dataset).timepoints();
     const auto shape = io::ReadNpyHeader(po.cluster.data).shape;
     if (shape.size() != 2 || shape[1] != t_neural)
       throw DataError(po.cluster.data + " must be (participants x " + std::to_string(t_neural) +
