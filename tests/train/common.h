@@ -5,6 +5,7 @@
 #include <string>
 
 #include "config/options.h"
+#include "tests/fixture_cases.h"
 #include "data/behavior_dataset.h"
 
 namespace cliphba::train::testing {
@@ -22,8 +23,8 @@ inline config::TrainBehaviorOptions SynthOptions(const std::string& dir,
   so.seed = 5;
   data::SynthImagesSummary s = data::WriteSynthImages(so);
   config::TrainBehaviorOptions o;
-  o.checkpoint = std::string(CLIPHBA_SHARED_DIR) + "/fixtures/clip/model/tiny_clip_vit.safetensors";
-  o.vocab = std::string(CLIPHBA_SHARED_DIR) + "/data/clip/bpe_simple_vocab_16e6.txt.gz";
+  o.checkpoint = cliphba::testing::SharedDir() + "/fixtures/clip/model/tiny_clip_vit.safetensors";
+  o.vocab = cliphba::testing::SharedDir() + "/data/clip/bpe_simple_vocab_16e6.txt.gz";
   o.vocab_remap = config::VocabRemap::kTiny;
   o.prompts = s.prompts;
   o.targets_csv = s.targets_csv;

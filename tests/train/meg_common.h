@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/options.h"
+#include "tests/fixture_cases.h"
 #include "core/rng.h"
 #include "data/behavior_dataset.h"
 #include "io/csv.h"
@@ -30,7 +31,7 @@ struct MegSynth {
 // and 3 are copies of blocks 0 and 1 with every tensor scaled by 1 + 0.1 N(0, 1) (seeded).
 inline std::string FourBlockClip(const std::string& dir) {
   const std::string out = dir + "/tiny_clip_vit_4blocks.safetensors";
-  model::StateDict sd = model::LoadSafetensors(std::string(CLIPHBA_SHARED_DIR) +
+  model::StateDict sd = model::LoadSafetensors(cliphba::testing::SharedDir() +
                                                "/fixtures/clip/model/tiny_clip_vit.safetensors");
   at::Generator gen = at::detail::createCPUGenerator(5);
   std::vector<std::pair<std::string, at::Tensor>> extra;
@@ -91,7 +92,7 @@ inline MegSynth MakeMegSynth(const std::string& dir, const std::string& out_dir,
   o.rdm.time_step_ms = 10;
   o.mode = config::MegMode::kGroup;
   o.checkpoint = FourBlockClip(dir);
-  o.vocab = std::string(CLIPHBA_SHARED_DIR) + "/data/clip/bpe_simple_vocab_16e6.txt.gz";
+  o.vocab = cliphba::testing::SharedDir() + "/data/clip/bpe_simple_vocab_16e6.txt.gz";
   o.vocab_remap = config::VocabRemap::kTiny;
   o.prompts = s.prompts;
   o.image_dir = s.image_dir;
