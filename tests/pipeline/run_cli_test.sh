@@ -305,6 +305,43 @@ assert "spearman" in f["/behavior"].attrs
 print("meg pipeline: group peak", f["/meg/group/alignment/peak_ms"][()],
       "own-other", f["/meg/own_vs_other/matrix"].attrs["statistic"])
 PYEOF
+  # The alignment block recomputed independently from the files the run wrote: each model's
+  # /model/rdm (model_rdms.h5) against the MEG stack (meg_rdm.npy, rescaled by the whole file's
+  # range: meg.rdm.rescale minmax), scipy's spearmanr / pearsonr per participant and timepoint,
+  # and the noise ceilings (Spearman with the mean of the others / of all participants).
+  $PY - "$OUT" <<'PYEOF'
+import sys, h5py, numpy as np
+from scipy import stats
+out = sys.argv[1]
+stack = np.load(f"{out}/meg_rdm.npy").astype(np.float64)        # (P, T, n, n)
+stack = (stack - stack.min()) / (stack.max() - stack.min())       # the whole file's range
+names = [l.strip() for l in open(f"{out}/meg_names.txt") if l.strip()]
+f = h5py.File(f"{out}/m/results.h5", "r")
+P, T = stack.shape[:2]
+worst = 0.0
+for model in ["group", "individual/0", "individual/1", "individual/2"]:
+    m = h5py.File(f"{out}/m/{model}/model_rdms.h5", "r")
+    objs = [s.decode() for s in m["/model/names"][()]]
+    rdm = m["/model/rdm"][()]                                      # (T, pairs)
+    idx = [names.index(o) for o in objs]
+    iu = np.triu_indices(len(idx), 1)
+    meg = np.stack([[stack[p, t][np.ix_(idx, idx)][iu] for t in range(T)] for p in range(P)])
+    sp = np.array([[stats.spearmanr(rdm[t], meg[p, t])[0] for t in range(T)] for p in range(P)])
+    pe = np.array([[stats.pearsonr(rdm[t], meg[p, t])[0] for t in range(T)] for p in range(P)])
+    got_s, got_p = f[f"/meg/{model}/alignment/spearman"][()], f[f"/meg/{model}/alignment/pearson"][()]
+    worst = max(worst, np.abs(got_s - sp).max(), np.abs(got_p - pe).max())
+    assert np.allclose(got_s, sp, atol=1e-6, rtol=0), (model, np.abs(got_s - sp).max())
+    assert np.allclose(got_p, pe, atol=1e-6, rtol=0), (model, np.abs(got_p - pe).max())
+lo = np.array([[stats.spearmanr(meg[p, t], np.delete(meg[:, t], p, 0).mean(0))[0]
+                for t in range(T)] for p in range(P)])
+up = np.array([[stats.spearmanr(meg[p, t], meg[:, t].mean(0))[0] for t in range(T)]
+               for p in range(P)])
+for name, want in (("lower", lo), ("upper", up)):
+    got = f[f"/meg/ceiling/{name}"][()]
+    worst = max(worst, np.abs(got - want).max())
+    assert np.allclose(got, want, atol=1e-6, rtol=0), (name, np.abs(got - want).max())
+print(f"alignment and ceilings = scipy on the written RDMs (largest difference {worst:.1e})")
+PYEOF
   grep -q "stage individual (3/5): 3 participant(s), 2 group(s) of 1 rank(s)" "$OUT/m.log" \
     || fail "no participant groups: $(grep individual "$OUT/m.log" | head -3)"
   run 2 "$OUT/m" "${sets[@]}" || { cat "$OUT/m.log"; fail "rerun"; }
