@@ -34,9 +34,11 @@ VARIANTS = [
     ("fixed_batches", ["train.meg.fixed_batches=true"]),
     ("window 15 ms", ["train.meg.window_ms=15"]),
     ("behavior_vision false", ["train.meg.behavior_vision=false"]),
+    ("curves_from_all", ["train.meg.curves_from_all=true"]),
     ("reference (all)", ["train.meg.wfr_init=last", "train.meg.dora_from_start=true",
                          "train.meg.noise_eval=true", "train.meg.fixed_batches=true",
-                         "train.meg.window_ms=15", "train.meg.behavior_vision=false"]),
+                         "train.meg.window_ms=15", "train.meg.behavior_vision=false",
+                         "train.meg.curves_from_all=true"]),
 ]
 
 
