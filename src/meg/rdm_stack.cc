@@ -94,8 +94,7 @@ struct RdmStack::Impl {
   std::shared_ptr<io::ResultsReader> file;  // HDF5: open read-only
   std::vector<std::string> names, labels;
   TimeAxis axis;      // the axis callers see (after smoothing)
-  TimeAxis raw_axis;  // the file's axis
-  int64_t T_raw = 0;  // the file's timepoints
+  TimeAxis raw_axis;  // the file's axis (raw_axis.size: the file's timepoints)
   int64_t smooth = 1;  // meg.rdm.smooth_ms in file samples (1 = off)
   bool nan_zero = false;
   double tolerance = 1e-6;
@@ -232,7 +231,6 @@ RdmStack RdmStack::Open(const config::MegRdmOptions& o) {
                     "', but the RDM stacks have " + std::to_string(impl->P) + " participants");
   }
   impl->raw_axis = impl->axis;
-  impl->T_raw = impl->T;
   if (o.smooth_ms > 0) {
     // The reference's smoothen_rdm: keep timepoint 0, then average every `w` following samples
     // (a trailing remainder is dropped); the new axis starts at the same time with step w * step.
@@ -242,13 +240,13 @@ RdmStack RdmStack::Open(const config::MegRdmOptions& o) {
       throw ConfigError(fmt::format(
           "meg.rdm.smooth_ms = {:g} ms is not a whole multiple of the time step {:g} ms of {}",
           o.smooth_ms, impl->axis.step_ms, o.path));
-    if (impl->T_raw < 1 + w)
+    if (impl->raw_axis.size < 1 + w)
       throw DataError(fmt::format(
           "{}: {} timepoints cannot be smoothed in blocks of {} (meg.rdm.smooth_ms = {:g} ms): "
           "at least {} are needed",
-          o.path, impl->T_raw, w, o.smooth_ms, 1 + w));
+          o.path, impl->raw_axis.size, w, o.smooth_ms, 1 + w));
     impl->smooth = w;
-    impl->T = 1 + (impl->T_raw - 1) / w;
+    impl->T = 1 + (impl->raw_axis.size - 1) / w;
     impl->axis.step_ms = impl->raw_axis.step_ms * double(w);
     impl->axis.size = impl->T;
   }
@@ -295,7 +293,7 @@ at::Tensor RdmStack::Read(int64_t p, int64_t t0, int64_t count,
 at::Tensor RdmStack::Impl::ReadRaw(int64_t p, int64_t t0, int64_t count,
                                    const std::vector<int64_t>& idx) const {
   const Impl& s = *this;
-  const int64_t T = s.T_raw;
+  const int64_t T = s.raw_axis.size;
   const TimeAxis& axis = s.raw_axis;
   if (p < 0 || p >= s.P)
     throw ConfigError(s.path + ": participant index " + std::to_string(p) +
@@ -424,7 +422,7 @@ at::Tensor RescaleMinMax(const at::Tensor& stack, double lo, double hi) {
                     fmt::format("{:g}", lo) + ", so [min, max] cannot be mapped to [0, 1]");
   at::Tensor out = (x - lo) / (hi - lo);
   out.diagonal(0, 1, 2).zero_();
-  return out.to(at::kFloat);
+  return out.to(stack.scalar_type() == at::kDouble ? at::kDouble : at::kFloat);
 }
 
 std::vector<int64_t> IndicesOfNames(const std::vector<std::string>& names,

@@ -98,12 +98,13 @@ class RdmStack {
 
 // Global min-max rescale of a (T, k, k) stack to [0, 1] (reference load_rdm): (v - min) /
 // (max - min) with min and max over every entry (diagonal included), then the diagonal is set to
-// 0 (it already is when the entries are >= 0, as for decoding RDMs). Returns float32.
-// Throws DataError if the stack is constant (max == min) or not 3-D square.
+// 0 (it already is when the entries are >= 0, as for decoding RDMs). Computed in float64; returns
+// float64 for a float64 stack, else float32. Throws DataError if the stack is constant
+// (max == min) or not 3-D square.
 at::Tensor RescaleMinMax(const at::Tensor& stack);
 // The same with given bounds (e.g. RdmStack::ValueRange() of the whole file, which is what the
-// reference rescales by): (v - min) / (max - min), diagonal set to 0. Throws DataError if
-// max <= min.
+// reference rescales by; meg::RdmScale applies it): (v - min) / (max - min), diagonal set to 0.
+// Throws DataError if max <= min.
 at::Tensor RescaleMinMax(const at::Tensor& stack, double min, double max);
 
 // Indices of `wanted` (e.g. image names) in `names` (RDM order): result[w] = index of wanted[w].

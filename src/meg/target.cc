@@ -61,12 +61,9 @@ RdmScale RdmScale::FromRange(config::RdmRescale rule, const RdmStack::Range& ran
   return s;
 }
 
-at::Tensor RdmScale::Apply(const at::Tensor& values) const {
-  const auto out_type = values.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  if (!active_) return values.to(out_type);
-  at::Tensor x = (values.to(at::kDouble) - range_.min) / (range_.max - range_.min);
-  if (x.dim() == 3 && x.size(1) == x.size(2)) x.diagonal(0, 1, 2).zero_();
-  return x.to(out_type);
+at::Tensor RdmScale::Apply(const at::Tensor& stack) const {
+  if (!active_) return stack.scalar_type() == at::kDouble ? stack : stack.to(at::kFloat);
+  return RescaleMinMax(stack, range_.min, range_.max);
 }
 
 }  // namespace cliphba::meg

@@ -25,9 +25,8 @@ std::vector<int64_t> ParticipantIndices(const RdmStack& stack,
                                         const std::vector<std::string>& wanted,
                                         const std::string& key);
 
-// The rescale of a stack's values (see above). Apply: (T, k, k) or (T, m), computed in float64,
-// returned as float64 for float64 input, else float32; the diagonal of square stacks set to 0
-// (as RescaleMinMax).
+// The rescale of a stack's values (see above). Apply: (T, k, k) -> RescaleMinMax with the range
+// (float64 for a float64 stack, else float32), or the stack as is under "none".
 class RdmScale {
  public:
   // The whole file's range when `rule` is minmax (streams every participant and timepoint once).
@@ -37,9 +36,7 @@ class RdmScale {
   // over MPI ranks). Throws DataError if a minmax range is empty (max <= min).
   static RdmScale FromRange(config::RdmRescale rule, const RdmStack::Range& range,
                             const std::string& source);
-  at::Tensor Apply(const at::Tensor& values) const;
-  bool active() const { return active_; }
-  const RdmStack::Range& range() const { return range_; }
+  at::Tensor Apply(const at::Tensor& stack) const;
 
  private:
   bool active_ = false;

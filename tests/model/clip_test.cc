@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "expect_close.h"
 #include "io/npy.h"
 
 namespace cliphba::model {
@@ -42,15 +43,10 @@ StateDict LoadFixtureStateDict() {
 
 at::Tensor Npy(const std::string& name) { return io::ReadNpy(kDir + name); }
 
-// Checks |actual - expected| <= atol + rtol * |expected| elementwise; prints max|diff|.
+// The README's model-output tolerances by default (tests/expect_close.h).
 void ExpectClose(const std::string& what, const at::Tensor& actual, const at::Tensor& expected,
                  double atol = kAtol, double rtol = kRtol) {
-  ASSERT_EQ(actual.sizes(), expected.sizes()) << what;
-  const at::Tensor a = actual.detach().to(at::kDouble);
-  const at::Tensor e = expected.to(at::kDouble);
-  const double max_diff = (a - e).abs().max().item<double>();
-  std::printf("  %-28s max|diff| = %.3e\n", what.c_str(), max_diff);
-  EXPECT_TRUE(at::allclose(a, e, rtol, atol)) << what << ": max|diff| = " << max_diff;
+  cliphba::testing::ExpectClose(what, actual, expected, atol, rtol);
 }
 
 class ClipFixtureTest : public ::testing::Test {

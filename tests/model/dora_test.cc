@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "expect_close.h"
 #include "fixture_cases.h"
 #include "io/npy.h"
 #include "model/clip.h"
@@ -26,6 +27,7 @@ namespace {
 using StateDict = std::vector<std::pair<std::string, at::Tensor>>;
 
 using cliphba::testing::ClipFixtureCases;
+using cliphba::testing::ExpectClose;
 using cliphba::testing::FixtureCase;
 
 const std::string kFixtures = cliphba::testing::SharedDir() + "/fixtures/clip/";
@@ -39,16 +41,6 @@ at::Tensor CaseNpy(const std::string& dir, const std::string& name) {
 }
 at::Tensor Case0(const std::string& name) { return CaseNpy(kCase0, name); }
 
-void ExpectClose(const std::string& what, const at::Tensor& actual, const at::Tensor& expected,
-                 double atol, double rtol) {
-  ASSERT_TRUE(actual.defined()) << what;
-  ASSERT_EQ(actual.sizes(), expected.sizes()) << what;
-  const at::Tensor a = actual.detach().to(at::kDouble);
-  const at::Tensor e = expected.to(at::kDouble);
-  const double max_diff = (a - e).abs().max().item<double>();
-  std::printf("  %-28s max|diff| = %.3e\n", what.c_str(), max_diff);
-  EXPECT_TRUE(at::allclose(a, e, rtol, atol)) << what << ": max|diff| = " << max_diff;
-}
 
 
 // One test per case folder of fixtures/clip/dora (its summary.json lists each case's sizes, rank,

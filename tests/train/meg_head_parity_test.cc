@@ -12,11 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "expect_close.h"
 #include "fixture_cases.h"
 #include "io/npy.h"
 #include "model/checkpoint.h"
 #include "model/clip.h"
 #include "model/meg_head.h"
+#include "tests/train/meg_loss_fixture.h"
 #include "train/meg_loss.h"
 
 namespace cliphba::train {
@@ -24,21 +26,11 @@ namespace {
 
 using cliphba::testing::CaseTestName;
 using cliphba::testing::ClipFixtureCases;
+using cliphba::testing::ExpectClose;
 using cliphba::testing::FixtureCase;
 
 constexpr char kSet[] = "meg_head";
 
-void ExpectClose(const std::string& what, const at::Tensor& actual, const at::Tensor& expected,
-                 double atol, double rtol) {
-  ASSERT_TRUE(actual.defined()) << what << ": no value (no gradient reached it?)";
-  ASSERT_EQ(actual.sizes(), expected.sizes()) << what;
-  const at::Tensor a = actual.detach().to(at::kDouble);
-  const at::Tensor e = expected.to(at::kDouble);
-  const double max_diff = (a - e).abs().max().item<double>();
-  std::printf("  %-26s max|diff| = %.3e  (max|ref| = %.3e)\n", what.c_str(), max_diff,
-              e.abs().max().item<double>());
-  EXPECT_TRUE(at::allclose(a, e, rtol, atol)) << what << ": max|diff| = " << max_diff;
-}
 
 class MegHeadParity : public ::testing::TestWithParam<FixtureCase> {};
 
@@ -104,13 +96,7 @@ TEST_P(MegHeadParity, ForwardLossAndGradientsMatchTheReference) {
 
   // The loss with the case's weights and initial-loss normalisers.
   const nlohmann::json& l = s.at("loss");
-  PearsonMSELongLoss loss;
-  loss.p_weight = l.at("p_weight").get<double>();
-  loss.m_weight = l.at("m_weight").get<double>();
-  loss.g_weight = l.at("g_weight").get<double>();
-  loss.p0 = l.at("initial_pearson_loss").get<double>();
-  loss.m0 = l.at("initial_mse_loss").get<double>();
-  loss.g0 = l.at("initial_generalization_loss").get<double>();
+  const PearsonMSELongLoss loss = testing::LossFromFixture(l);
   const at::Tensor target = npy("target_rdm");
   const MegLossTerms terms = loss(rdm, target);
   EXPECT_NEAR(terms.mse.item<double>(), l.at("mse").get<double>(), 1e-5);

@@ -9,6 +9,7 @@
 
 #include "fixture_cases.h"
 #include "io/npy.h"
+#include "tests/train/meg_loss_fixture.h"
 
 namespace cliphba::train {
 namespace {
@@ -54,13 +55,7 @@ TEST_P(MegLossParity, PearsonRdmAndTimeGeneralizationMatch) {
 
 TEST_P(MegLossParity, ValuesAndGradientMatch) {
   const nlohmann::json s = Summary();
-  PearsonMSELongLoss loss;
-  loss.p_weight = s.at("p_weight").get<double>();
-  loss.m_weight = s.at("m_weight").get<double>();
-  loss.g_weight = s.at("g_weight").get<double>();
-  loss.p0 = s.at("initial_pearson_loss").get<double>();
-  loss.m0 = s.at("initial_mse_loss").get<double>();
-  loss.g0 = s.at("initial_generalization_loss").get<double>();
+  const PearsonMSELongLoss loss = testing::LossFromFixture(s);
   at::Tensor emb = Npy("pred_emb").set_requires_grad(true);
   MegLossTerms t = loss(PearsonRdm(emb), Npy("target_rdm"));
   const nlohmann::json& f = s.at("float32");
