@@ -18,6 +18,7 @@ PACKAGES=(
   libhdf5-openmpi-dev hdf5-tools   # parallel HDF5 (MPI-IO); h5dump/h5diff
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libstb-dev zlib1g-dev
+  libssl-dev              # libcrypto: SHA-256 of checkpoints (known OpenAI files, convert's provenance)
   python3 python3-numpy python3-scipy python3-h5py  # reference scripts, reading results
   slurmctld slurmd slurm-client munge   # one-node Slurm for tests/slurm (munge: hard dependency)
   python3-matplotlib      # scripts/plot_results.py, scripts/report.py (Agg backend)

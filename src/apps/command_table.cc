@@ -164,6 +164,68 @@ void DeclareRun(CLI::App* cmd, ParsedArgs* parsed) {
   AddKeyOptions(cmd, parsed, {{"--out-dir", "run.out_dir", "run folder"}});
 }
 
+// The image source and run options of both `predict` commands.
+void DeclareImages(CLI::App* cmd, predict::ImageArgs* images, int64_t* batch, int64_t* threads) {
+  cmd->add_option("--images", images->dir, "folder of .jpg/.jpeg/.png images (sorted by name)");
+  cmd->add_option("--image-list", images->list,
+                  "text file: one image path per line (relative to the list's folder)");
+  cmd->add_option("--images-npy", images->npy, "normalised float32 (N, 3, R, R) images as NPY");
+  cmd->add_flag("--skip-bad-images", images->skip_bad,
+                "leave out (and list) images that do not decode instead of failing");
+  cmd->add_option("--batch", *batch, "images per chunk (default 32)");
+  cmd->add_option("--threads", *threads, "threads per process (default: cores / ranks)");
+}
+
+void DeclarePredictBehavior(CLI::App* cmd, ParsedArgs* parsed) {
+  AddCommon(cmd, parsed);
+  predict::PredictBehaviorOptions* o = &parsed->predict.behavior;
+  cmd->add_option("--model", o->model,
+                  "a `train behavior` folder, a file written by `convert`, or a base CLIP "
+                  "checkpoint (plain CLIP)");
+  DeclareImages(cmd, &o->images, &o->batch, &parsed->predict.threads);
+  cmd->add_option("--prompts", o->text.prompts, "JSON list of prompts (default: the model's)");
+  cmd->add_option("--vocab", o->text.vocab, "CLIP BPE merges (default: the model's)");
+  cmd->add_option("--vocab-remap", o->text.vocab_remap, "tiny | none (default: the model's)");
+  cmd->add_option("--labels", o->text.labels, "one label per prompt (default: the model's)");
+  cmd->add_option("--out", o->out, "HDF5 output file");
+  cmd->add_option("--csv", o->csv, "also write image_name + one column per label as CSV");
+  cmd->add_flag("--force", o->force, "replace an existing --out / --csv");
+  cmd->add_flag("--strict", o->strict,
+                "refuse a known OpenAI checkpoint name whose SHA-256 differs (else a warning)");
+}
+
+void DeclarePredictMeg(CLI::App* cmd, ParsedArgs* parsed) {
+  AddCommon(cmd, parsed);
+  predict::PredictMegOptions* o = &parsed->predict.meg;
+  cmd->add_option("--model", o->model, "a `train meg` folder or a `cliphba run` folder");
+  cmd->add_option("--unit", o->unit, "with a run folder: group | individual/<participant>");
+  cmd->add_flag("--all", o->all, "with a run folder: every MEG model of the run");
+  DeclareImages(cmd, &o->images, &o->batch, &parsed->predict.threads);
+  cmd->add_option("--out", o->out, "HDF5 output file");
+  cmd->add_option("--t-block", o->t_block, "timepoints per streamed block (default 16)");
+  cmd->add_option("--noise-seed", parsed->predict.noise_seed,
+                  "add the model's noise (the reference's noisy inference), drawn from this seed");
+  cmd->add_flag("--no-rdm", o->no_rdm, "write embeddings only (RDMs are T x N(N-1)/2 floats)");
+  cmd->add_flag("--force", o->force, "replace an existing --out");
+}
+
+void DeclareConvert(CLI::App* cmd, ParsedArgs* parsed) {
+  AddCommon(cmd, parsed);
+  PredictArgs* p = &parsed->predict;
+  cmd->add_option("--from", p->convert_from, "source format: reference-pth (the default)");
+  cmd->add_option("file", p->convert.in, "the checkpoint to convert (FILE.pth)");
+  cmd->add_option("--out", p->convert.out, "the cliphba checkpoint to write (.safetensors)");
+  cmd->add_option("--dora-alpha", p->convert.dora_alpha,
+                  "DoRA alpha the model was trained with (not in the file; default 16)");
+  cmd->add_option("--prompts", p->convert.text.prompts, "record these prompts in the file");
+  cmd->add_option("--vocab", p->convert.text.vocab, "record this CLIP BPE vocabulary");
+  cmd->add_option("--vocab-remap", p->convert.text.vocab_remap, "record this remap (tiny)");
+  cmd->add_option("--labels", p->convert.text.labels, "record one label per prompt");
+  cmd->add_option("--normalization", p->convert.normalization,
+                  "image mean/std the model was trained with: things (default) or openai");
+  cmd->add_flag("--force", p->convert.force, "replace an existing --out");
+}
+
 using P = ParsedArgs;
 using Comm = parallel::Comm;
 
@@ -232,11 +294,21 @@ const std::vector<Command>& CommandTable() {
       {"encode",
        "CLIP features of images (and prompts): image/text features, per-block CLS, logits",
        DeclareEncode, [](const P& p) { return RunEncode(p.common, p.encode); }, nullptr},
+      {"convert", "import a checkpoint of the reference code (--from reference-pth) as safetensors",
+       DeclareConvert, [](const P& p) { return RunConvert(p.common, p.predict); }, nullptr},
       {"tokenize", "CLIP BPE token ids (77 per line) of the texts on stdin, one per line",
        DeclareTokenize, [](const P& p) { return RunTokenize(p.common, p.tokenize_vocab); },
        nullptr},
 
       // The collective commands (run_collective): MPI under an MPI launcher.
+      {"predict", "apply trained models to new images", nullptr, nullptr, nullptr},
+      {"predict behavior",
+       "a behaviour model (stage 1, converted, or plain CLIP): embedding (N, K) and RDMs",
+       DeclarePredictBehavior, nullptr,
+       [](const P& p, const Comm& comm) { return RunPredictBehavior(p.common, p.predict, comm); }},
+      {"predict meg", "MEG models: embeddings (T, N, K) and model RDMs per timepoint",
+       DeclarePredictMeg, nullptr,
+       [](const P& p, const Comm& comm) { return RunPredictMeg(p.common, p.predict, comm); }},
       {"permute",
        "permutation tests: Mantel over time, sign-flip cluster and t-max (MPI, resumable)",
        DeclarePermute, nullptr,

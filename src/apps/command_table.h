@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "apps/commands.h"
+#include "apps/predict_commands.h"
 #include "apps/run_commands.h"
 #include "parallel/comm.h"
 
@@ -27,6 +28,7 @@ struct ParsedArgs {
   std::string tokenize_vocab;               // `tokenize --vocab`
   PermuteArgs permute;  // `permute [mantel|cluster]` --resume/--force (only: set by the run)
   RunCommandArgs run;   // `run` flags
+  PredictArgs predict;  // `predict behavior|meg`, `convert` flags
   bool resume = false;  // `train behavior|meg --resume`
   bool force = false;   // --force of `synth cohort|model`, `train behavior|meg`, `rsa behavior`
 };

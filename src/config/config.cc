@@ -432,6 +432,7 @@ void ResetNonResultKeysOf(Options* o) {
   o->progress_seconds = d.progress_seconds;
   o->dist_backend = d.dist_backend;
   o->dist_bucket_mb = d.dist_bucket_mb;
+  o->labels = d.labels;  // names the output columns of `predict`; changes no number
 }
 }  // namespace
 

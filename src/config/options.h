@@ -134,6 +134,7 @@ struct TrainBehaviorOptions {
   std::string vocab;        // CLIP BPE merges, bpe_simple_vocab_16e6.txt.gz
   VocabRemap vocab_remap = VocabRemap::kNone;  // "" (full 49408-row vocab) | tiny (fixtures' 4096)
   std::string prompts;      // JSON list of the dimension prompts (one per target column)
+  std::string labels;       // optional: one label per prompt (text file); "" = the prompt texts
   std::string targets_csv;  // THINGS embedding CSV: ,image_name,0..K-1 (values >= 0)
   std::string image_dir;    // folder of the images; image_name -> file (name, or name + .jpg/.png)
   std::string heldout_names;        // optional: names held out of training, used for evaluation
@@ -264,6 +265,7 @@ struct TrainMegOptions {
   std::string vocab;                   // CLIP BPE merges, bpe_simple_vocab_16e6.txt.gz
   VocabRemap vocab_remap = VocabRemap::kNone;  // "" | "tiny" (fixtures' 4096-row table)
   std::string prompts;                 // JSON list of the K dimension prompts
+  std::string labels;                  // optional: one label per prompt; "" = the prompt texts
   std::string behavior_checkpoint;     // optional stage-1 best.safetensors: its text tower (DoRA)
   // With behavior_checkpoint: true = start the image tower from the stage-1 model too (its adapted
   // vision blocks merged into the base weights; chosen); false = the base checkpoint's image tower

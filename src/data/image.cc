@@ -40,6 +40,20 @@ at::Tensor DecodeImage(const std::string& path) {
   return out;
 }
 
+std::string ImageHeaderProblem(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return "cannot open the file";
+  int w = 0, h = 0, channels = 0;
+  const int ok = stbi_info_from_file(f, &w, &h, &channels);
+  std::fclose(f);
+  if (ok == 0) {
+    const char* why = stbi_failure_reason();
+    return "not a decodable image (" + std::string(why ? why : "unknown") + ")";
+  }
+  if (w < 1 || h < 1) return "an empty image";
+  return "";
+}
+
 at::Tensor ResizeImage(const at::Tensor& rgb, int64_t size) {
   TORCH_CHECK(rgb.dim() == 3 && rgb.size(2) == 3 && rgb.scalar_type() == at::kByte,
               "ResizeImage expects (H, W, 3) uint8");

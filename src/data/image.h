@@ -35,6 +35,11 @@ ImageOptions ImageOptionsFor(const std::string& normalization, int64_t size);
 // naming the file and stb's reason if it is not a decodable image.
 at::Tensor DecodeImage(const std::string& path);
 
+// "" when the header of `path` is that of an image stb decodes (JPEG, PNG, ...), else the reason
+// ("cannot open", stb's message). Reads the header only: cheap enough to check a whole folder
+// before any work; a file whose data are corrupt past the header still fails in DecodeImage.
+std::string ImageHeaderProblem(const std::string& path);
+
 // Resizes RGB (H, W, 3) uint8 to (size, size, 3) uint8 (see above). REQUIRES: H, W >= 1.
 at::Tensor ResizeImage(const at::Tensor& rgb, int64_t size);
 

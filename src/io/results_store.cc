@@ -29,21 +29,15 @@
 #include "core/error.h"
 #include "core/version.h"
 #include "io/h5.h"
+#include "io/results_store_detail.h"
 #include "parallel/collectives.h"
 #include "parallel/comm.h"
 
 namespace cliphba::io {
 
-namespace {
+namespace detail {
 
 using h5::Check;
-
-// ---- dtypes ----
-
-struct Dtype {
-  hid_t file_type;  // little-endian on disk, whatever the host
-  hid_t mem_type;   // native
-};
 
 bool DtypeOf(at::ScalarType t, Dtype* out) {
   switch (t) {
@@ -73,25 +67,13 @@ std::string ShapeString(at::IntArrayRef shape) {
   return s + ")";
 }
 
-// ---- broadcasts of attribute values (rank 0's are written) ----
-
-template <typename T>
-T BroadcastScalar(const parallel::Comm& comm, T value) {
-  at::Tensor t = at::full({1}, value, std::is_same_v<T, double> ? at::kDouble : at::kLong);
-  comm.Broadcast(t);
-  return t.item<T>();
+void RequireOpen(const std::unique_ptr<H5File>& file, bool committed, const std::string& path,
+                 const char* op) {
+  if (committed || !file) {
+    throw Error(ExitCode::kInternal, std::string("results store '") + path + "': " + op +
+                                         " called after Commit() or on a moved-from store");
+  }
 }
-
-std::vector<double> BroadcastDoubles(const parallel::Comm& comm, const std::vector<double>& v) {
-  at::Tensor n = at::full({1}, int64_t(v.size()), at::kLong);
-  comm.Broadcast(n);
-  at::Tensor t = at::zeros({n.item<int64_t>()}, at::kDouble);
-  if (comm.rank() == 0 && !v.empty()) std::copy(v.begin(), v.end(), t.data_ptr<double>());
-  comm.Broadcast(t);
-  return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
-}
-
-// ---- HDF5 helpers ----
 
 H5Dataspace MakeSpace(const std::vector<hsize_t>& dims, bool scalar, const std::string& file) {
   if (scalar) return H5Dataspace(Check(H5Screate(H5S_SCALAR), "H5Screate", file));
@@ -111,6 +93,38 @@ H5Dataset CreateDataset(const H5File& file, const std::string& path, hid_t file_
                                     H5P_DEFAULT, H5P_DEFAULT),
                          "H5Dcreate2", file.path(), path));
 }
+
+}  // namespace detail
+
+namespace {
+
+using detail::CreateDataset;
+using detail::Dtype;
+using detail::DtypeOf;
+using detail::MakeSpace;
+using detail::RequireOpen;
+using detail::ShapeString;
+using h5::Check;
+
+// ---- broadcasts of attribute values (rank 0's are written) ----
+
+template <typename T>
+T BroadcastScalar(const parallel::Comm& comm, T value) {
+  at::Tensor t = at::full({1}, value, std::is_same_v<T, double> ? at::kDouble : at::kLong);
+  comm.Broadcast(t);
+  return t.item<T>();
+}
+
+std::vector<double> BroadcastDoubles(const parallel::Comm& comm, const std::vector<double>& v) {
+  at::Tensor n = at::full({1}, int64_t(v.size()), at::kLong);
+  comm.Broadcast(n);
+  at::Tensor t = at::zeros({n.item<int64_t>()}, at::kDouble);
+  if (comm.rank() == 0 && !v.empty()) std::copy(v.begin(), v.end(), t.data_ptr<double>());
+  comm.Broadcast(t);
+  return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+}
+
+// ---- HDF5 helpers ----
 
 void WriteVlStrings(const H5Dataset& ds, const std::vector<std::string>& values,
                     const std::string& file, const std::string& path) {
@@ -218,16 +232,6 @@ ResultsStore::~ResultsStore() {
   if (!committed_) Abandon(file_, out_);
 }
 
-namespace {
-void RequireOpen(const std::unique_ptr<H5File>& file, bool committed, const std::string& path,
-                 const char* op) {
-  if (committed || !file) {
-    throw Error(ExitCode::kInternal, std::string("results store '") + path + "': " + op +
-                                         " called after Commit() or on a moved-from store");
-  }
-}
-}  // namespace
-
 void ResultsStore::WriteTensor(const std::string& dataset_path, const at::Tensor& tensor) {
   RequireOpen(file_, committed_, path_, "WriteTensor");
   const std::string ds = h5::NormalizeObjectPath(dataset_path);
@@ -251,7 +255,7 @@ void ResultsStore::WriteTensor(const std::string& dataset_path, const at::Tensor
 
   std::vector<hsize_t> dims(t.sizes().begin(), t.sizes().end());
   H5Dataspace space = MakeSpace(dims, t.dim() == 0, partial_path_);
-  H5Dataset dset = CreateDataset(*file_, ds, dt.file_type, space);  // collective
+  H5Dataset dset = detail::CreateDataset(*file_, ds, dt.file_type, space);  // collective
   if (t.numel() == 0) return;  // identical on every rank: nothing to transfer
 
   H5PropertyList dxpl = h5::CreatePlist(H5P_DATASET_XFER, partial_path_);
@@ -273,103 +277,6 @@ void ResultsStore::WriteTensor(const std::string& dataset_path, const at::Tensor
         "H5Dwrite", partial_path_, ds);
 }
 
-void ResultsStore::WriteRows(const std::string& dataset_path,
-                             const std::vector<int64_t>& full_shape, at::ScalarType dtype,
-                             int64_t row_offset, const at::Tensor& local) {
-  RequireOpen(file_, committed_, path_, "WriteRows");
-  const std::string ds = h5::NormalizeObjectPath(dataset_path);
-  const std::string what = "WriteRows('" + ds + "') to '" + path_ + "'";
-  Dtype dt{};
-  std::string error;
-  at::Tensor t;
-  const int64_t ndim = static_cast<int64_t>(full_shape.size());
-  if (!DtypeOf(dtype, &dt)) {
-    error = what + ": unsupported dtype " + std::string(c10::toString(dtype)) +
-            " (expected float32, float64, int64, int32 or int8)";
-  } else if (ndim < 1 || ndim > 4) {
-    error = what + ": full_shape must have 1 to 4 dimensions, got " + std::to_string(ndim);
-  } else if (std::any_of(full_shape.begin(), full_shape.end(), [](int64_t d) { return d < 0; })) {
-    error = what + ": negative dimension in full_shape " + ShapeString(full_shape);
-  } else if (!local.defined() || local.dim() != ndim) {
-    error = what + ": local block must have " + std::to_string(ndim) + " dimensions, got " +
-            (local.defined() ? std::to_string(local.dim()) : std::string("an undefined tensor"));
-  } else {
-    for (int64_t i = 1; i < ndim; ++i) {
-      if (local.size(i) != full_shape[i]) {
-        error = what + ": local block of shape " + ShapeString(local.sizes()) +
-                " does not match full_shape " + ShapeString(full_shape) + " beyond dim 0";
-      }
-    }
-    if (error.empty() && (row_offset < 0 || row_offset + local.size(0) > full_shape[0])) {
-      error = what + ": rows [" + std::to_string(row_offset) + ", " +
-              std::to_string(row_offset + local.size(0)) + ") outside [0, " +
-              std::to_string(full_shape[0]) + ")";
-    }
-  }
-  std::string signature = ds + "|" + c10::toString(dtype) + ShapeString(full_shape);
-  parallel::AgreeOnArguments(*comm_, what, signature, error);
-
-  // The rows of all ranks must tile [0, n) exactly (no gap, no overlap): same check on all ranks.
-  const int64_t rows = local.size(0);
-  at::Tensor gathered = at::zeros({comm_->size(), 2}, at::kLong);
-  gathered[comm_->rank()][0] = row_offset;
-  gathered[comm_->rank()][1] = rows;
-  comm_->AllgatherRows(gathered, std::vector<int64_t>(size_t(comm_->size()), 1));
-  const std::vector<int64_t> blocks(gathered.data_ptr<int64_t>(),
-                                    gathered.data_ptr<int64_t>() + gathered.numel());
-  std::vector<std::pair<int64_t, int64_t>> sorted;
-  for (size_t i = 0; i < blocks.size(); i += 2) {
-    if (blocks[i + 1] > 0) sorted.emplace_back(blocks[i], blocks[i + 1]);
-  }
-  std::sort(sorted.begin(), sorted.end());
-  int64_t covered = 0;
-  for (const auto& [begin, n] : sorted) {
-    if (begin != covered) break;
-    covered += n;
-  }
-  if (covered != full_shape[0]) {
-    throw DataError(what + ": the ranks' row blocks do not cover rows [0, " +
-                    std::to_string(full_shape[0]) + ") exactly once");
-  }
-
-  t = local.detach().to(at::kCPU).to(dtype).contiguous();
-  std::vector<hsize_t> dims(full_shape.begin(), full_shape.end());
-  H5Dataspace space = MakeSpace(dims, false, partial_path_);
-  H5Dataset dset = CreateDataset(*file_, ds, dt.file_type, space);  // collective
-
-  if (!parallel()) {
-    last_io_collective_ = false;
-    if (t.numel() == 0) return;
-    Check(H5Dwrite(dset.id(), dt.mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr()), "H5Dwrite",
-          partial_path_, ds);
-    return;
-  }
-
-  // Parallel: one collective transfer; a rank without rows selects nothing but still takes part.
-  H5PropertyList dxpl = h5::CreatePlist(H5P_DATASET_XFER, partial_path_);
-  Check(H5Pset_dxpl_mpio(dxpl.id(), H5FD_MPIO_COLLECTIVE), "H5Pset_dxpl_mpio", partial_path_);
-  std::vector<hsize_t> local_dims(t.sizes().begin(), t.sizes().end());
-  H5Dataspace mem = MakeSpace(local_dims, false, partial_path_);
-  H5Dataspace filesp(Check(H5Dget_space(dset.id()), "H5Dget_space", partial_path_, ds));
-  if (t.numel() == 0) {
-    Check(H5Sselect_none(mem.id()), "H5Sselect_none", partial_path_, ds);
-    Check(H5Sselect_none(filesp.id()), "H5Sselect_none", partial_path_, ds);
-  } else {
-    std::vector<hsize_t> start(dims.size(), 0);
-    start[0] = static_cast<hsize_t>(row_offset);
-    Check(H5Sselect_hyperslab(filesp.id(), H5S_SELECT_SET, start.data(), nullptr, local_dims.data(),
-                              nullptr),
-          "H5Sselect_hyperslab", partial_path_, ds);
-  }
-  static const char kNothing = 0;  // HDF5 wants a non-null buffer even for empty selections
-  const void* buf = t.numel() > 0 ? t.data_ptr() : &kNothing;
-  Check(H5Dwrite(dset.id(), dt.mem_type, mem.id(), filesp.id(), dxpl.id(), buf), "H5Dwrite",
-        partial_path_, ds);
-  H5D_mpio_actual_io_mode_t mode = H5D_MPIO_NO_COLLECTIVE;
-  Check(H5Pget_mpio_actual_io_mode(dxpl.id(), &mode), "H5Pget_mpio_actual_io_mode", partial_path_);
-  last_io_collective_ = mode != H5D_MPIO_NO_COLLECTIVE;
-}
-
 void ResultsStore::WriteStrings(const std::string& dataset_path,
                                 const std::vector<std::string>& values) {
   RequireOpen(file_, committed_, path_, "WriteStrings");
@@ -380,7 +287,7 @@ void ResultsStore::WriteStrings(const std::string& dataset_path,
 
   H5Datatype type = h5::Utf8StringType(partial_path_);
   H5Dataspace space = MakeSpace({static_cast<hsize_t>(v.size())}, false, partial_path_);
-  H5Dataset dset = CreateDataset(*file_, ds, type.id(), space);  // collective
+  H5Dataset dset = detail::CreateDataset(*file_, ds, type.id(), space);  // collective
   if (!parallel()) {
     WriteVlStrings(dset, v, partial_path_, ds);
   } else if (rank_ == 0 && !v.empty()) {

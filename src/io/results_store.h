@@ -24,7 +24,8 @@ class Comm;  // parallel/comm.h (MPI stays out of this header)
 
 namespace cliphba::io {
 
-class H5File;  // io/h5.h
+class H5File;     // io/h5.h
+class H5Dataset;  // io/h5.h
 
 class ResultsStore {
  public:
@@ -58,6 +59,20 @@ class ResultsStore {
   void WriteRows(const std::string& dataset_path, const std::vector<int64_t>& full_shape,
                  at::ScalarType dtype, int64_t row_offset, const at::Tensor& local);
 
+  // Collective in parallel mode: creates a dataset of `full_shape` (1-4 dims) and `dtype` (as
+  // WriteRows) to be filled by WriteBlock calls. Contiguous layout; parts never written read as 0.
+  // REQUIRES: the dataset does not exist.
+  void CreateDataset(const std::string& dataset_path, const std::vector<int64_t>& full_shape,
+                     at::ScalarType dtype);
+
+  // Collective in parallel mode (every rank calls, in the same order for the same datasets): each
+  // rank writes its block `local` (same number of dimensions as the dataset, any supported dtype,
+  // converted to the dataset's) at `start`, in one collective MPI-IO transfer; a rank with nothing
+  // to write passes an empty block. Blocks of different ranks must not overlap (not checked).
+  // Throws DataError (on every rank) if any rank's block lies outside the dataset.
+  void WriteBlock(const std::string& dataset_path, const std::vector<int64_t>& start,
+                  const at::Tensor& local);
+
   // A 1-D variable-length UTF-8 string dataset (object names, labels).
   void WriteStrings(const std::string& dataset_path, const std::vector<std::string>& values);
 
@@ -83,6 +98,10 @@ class ResultsStore {
 
  private:
   ResultsStore(std::string path, const parallel::Comm& comm);
+  // results_store_blocks.cc: t (contiguous, mem_type) into dset at start (+ row_offset on dim 0).
+  // mem_type is an hid_t (int64_t in HDF5 1.10; hdf5.h stays out of this header).
+  void TransferBlock(const H5Dataset& dset, const std::string& ds, int64_t mem_type,
+                     const std::vector<int64_t>& start, int64_t row_offset, const at::Tensor& t);
   std::string path_;
   std::string partial_path_;
   std::unique_ptr<parallel::Comm> comm_;  // Comm::Serial() in serial mode

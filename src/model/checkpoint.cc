@@ -108,6 +108,7 @@ StateDict LoadCheckpoint(const std::string& path) {
   }
   StateDict out;
   out.code_bearing = raw.code_bearing;
+  out.metadata = std::move(raw.metadata);
   std::set<std::string> seen;
   for (auto& [name, t] : raw.entries) {
     std::string key = name;

@@ -39,6 +39,8 @@ struct StateDict {
   std::vector<std::pair<std::string, at::Tensor>> entries;
   // True when the source was a TorchScript archive (code-bearing); the caller logs this.
   bool code_bearing = false;
+  // safetensors only: the header's "__metadata__" (string -> string); empty otherwise.
+  std::map<std::string, std::string> metadata;
 
   // The tensor named `name`, or nullptr. Linear scan (state dicts have at most a few hundred keys).
   const at::Tensor* Find(const std::string& name) const;

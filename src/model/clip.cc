@@ -14,7 +14,7 @@
 namespace cliphba::model {
 namespace {
 
-using StateDict = std::vector<std::pair<std::string, at::Tensor>>;
+using Entries = std::vector<std::pair<std::string, at::Tensor>>;
 
 bool StartsWith(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
@@ -34,7 +34,7 @@ std::string ShapeString(at::IntArrayRef shape) {
 }
 
 // The tensor stored under `key`, with `dim` dimensions. Throws DataError otherwise.
-const at::Tensor& Require(const StateDict& sd, const std::string& key, int64_t dim,
+const at::Tensor& Require(const Entries& sd, const std::string& key, int64_t dim,
                           const std::string& hint = "") {
   for (const auto& [name, tensor] : sd) {
     if (name != key) continue;
@@ -49,7 +49,7 @@ const at::Tensor& Require(const StateDict& sd, const std::string& key, int64_t d
 
 // Number of blocks under `prefix` ("visual.transformer.resblocks." or "transformer.resblocks."),
 // checking that their indices are exactly 0..n-1.
-int64_t CountBlocks(const StateDict& sd, const std::string& prefix) {
+int64_t CountBlocks(const Entries& sd, const std::string& prefix) {
   std::set<int64_t> indices;
   for (const auto& [name, tensor] : sd) {
     if (!StartsWith(name, prefix)) continue;
@@ -97,7 +97,7 @@ ClipConfig MakeClipConfig(int64_t image_resolution, int64_t patch_size, int64_t 
   return c;
 }
 
-ClipConfig InferClipConfig(const StateDict& sd) {
+ClipConfig InferClipConfig(const Entries& sd) {
   ClipConfig c;
   Require(sd, "visual.proj", 2,
           " (only ViT CLIP checkpoints are supported; ResNet ones have no visual.proj)");
@@ -363,7 +363,7 @@ at::Tensor ClipImpl::HbaLogits(const at::Tensor& image_features,
 
 // ---- Loading ----
 
-void LoadStateDict(Clip& clip, const StateDict& state_dict) {
+void LoadStateDict(Clip& clip, const Entries& state_dict) {
   static const std::set<std::string> kIgnored = {"input_resolution", "context_length",
                                                  "vocab_size"};
   std::map<std::string, at::Tensor> targets;

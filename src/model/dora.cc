@@ -3,10 +3,15 @@
 #include <torch/nn/init.h>
 #include <torch/utils.h>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <cmath>
+#include <unordered_map>
 #include <string>
 
 #include "core/error.h"
+#include "model/checkpoint.h"
 #include "model/clip.h"
 
 namespace cliphba::model {
@@ -84,6 +89,51 @@ void ApplyDora(Clip& clip, int64_t last_vision_blocks, int64_t last_text_blocks,
   };
   adapt(vision, last_vision_blocks);
   adapt(text, last_text_blocks);
+}
+
+std::vector<std::pair<std::string, at::Tensor>> DoraTensors(Clip& clip) {
+  std::vector<std::string> prefixes;
+  for (const auto& item : clip->named_buffers()) {
+    const std::string& k = item.key();
+    const std::string tail = ".attn.out_proj.D";
+    if (k.size() > tail.size() && k.compare(k.size() - tail.size(), tail.size(), tail) == 0)
+      prefixes.push_back(k.substr(0, k.size() - 1));
+  }
+  auto adapted = [&](const std::string& k) {
+    for (const auto& p : prefixes)
+      if (k.rfind(p, 0) == 0) return true;
+    return false;
+  };
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& item : clip->named_parameters())
+    if (adapted(item.key())) out.emplace_back(item.key(), item.value());
+  for (const auto& item : clip->named_buffers())
+    if (adapted(item.key())) out.emplace_back(item.key(), item.value());
+  return out;
+}
+
+void LoadDora(Clip& clip, const StateDict& sd, const std::string& prefix,
+              const std::string& source, const std::string& what) {
+  std::unordered_map<std::string, at::Tensor> want;
+  for (const auto& [name, t] : DoraTensors(clip)) want[name] = t;
+  std::string problems;
+  for (const auto& [name, t] : sd.entries) {
+    if (name.rfind(prefix, 0) != 0) continue;
+    auto it = want.find(name);
+    if (it == want.end()) {
+      problems += "\n  unexpected tensor " + name;
+      continue;
+    }
+    if (it->second.sizes() != t.sizes())
+      problems += "\n  " + name + ": shape " + fmt::format("{}", fmt::join(t.sizes(), " x ")) +
+                  ", the model has " + fmt::format("{}", fmt::join(it->second.sizes(), " x "));
+  }
+  for (const auto& [name, t] : want)
+    if (sd.Find(name) == nullptr) problems += "\n  missing tensor " + name;
+  if (!problems.empty()) throw DataError(source + ": " + what + problems);
+  at::NoGradGuard no_grad;
+  for (const auto& [name, t] : sd.entries)
+    if (name.rfind(prefix, 0) == 0) want[name].copy_(t);
 }
 
 }  // namespace cliphba::model

@@ -29,6 +29,9 @@
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace cliphba::model {
 
@@ -91,5 +94,18 @@ class Clip;  // model/clip.h
 // negative or exceeds the tower's depth, or rank < 1.
 void ApplyDora(Clip& clip, int64_t last_vision_blocks, int64_t last_text_blocks, int64_t rank,
                double alpha, bool train_magnitude);
+
+struct StateDict;  // model/checkpoint.h
+
+// The tensors of every DoRA-adapted block of clip (names "...attn.out_proj.{m, D, delta_D_A,
+// delta_D_B, bias}"), parameters and buffers, in named_parameters() then named_buffers() order:
+// enough, with the base checkpoint and the DoRA settings, to rebuild the fine-tuned model.
+std::vector<std::pair<std::string, at::Tensor>> DoraTensors(Clip& clip);
+
+// Copies the entries of sd whose names start with `prefix` into the DoRA tensors of clip. The two
+// sets must be equal, shapes too; else ONE DataError "<source>: <what>" listing every unexpected,
+// missing or mis-shaped tensor, and nothing is copied.
+void LoadDora(Clip& clip, const StateDict& sd, const std::string& prefix, const std::string& source,
+              const std::string& what);
 
 }  // namespace cliphba::model

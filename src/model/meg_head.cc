@@ -127,35 +127,61 @@ at::Tensor MegHeadImpl::BlockWeights() const {
   return at::relu(mm / (mm.sum({1}, true) + 1e-10));
 }
 
+at::Tensor MegHeadImpl::Mix(const at::Tensor& block_cls, int64_t t_begin, int64_t count) const {
+  TORCH_CHECK(block_cls.dim() == 3 && block_cls.size(0) == wfr.size(1),
+              "MegHead: expected block_cls (L=", wfr.size(1), ", B, E), got ", block_cls.sizes());
+  TORCH_CHECK(t_begin >= 0 && count >= 0 && t_begin + count <= timepoints(),
+              "MegHead: timepoints [", t_begin, ", ", t_begin + count, ") outside [0, ",
+              timepoints(), ")");
+  const int64_t l = block_cls.size(0), b = block_cls.size(1), e = block_cls.size(2);
+  const auto dt = block_cls.scalar_type();
+  const at::Tensor a = averaging_.narrow(0, t_begin, count).to(dt);
+  const at::Tensor s = at::mv(a, visual_scaler.to(dt));  // (count)
+  at::Tensor wts = BlockWeights().narrow(0, t_begin, count).to(dt) * s.unsqueeze(1);  // (count, L)
+  return at::mm(wts, block_cls.reshape({l, b * e})).view({count, b, e});  // (count, B, E)
+}
+
+at::Tensor MegHeadImpl::Logits(const at::Tensor& h, const at::Tensor& text_norm,
+                               double logit_scale_exp) const {
+  TORCH_CHECK(text_norm.dim() == 2 && text_norm.size(1) == h.size(2), "MegHead: expected text (K, E=",
+              h.size(2), "), got ", text_norm.sizes());
+  return at::relu(at::matmul(h, text_norm.to(h.scalar_type()).t()) * logit_scale_exp);
+}
+
+at::Tensor MegHeadImpl::Raw(const at::Tensor& block_cls, const at::Tensor& text_norm,
+                            double logit_scale_exp, int64_t t_begin, int64_t count) const {
+  return Logits(Mix(block_cls, t_begin, count), text_norm, logit_scale_exp);
+}
+
+at::Tensor MegHeadImpl::Finish(const at::Tensor& raw, int64_t t_begin, const at::Tensor& normal,
+                               const at::Tensor& uniform) const {
+  TORCH_CHECK(raw.dim() == 3 && t_begin >= 0 && t_begin + raw.size(0) <= timepoints(),
+              "MegHead: raw logits ", raw.sizes(), " at timepoint ", t_begin, " outside [0, ",
+              timepoints(), ")");
+  const int64_t count = raw.size(0);
+  TORCH_CHECK(uniform.defined() && uniform.sizes() == raw.sizes(), "MegHead: uniform draws ",
+              uniform.defined() ? c10::str(uniform.sizes()) : std::string("undefined"),
+              ", expected ", raw.sizes());
+  TORCH_CHECK(!normal.defined() || normal.sizes() == raw.sizes(), "MegHead: normal draws ",
+              normal.sizes(), ", expected ", raw.sizes());
+  const auto dt = raw.scalar_type();
+  const at::Tensor a = averaging_.narrow(0, t_begin, count).to(dt);
+  const at::Tensor bt = at::mv(a, beta.to(dt)).view({count, 1, 1});  // (count, 1, 1)
+  at::Tensor pre = raw;
+  if (normal.defined()) {
+    const at::Tensor level =
+        noise_level.to(dt).index_select(0, centre_.narrow(0, t_begin, count)).view({count, 1, 1});
+    pre = raw + normal.to(dt) * raw.std({1}, /*unbiased=*/true, /*keepdim=*/true) * level;
+  }
+  return at::relu(bt * pre) + (uniform.to(dt) * 1e-5 + 1e-6);
+}
+
 MegHeadImpl::Outputs MegHeadImpl::Forward(const at::Tensor& block_cls, const at::Tensor& text_norm,
                                           double logit_scale_exp, const at::Tensor& normal,
                                           const at::Tensor& uniform) const {
-  TORCH_CHECK(block_cls.dim() == 3 && block_cls.size(0) == wfr.size(1),
-              "MegHead: expected block_cls (L=", wfr.size(1), ", B, E), got ", block_cls.sizes());
-  const int64_t t = timepoints(), l = block_cls.size(0), b = block_cls.size(1),
-                e = block_cls.size(2), k = text_norm.size(0);
-  TORCH_CHECK(text_norm.dim() == 2 && text_norm.size(1) == e, "MegHead: expected text (K, E=", e,
-              "), got ", text_norm.sizes());
-  const std::vector<int64_t> dv{t, b, k};
-  const at::IntArrayRef draws(dv);
-  TORCH_CHECK(uniform.defined() && uniform.sizes() == draws, "MegHead: uniform draws ",
-              uniform.defined() ? c10::str(uniform.sizes()) : std::string("undefined"),
-              ", expected ", draws);
-  TORCH_CHECK(!normal.defined() || normal.sizes() == draws, "MegHead: normal draws ",
-              normal.sizes(), ", expected ", draws);
-  const auto dt = block_cls.scalar_type();
-  const at::Tensor a = averaging_.to(dt);
-  const at::Tensor s = at::mv(a, visual_scaler.to(dt));                              // (T)
-  const at::Tensor bt = at::mv(a, beta.to(dt)).view({t, 1, 1});                      // (T,1,1)
-  at::Tensor wts = BlockWeights().to(dt) * s.unsqueeze(1);                           // (T, L)
-  at::Tensor h = at::mm(wts, block_cls.reshape({l, b * e})).view({t, b, e});         // (T, B, E)
-  at::Tensor raw = at::relu(at::matmul(h, text_norm.to(dt).t()) * logit_scale_exp);  // (T, B, K)
-  at::Tensor pre = raw;
-  if (normal.defined()) {
-    const at::Tensor level = noise_level.to(dt).index_select(0, centre_).view({t, 1, 1});
-    pre = raw + normal.to(dt) * raw.std({1}, /*unbiased=*/true, /*keepdim=*/true) * level;
-  }
-  return {at::relu(bt * pre) + (uniform.to(dt) * 1e-5 + 1e-6), h};
+  const at::Tensor h = Mix(block_cls, 0, timepoints());                  // (T, B, E)
+  const at::Tensor raw = Logits(h, text_norm, logit_scale_exp);          // (T, B, K)
+  return {Finish(raw, 0, normal, uniform), h};
 }
 
 at::Tensor MegHeadImpl::Embeddings(const at::Tensor& block_cls, const at::Tensor& text_norm,

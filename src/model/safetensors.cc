@@ -64,8 +64,17 @@ StateDict LoadSafetensors(const std::string& path) {
   const uint64_t data_start = 8 + header_len;
   const uint64_t data_size = size - data_start;
   std::vector<Item> items;
+  StateDict sd;
   for (const auto& [name, v] : j.items()) {
-    if (name == "__metadata__") continue;
+    if (name == "__metadata__") {
+      if (!v.is_object()) throw DataError(path + ": safetensors __metadata__ is not an object");
+      for (const auto& [key, value] : v.items()) {
+        if (!value.is_string())
+          throw DataError(path + ": safetensors __metadata__ '" + key + "' is not a string");
+        sd.metadata[key] = value.get<std::string>();
+      }
+      continue;
+    }
     const std::string where = path + ": safetensors tensor '" + name + "'";
     if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") ||
         !v.contains("data_offsets") || !v["dtype"].is_string() || !v["shape"].is_array() ||
@@ -137,7 +146,6 @@ StateDict LoadSafetensors(const std::string& path) {
     throw DataError(path + ": safetensors data section has " + std::to_string(data_size - covered) +
                     " trailing bytes not covered by any tensor");
 
-  StateDict sd;
   for (const Item& it : items) {
     at::Tensor t = at::empty(it.shape, at::TensorOptions().dtype(it.dtype));
     in.seekg(static_cast<std::streamoff>(data_start + it.begin));

@@ -75,6 +75,7 @@ struct Stage {
   bool text_trainable = false;
   data::BehaviorDataset ds;
   data::BehaviorSplit split;
+  nlohmann::json record;  // detail::ModelRecord: what `predict` needs to rebuild the model
 };
 
 Stage BuildStage(const TrainBehaviorOptions& o) {
@@ -86,6 +87,8 @@ Stage BuildStage(const TrainBehaviorOptions& o) {
   Stage s;
   const std::vector<std::string> prompts = ReadPrompts(o.prompts, "train.behavior.prompts");
   s.n_prompts = int64_t(prompts.size());
+  s.record = detail::ModelRecord(o.checkpoint, o.prompts, prompts, o.vocab, o.vocab_remap,
+                                 o.normalization, o.labels, "train.behavior");
   s.ds = data::LoadBehaviorDataset(o.targets_csv, o.image_dir, s.n_prompts);
   std::vector<std::string> heldout;
   if (!o.heldout_names.empty()) heldout = io::ReadNameList(o.heldout_names);
@@ -171,24 +174,24 @@ double ValidationLoss(Stage& s, const at::Tensor& text, const TrainBehaviorOptio
   return t.item<double>() / double(val.size() * s.n_prompts);
 }
 
-nlohmann::json ModelMeta(const TrainBehaviorOptions& o, const RunInfo& info) {
-  return {{"format", "cliphba behavior DoRA checkpoint"},
+nlohmann::json ModelMeta(const Stage& s, const TrainBehaviorOptions& o, const RunInfo& info) {
+  nlohmann::json meta = s.record;  // base_checkpoint, prompts, vocab, labels, ...
+  meta.update(nlohmann::json{
+          {"format", "cliphba behavior DoRA checkpoint"},
           {"config_hash", info.config_hash},
-          {"base_checkpoint", o.checkpoint},
-          {"prompts", o.prompts},
-          {"vocab_remap", config::Name(o.vocab_remap)},
           {"seed", o.seed},
           {"dora",
            {{"rank", o.dora_rank},
             {"alpha", o.dora_alpha},
             {"vision_blocks", o.dora_vision_blocks},
             {"text_blocks", o.dora_text_blocks},
-            {"train_magnitude", o.dora_train_magnitude}}}};
+            {"train_magnitude", o.dora_train_magnitude}}}});
+  return meta;
 }
 
 void SaveBest(Stage& s, const TrainBehaviorOptions& o, const RunInfo& info, int64_t epoch,
               double val_loss) {
-  nlohmann::json meta = ModelMeta(o, info);
+  nlohmann::json meta = ModelMeta(s, o, info);
   meta["epoch"] = epoch;
   meta["best_val_loss"] = val_loss;
   std::map<std::string, std::string> md;

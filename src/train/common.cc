@@ -12,12 +12,39 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "io/csv.h"
 #include "io/text_file.h"
 #include "model/tokenizer.h"
 
 namespace cliphba::train::detail {
 
 namespace fs = std::filesystem;
+
+nlohmann::json ModelRecord(const std::string& base_checkpoint, const std::string& prompts_path,
+                           const std::vector<std::string>& prompts, const std::string& vocab,
+                           config::VocabRemap vocab_remap, const std::string& normalization,
+                           const std::string& labels_path, const std::string& section) {
+  std::vector<std::string> labels = prompts;
+  if (!labels_path.empty()) {
+    labels = io::ReadNameList(labels_path);  // unique, non-empty lines
+    if (labels.size() != prompts.size())
+      throw DataError(labels_path + " (" + section + ".labels): " + std::to_string(labels.size()) +
+                      " labels, but " + std::to_string(prompts.size()) +
+                      " prompts; expected one label per prompt, in prompt order");
+  }
+  auto absolute = [](const std::string& p) {
+    std::error_code ec;
+    const std::filesystem::path a = std::filesystem::absolute(p, ec);
+    return ec ? p : a.lexically_normal().string();
+  };
+  return {{"base_checkpoint", absolute(base_checkpoint)},
+          {"prompts", absolute(prompts_path)},
+          {"vocab", absolute(vocab)},
+          {"vocab_remap", config::Name(vocab_remap)},
+          {"normalization", normalization},
+          {"prompt_texts", prompts},
+          {"labels", labels}};
+}
 
 nlohmann::json ReadJsonFile(const std::string& path, const std::string& what) {
   try {
@@ -88,51 +115,6 @@ void AdamWStep(const std::vector<std::pair<std::string, at::Tensor>>& params,
     at::Tensor denom = (st->exp_avg_sq[i].sqrt() / std::sqrt(bc2)).add_(kEps);
     p.addcdiv_(st->exp_avg[i], denom, -lr / bc1);
   }
-}
-
-std::vector<std::pair<std::string, at::Tensor>> DoraTensors(model::Clip& clip) {
-  std::vector<std::string> prefixes;
-  for (const auto& item : clip->named_buffers()) {
-    const std::string& k = item.key();
-    const std::string tail = ".attn.out_proj.D";
-    if (k.size() > tail.size() && k.compare(k.size() - tail.size(), tail.size(), tail) == 0)
-      prefixes.push_back(k.substr(0, k.size() - 1));
-  }
-  auto adapted = [&](const std::string& k) {
-    for (const auto& p : prefixes)
-      if (k.rfind(p, 0) == 0) return true;
-    return false;
-  };
-  std::vector<std::pair<std::string, at::Tensor>> out;
-  for (const auto& item : clip->named_parameters())
-    if (adapted(item.key())) out.emplace_back(item.key(), item.value());
-  for (const auto& item : clip->named_buffers())
-    if (adapted(item.key())) out.emplace_back(item.key(), item.value());
-  return out;
-}
-
-void LoadDora(model::Clip& clip, const model::StateDict& sd, const std::string& prefix,
-              const std::string& source, const std::string& what) {
-  std::unordered_map<std::string, at::Tensor> want;
-  for (const auto& [name, t] : DoraTensors(clip)) want[name] = t;
-  std::string problems;
-  for (const auto& [name, t] : sd.entries) {
-    if (name.rfind(prefix, 0) != 0) continue;
-    auto it = want.find(name);
-    if (it == want.end()) {
-      problems += "\n  unexpected tensor " + name;
-      continue;
-    }
-    if (it->second.sizes() != t.sizes())
-      problems += "\n  " + name + ": shape " + fmt::format("{}", fmt::join(t.sizes(), " x ")) +
-                  ", the model has " + fmt::format("{}", fmt::join(it->second.sizes(), " x "));
-  }
-  for (const auto& [name, t] : want)
-    if (sd.Find(name) == nullptr) problems += "\n  missing tensor " + name;
-  if (!problems.empty()) throw DataError(source + ": " + what + problems);
-  at::NoGradGuard no_grad;
-  for (const auto& [name, t] : sd.entries)
-    if (name.rfind(prefix, 0) == 0) want[name].copy_(t);
 }
 
 nlohmann::json ReadResumeRecord(const std::string& json_path, const std::string& config_hash) {

@@ -34,6 +34,16 @@ at::Tensor PromptTokenIds(const std::vector<std::string>& prompts, const std::st
                           config::VocabRemap vocab_remap, const model::ClipConfig& cfg,
                           const std::string& checkpoint, const std::string& section);
 
+// What a checkpoint records so that `cliphba predict` can rebuild the model without the training
+// config: {"base_checkpoint", "prompts", "vocab" (absolute paths), "vocab_remap", "normalization",
+// "prompt_texts" (K), "labels" (K: the lines of labels_path, or the prompt texts when it is "")}.
+// Throws IoError / DataError (labels unreadable, not K unique non-empty lines) naming
+// `<section>.labels`.
+nlohmann::json ModelRecord(const std::string& base_checkpoint, const std::string& prompts_path,
+                           const std::vector<std::string>& prompts, const std::string& vocab,
+                           config::VocabRemap vocab_remap, const std::string& normalization,
+                           const std::string& labels_path, const std::string& section);
+
 // The parallel backend kind of a `dist.backend` setting.
 parallel::BackendKind BackendKindOf(config::DistBackend backend);
 
@@ -50,16 +60,9 @@ struct AdamW {
 void AdamWStep(const std::vector<std::pair<std::string, at::Tensor>>& params,
                const std::vector<double>& lrs, AdamW* state, double weight_decay);
 
-// The tensors of every DoRA-adapted block of clip (names "...attn.out_proj.{m, D, delta_D_A,
-// delta_D_B, bias}"), parameters and buffers, in named_parameters() then named_buffers() order:
-// enough, with the base checkpoint and the DoRA settings, to rebuild the fine-tuned model.
-std::vector<std::pair<std::string, at::Tensor>> DoraTensors(model::Clip& clip);
-
-// Copies the entries of sd whose names start with `prefix` into the DoRA tensors of clip. The two
-// sets must be equal, shapes too; else ONE DataError "<source>: <what>" listing every unexpected,
-// missing or mis-shaped tensor, and nothing is copied.
-void LoadDora(model::Clip& clip, const model::StateDict& sd, const std::string& prefix,
-              const std::string& source, const std::string& what);
+// The DoRA tensors of a model and their loading live in model/dora.h.
+using model::DoraTensors;
+using model::LoadDora;
 
 // The resume record json_path (a stage loop's last_state.json) after checking that it was written
 // under config_hash. Throws DataError (not JSON) or ConfigError (another configuration), both

@@ -39,7 +39,8 @@ void SaveBest(Stage& s, const TrainMegOptions& o, const RunInfo& info, const Pro
     Named dt = DoraTensors(s.m.clip);
     t.insert(t.end(), dt.begin(), dt.end());
   }
-  nlohmann::json meta = {
+  nlohmann::json meta = s.m.record;  // base_checkpoint, prompts, vocab, labels, ...
+  meta.update(nlohmann::json{
       {"format", "cliphba MEG checkpoint"},
       {"config_hash", info.config_hash},
       {"mode", config::Name(o.mode)},
@@ -49,8 +50,12 @@ void SaveBest(Stage& s, const TrainMegOptions& o, const RunInfo& info, const Pro
          for (int64_t p : s.d.ps) l.push_back(s.d.participant_labels[p]);
          return l;
        }()},
-      {"base_checkpoint", o.checkpoint},
-      {"behavior_checkpoint", o.behavior_checkpoint},
+      {"behavior_checkpoint",
+       o.behavior_checkpoint.empty()
+           ? std::string()
+           : fs::absolute(o.behavior_checkpoint).lexically_normal().string()},
+      {"seed", o.seed},
+      {"noise", o.noise && o.noise_eval},
       {"behavior_vision", o.behavior_vision},
       {"phase", pr.phase},
       {"epoch", epoch},
@@ -70,7 +75,7 @@ void SaveBest(Stage& s, const TrainMegOptions& o, const RunInfo& info, const Pro
         {"rank", o.dora_rank},
         {"alpha", o.dora_alpha},
         {"vision_blocks", s.dora_blocks},
-        {"train_magnitude", o.dora_train_magnitude}}}};
+        {"train_magnitude", o.dora_train_magnitude}}}});
   std::map<std::string, std::string> md{{"config_hash", info.config_hash}};
   model::SaveSafetensors(o.out_dir + "/best.safetensors", Snapshot(t), md);
   io::WriteTextFileAtomically(o.out_dir + "/best.json", meta.dump(1) + "\n");

@@ -159,6 +159,8 @@ ModelParts BuildModel(const TrainMegOptions& o) {
   ModelParts m;
   const std::vector<std::string> prompts = ReadPrompts(o.prompts, "train.meg.prompts");
   m.n_prompts = int64_t(prompts.size());
+  m.record = detail::ModelRecord(o.checkpoint, o.prompts, prompts, o.vocab, o.vocab_remap,
+                                 o.normalization, o.labels, "train.meg");
   m.base = model::LoadCheckpoint(o.checkpoint);
   try {
     m.cfg = model::InferClipConfig(m.base.entries);

@@ -1,6 +1,5 @@
-// MEG prediction and evaluation: the best checkpoint of out_dir as a model (CLIP + DoRA, text
-// features, the head over the full axis), its model RDMs of named objects (PredictMegRdms) and
-// their alignment with the MEG RDMs (EvaluateMeg). See meg.h for the contract.
+// MEG prediction and evaluation: the model RDMs of named objects (PredictMegRdms, through
+// train/meg_predictor.h) and their alignment with the MEG RDMs (EvaluateMeg). See meg.h.
 #include <torch/utils.h>  // torch::manual_seed
 
 #include <cmath>
@@ -22,6 +21,7 @@
 #include "train/meg.h"
 #include "train/meg_internal.h"
 #include "train/meg_loss.h"
+#include "train/meg_predictor.h"
 
 namespace cliphba::train {
 
@@ -30,91 +30,22 @@ using config::TrainMegOptions;
 
 namespace {
 
-using detail::LoadDora;
-using detail::ReadJsonFile;
-using meg_detail::BuildModel;
-using meg_detail::EncodeAll;
-using meg_detail::kEvalStream;
-using meg_detail::MakeGenerator;
-using meg_detail::ModelParts;
 using meg_detail::ResolveImages;
 using meg_detail::ResolveParticipants;
 
-// The best checkpoint as a model: CLIP (+ DoRA), text features, the head over the FULL axis.
-struct Predictor {
-  ModelParts m;
-  model::MegHead head{nullptr};
-  meg::TimeAxis axis;
-};
-
-Predictor LoadPredictor(const TrainMegOptions& o) {
-  const std::string best = o.out_dir + "/best.safetensors", json_path = o.out_dir + "/best.json";
-  if (!fs::exists(best) || !fs::exists(json_path))
-    throw IoError(best + ": no trained MEG checkpoint; run `cliphba train meg` first");
-  Predictor p;
-  p.m = BuildModel(o);
-  const nlohmann::json meta = ReadJsonFile(json_path, "not valid JSON");
-  model::StateDict sd = model::LoadSafetensors(best);
-  try {
-    p.axis.start_ms = meta.at("axis").at("start_ms").get<double>();
-    p.axis.step_ms = meta.at("axis").at("step_ms").get<double>();
-    p.axis.size = meta.at("axis").at("size").get<int64_t>();
-    if (meta.at("dora").at("applied").get<bool>()) {
-      const auto& d = meta.at("dora");
-      const int64_t vb = d.at("vision_blocks").get<int64_t>();
-      if (vb > p.m.cfg.vision_layers)
-        throw DataError(best + ": DoRA on " + std::to_string(vb) + " vision blocks, but " +
-                        o.checkpoint + " has " + std::to_string(p.m.cfg.vision_layers));
-      torch::manual_seed(0);
-      model::ApplyDora(p.m.clip, vb, 0, d.at("rank").get<int64_t>(), d.at("alpha").get<double>(),
-                       d.at("train_magnitude").get<bool>());
-      LoadDora(p.m.clip, sd, "visual.", best,
-               "does not fit the model built from train.meg.checkpoint:");
-    }
-  } catch (const nlohmann::json::exception& e) {
-    throw DataError(json_path + ": corrupt checkpoint metadata: " + e.what());
-  }
-  p.m.clip->eval();
-  auto get = [&](const std::string& name) {
-    const at::Tensor* t = sd.Find(name);
-    if (t == nullptr) throw DataError(best + ": lacks tensor " + name);
-    return *t;
-  };
-  model::MegHeadOptions h;
-  h.axis_start_ms = p.axis.start_ms;
-  h.axis_step_ms = p.axis.step_ms;
-  h.axis_size = p.axis.size;
-  h.train_start_ms = p.axis.start_ms;
-  h.train_end_ms = p.axis.TimeAt(p.axis.size - 1);
-  h.train_step_ms = p.axis.step_ms;
-  h.window_ms = meta.value("window_ms", o.window_ms);
-  // The head's module names; checkpoints written before the head was a module (2026-12) named
-  // the curves curves/{richness,beta,noise}.
-  auto curve = [&](const std::string& name, const std::string& old) {
-    return sd.Find(name) != nullptr ? get(name) : get(old);
-  };
-  p.head = model::MegHead(h, p.m.cfg.vision_layers, curve("visual_scaler", "curves/richness"),
-                          curve("beta", "curves/beta"), curve("noise_level", "curves/noise"));
-  at::Tensor w = get("wfr");
-  if (w.sizes() != p.head->wfr.sizes())
-    throw DataError(best + ": wfr has another shape than (" + std::to_string(p.axis.size) + ", " +
-                    std::to_string(p.m.cfg.vision_layers) + ")");
-  p.head->SetWfr(w);
-  return p;
-}
-
-at::Tensor Predict(Predictor& p, const TrainMegOptions& o, const std::vector<std::string>& names,
-                   const parallel::Comm& comm) {
+// Model RDMs (T, m) float64 of `names` (see PredictMegRdms).
+at::Tensor Predict(const MegPredictor& p, const TrainMegOptions& o,
+                   const std::vector<std::string>& names, const parallel::Comm& comm) {
   if (names.size() < 3)
     throw ConfigError("MEG model RDMs need at least 3 objects, got " +
                       std::to_string(names.size()));
-  const std::vector<std::string> paths = ResolveImages(names, o.image_dir, "the requested names");
-  at::Tensor feats =
-      EncodeAll(p.m.clip, paths, p.m.image_options, o.batch, int(o.loader_threads), comm);
-  at::NoGradGuard no_grad;
-  at::Tensor emb = p.head->Embeddings(feats, p.m.text_norm, p.m.scale_exp,
-                                      o.noise && o.noise_eval,
-                                      MakeGenerator(uint64_t(o.seed), kEvalStream));
+  MegImages images;
+  images.paths = ResolveImages(names, o.image_dir, "the requested names");
+  images.threads = int(o.loader_threads);
+  at::Tensor emb;  // (T, N, K)
+  StreamMegPredictions(p, images, o.batch, p.timepoints(), o.noise && o.noise_eval,
+                       uint64_t(o.seed), comm,
+                       [&](int64_t, const at::Tensor& e) { emb = e; });
   return UpperTriangles(PearsonRdm(emb.to(at::kDouble))).contiguous();  // (T_full, m)
 }
 
@@ -122,8 +53,7 @@ at::Tensor Predict(Predictor& p, const TrainMegOptions& o, const std::vector<std
 
 at::Tensor PredictMegRdms(const TrainMegOptions& o, const std::vector<std::string>& names,
                           const parallel::Comm& comm) {
-  Predictor p = LoadPredictor(o);
-  return Predict(p, o, names, comm);
+  return Predict(MegPredictor(o), o, names, comm);
 }
 
 MegEvaluation EvaluateMeg(const TrainMegOptions& o, const RunInfo& info,
@@ -138,9 +68,10 @@ MegEvaluation EvaluateMeg(const TrainMegOptions& o, const RunInfo& info,
   const std::vector<int64_t> idx =
       meg::IndicesOfNames(st.names(), names, st.source(), o.heldout_names);
   const std::vector<int64_t> ps = ResolveParticipants(o, st);
-  Predictor p = LoadPredictor(o);
-  if (p.axis.size != st.timepoints() || std::abs(p.axis.start_ms - st.time().start_ms) > 1e-9 ||
-      std::abs(p.axis.step_ms - st.time().step_ms) > 1e-9)
+  const MegPredictor p(o);
+  if (p.timepoints() != st.timepoints() ||
+      std::abs(p.axis_start_ms() - st.time().start_ms) > 1e-9 ||
+      std::abs(p.axis_step_ms() - st.time().step_ms) > 1e-9)
     throw DataError(o.out_dir + "/best.json: the checkpoint's time axis differs from " +
                     st.source() + "'s");
   at::Tensor model_rdm = Predict(p, o, names, comm);  // (T, m) float64

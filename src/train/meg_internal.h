@@ -55,6 +55,7 @@ struct ModelParts {
   at::Tensor text_norm;  // (K, E) normalised text features, computed once
   double scale_exp = 1;
   int64_t n_prompts = 0;
+  nlohmann::json record;  // detail::ModelRecord (best.json: what `predict` needs)
 };
 
 // The base CLIP of o.checkpoint, every parameter frozen, with the normalised text features of the

@@ -1,0 +1,342 @@
+// PredictBehavior and PredictMeg; see predict.h for the contract and the files written.
+#include "predict/predict.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "data/image.h"
+#include "io/output_policy.h"
+#include "io/results_store.h"
+#include "io/text_file.h"
+#include "predict/convert.h"
+#include "predict/rdm_writer.h"
+#include "train/meg_predictor.h"
+
+namespace cliphba::predict {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr int64_t kRdmPiece = int64_t(1) << 24;  // pairs per RDM write (64 MiB of float32)
+
+io::ResultsStore OpenStore(const std::string& out, const parallel::Comm& comm) {
+  return comm.is_mpi() ? io::ResultsStore::CreateParallel(out, comm)
+                       : io::ResultsStore::Create(out);
+}
+
+// One CSV field: quoted when it holds a comma, quote or line break.
+std::string CsvField(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+// The reference's static_embedding.csv layout: image_name, then one column per label.
+void WriteCsv(const std::string& path, const std::vector<std::string>& names,
+              const std::vector<std::string>& labels, const at::Tensor& emb) {
+  std::ostringstream out;
+  out << "image_name";
+  for (const auto& l : labels) out << ',' << CsvField(l);
+  out << '\n';
+  const at::Tensor e = emb.to(at::kFloat).contiguous();
+  const float* v = e.data_ptr<float>();
+  char buf[32];
+  for (size_t i = 0; i < names.size(); ++i) {
+    out << CsvField(names[i]);
+    for (size_t k = 0; k < labels.size(); ++k) {
+      std::snprintf(buf, sizeof buf, ",%.9g", double(v[i * labels.size() + k]));
+      out << buf;
+    }
+    out << '\n';
+  }
+  io::WriteTextFileAtomically(path, out.str());
+}
+
+train::MegImages MegImagesOf(const ImageSet& set, int threads) {
+  train::MegImages m;
+  m.paths = set.paths;
+  m.pixels = set.pixels;
+  m.threads = threads;
+  return m;
+}
+
+std::string JoinLines(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : "\n") + x;
+  return s;
+}
+
+}  // namespace
+
+void CheckOutputPath(const std::string& setting, const std::string& out, bool force,
+                 const std::vector<std::string>& inputs) {
+  if (out.empty()) return;
+  io::RefuseOutputOverInputs(setting, out, {out + ".partial"}, inputs);
+  std::error_code ec;
+  if (fs::exists(out, ec) && !force)
+    throw ConfigError(setting + " " + out +
+                      " exists: use --force to replace it, or choose another file");
+  const fs::path parent = fs::path(out).parent_path();
+  if (!parent.empty() && !fs::is_directory(parent, ec))
+    throw IoError(setting + " " + out + ": the folder " + parent.string() + " does not exist");
+}
+
+PredictBehaviorResult PredictBehavior(const PredictBehaviorOptions& o,
+                                      const parallel::Comm& comm) {
+  if (o.out.empty()) throw ConfigError("--out OUT.h5 is required");
+  if (o.batch < 1) throw ConfigError("--batch must be >= 1");
+  const std::vector<std::string> inputs = {o.model,         o.images.npy,  o.images.list,
+                                           o.text.prompts,  o.text.vocab,  o.text.labels};
+  CheckOutputPath("--out", o.out, o.force, inputs);
+  CheckOutputPath("--csv", o.csv, o.force, inputs);
+  if (!o.csv.empty() && fs::path(o.csv) == fs::path(o.out))
+    throw ConfigError("--csv and --out name the same file " + o.out);
+
+  BehaviorModel bm = LoadBehaviorModel(o.model, o.text, o.strict);
+  const ImageSet set = ResolveImageSet(o.images, bm.clip->config().image_resolution);
+  for (const auto& s : set.skipped) LOG_WARN("skipped (does not decode): {}", s);
+  const int64_t n = set.size(), k = int64_t(bm.prompts.size());
+  LOG_INFO("predict behavior: {} images, {} model {} ({} dimensions), {} rank(s)", n, bm.kind,
+           bm.model_file, k, comm.size());
+
+  // This rank's chunks: HBA logits (n_rank, K).
+  const Range mine = train::PredictImageShard(n, o.batch, comm.size(), comm.rank());
+  at::Tensor local = at::zeros({mine.size(), k}, at::kFloat);
+  {
+    at::NoGradGuard no_grad;
+    std::unique_ptr<data::ImageLoader> loader;
+    if (!set.pixels.defined() && mine.size() > 0)
+      loader = std::make_unique<data::ImageLoader>(
+          std::vector<std::string>(set.paths.begin() + mine.begin, set.paths.begin() + mine.end),
+          data::ImageOptionsFor(bm.normalization, bm.clip->config().image_resolution),
+          o.loader_threads);
+    for (int64_t b = mine.begin; b < mine.end; b += o.batch) {
+      const int64_t e = std::min(mine.end, b + o.batch);
+      at::Tensor px;
+      if (set.pixels.defined()) {
+        px = set.pixels.slice(0, b, e);
+      } else {
+        std::vector<int64_t> idx;
+        for (int64_t i = b; i < e; ++i) idx.push_back(i - mine.begin);
+        px = loader->Batch(idx);
+      }
+      local.slice(0, b - mine.begin, e - mine.begin)
+          .copy_(bm.clip->HbaLogits(bm.clip->EncodeImage(px).features, bm.text_features));
+    }
+  }
+  // Everyone's rows, for the RDMs and the CSV: (N, K).
+  at::Tensor all = at::zeros({n, k}, at::kFloat);
+  all.slice(0, mine.begin, mine.end).copy_(local);
+  std::vector<int64_t> counts;
+  for (int r = 0; r < comm.size(); ++r)
+    counts.push_back(train::PredictImageShard(n, o.batch, comm.size(), r).size());
+  comm.AllgatherRows(all, counts);
+
+  if (!o.csv.empty() && comm.is_root()) WriteCsv(o.csv, set.names, bm.labels, all);
+  io::ResultsStore store = OpenStore(o.out, comm);
+  io::WriteProvenance(&store, "predict behavior", "", "");
+  store.WriteStrings("/predict/image_names", set.names);
+  store.WriteStrings("/predict/labels", bm.labels);
+  store.WriteRows("/predict/embedding", {n, k}, at::kFloat, mine.begin, local);
+  const int64_t m = n * (n - 1) / 2;
+  for (const auto& [name, metric] : {std::make_pair("correlation", RdmMetric::kCorrelation),
+                                     std::make_pair("cosine", RdmMetric::kCosine)}) {
+    const std::string ds = std::string("/predict/rdm/") + name;
+    store.CreateDataset(ds, {m}, at::kFloat);
+    WriteCondensed(store, ds, -1, PrepareRows(all, metric), kRdmPiece, comm);
+  }
+  store.SetAttribute("/predict", "model", o.model);
+  store.SetAttribute("/predict", "model_kind", bm.kind);
+  store.SetAttribute("/predict", "model_file", bm.model_file);
+  store.SetAttribute("/predict", "base_checkpoint", bm.base_checkpoint);
+  store.SetAttribute("/predict", "normalization", bm.normalization);
+  store.SetAttribute("/predict", "n_images", n);
+  store.SetAttribute("/predict", "skipped_images", JoinLines(set.skipped));
+  store.Commit();
+
+  PredictBehaviorResult r;
+  r.kind = bm.kind;
+  r.n_images = n;
+  r.n_dims = k;
+  r.skipped = set.skipped;
+  r.out = o.out;
+  r.csv = o.csv;
+  return r;
+}
+
+namespace {
+
+// A MEG model folder to predict with, and its name in the output (group, individual/<p>).
+struct MegModelRef {
+  std::string name, dir;
+};
+
+json ReadBestJson(const std::string& dir) {
+  const std::string path = dir + "/best.json";
+  std::ifstream in(path);
+  if (!in) throw IoError(path + ": no best.json: not a finished `cliphba train meg` folder");
+  try {
+    return json::parse(in);
+  } catch (const json::exception& e) {
+    throw DataError(path + ": not valid JSON: " + e.what());
+  }
+}
+
+std::vector<MegModelRef> ResolveMegModels(const PredictMegOptions& o) {
+  if (o.model.empty()) throw ConfigError("--model is required");
+  std::error_code ec;
+  if (!fs::is_directory(o.model, ec))
+    throw IoError(o.model + " (--model): not a folder (a `train meg` folder or a `run` folder)");
+  const bool run_folder = fs::is_directory(fs::path(o.model) / "units", ec);
+  std::vector<MegModelRef> refs;
+  if (!run_folder) {
+    if (o.all || !o.unit.empty())
+      throw ConfigError("--unit and --all need a `cliphba run` folder; " + o.model + " is not one");
+    const json meta = ReadBestJson(o.model);
+    const std::string format = meta.value("format", std::string());
+    if (format != "cliphba MEG checkpoint")
+      throw ConfigError(o.model + " (--model) is not a MEG model (format '" + format +
+                        "')" + (format.find("behavior") != std::string::npos
+                                    ? ": use `cliphba predict behavior`"
+                                    : ""));
+    std::string name = meta.value("mode", std::string("group"));
+    if (name == "individual") {
+      const auto ps = meta.value("participants", std::vector<std::string>());
+      name += "/" + (ps.empty() ? std::string("unknown") : ps[0]);
+    }
+    refs.push_back({name, o.model});
+    return refs;
+  }
+  if (o.all == !o.unit.empty())
+    throw ConfigError(o.model + " is a `cliphba run` folder: give --unit group|individual/<p> or --all");
+  if (!o.unit.empty()) {
+    if (o.unit != "group" && o.unit.rfind("individual/", 0) != 0)
+      throw ConfigError("--unit " + o.unit + ": expected group or individual/<participant>");
+    const std::string dir = (fs::path(o.model) / o.unit).string();
+    if (!fs::exists(dir + "/best.json", ec))
+      throw IoError(dir + ": no trained model for unit " + o.unit + " in this run folder");
+    refs.push_back({o.unit, dir});
+    return refs;
+  }
+  if (fs::exists(fs::path(o.model) / "group" / "best.json", ec))
+    refs.push_back({"group", (fs::path(o.model) / "group").string()});
+  const fs::path ind = fs::path(o.model) / "individual";
+  std::vector<std::string> ps;
+  if (fs::is_directory(ind, ec))
+    for (const auto& e : fs::directory_iterator(ind))
+      if (fs::exists(e.path() / "best.json", ec)) ps.push_back(e.path().filename().string());
+  std::sort(ps.begin(), ps.end());
+  for (const auto& p : ps) refs.push_back({"individual/" + p, (ind / p).string()});
+  if (refs.empty()) throw IoError(o.model + ": no trained MEG model in this run folder");
+  return refs;
+}
+
+// The options a MEG model was trained with, as far as prediction needs them (best.json).
+config::TrainMegOptions MegOptionsOf(const MegModelRef& ref, const PredictMegOptions& o) {
+  const json meta = ReadBestJson(ref.dir);
+  const std::string where = ref.dir + "/best.json";
+  config::TrainMegOptions t;
+  t.out_dir = ref.dir;
+  try {
+    t.checkpoint = meta.at("base_checkpoint").get<std::string>();
+    if (!meta.contains("prompts") || !meta.contains("vocab"))
+      throw DataError(where + ": written by an older cliphba without the model record (prompts, "
+                              "vocab): retrain it, or predict from a run of this version");
+    t.prompts = meta.at("prompts").get<std::string>();
+    t.vocab = meta.at("vocab").get<std::string>();
+    t.vocab_remap = meta.value("vocab_remap", std::string()) == "tiny" ? config::VocabRemap::kTiny
+                                                                        : config::VocabRemap::kNone;
+    t.normalization = meta.value("normalization", std::string("things"));
+    t.behavior_checkpoint = meta.value("behavior_checkpoint", std::string());
+    t.behavior_vision = meta.value("behavior_vision", true);
+    t.window_ms = meta.value("window_ms", t.window_ms);
+    t.seed = meta.value("seed", t.seed);
+  } catch (const json::exception& e) {
+    throw DataError(where + ": corrupt model metadata: " + e.what());
+  }
+  t.batch = o.batch;
+  t.loader_threads = o.loader_threads;
+  return t;
+}
+
+}  // namespace
+
+PredictMegResult PredictMeg(const PredictMegOptions& o, const parallel::Comm& comm) {
+  if (o.out.empty()) throw ConfigError("--out OUT.h5 is required");
+  if (o.batch < 1 || o.t_block < 1) throw ConfigError("--batch and --t-block must be >= 1");
+  const std::vector<MegModelRef> refs = ResolveMegModels(o);
+  std::vector<config::TrainMegOptions> opts;
+  std::vector<std::string> inputs = {o.images.npy, o.images.list};
+  for (const auto& r : refs) {
+    opts.push_back(MegOptionsOf(r, o));
+    inputs.push_back(r.dir + "/best.safetensors");
+    inputs.push_back(opts.back().checkpoint);
+  }
+  CheckOutputPath("--out", o.out, o.force, inputs);
+
+  std::unique_ptr<train::MegPredictor> first = std::make_unique<train::MegPredictor>(opts[0]);
+  const ImageSet set = ResolveImageSet(o.images, first->image_resolution());
+  for (const auto& s : set.skipped) LOG_WARN("skipped (does not decode): {}", s);
+  const int64_t n = set.size(), t_full = first->timepoints(), k = first->prompts();
+  const std::vector<double> times = first->times_ms();
+  const Range mine = train::PredictImageShard(n, o.batch, comm.size(), comm.rank());
+
+  io::ResultsStore store = OpenStore(o.out, comm);
+  io::WriteProvenance(&store, "predict meg", "", "");
+  store.WriteStrings("/predict/image_names", set.names);
+  store.WriteTensor("/predict/meg/times_ms", at::tensor(times, at::kDouble));
+  PredictMegResult res;
+  for (size_t i = 0; i < refs.size(); ++i) {
+    std::unique_ptr<train::MegPredictor> p =
+        i == 0 ? std::move(first) : std::make_unique<train::MegPredictor>(opts[i]);
+    if (p->times_ms() != times || p->prompts() != k)
+      throw DataError(refs[i].dir + ": another time axis or number of dimensions than " +
+                      refs[0].dir + "; predict such models into separate files");
+    const std::string g = "/predict/meg/" + refs[i].name;
+    LOG_INFO("predict meg: {} ({}): {} images x {} timepoints", refs[i].name, refs[i].dir, n,
+             t_full);
+    store.CreateDataset(g + "/embedding", {t_full, n, k}, at::kFloat);
+    if (!o.no_rdm) store.CreateDataset(g + "/rdm", {t_full, n * (n - 1) / 2}, at::kFloat);
+    const uint64_t seed = o.noise ? o.noise_seed : uint64_t(opts[i].seed);
+    train::StreamMegPredictions(
+        *p, MegImagesOf(set, o.loader_threads), o.batch, o.t_block, o.noise, seed, comm,
+        [&](int64_t t0, const at::Tensor& emb) {  // (count, N, K) on every rank
+          store.WriteBlock(g + "/embedding", {t0, mine.begin, 0},
+                           emb.slice(1, mine.begin, mine.end).contiguous());
+          if (o.no_rdm) return;
+          for (int64_t t = 0; t < emb.size(0); ++t)
+            WriteCondensed(store, g + "/rdm", t0 + t, PrepareRows(emb[t], RdmMetric::kCorrelation),
+                           kRdmPiece, comm);
+        });
+    store.WriteTensor(g + "/wfr", p->Wfr());
+    const json meta = ReadBestJson(refs[i].dir);
+    store.WriteStrings(g + "/labels", meta.value("labels", std::vector<std::string>()));
+    store.SetAttribute(g, "model_dir", refs[i].dir);
+    store.SetAttribute(g, "noise", int64_t(o.noise ? 1 : 0));
+    store.SetAttribute(g, "seed", int64_t(seed));
+    res.models.push_back(refs[i].name);
+  }
+  store.SetAttribute("/predict", "n_images", n);
+  store.SetAttribute("/predict", "skipped_images", JoinLines(set.skipped));
+  store.Commit();
+  res.n_images = n;
+  res.n_dims = k;
+  res.timepoints = t_full;
+  res.skipped = set.skipped;
+  res.out = o.out;
+  return res;
+}
+
+}  // namespace cliphba::predict
