@@ -98,7 +98,13 @@ int RunEncode(const CommonArgs& args, const EncodeArgs& e) {
     text_features = clip->EncodeText(ids);  // (K, E), all prompts as one batch
   }
 
-  std::vector<at::Tensor> features, blocks;
+  std::vector<at::Tensor> features, blocks, logits;
+  // Per batch, as `predict behavior` does: the logits do not depend on how many images there are.
+  auto add = [&](const model::ImageOutputs& out) {
+    features.push_back(out.features);
+    blocks.push_back(at::stack(out.block_cls_proj));
+    if (text_features.defined()) logits.push_back(clip->HbaLogits(out.features, text_features));
+  };
   std::vector<std::string> names;
   const int64_t batch = 32;
   if (!e.images_npy.empty()) {
@@ -118,9 +124,7 @@ int RunEncode(const CommonArgs& args, const EncodeArgs& e) {
                       " in all) contains NaN or Inf values; expected finite normalised pixels");
     }
     for (int64_t i = 0; i < images.size(0); i += batch) {
-      auto out = clip->EncodeImage(images.narrow(0, i, std::min(batch, images.size(0) - i)));
-      features.push_back(out.features);
-      blocks.push_back(at::stack(out.block_cls_proj));
+      add(clip->EncodeImage(images.narrow(0, i, std::min(batch, images.size(0) - i))));
     }
   } else {
     std::vector<std::string> files = ImageFiles(e.images_dir);
@@ -129,9 +133,7 @@ int RunEncode(const CommonArgs& args, const EncodeArgs& e) {
     for (int64_t i = 0; i < loader.size(); i += batch) {
       std::vector<int64_t> idx;
       for (int64_t k = i; k < std::min(loader.size(), i + batch); ++k) idx.push_back(k);
-      auto out = clip->EncodeImage(loader.Batch(idx));
-      features.push_back(out.features);
-      blocks.push_back(at::stack(out.block_cls_proj));
+      add(clip->EncodeImage(loader.Batch(idx)));
     }
     for (const auto& f : files) names.push_back(std::filesystem::path(f).filename().string());
   }
@@ -148,8 +150,7 @@ int RunEncode(const CommonArgs& args, const EncodeArgs& e) {
   io::WriteNpy(path("block_cls_proj.npy"), block_cls.contiguous());
   if (text_features.defined()) {
     io::WriteNpy(path("text_features.npy"), text_features.contiguous());
-    io::WriteNpy(path("hba_logits.npy"),
-                 clip->HbaLogits(image_features, text_features).contiguous());
+    io::WriteNpy(path("hba_logits.npy"), at::cat(logits).contiguous());
   }
   if (!names.empty()) io::WriteNameList(path("image_names.txt"), names);
   if (args.json) {

@@ -172,7 +172,8 @@ void DeclareImages(CLI::App* cmd, predict::ImageArgs* images, int64_t* batch, in
   cmd->add_option("--images-npy", images->npy, "normalised float32 (N, 3, R, R) images as NPY");
   cmd->add_flag("--skip-bad-images", images->skip_bad,
                 "leave out (and list) images that do not decode instead of failing");
-  cmd->add_option("--batch", *batch, "images per chunk (default 32)");
+  cmd->add_option("--batch", *batch,
+                  "images per chunk (behavior: 32; meg: the model's training batch)");
   cmd->add_option("--threads", *threads, "threads per process (default: cores / ranks)");
 }
 

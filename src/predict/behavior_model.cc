@@ -139,6 +139,7 @@ BehaviorModel LoadBehaviorModel(const std::string& model_arg, const TextArgs& te
     m.kind = "behavior";
     m.model_file = (folder / "best.safetensors").string();
     m.base_checkpoint = meta.value("base_checkpoint", std::string());
+    m.batch = meta.value("batch", int64_t(0));
     if (m.base_checkpoint.empty()) throw DataError(json_path.string() + ": no base_checkpoint");
     model::CheckKnownCheckpoint(m.base_checkpoint, strict);
     m.clip = BuildClip(model::LoadCheckpoint(m.base_checkpoint).entries, m.base_checkpoint);

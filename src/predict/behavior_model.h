@@ -43,6 +43,7 @@ struct BehaviorModel {
   std::vector<std::string> prompts;  // (K)
   std::vector<std::string> labels;   // (K)
   at::Tensor text_features;          // (K, E) float32
+  int64_t batch = 0;                 // the training batch a stage-1 model records (else 0)
 };
 
 // Resolves and loads `model` (see the top of this file). strict: refuse a known OpenAI file name

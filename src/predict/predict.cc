@@ -96,7 +96,7 @@ void CheckOutputPath(const std::string& setting, const std::string& out, bool fo
 PredictBehaviorResult PredictBehavior(const PredictBehaviorOptions& o,
                                       const parallel::Comm& comm) {
   if (o.out.empty()) throw ConfigError("--out OUT.h5 is required");
-  if (o.batch < 1) throw ConfigError("--batch must be >= 1");
+  if (o.batch < 0) throw ConfigError("--batch must be >= 1");
   const std::vector<std::string> inputs = {o.model,         o.images.npy,  o.images.list,
                                            o.text.prompts,  o.text.vocab,  o.text.labels};
   CheckOutputPath("--out", o.out, o.force, inputs);
@@ -112,7 +112,8 @@ PredictBehaviorResult PredictBehavior(const PredictBehaviorOptions& o,
            bm.model_file, k, comm.size());
 
   // This rank's chunks: HBA logits (n_rank, K).
-  const Range mine = train::PredictImageShard(n, o.batch, comm.size(), comm.rank());
+  const int64_t batch = o.batch > 0 ? o.batch : bm.batch > 0 ? bm.batch : 32;
+  const Range mine = train::PredictImageShard(n, batch, comm.size(), comm.rank());
   at::Tensor local = at::zeros({mine.size(), k}, at::kFloat);
   {
     at::NoGradGuard no_grad;
@@ -122,8 +123,8 @@ PredictBehaviorResult PredictBehavior(const PredictBehaviorOptions& o,
           std::vector<std::string>(set.paths.begin() + mine.begin, set.paths.begin() + mine.end),
           data::ImageOptionsFor(bm.normalization, bm.clip->config().image_resolution),
           o.loader_threads);
-    for (int64_t b = mine.begin; b < mine.end; b += o.batch) {
-      const int64_t e = std::min(mine.end, b + o.batch);
+    for (int64_t b = mine.begin; b < mine.end; b += batch) {
+      const int64_t e = std::min(mine.end, b + batch);
       at::Tensor px;
       if (set.pixels.defined()) {
         px = set.pixels.slice(0, b, e);
@@ -141,7 +142,7 @@ PredictBehaviorResult PredictBehavior(const PredictBehaviorOptions& o,
   all.slice(0, mine.begin, mine.end).copy_(local);
   std::vector<int64_t> counts;
   for (int r = 0; r < comm.size(); ++r)
-    counts.push_back(train::PredictImageShard(n, o.batch, comm.size(), r).size());
+    counts.push_back(train::PredictImageShard(n, batch, comm.size(), r).size());
   comm.AllgatherRows(all, counts);
 
   if (!o.csv.empty() && comm.is_root()) WriteCsv(o.csv, set.names, bm.labels, all);
@@ -266,7 +267,8 @@ config::TrainMegOptions MegOptionsOf(const MegModelRef& ref, const PredictMegOpt
   } catch (const json::exception& e) {
     throw DataError(where + ": corrupt model metadata: " + e.what());
   }
-  t.batch = o.batch;
+  // Chunks of the training batch by default: then the model RDMs equal the alignment's.
+  t.batch = o.batch > 0 ? o.batch : meta.value("batch", int64_t(32));
   t.loader_threads = o.loader_threads;
   return t;
 }
@@ -275,7 +277,7 @@ config::TrainMegOptions MegOptionsOf(const MegModelRef& ref, const PredictMegOpt
 
 PredictMegResult PredictMeg(const PredictMegOptions& o, const parallel::Comm& comm) {
   if (o.out.empty()) throw ConfigError("--out OUT.h5 is required");
-  if (o.batch < 1 || o.t_block < 1) throw ConfigError("--batch and --t-block must be >= 1");
+  if (o.batch < 0 || o.t_block < 1) throw ConfigError("--batch and --t-block must be >= 1");
   const std::vector<MegModelRef> refs = ResolveMegModels(o);
   std::vector<config::TrainMegOptions> opts;
   std::vector<std::string> inputs = {o.images.npy, o.images.list};
@@ -291,8 +293,6 @@ PredictMegResult PredictMeg(const PredictMegOptions& o, const parallel::Comm& co
   for (const auto& s : set.skipped) LOG_WARN("skipped (does not decode): {}", s);
   const int64_t n = set.size(), t_full = first->timepoints(), k = first->prompts();
   const std::vector<double> times = first->times_ms();
-  const Range mine = train::PredictImageShard(n, o.batch, comm.size(), comm.rank());
-
   io::ResultsStore store = OpenStore(o.out, comm);
   io::WriteProvenance(&store, "predict meg", "", "");
   store.WriteStrings("/predict/image_names", set.names);
@@ -305,13 +305,14 @@ PredictMegResult PredictMeg(const PredictMegOptions& o, const parallel::Comm& co
       throw DataError(refs[i].dir + ": another time axis or number of dimensions than " +
                       refs[0].dir + "; predict such models into separate files");
     const std::string g = "/predict/meg/" + refs[i].name;
+    const Range mine = train::PredictImageShard(n, opts[i].batch, comm.size(), comm.rank());
     LOG_INFO("predict meg: {} ({}): {} images x {} timepoints", refs[i].name, refs[i].dir, n,
              t_full);
     store.CreateDataset(g + "/embedding", {t_full, n, k}, at::kFloat);
     if (!o.no_rdm) store.CreateDataset(g + "/rdm", {t_full, n * (n - 1) / 2}, at::kFloat);
     const uint64_t seed = o.noise ? o.noise_seed : uint64_t(opts[i].seed);
     train::StreamMegPredictions(
-        *p, MegImagesOf(set, o.loader_threads), o.batch, o.t_block, o.noise, seed, comm,
+        *p, MegImagesOf(set, o.loader_threads), opts[i].batch, o.t_block, o.noise, seed, comm,
         [&](int64_t t0, const at::Tensor& emb) {  // (count, N, K) on every rank
           store.WriteBlock(g + "/embedding", {t0, mine.begin, 0},
                            emb.slice(1, mine.begin, mine.end).contiguous());

@@ -41,7 +41,8 @@ struct PredictBehaviorOptions {
   std::string csv;  // --csv OUT.csv: image_name + one column per label ("" = none)
   bool force = false;
   bool strict = false;     // --strict: refuse a known OpenAI file whose SHA-256 differs
-  int64_t batch = 32;      // images per chunk
+  int64_t batch = 0;  // images per chunk; 0 = a stage-1 model's training batch (then the
+                      // predictions equal `evaluate behavior`'s bit for bit), else 32
   int loader_threads = 2;
 };
 
@@ -66,7 +67,8 @@ struct PredictMegOptions {
   bool no_rdm = false;      // --no-rdm: embeddings only (the RDMs are m T floats)
   bool noise = false;       // --noise-seed given: the reference's noisy inference
   uint64_t noise_seed = 0;  // seed of the noise draws (else of the jitter: the model's seed)
-  int64_t batch = 32;
+  int64_t batch = 0;        // images per chunk; 0 = the model's training batch (then the
+                            // model RDMs equal those of its alignment bit for bit)
   int64_t t_block = 16;     // timepoints per streamed block
   int loader_threads = 2;
 };

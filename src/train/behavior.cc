@@ -180,6 +180,7 @@ nlohmann::json ModelMeta(const Stage& s, const TrainBehaviorOptions& o, const Ru
           {"format", "cliphba behavior DoRA checkpoint"},
           {"config_hash", info.config_hash},
           {"seed", o.seed},
+          {"batch", o.batch},  // `predict behavior` encodes in chunks of this size
           {"dora",
            {{"rank", o.dora_rank},
             {"alpha", o.dora_alpha},

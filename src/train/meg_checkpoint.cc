@@ -55,6 +55,7 @@ void SaveBest(Stage& s, const TrainMegOptions& o, const RunInfo& info, const Pro
            ? std::string()
            : fs::absolute(o.behavior_checkpoint).lexically_normal().string()},
       {"seed", o.seed},
+      {"batch", o.batch},  // `predict meg` encodes in chunks of this size (the same numbers)
       {"noise", o.noise && o.noise_eval},
       {"behavior_vision", o.behavior_vision},
       {"phase", pr.phase},

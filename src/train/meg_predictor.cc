@@ -192,13 +192,19 @@ void StreamMegPredictions(const MegPredictor& p, const MegImages& images, int64_
     const int64_t count = std::min(t_block, t_full - t0);
     // (N, count, K): rows = images, so the ranks' blocks all-gather along dim 0.
     at::Tensor raw = at::zeros({n, count, k}, at::kFloat);
-    for (int64_t b = mine.begin; b < mine.end; b += chunk) {  // chunk by chunk, as encoded
+    // Chunk by chunk as encoded, one timepoint at a time: every product has the same shape
+    // whatever the rank count and the block size, so the numbers do not depend on either.
+    for (int64_t b = mine.begin; b < mine.end; b += chunk) {
       const int64_t e = std::min(mine.end, b + chunk);
-      raw.slice(0, b, e).copy_(
-          p.Raw(feats.slice(1, b - mine.begin, e - mine.begin), t0, count).permute({1, 0, 2}));
+      const at::Tensor f = feats.slice(1, b - mine.begin, e - mine.begin);
+      for (int64_t t = 0; t < count; ++t)
+        raw.slice(0, b, e).select(1, t).copy_(p.Raw(f, t0 + t, 1)[0]);
     }
     comm.AllgatherRows(raw, counts);
-    sink(t0, p.Finish(raw.permute({1, 0, 2}).contiguous(), t0, noise, seed));
+    at::Tensor emb = at::empty({count, n, k}, at::kFloat);
+    for (int64_t t = 0; t < count; ++t)
+      emb[t].copy_(p.Finish(raw.select(1, t).unsqueeze(0).contiguous(), t0 + t, noise, seed)[0]);
+    sink(t0, emb);
   }
 }
 
