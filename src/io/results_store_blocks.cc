@@ -161,7 +161,8 @@ void ResultsStore::WriteBlock(const std::string& dataset_path, const std::vector
   if (!h5::PathExists(file_->id(), ds, partial_path_)) error = what + ": no such dataset";
   H5Dataset dset;
   std::vector<hsize_t> dims;
-  Dtype dt{};
+  Dtype dt{}, unused{};
+  at::ScalarType dataset_dtype = at::ScalarType::Undefined;
   if (error.empty()) {
     dset = H5Dataset(Check(H5Dopen2(file_->id(), ds.c_str(), H5P_DEFAULT), "H5Dopen2",
                            partial_path_, ds));
@@ -171,7 +172,18 @@ void ResultsStore::WriteBlock(const std::string& dataset_path, const std::vector
     dims.resize(size_t(nd));
     Check(H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr), "H5Sget_simple_extent_dims",
           partial_path_, ds);
-    if (!local.defined() || !DtypeOf(local.scalar_type(), &dt)) {
+    // The dataset's own dtype: the block is converted here, as HDF5's parallel layer would fall
+    // back to independent I/O for a transfer that needs a type conversion.
+    H5Datatype file_type(Check(H5Dget_type(dset.id()), "H5Dget_type", partial_path_, ds));
+    for (at::ScalarType st : {at::kFloat, at::kDouble, at::kLong, at::kInt, at::kChar}) {
+      Dtype cand{};
+      if (DtypeOf(st, &cand) && H5Tequal(file_type.id(), cand.file_type) > 0) {
+        dt = cand;
+        dataset_dtype = st;
+      }
+    }
+    if (!local.defined() || !DtypeOf(local.scalar_type(), &unused) ||
+        dataset_dtype == at::ScalarType::Undefined) {
       error = what + ": local block must be a float32, float64, int64, int32 or int8 tensor";
     } else if (local.dim() != nd || start.size() != size_t(nd)) {
       error = what + ": block and start must have the dataset's " + std::to_string(nd) +
@@ -193,8 +205,7 @@ void ResultsStore::WriteBlock(const std::string& dataset_path, const std::vector
   } else if (!error.empty()) {
     throw DataError(error);
   }
-  // The memory type follows the block; HDF5 converts to the dataset's type.
-  const at::Tensor t = local.detach().to(at::kCPU).contiguous();
+  const at::Tensor t = local.detach().to(at::kCPU).to(dataset_dtype).contiguous();
   std::vector<int64_t> offset(dims.size(), 0);
   if (t.numel() > 0) offset = start;
   TransferBlock(dset, ds, dt.mem_type, offset, 0, t);

@@ -38,6 +38,7 @@ int g_failures = 0;
 double MatrixValue(int64_t row, int64_t col) { return 100.0 * row + col + 0.25; }
 int64_t VectorValue(int64_t i) { return i * i - 3 * i - 1; }
 float FewValue(int64_t row, int64_t col) { return static_cast<float>(row) - 0.5f * col; }
+float CubeValue(int64_t t, int64_t i, int64_t j) { return float(100 * t + 10 * i + j) + 0.5f; }
 
 // This rank's rows [range.begin, range.end) of a (n x cols) matrix f(row, col).
 template <typename F>
@@ -71,6 +72,32 @@ void Write(const std::string& path, int size) {
   Range few = ShardRange(2, size, g_rank);
   store.WriteRows("/rows/few", {2, 3}, at::kFloat, few.begin, Rows(few, 3, at::kFloat, FewValue));
   TEST_CHECK(store.last_io_was_collective());
+
+  // Blocks: a (3, 7, 2) dataset filled in two calls, each rank writing its columns [c.begin,
+  // c.end) of dim 1 (rank 2 of 3 owns nothing in the second call and passes an empty block).
+  store.CreateDataset("/blocks/cube", {3, 7, 2}, at::kFloat);
+  const Range c = ShardRange(7, size, g_rank);
+  for (int64_t t0 : {int64_t(0), int64_t(2)}) {
+    const int64_t count = t0 == 0 ? 2 : 1;
+    Range w = c;  // at -np 3 the second call: rank 1 writes rank 2's columns too, rank 2 none
+    if (t0 == 2 && size == 3 && g_rank == 1) w.end = 7;
+    if (t0 == 2 && size == 3 && g_rank == 2) w.end = w.begin;
+    at::Tensor block = at::empty({count, w.size(), 2}, at::kDouble);  // converted to float32
+    for (int64_t t = 0; t < count; ++t)
+      for (int64_t i = 0; i < w.size(); ++i)
+        for (int64_t j = 0; j < 2; ++j) block[t][i][j] = CubeValue(t0 + t, w.begin + i, j);
+    store.WriteBlock("/blocks/cube", {t0, w.begin, 0}, block);
+    TEST_CHECK(store.last_io_was_collective());
+  }
+  {  // A block outside the dataset on one rank throws on every rank.
+    bool threw = false;
+    try {
+      store.WriteBlock("/blocks/cube", {g_rank == 0 ? 3 : 0, 0, 0}, at::zeros({1, 1, 2}));
+    } catch (const cliphba::DataError&) {
+      threw = true;
+    }
+    TEST_CHECK(threw);
+  }
 
   // Whole tensors: rank 0's data are written, every rank takes part.
   store.WriteTensor("/tensor/int32", at::arange(12, at::kInt).reshape({3, 4}));
@@ -117,6 +144,11 @@ void Verify(const std::string& path) {
   for (int64_t i = 0; i < 2; ++i) {
     for (int64_t j = 0; j < 3; ++j) TEST_CHECK(few[i][j].item<float>() == FewValue(i, j));
   }
+  at::Tensor cube = r.ReadTensor("/blocks/cube");
+  TEST_CHECK(cube.scalar_type() == at::kFloat && cube.sizes() == at::IntArrayRef({3, 7, 2}));
+  for (int64_t t = 0; t < 3; ++t)
+    for (int64_t i = 0; i < 7; ++i)
+      for (int64_t j = 0; j < 2; ++j) TEST_CHECK(cube[t][i][j].item<float>() == CubeValue(t, i, j));
   TEST_CHECK(at::equal(r.ReadTensor("/tensor/int32"), at::arange(12, at::kInt).reshape({3, 4})));
   at::Tensor s = r.ReadTensor("/tensor/scalar");
   TEST_CHECK(s.dim() == 0 && s.item<double>() == 2.5);

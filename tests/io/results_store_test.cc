@@ -184,6 +184,24 @@ TEST(ResultsStoreTest, AttributesRoundTripAndOverwrite) {
   EXPECT_THROW(reader.ReadStringAttribute("/nowhere", "x"), DataError);
 }
 
+TEST(ResultsStoreTest, BlocksFillADatasetPieceByPiece) {
+  const std::string path = TestDir() + "/blocks.h5";
+  ResultsStore store = ResultsStore::Create(path);
+  store.CreateDataset("/b/m", {3, 4}, at::kFloat);
+  const at::Tensor want = at::arange(12, at::kFloat).reshape({3, 4}).add(0.25);
+  store.WriteBlock("/b/m", {0, 0}, want.slice(0, 0, 2).slice(1, 0, 3).to(at::kDouble));
+  store.WriteBlock("/b/m", {0, 3}, want.slice(0, 0, 2).slice(1, 3, 4));
+  store.WriteBlock("/b/m", {2, 0}, want.slice(0, 2, 3));
+  store.WriteBlock("/b/m", {0, 0}, at::zeros({0, 4}));  // an empty block writes nothing
+  EXPECT_THROW(store.WriteBlock("/b/m", {2, 1}, at::zeros({1, 4})), DataError);   // outside
+  EXPECT_THROW(store.WriteBlock("/b/m", {0}, at::zeros({4})), DataError);         // rank
+  EXPECT_THROW(store.WriteBlock("/b/nope", {0, 0}, at::zeros({1, 1})), DataError);  // missing
+  EXPECT_THROW(store.CreateDataset("/b/m", {1}, at::kFloat), IoError);              // exists
+  store.Commit();
+  ResultsReader r(path);
+  EXPECT_TRUE(at::equal(r.ReadTensor("/b/m"), want));
+}
+
 TEST(ResultsStoreTest, FinalFileAppearsOnlyAtCommit) {
   const std::string path = TestDir() + "/c.h5";
   ResultsStore store = ResultsStore::Create(path);

@@ -104,6 +104,27 @@ TEST(MegHeadTest, BatchedEqualsPerTimepointLoop) {
   EXPECT_GT(cls_g.grad().abs().sum().item<double>(), 0);
 }
 
+TEST(MegHeadTest, RawAndFinishOverTimepointBlocksEqualForward) {
+  const MegHeadOptions o = Opts();
+  const Curves c = MakeCurves(o.axis_size);
+  MegHead head(o, 3, c.richness, c.beta, c.noise);
+  head->to(at::kDouble);
+  head->SetWfr(at::rand({o.axis_size, 3}, at::kDouble));
+  const at::Tensor cls = at::randn({3, 6, 8}, at::kDouble);
+  at::Tensor text = at::randn({4, 8}, at::kDouble);
+  text = text / text.norm(2, {1}, true);
+  const at::Tensor nd = at::randn({5, 6, 4}, at::kDouble), ud = at::rand({5, 6, 4}, at::kDouble);
+  const at::Tensor want = head->Forward(cls, text, 14.3, nd, ud).embedding;  // (5, 6, 4)
+  for (int64_t t0 = 0; t0 < 5; t0 += 2) {  // blocks of 2, 2, 1 timepoints
+    const int64_t count = std::min<int64_t>(2, 5 - t0);
+    const at::Tensor raw = head->Raw(cls, text, 14.3, t0, count);
+    const at::Tensor got =
+        head->Finish(raw, t0, nd.slice(0, t0, t0 + count), ud.slice(0, t0, t0 + count));
+    EXPECT_TRUE(at::allclose(got, want.slice(0, t0, t0 + count), 1e-12, 1e-12)) << "t0 " << t0;
+  }
+  EXPECT_THROW(head->Raw(cls, text, 14.3, 4, 2), c10::Error);  // beyond T
+}
+
 TEST(MegHeadTest, WindowsClipAtTheAxisEdges) {
   MegHeadOptions o = Opts();
   o.train_start_ms = -20;  // index 0: window [0, 3)
