@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Submits the whole cohort pipeline as a chain of Slurm jobs, each starting only after the previous
 # one succeeded (--dependency=afterok):
-#   behavior -> group -> individual (array over participant chunks) -> alignment (the permutation
-#   sweep) -> report
+#   behavior -> group -> individual (array over participant chunks) -> predict (when configured:
+#   every model on run.predict.images) -> alignment (the permutation sweep) -> report
 #
 #   jobs/submit_pipeline.sh CONFIG.yaml [cliphba run options, e.g. --set key=value]
 #
@@ -69,7 +69,7 @@ if [ -z "${STAGES:-}" ]; then
   # The config's run.stages, in chain order (cliphba run refuses --only for other stages).
   configured="$(get run.stages)" || die2 "cannot read run.stages from $CONFIG (see the error above)"
   STAGES=""
-  for s in behavior group individual alignment report; do
+  for s in behavior group individual predict alignment report; do
     grep -qx "$s" <<<"$configured" && STAGES+="$s "
   done
   [ -n "$STAGES" ] || die2 "run.stages of $CONFIG names no stage"
@@ -129,7 +129,7 @@ for stage in $STAGES; do
       [ -n "${CLIPHBA_LOG_DIR:-}" ] && log=(--output="$CLIPHBA_LOG_DIR/%x-%A_%a.out")
       cmd=(sbatch "${opts[@]}" "${log[@]}" --array="0-$((tasks - 1))${ARRAY_PARALLEL:+%$ARRAY_PARALLEL}"
            "$JOBS_DIR/cohort_array.sbatch" "$CONFIG" "$@") ;;
-    behavior | group | alignment | report)
+    behavior | group | predict | alignment | report)
       cmd=(sbatch "${opts[@]}" "${LOG_OPT[@]}" "$JOBS_DIR/stage.sbatch" "$stage" "$CONFIG" "$@") ;;
     *) cancel_submitted; die2 "unknown stage '$stage' in STAGES" ;;
   esac

@@ -14,6 +14,8 @@ const char* UnitKindName(ResultKind kind) {
       return "group";
     case ResultKind::kIndividualModel:
       return "individual";
+    case ResultKind::kPredictions:
+      return "predict";
     case ResultKind::kAlignment:
       return "alignment";
     case ResultKind::kReport:
@@ -37,6 +39,12 @@ Config IdentityConfig(const Config& cfg, ResultKind kind) {
       c.meg_rdm = cfg.meg_rdm;
       c.train_meg = cfg.train_meg;
       ResetNonResultKeys(&c.train_meg);
+      break;
+    case ResultKind::kPredictions:  // the models' own identities reach it as upstream units
+      c.run.predict_images = cfg.run.predict_images;
+      c.run.predict_rdm = cfg.run.predict_rdm;
+      c.train_meg.image_dir = cfg.train_meg.image_dir;
+      c.train_behavior.image_dir = cfg.train_behavior.image_dir;
       break;
     case ResultKind::kAlignment:
       c.run.seed = cfg.run.seed;

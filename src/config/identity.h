@@ -22,7 +22,14 @@ namespace cliphba::config {
 
 // The kinds of result cliphba makes: the stage-1 behaviour model, group and individual MEG models,
 // the alignment statistics and the report.
-enum class ResultKind { kBehaviorModel, kGroupModel, kIndividualModel, kAlignment, kReport };
+enum class ResultKind {
+  kBehaviorModel,
+  kGroupModel,
+  kIndividualModel,
+  kPredictions,
+  kAlignment,
+  kReport
+};
 
 // The unit name of a kind in `cliphba run` ("behavior", "group", "individual", "alignment",
 // "report").

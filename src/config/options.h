@@ -224,6 +224,11 @@ struct RunOptions {
   int64_t cluster_n = 1000;  // sign-flip patterns (observed included) of the cluster test of each
                              // model's alignment curve over participants (0 = no cluster test)
   double cluster_p = 0.05;   // cluster-forming threshold as a one-sided t quantile (MNE's default)
+  // The `predict` stage: every model of the run on these images (a folder, or a text file with
+  // one image path per line); "" = the images of train.meg.image_dir (or train.behavior.image_dir
+  // when the run has no MEG stage). predict_rdm: also write the model RDMs.
+  std::string predict_images;
+  bool predict_rdm = true;
 };
 
 // MEG RDM stacks (YAML `meg.rdm`): what the MEG loader (meg/rdm_stack.h) reads. NPY inputs are

@@ -72,8 +72,8 @@ void AddPermuteKeys(PermuteOptions* o, std::vector<Field>* fields) {
 }
 
 void AddRunKeys(RunOptions* o, std::vector<Field>* fields) {
-  const std::vector<std::string> stages = {"behavior", "group", "individual", "alignment",
-                                           "report"};
+  const std::vector<std::string> stages = {"behavior", "group", "individual", "predict",
+                                           "alignment", "report"};
   const Field keys[] = {
       Str("run.name", &o->name,
           "run name (the run folder is results/<name> unless out_dir is set)"),
@@ -93,6 +93,10 @@ void AddRunKeys(RunOptions* o, std::vector<Field>* fields) {
           "sign-flip patterns of the alignment cluster test, observed included (0 = none)", 0, 1e9),
       Num("run.cluster_p", &o->cluster_p, "cluster-forming threshold p (one-sided t quantile)",
           1e-12, 0.5),
+      Str("run.predict.images", &o->predict_images,
+          "predict stage: image folder or list file; \"\" = train.meg.image_dir (or "
+          "train.behavior.image_dir)"),
+      Bool("run.predict.rdm", &o->predict_rdm, "predict stage: also write the model RDMs"),
   };
   fields->insert(fields->end(), std::begin(keys), std::end(keys));
 }

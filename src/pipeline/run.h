@@ -57,9 +57,9 @@ class ResultsStore;
 
 namespace cliphba::pipeline {
 
-enum class Stage { kBehavior, kGroup, kIndividual, kAlignment, kReport };
+enum class Stage { kBehavior, kGroup, kIndividual, kPredict, kAlignment, kReport };
 
-// "behavior", "group", "individual", "alignment", "report" (pipeline order).
+// "behavior", "group", "individual", "predict", "alignment", "report" (pipeline order).
 const std::vector<std::string>& StageNames();
 std::string StageName(Stage stage);
 // Throws ConfigError naming `what` (e.g. "--only") for an unknown name.
@@ -193,7 +193,7 @@ using StageFn = std::function<UnitOutcome(const StageContext&)>;
 // The stage implementations (injectable for tests). An empty function = the stage is not
 // available in this build (ConfigError when it is requested).
 struct StageSet {
-  StageFn behavior, group, individual, alignment, report;
+  StageFn behavior, group, individual, predict, alignment, report;
   // Every participant label of the cohort (default: run.participants).
   std::function<std::vector<std::string>(const config::Config&)> participants;
   std::string missing_note;       // appended to the "stage not available" error
@@ -202,8 +202,9 @@ struct StageSet {
 
 // The real stages: train::TrainBehavior (<run>/behavior); train::TrainMeg + PredictMegRdms for
 // group and individual/<label> (text tower from <run>/behavior/best.safetensors when the behaviour
-// stage is configured; model_rdms.h5 over the held-out objects, or all objects of meg.rdm); the
-// alignment statistics; the report (results file + manifest + report script).
+// stage is configured; model_rdms.h5 over the held-out objects, or all objects of meg.rdm);
+// predict::PredictRun (every model of the run on run.predict.images into <run>/predictions.h5);
+// the alignment statistics; the report (results file + manifest + report script).
 StageSet DefaultStages();
 
 // ---- MEG model units -> alignment unit ----

@@ -32,6 +32,8 @@ bool IsAvailable(const StageSet& s, Stage stage) {
       return bool(s.group);
     case Stage::kIndividual:
       return bool(s.individual);
+    case Stage::kPredict:
+      return bool(s.predict);
     case Stage::kAlignment:
       return bool(s.alignment);
     case Stage::kReport:
@@ -60,8 +62,8 @@ std::vector<std::string> RequiredUnits(const Plan& plan, Stage stage, bool unpla
 // ---- names -------------------------------------------------------------------------------------
 
 const std::vector<std::string>& StageNames() {
-  static const std::vector<std::string> names = {"behavior", "group", "individual", "alignment",
-                                                 "report"};
+  static const std::vector<std::string> names = {"behavior", "group",     "individual",
+                                                 "predict",  "alignment", "report"};
   return names;
 }
 
@@ -72,7 +74,7 @@ Stage ParseStage(const std::string& name, const std::string& what) {
   for (size_t i = 0; i < names.size(); ++i)
     if (names[i] == name) return Stage(i);
   throw ConfigError(what + ": unknown stage '" + name +
-                    "'; expected one of behavior, group, individual, alignment, report");
+                    "'; expected one of behavior, group, individual, predict, alignment, report");
 }
 
 std::string UnitName(Stage stage, const std::string& participant) {
@@ -120,6 +122,9 @@ std::string UnitConfigHash(const config::Config& cfg, Stage stage, const std::st
     case Stage::kIndividual:
       kind = config::ResultKind::kIndividualModel;
       break;
+    case Stage::kPredict:
+      kind = config::ResultKind::kPredictions;
+      break;
     case Stage::kAlignment:
       kind = config::ResultKind::kAlignment;
       break;
@@ -136,6 +141,8 @@ std::vector<Stage> Upstream(Stage stage) {
     case Stage::kGroup:
     case Stage::kIndividual:
       return {Stage::kBehavior};
+    case Stage::kPredict:
+      return {Stage::kBehavior, Stage::kGroup, Stage::kIndividual};
     case Stage::kAlignment:
       return {Stage::kGroup, Stage::kIndividual};
     case Stage::kReport:
@@ -246,6 +253,8 @@ const StageFn& FnOf(const StageSet& s, Stage stage) {
       return s.group;
     case Stage::kIndividual:
       return s.individual;
+    case Stage::kPredict:
+      return s.predict;
     case Stage::kAlignment:
       return s.alignment;
     case Stage::kReport:

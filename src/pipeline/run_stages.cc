@@ -16,6 +16,7 @@
 #include "meg/rdm_stack.h"
 #include "parallel/collectives.h"
 #include "pipeline/run.h"
+#include "predict/predict.h"
 #include "train/behavior.h"
 #include "train/meg.h"
 
@@ -107,6 +108,38 @@ UnitOutcome MegStage(const StageContext& c) {
   }
   const at::Tensor rdms = train::PredictMegRdms(o, names, *c.comm);
   parallel::RunOnRoot(*c.comm, [&] { WriteModelRdms(ModelRdmPath(c.out_dir), rdms, names); });
+  return out;
+}
+
+// Every model of the run on run.predict.images (default: the MEG stages' images, else the
+// behaviour images) into <run>/predictions.h5, replaced when the unit is redone. Collective.
+UnitOutcome PredictStage(const StageContext& c) {
+  const config::Config& cfg = *c.config;
+  std::string images = cfg.run.predict_images;
+  const bool meg = Configured(cfg, "group") || Configured(cfg, "individual");
+  if (images.empty()) images = meg ? cfg.train_meg.image_dir : cfg.train_behavior.image_dir;
+  if (images.empty())
+    throw ConfigError("stage predict: set run.predict.images (no image_dir of a trained stage)");
+  predict::PredictRunOptions o;
+  o.run_dir = c.run_dir;
+  std::error_code ec;
+  if (fs::is_directory(images, ec)) {
+    o.images.dir = images;
+  } else {
+    o.images.list = images;
+  }
+  o.out = c.run_dir + "/predictions.h5";
+  o.rdm = cfg.run.predict_rdm;
+  o.loader_threads = int(meg ? cfg.train_meg.loader_threads : cfg.train_behavior.loader_threads);
+  o.config_hash = c.config_hash;
+  o.config_yaml = config::DumpConfig(cfg);
+  const predict::PredictRunResult r = predict::PredictRun(o, *c.comm);
+  UnitOutcome out;
+  out.metric_name = "n_images";
+  out.metric = double(r.n_images);
+  out.metrics["models"] = double(r.models.size());
+  if (c.comm->is_root())
+    LOG_INFO("predictions of {} model(s) for {} images: {}", r.models.size(), r.n_images, o.out);
   return out;
 }
 
@@ -229,6 +262,7 @@ StageSet DefaultStages() {
   s.behavior = BehaviorStage;
   s.group = MegStage;
   s.individual = MegStage;
+  s.predict = PredictStage;
   s.alignment = AlignmentStage;
   s.report = ReportStage;
   s.participants = CohortParticipants;

@@ -78,6 +78,66 @@ std::string JoinLines(const std::vector<std::string>& v) {
   return s;
 }
 
+// The predictions of a behaviour model for `set` under `root` of the store: embedding (N, K),
+// rdm/correlation and rdm/cosine (m) (if rdm), labels, model attributes. Collective. Returns the
+// (N, K) embedding on every rank.
+at::Tensor WriteBehavior(io::ResultsStore& store, const std::string& root,
+                         const std::string& model_arg, BehaviorModel& bm,
+                         const ImageSet& set, int64_t batch_opt, int threads, bool rdm,
+                         const parallel::Comm& comm) {
+  const int64_t n = set.size(), k = int64_t(bm.prompts.size());
+  const int64_t batch = batch_opt > 0 ? batch_opt : bm.batch > 0 ? bm.batch : 32;
+  // This rank's chunks: HBA logits (n_rank, K).
+  const Range mine = train::PredictImageShard(n, batch, comm.size(), comm.rank());
+  at::Tensor local = at::zeros({mine.size(), k}, at::kFloat);
+  {
+    at::NoGradGuard no_grad;
+    std::unique_ptr<data::ImageLoader> loader;
+    if (!set.pixels.defined() && mine.size() > 0)
+      loader = std::make_unique<data::ImageLoader>(
+          std::vector<std::string>(set.paths.begin() + mine.begin, set.paths.begin() + mine.end),
+          data::ImageOptionsFor(bm.normalization, bm.clip->config().image_resolution), threads);
+    for (int64_t b = mine.begin; b < mine.end; b += batch) {
+      const int64_t e = std::min(mine.end, b + batch);
+      at::Tensor px;
+      if (set.pixels.defined()) {
+        px = set.pixels.slice(0, b, e);
+      } else {
+        std::vector<int64_t> idx;
+        for (int64_t i = b; i < e; ++i) idx.push_back(i - mine.begin);
+        px = loader->Batch(idx);
+      }
+      local.slice(0, b - mine.begin, e - mine.begin)
+          .copy_(bm.clip->HbaLogits(bm.clip->EncodeImage(px).features, bm.text_features));
+    }
+  }
+  // Everyone's rows, for the RDMs and the CSV: (N, K).
+  at::Tensor all = at::zeros({n, k}, at::kFloat);
+  all.slice(0, mine.begin, mine.end).copy_(local);
+  std::vector<int64_t> counts;
+  for (int r = 0; r < comm.size(); ++r)
+    counts.push_back(train::PredictImageShard(n, batch, comm.size(), r).size());
+  comm.AllgatherRows(all, counts);
+
+  store.WriteStrings(root + "/labels", bm.labels);
+  store.WriteRows(root + "/embedding", {n, k}, at::kFloat, mine.begin, local);
+  const int64_t m = n * (n - 1) / 2;
+  if (rdm) {
+    for (const auto& [name, metric] : {std::make_pair("correlation", RdmMetric::kCorrelation),
+                                       std::make_pair("cosine", RdmMetric::kCosine)}) {
+      const std::string ds = root + "/rdm/" + name;
+      store.CreateDataset(ds, {m}, at::kFloat);
+      WriteCondensed(store, ds, -1, PrepareRows(all, metric), kRdmPiece, comm);
+    }
+  }
+  store.SetAttribute(root, "model", model_arg);
+  store.SetAttribute(root, "model_kind", bm.kind);
+  store.SetAttribute(root, "model_file", bm.model_file);
+  store.SetAttribute(root, "base_checkpoint", bm.base_checkpoint);
+  store.SetAttribute(root, "normalization", bm.normalization);
+  return all;
+}
+
 }  // namespace
 
 void CheckOutputPath(const std::string& setting, const std::string& out, bool force,
@@ -111,60 +171,14 @@ PredictBehaviorResult PredictBehavior(const PredictBehaviorOptions& o,
   LOG_INFO("predict behavior: {} images, {} model {} ({} dimensions), {} rank(s)", n, bm.kind,
            bm.model_file, k, comm.size());
 
-  // This rank's chunks: HBA logits (n_rank, K).
-  const int64_t batch = o.batch > 0 ? o.batch : bm.batch > 0 ? bm.batch : 32;
-  const Range mine = train::PredictImageShard(n, batch, comm.size(), comm.rank());
-  at::Tensor local = at::zeros({mine.size(), k}, at::kFloat);
-  {
-    at::NoGradGuard no_grad;
-    std::unique_ptr<data::ImageLoader> loader;
-    if (!set.pixels.defined() && mine.size() > 0)
-      loader = std::make_unique<data::ImageLoader>(
-          std::vector<std::string>(set.paths.begin() + mine.begin, set.paths.begin() + mine.end),
-          data::ImageOptionsFor(bm.normalization, bm.clip->config().image_resolution),
-          o.loader_threads);
-    for (int64_t b = mine.begin; b < mine.end; b += batch) {
-      const int64_t e = std::min(mine.end, b + batch);
-      at::Tensor px;
-      if (set.pixels.defined()) {
-        px = set.pixels.slice(0, b, e);
-      } else {
-        std::vector<int64_t> idx;
-        for (int64_t i = b; i < e; ++i) idx.push_back(i - mine.begin);
-        px = loader->Batch(idx);
-      }
-      local.slice(0, b - mine.begin, e - mine.begin)
-          .copy_(bm.clip->HbaLogits(bm.clip->EncodeImage(px).features, bm.text_features));
-    }
-  }
-  // Everyone's rows, for the RDMs and the CSV: (N, K).
-  at::Tensor all = at::zeros({n, k}, at::kFloat);
-  all.slice(0, mine.begin, mine.end).copy_(local);
-  std::vector<int64_t> counts;
-  for (int r = 0; r < comm.size(); ++r)
-    counts.push_back(train::PredictImageShard(n, batch, comm.size(), r).size());
-  comm.AllgatherRows(all, counts);
-
-  if (!o.csv.empty() && comm.is_root()) WriteCsv(o.csv, set.names, bm.labels, all);
   io::ResultsStore store = OpenStore(o.out, comm);
   io::WriteProvenance(&store, "predict behavior", "", "");
   store.WriteStrings("/predict/image_names", set.names);
-  store.WriteStrings("/predict/labels", bm.labels);
-  store.WriteRows("/predict/embedding", {n, k}, at::kFloat, mine.begin, local);
-  const int64_t m = n * (n - 1) / 2;
-  for (const auto& [name, metric] : {std::make_pair("correlation", RdmMetric::kCorrelation),
-                                     std::make_pair("cosine", RdmMetric::kCosine)}) {
-    const std::string ds = std::string("/predict/rdm/") + name;
-    store.CreateDataset(ds, {m}, at::kFloat);
-    WriteCondensed(store, ds, -1, PrepareRows(all, metric), kRdmPiece, comm);
-  }
-  store.SetAttribute("/predict", "model", o.model);
-  store.SetAttribute("/predict", "model_kind", bm.kind);
-  store.SetAttribute("/predict", "model_file", bm.model_file);
-  store.SetAttribute("/predict", "base_checkpoint", bm.base_checkpoint);
-  store.SetAttribute("/predict", "normalization", bm.normalization);
+  const at::Tensor all =
+      WriteBehavior(store, "/predict", o.model, bm, set, o.batch, o.loader_threads, true, comm);
   store.SetAttribute("/predict", "n_images", n);
   store.SetAttribute("/predict", "skipped_images", JoinLines(set.skipped));
+  if (!o.csv.empty() && comm.is_root()) WriteCsv(o.csv, set.names, bm.labels, all);
   store.Commit();
 
   PredictBehaviorResult r;
@@ -273,31 +287,16 @@ config::TrainMegOptions MegOptionsOf(const MegModelRef& ref, const PredictMegOpt
   return t;
 }
 
-}  // namespace
-
-PredictMegResult PredictMeg(const PredictMegOptions& o, const parallel::Comm& comm) {
-  if (o.out.empty()) throw ConfigError("--out OUT.h5 is required");
-  if (o.batch < 0 || o.t_block < 1) throw ConfigError("--batch and --t-block must be >= 1");
-  const std::vector<MegModelRef> refs = ResolveMegModels(o);
-  std::vector<config::TrainMegOptions> opts;
-  std::vector<std::string> inputs = {o.images.npy, o.images.list};
-  for (const auto& r : refs) {
-    opts.push_back(MegOptionsOf(r, o));
-    inputs.push_back(r.dir + "/best.safetensors");
-    inputs.push_back(opts.back().checkpoint);
-  }
-  CheckOutputPath("--out", o.out, o.force, inputs);
-
-  std::unique_ptr<train::MegPredictor> first = std::make_unique<train::MegPredictor>(opts[0]);
-  const ImageSet set = ResolveImageSet(o.images, first->image_resolution());
-  for (const auto& s : set.skipped) LOG_WARN("skipped (does not decode): {}", s);
+// The MEG models `refs` (options `opts`; `first` already built for refs[0]) on `set`, under
+// /predict/meg. Collective. Fills res->models / timepoints / n_dims.
+void WriteMegModels(io::ResultsStore& store, const std::vector<MegModelRef>& refs,
+                    const std::vector<config::TrainMegOptions>& opts,
+                    std::unique_ptr<train::MegPredictor> first, const ImageSet& set,
+                    const PredictMegOptions& o, const parallel::Comm& comm,
+                    PredictMegResult* res) {
   const int64_t n = set.size(), t_full = first->timepoints(), k = first->prompts();
   const std::vector<double> times = first->times_ms();
-  io::ResultsStore store = OpenStore(o.out, comm);
-  io::WriteProvenance(&store, "predict meg", "", "");
-  store.WriteStrings("/predict/image_names", set.names);
   store.WriteTensor("/predict/meg/times_ms", at::tensor(times, at::kDouble));
-  PredictMegResult res;
   for (size_t i = 0; i < refs.size(); ++i) {
     std::unique_ptr<train::MegPredictor> p =
         i == 0 ? std::move(first) : std::make_unique<train::MegPredictor>(opts[i]);
@@ -327,16 +326,95 @@ PredictMegResult PredictMeg(const PredictMegOptions& o, const parallel::Comm& co
     store.SetAttribute(g, "model_dir", refs[i].dir);
     store.SetAttribute(g, "noise", int64_t(o.noise ? 1 : 0));
     store.SetAttribute(g, "seed", int64_t(seed));
-    res.models.push_back(refs[i].name);
+    res->models.push_back(refs[i].name);
   }
-  store.SetAttribute("/predict", "n_images", n);
+  res->n_dims = k;
+  res->timepoints = t_full;
+}
+
+}  // namespace
+
+PredictMegResult PredictMeg(const PredictMegOptions& o, const parallel::Comm& comm) {
+  if (o.out.empty()) throw ConfigError("--out OUT.h5 is required");
+  if (o.batch < 0 || o.t_block < 1) throw ConfigError("--batch and --t-block must be >= 1");
+  const std::vector<MegModelRef> refs = ResolveMegModels(o);
+  std::vector<config::TrainMegOptions> opts;
+  std::vector<std::string> inputs = {o.images.npy, o.images.list};
+  for (const auto& r : refs) {
+    opts.push_back(MegOptionsOf(r, o));
+    inputs.push_back(r.dir + "/best.safetensors");
+    inputs.push_back(opts.back().checkpoint);
+  }
+  CheckOutputPath("--out", o.out, o.force, inputs);
+
+  auto first = std::make_unique<train::MegPredictor>(opts[0]);
+  const ImageSet set = ResolveImageSet(o.images, first->image_resolution());
+  for (const auto& s : set.skipped) LOG_WARN("skipped (does not decode): {}", s);
+  io::ResultsStore store = OpenStore(o.out, comm);
+  io::WriteProvenance(&store, "predict meg", "", "");
+  store.WriteStrings("/predict/image_names", set.names);
+  PredictMegResult res;
+  WriteMegModels(store, refs, opts, std::move(first), set, o, comm, &res);
+  store.SetAttribute("/predict", "n_images", set.size());
   store.SetAttribute("/predict", "skipped_images", JoinLines(set.skipped));
   store.Commit();
-  res.n_images = n;
-  res.n_dims = k;
-  res.timepoints = t_full;
+  res.n_images = set.size();
   res.skipped = set.skipped;
   res.out = o.out;
+  return res;
+}
+
+PredictRunResult PredictRun(const PredictRunOptions& o, const parallel::Comm& comm) {
+  std::error_code ec;
+  const bool behavior = fs::exists(fs::path(o.run_dir) / "behavior" / "best.json", ec);
+  PredictMegOptions mo;
+  mo.model = o.run_dir;
+  mo.all = true;
+  mo.images = o.images;
+  mo.no_rdm = !o.rdm;
+  mo.loader_threads = o.loader_threads;
+  std::vector<MegModelRef> refs;
+  const bool meg = fs::exists(fs::path(o.run_dir) / "group" / "best.json", ec) ||
+                   fs::is_directory(fs::path(o.run_dir) / "individual", ec);
+  if (meg) refs = ResolveMegModels(mo);
+  if (!behavior && refs.empty())
+    throw ConfigError(o.run_dir + ": no trained model to predict with (behavior, group, individual)");
+  std::vector<config::TrainMegOptions> opts;
+  for (const auto& r : refs) opts.push_back(MegOptionsOf(r, mo));
+
+  std::unique_ptr<BehaviorModel> bm;
+  std::unique_ptr<train::MegPredictor> first;
+  int64_t resolution = 0;
+  if (behavior) {
+    bm = std::make_unique<BehaviorModel>(LoadBehaviorModel(o.run_dir + "/behavior", {}, false));
+    resolution = bm->clip->config().image_resolution;
+  }
+  if (!refs.empty()) {
+    first = std::make_unique<train::MegPredictor>(opts[0]);
+    if (resolution != 0 && resolution != first->image_resolution())
+      throw DataError(o.run_dir + ": the behaviour and MEG models take different image sizes");
+    resolution = first->image_resolution();
+  }
+  const ImageSet set = ResolveImageSet(o.images, resolution);
+  for (const auto& s : set.skipped) LOG_WARN("skipped (does not decode): {}", s);
+  io::ResultsStore store = OpenStore(o.out, comm);
+  io::WriteProvenance(&store, "run predict", o.config_hash, o.config_yaml);
+  store.WriteStrings("/predict/image_names", set.names);
+  PredictRunResult res;
+  if (bm) {
+    WriteBehavior(store, "/predict/behavior", o.run_dir + "/behavior", *bm, set, 0,
+                  o.loader_threads, o.rdm, comm);
+    res.models.push_back("behavior");
+  }
+  if (first) {
+    PredictMegResult mr;
+    WriteMegModels(store, refs, opts, std::move(first), set, mo, comm, &mr);
+    res.models.insert(res.models.end(), mr.models.begin(), mr.models.end());
+  }
+  store.SetAttribute("/predict", "n_images", set.size());
+  store.SetAttribute("/predict", "skipped_images", JoinLines(set.skipped));
+  store.Commit();
+  res.n_images = set.size();
   return res;
 }
 

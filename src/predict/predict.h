@@ -82,4 +82,24 @@ struct PredictMegResult {
 
 PredictMegResult PredictMeg(const PredictMegOptions& o, const parallel::Comm& comm);
 
+// The `predict` unit of `cliphba run`: every model of the run folder (behavior, group,
+// individual/*) on the images, into one file: /predict/image_names, /predict/behavior/...
+// (as predict behavior's /predict/...), /predict/meg/... (as predict meg's). The MEG models use
+// their training batch as chunk, so their RDMs equal the alignment's for the same images.
+struct PredictRunOptions {
+  std::string run_dir;
+  ImageArgs images;
+  std::string out;  // <run>/predictions.h5 (replaced: the unit decides when to redo it)
+  bool rdm = true;
+  int loader_threads = 2;
+  std::string config_hash, config_yaml;  // provenance
+};
+
+struct PredictRunResult {
+  std::vector<std::string> models;  // behavior, group, individual/<p>, ...
+  int64_t n_images = 0;
+};
+
+PredictRunResult PredictRun(const PredictRunOptions& o, const parallel::Comm& comm);
+
 }  // namespace cliphba::predict
