@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/rng.h"
 #include "data/image.h"
 #include "model/checkpoint.h"
@@ -126,26 +127,35 @@ at::Tensor MegPredictor::Raw(const at::Tensor& block_features, int64_t t0, int64
   return impl_->head->Raw(block_features, impl_->m.text_norm, impl_->m.scale_exp, t0, count);
 }
 
-at::Tensor MegPredictor::Finish(const at::Tensor& raw, int64_t t0, bool noise,
+at::Tensor MegPredictor::Finish(const at::Tensor& raw, int64_t t0,
+                                const std::vector<uint64_t>& keys, bool noise,
                                 uint64_t seed) const {
   at::NoGradGuard no_grad;
   const int64_t count = raw.size(0), n = raw.size(1), k = raw.size(2);
-  TORCH_CHECK(n < (int64_t(1) << 32) && t0 + count < (int64_t(1) << 31),
-              "MegPredictor: too many images or timepoints for the draw streams");
+  TORCH_CHECK(int64_t(keys.size()) == n, "MegPredictor::Finish: ", keys.size(), " keys for ", n,
+              " images");
   at::Tensor uniform = at::empty({count, n, k}, at::kFloat);
   at::Tensor normal = noise ? at::empty({count, n, k}, at::kFloat) : at::Tensor();
   float* u = uniform.data_ptr<float>();
   float* z = noise ? normal.data_ptr<float>() : nullptr;
   at::parallel_for(0, count * n, 256, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
-      const uint64_t t = uint64_t(t0 + r / n), i = uint64_t(r % n);
-      CounterRng rng(seed, kPredictStream | (t << 32) | i);
+      const uint64_t t = uint64_t(t0 + r / n);
+      CounterRng rng(seed, kPredictStream ^ keys[size_t(r % n)] ^ (t * 0x9E3779B97F4A7C15ull));
       if (z != nullptr)
         for (int64_t j = 0; j < k; ++j) z[r * k + j] = float(rng.Normal());
       for (int64_t j = 0; j < k; ++j) u[r * k + j] = float(rng.Uniform());
     }
   });
   return impl_->head->Finish(raw, t0, normal, uniform);
+}
+
+std::vector<uint64_t> MegImages::Keys() const {
+  std::vector<uint64_t> keys;
+  for (int64_t i = 0; i < size(); ++i)
+    keys.push_back(pixels.defined() ? Fnv1a64("#" + std::to_string(i))
+                                    : Fnv1a64(fs::path(paths[size_t(i)]).filename().string()));
+  return keys;
 }
 
 Range PredictImageShard(int64_t n, int64_t chunk, int ranks, int rank) {
@@ -188,6 +198,7 @@ void StreamMegPredictions(const MegPredictor& p, const MegImages& images, int64_
   std::vector<int64_t> counts;
   for (int r = 0; r < comm.size(); ++r)
     counts.push_back(PredictImageShard(n, chunk, comm.size(), r).size());
+  const std::vector<uint64_t> keys = images.Keys();
   for (int64_t t0 = 0; t0 < t_full; t0 += t_block) {
     const int64_t count = std::min(t_block, t_full - t0);
     // (N, count, K): rows = images, so the ranks' blocks all-gather along dim 0.
@@ -203,7 +214,8 @@ void StreamMegPredictions(const MegPredictor& p, const MegImages& images, int64_
     comm.AllgatherRows(raw, counts);
     at::Tensor emb = at::empty({count, n, k}, at::kFloat);
     for (int64_t t = 0; t < count; ++t)
-      emb[t].copy_(p.Finish(raw.select(1, t).unsqueeze(0).contiguous(), t0 + t, noise, seed)[0]);
+      emb[t].copy_(
+          p.Finish(raw.select(1, t).unsqueeze(0).contiguous(), t0 + t, keys, noise, seed)[0]);
     sink(t0, emb);
   }
 }

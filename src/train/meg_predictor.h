@@ -9,10 +9,11 @@
 //
 // Random draws. The head adds a jitter U(0,1) * 1e-5 + 1e-6 to every embedding, and with noise
 // on a term N(0,1) * std_N(raw) * noise_level[t] (model/meg_head.h). Here each (timepoint t,
-// image i) draws its K values from CounterRng(seed, kPredictStream | t << 32 | i) (K normals
-// first when noise is on, then K uniforms), so predictions do not depend on how images are chunked
-// or sharded over ranks. The noise scale is the std over ALL N images of the call (the reference's
-// inference takes it over its batch).
+// image) draws its K values from CounterRng(seed, stream) with stream a pure function of t and the
+// image's key (the FNV-1a hash of its file name; of its row index for in-memory images): K normals
+// first when noise is on, then K uniforms. So an image's prediction does not depend on the other
+// images of the call, on how they are chunked, or on the rank count. The noise scale is the std
+// over ALL N images of the call (the reference's inference takes it over its batch).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -55,8 +56,9 @@ class MegPredictor {
   // (count, b, K) relu(scale * mix @ text^T) of timepoints [t0, t0 + count) (MegHeadImpl::Raw).
   at::Tensor Raw(const at::Tensor& block_features, int64_t t0, int64_t count) const;
   // (count, N, K) embeddings from the raw logits (count, N, K) of ALL N images of the call
-  // (image i = row i), with the draws described at the top of this file.
-  at::Tensor Finish(const at::Tensor& raw, int64_t t0, bool noise, uint64_t seed) const;
+  // (image i = row i, its key keys[i]), with the draws described at the top of this file.
+  at::Tensor Finish(const at::Tensor& raw, int64_t t0, const std::vector<uint64_t>& keys,
+                    bool noise, uint64_t seed) const;
 
  private:
   struct Impl;
@@ -70,6 +72,8 @@ struct MegImages {
   at::Tensor pixels;
   int threads = 2;
   int64_t size() const { return pixels.defined() ? pixels.size(0) : int64_t(paths.size()); }
+  // The draw keys (top of this file): FNV-1a of each path's file name, or of the row index.
+  std::vector<uint64_t> Keys() const;
 };
 
 // The images rank `rank` of `ranks` encodes: whole chunks of `chunk` images (chunk c = images

@@ -143,7 +143,7 @@ meg)
   CFG=configs/quickstart.yaml
   "$CLIPHBA" synth model --config $CFG --force > /dev/null 2>&1
   "$CLIPHBA" synth cohort --config $CFG --force > /dev/null 2>&1
-  mpi 2 "$CLIPHBA" run --config $CFG --set run.stages='["behavior","group","individual","alignment"]' \
+  mpi 2 "$CLIPHBA" run --config $CFG --set run.stages='["behavior","group","individual","predict","alignment"]' \
     > run.log 2>&1 || { cat run.log >&2; fail "run"; }
   RUN=results/quickstart/run
   $PY - "$RUN" results/quickstart/cohort/images > names.txt <<'EOF'
@@ -187,7 +187,21 @@ with h5py.File("n1.h5") as n:
     noisy = n["/predict/meg/group/embedding"][:]
     assert n["/predict/meg/group"].attrs["noise"] == 1
 assert not np.allclose(noisy, quiet), "the noise seed changed nothing"
-print(f"meg: 7 models equal their alignment RDMs (max |diff| {worst:.1e}, float32 rounding); noise reproducible")
+# The run's predict unit: every model on all 64 images of the cohort; the alignment's objects'
+# sub-RDMs equal model_rdms.h5 too (an image's prediction does not depend on the other images).
+from scipy.spatial.distance import squareform
+with h5py.File(f"{run}/predictions.h5") as p:
+    names = [x.decode() for x in p["/predict/image_names"][:]]
+    assert len(names) == 64 and "behavior" in p["/predict"], (len(names), list(p["/predict"]))
+    for m in models:
+        with h5py.File(f"{run}/{m}/model_rdms.h5") as f:
+            want, sub = f["model/rdm"][:], [names.index(n.decode()) for n in f["model/names"][:]]
+        full = p[f"/predict/meg/{m}/rdm"][:]
+        got = np.stack([squareform(squareform(r, checks=False)[np.ix_(sub, sub)], checks=False)
+                        for r in full])
+        assert np.array_equal(got, want.astype(np.float32)), (m, np.abs(got - want).max())
+print(f"meg: 7 models equal their alignment RDMs (max |diff| {worst:.1e}, float32 rounding), in "
+      "predict meg and in the run's predictions.h5; noise reproducible")
 EOF
   ;;
 
