@@ -20,6 +20,7 @@
 #include "io/npy.h"
 #include "model/checkpoint.h"
 #include "model/clip.h"
+#include "model/known_checkpoints.h"
 #include "model/tokenizer.h"
 
 namespace cliphba::apps {
@@ -71,6 +72,7 @@ int RunEncode(const CommonArgs& args, const EncodeArgs& e) {
     throw ConfigError("--vocab-remap '" + e.vocab_remap + "' is unknown; expected tiny");
   ApplyRuntime("info", 0);
 
+  model::CheckKnownCheckpoint(e.checkpoint, /*strict=*/false);  // a warning for an altered copy
   model::StateDict sd = model::LoadCheckpoint(e.checkpoint);
   if (sd.code_bearing)
     LOG_WARN(

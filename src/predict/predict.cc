@@ -178,8 +178,8 @@ PredictBehaviorResult PredictBehavior(const PredictBehaviorOptions& o,
       WriteBehavior(store, "/predict", o.model, bm, set, o.batch, o.loader_threads, true, comm);
   store.SetAttribute("/predict", "n_images", n);
   store.SetAttribute("/predict", "skipped_images", JoinLines(set.skipped));
+  store.Commit();  // then the CSV: a failure before this point leaves neither file
   if (!o.csv.empty() && comm.is_root()) WriteCsv(o.csv, set.names, bm.labels, all);
-  store.Commit();
 
   PredictBehaviorResult r;
   r.kind = bm.kind;

@@ -29,6 +29,7 @@
 #include "model/checkpoint.h"
 #include "model/clip.h"
 #include "model/dora.h"
+#include "model/known_checkpoints.h"
 #include "model/tokenizer.h"
 #include "parallel/grad_sync.h"
 #include "rsa/behavior.h"
@@ -95,6 +96,7 @@ Stage BuildStage(const TrainBehaviorOptions& o) {
   s.split =
       data::SplitBehavior(s.ds.names, heldout, o.val_fraction, uint64_t(o.seed), o.heldout_names);
 
+  model::CheckKnownCheckpoint(o.checkpoint, /*strict=*/false);  // warns on an altered OpenAI file
   model::StateDict sd = model::LoadCheckpoint(o.checkpoint);
   if (sd.code_bearing) LOG_INFO("{}: TorchScript archive (code-bearing) loaded", o.checkpoint);
   model::ClipConfig cfg;

@@ -23,6 +23,7 @@
 #include "meg/curves.h"
 #include "meg/rdm_stack.h"
 #include "meg/target.h"
+#include "model/known_checkpoints.h"
 #include "model/checkpoint.h"
 #include "model/clip.h"
 #include "model/dora.h"
@@ -161,6 +162,7 @@ ModelParts BuildModel(const TrainMegOptions& o) {
   m.n_prompts = int64_t(prompts.size());
   m.record = detail::ModelRecord(o.checkpoint, o.prompts, prompts, o.vocab, o.vocab_remap,
                                  o.normalization, o.labels, "train.meg");
+  model::CheckKnownCheckpoint(o.checkpoint, /*strict=*/false);  // warns on an altered OpenAI file
   m.base = model::LoadCheckpoint(o.checkpoint);
   try {
     m.cfg = model::InferClipConfig(m.base.entries);

@@ -2,9 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <cstdio>
 #include <fstream>
+#include <iterator>
 
 #include "core/error.h"
+#include "fixture_cases.h"
 #include "io/npy.h"
 
 namespace cliphba::data {
@@ -48,11 +52,37 @@ TEST(ImageTest, NormalisesWithTheThingsStatistics) {
     EXPECT_NEAR(x[c][1][1].item<float>(), (1.0 - o.mean[c]) / o.std[c], 1e-6);
 }
 
-TEST(ImageTest, NormalisationPresets) {
-  EXPECT_DOUBLE_EQ(ImageOptionsFor("things", 32).mean[0], 0.52997664);
-  EXPECT_DOUBLE_EQ(ImageOptionsFor("openai", 32).std[2], 0.27577711);
+// The presets against sources outside this code: OpenAI's statistics must turn the fixture's raw
+// pixels into the fixture's model input (the reference computed it, fixtures/clip/README.md), and
+// THINGS' must be the numbers METHOD.md states.
+TEST(ImageTest, OpenAiPresetReproducesTheReferenceModelInput) {
+  const std::string dir = cliphba::testing::SharedDir() + "/fixtures/clip/model/";
+  const at::Tensor raw = io::ReadNpy(dir + "images_raw01.npy").to(at::kDouble);  // (4, 3, 32, 32)
+  const at::Tensor want = io::ReadNpy(dir + "images.npy");
+  const ImageOptions o = ImageOptionsFor("openai", 32);
+  at::Tensor got = raw.clone();
+  for (int c = 0; c < 3; ++c) got.select(1, c).sub_(o.mean[size_t(c)]).div_(o.std[size_t(c)]);
+  // The fixture's raw values were float64 before being stored as float32: one float32 ulp.
+  const double err = (got.to(at::kFloat) - want).abs().max().item<double>();
+  EXPECT_LE(err, 4e-7) << "OpenAI mean/std do not reproduce images.npy: " << err;
   EXPECT_EQ(ImageOptionsFor("openai", 224).size, 224);
   EXPECT_THROW(ImageOptionsFor("imagenet", 32), ConfigError);
+}
+
+TEST(ImageTest, ThingsPresetIsMethodMdsStatistics) {
+  std::ifstream in(cliphba::testing::SharedDir() + "/docs/METHOD.md");
+  ASSERT_TRUE(in) << "METHOD.md not found under " << cliphba::testing::SharedDir();
+  const std::string text((std::istreambuf_iterator<char>(in)), {});
+  auto triple = [&](const std::string& word) {  // "<word> (a, b, c)" after "THINGS statistics"
+    const size_t from = text.find(word, text.find("THINGS statistics"));
+    EXPECT_NE(from, std::string::npos) << word;
+    std::array<double, 3> v{};
+    std::sscanf(text.c_str() + text.find('(', from), "(%lf, %lf, %lf)", &v[0], &v[1], &v[2]);
+    return v;
+  };
+  const ImageOptions o = ImageOptionsFor("things", 32);
+  EXPECT_EQ(o.mean, triple("mean"));
+  EXPECT_EQ(o.std, triple("std"));
 }
 
 TEST(ImageTest, MissingAndCorruptFilesNameTheFile) {
