@@ -52,10 +52,14 @@ def main():
     t_full, l_blocks = a.timepoints, c["vl"]
     wfr, richness, beta = torch.rand(t_full, l_blocks), torch.rand(t_full), torch.rand(t_full)
 
+    text_s = []
+
     def batch_forward(images):
         with torch.no_grad():
             feats = model.block_cls_proj(images)  # (L) x (B, E); the last is the image feature
+            t_text = time.perf_counter()
             text = torch.cat([model.encode_text(ids[k]) for k in range(66)])  # one by one
+            text_s.append(time.perf_counter() - t_text)
             text = text / text.norm(dim=-1, keepdim=True)
             if a.task == "behavior":
                 img = feats[-1] / feats[-1].norm(dim=-1, keepdim=True)
@@ -92,7 +96,7 @@ def main():
         "impl": "reference_structure_pytorch", "task": a.task, "model": a.model,
         "batch": a.batch, "timepoints": t_full if a.task == "meg" else 0, "threads": a.threads,
         "s_per_image": (sum(times) + rdm_s) / n, "median_batch_s": statistics.median(times),
-        "rdm_s": rdm_s, "images": n,
+        "rdm_s": rdm_s, "images": n, "text_share": sum(text_s[1:]) / sum(times),
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20,
         "torch": torch.__version__}))
 
