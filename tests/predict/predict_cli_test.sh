@@ -9,6 +9,8 @@
 #   meg      : the quickstart pipeline (mpirun -np 2): `predict meg --all` equals every model's
 #              model_rdms.h5 (the alignment's RDMs) to float32 rounding; 1/2/3 ranks identical;
 #              --noise-seed is reproducible and differs from the noiseless prediction
+#   meghead  : the MEG head recomputed in numpy from a model folder's tensors and `encode`'s block
+#              and text features: predict meg's embeddings equal it up to the 1e-5 jitter
 #   bad      : an image that does not decode (named; --skip-bad-images lists it and continues), a
 #              MEG folder given to `predict behavior`, prompts of another K, a .pth with unknown
 #              keys (listed), images of another size, an existing --out, --out over an input:
@@ -258,6 +260,85 @@ EOF
   kill -9 $pid; wait $pid 2> /dev/null || true
   [ ! -e "$OUT/k.h5" ] || fail "a killed predict left $OUT/k.h5"
   echo "bad: all refused with the documented codes; kill -9 left only k.h5.partial"
+  ;;
+meghead)
+  # The MEG head recomputed in numpy from a model folder's tensors and `encode`'s block features
+  # and text features of the same base CLIP: window means of Wfr, visual_scaler and beta, the
+  # per-row min-max and normalisation, the logits and beta; predict meg's embeddings must equal it
+  # up to the 1e-5 jitter, and its RDMs must be scipy's pdist of its embeddings.
+  "$CLIPHBA" synth images --set synth.images.out_dir="$OUT/data" --set synth.images.n_images=12 \
+    --set synth.images.n_heldout=0 --set synth.images.seed=9 > /dev/null
+  $PY - "$OUT" "$FIX" "$VOCAB" <<'EOF2'
+import json, os, struct, sys
+import numpy as np
+out, fix, vocab = sys.argv[1:4]
+rng = np.random.default_rng(4)
+t, l = 12, 2
+tensors = {"wfr": rng.random((t, l)), "beta": 0.5 + rng.random(t),
+           "visual_scaler": 0.5 + rng.random(t), "noise_level": rng.random(t)}
+header, blobs, off = {}, [], 0
+for k, v in tensors.items():
+    b = np.ascontiguousarray(v, "<f4").tobytes()
+    header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [off, off + len(b)]}
+    blobs.append(b); off += len(b)
+h = json.dumps(header).encode(); h += b" " * (-len(h) % 8)
+os.makedirs(f"{out}/meg", exist_ok=True)
+open(f"{out}/meg/best.safetensors", "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+json.dump({"format": "cliphba MEG checkpoint", "mode": "group", "participants": [],
+           "base_checkpoint": f"{fix}/model/tiny_clip_vit.safetensors",
+           "prompts": f"{out}/data/prompts.json", "vocab": vocab, "vocab_remap": "tiny",
+           "normalization": "things", "behavior_checkpoint": "", "behavior_vision": False,
+           "seed": 3, "batch": 5, "axis": {"start_ms": -20.0, "step_ms": 10.0, "size": t},
+           "window_ms": 10.0, "dora": {"applied": False}}, open(f"{out}/meg/best.json", "w"))
+EOF2
+  "$CLIPHBA" encode --checkpoint "$FIX/model/tiny_clip_vit.safetensors" --images "$OUT/data/images" \
+    --prompts "$OUT/data/prompts.json" --vocab "$VOCAB" --vocab-remap tiny --out "$OUT/enc" > /dev/null 2>&1
+  mpi 2 "$CLIPHBA" predict meg --model "$OUT/meg" --images "$OUT/data/images" --out "$OUT/m.h5" \
+    > "$OUT/m.log" 2>&1 || { cat "$OUT/m.log" >&2; fail "predict meg"; }
+  $PY - "$OUT" "$FIX" <<'EOF2'
+import json, struct, sys
+import h5py, numpy as np
+from scipy.spatial.distance import pdist
+out, fix = sys.argv[1:3]
+def safetensors(path):
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    head = json.loads(raw[8:8 + n])
+    get = lambda k: np.frombuffer(raw[8 + n + head[k]["data_offsets"][0]:8 + n + head[k]["data_offsets"][1]],
+                                  "<f4").reshape(head[k]["shape"]).astype(np.float64)
+    return get
+m, base = safetensors(f"{out}/meg/best.safetensors"), safetensors(f"{fix}/model/tiny_clip_vit.safetensors")
+wfr, beta, vs = m("wfr"), m("beta"), m("visual_scaler")
+scale = np.exp(base("logit_scale"))
+blocks = np.load(f"{out}/enc/block_cls_proj.npy").astype(np.float64)    # (L, N, E)
+text = np.load(f"{out}/enc/text_features.npy").astype(np.float64)       # (K, E)
+text /= np.linalg.norm(text, axis=1, keepdims=True)
+names = open(f"{out}/enc/image_names.txt").read().split()
+T, w = wfr.shape[0], 1                                                   # window 10 ms / 10 ms
+want = []
+for i in range(T):
+    rows = slice(max(0, i - w), min(i + w + 1, T))
+    mix = wfr[rows].mean(0)
+    mm = (mix - mix.min()) / (mix.max() - mix.min() + 1e-10)
+    wts = np.maximum(mm / (mm.sum() + 1e-10), 0) * vs[rows].mean()
+    h = np.tensordot(wts, blocks, axes=(0, 0))                           # (N, E)
+    raw = np.maximum(scale * h @ text.T, 0)
+    want.append(np.maximum(beta[rows].mean() * raw, 0) + 1e-6)           # jitter left out
+want = np.stack(want)
+with h5py.File(f"{out}/m.h5") as f:
+    assert [x.decode() for x in f["/predict/image_names"][:]] == names
+    emb = f["/predict/meg/group/embedding"][:].astype(np.float64)
+    rdm = f["/predict/meg/group/rdm"][:]
+    assert np.allclose(f["/predict/meg/times_ms"][:], -20 + 10 * np.arange(T))
+jit = emb - want
+assert jit.shape == want.shape, (jit.shape, want.shape)
+err = np.abs(jit - np.clip(jit, 0, 1e-5)).max() / np.abs(want).max()
+assert err < 2e-6, f"predict meg's head differs from numpy's: {err:.2e} of the scale"
+assert jit.min() > -1e-6 * np.abs(want).max() and jit.max() < 1e-5 + 1e-6 * np.abs(want).max()
+for t in range(T):
+    assert np.abs(rdm[t] - pdist(emb[t], "correlation")).max() < 1e-6, t
+print(f"meghead: embeddings equal the numpy head up to the jitter ({err:.1e} of scale); RDMs = pdist")
+EOF2
   ;;
 *)
   fail "unknown case $CASE"
