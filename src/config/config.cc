@@ -139,6 +139,7 @@ std::string Suggestion(const std::string& path, const std::vector<Field>& fields
 
 struct Source {
   std::string name;  // file path, "--set" or the key flag (e.g. "--tail")
+  std::vector<std::string> lines;  // the file's lines (files only): for the quote check
   std::string Where(const YAML::Mark& mark) const {
     if (name.rfind("--", 0) == 0 || mark.is_null()) return name;
     return name + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
@@ -255,6 +256,39 @@ bool IsSection(const std::vector<Field>& fields, const std::string& path) {
   return false;
 }
 
+// A quoted value must close on its own line. YAML lets a double- or single-quoted scalar run on
+// over line breaks, so a forgotten closing quote silently swallows the next lines (and their keys)
+// into the value; no cliphba value needs a line break, so such a value is refused, naming where
+// the quote opened. Plain scalars and values of --set are not concerned.
+void CheckQuoteCloses(const YAML::Node& node, const Source& src, const std::string& path) {
+  if (node.IsSequence()) {
+    for (const auto& item : node) CheckQuoteCloses(item, src, path);
+    return;
+  }
+  if (!node.IsScalar() || src.lines.empty()) return;
+  const YAML::Mark m = node.Mark();
+  if (m.is_null() || m.line < 0 || size_t(m.line) >= src.lines.size()) return;
+  const std::string& line = src.lines[size_t(m.line)];
+  const size_t at = size_t(m.column);
+  if (at >= line.size() || (line[at] != '"' && line[at] != '\'')) return;  // not quoted
+  const char q = line[at];
+  for (size_t i = at + 1; i < line.size(); ++i) {
+    if (q == '"' && line[i] == '\\') {
+      ++i;  // an escape
+    } else if (line[i] == q) {
+      if (q == '\'' && i + 1 < line.size() && line[i + 1] == '\'') {
+        ++i;  // '' inside single quotes
+      } else {
+        return;  // closed on its line
+      }
+    }
+  }
+  Fail(src, m, path,
+       std::string("the ") + (q == '"' ? "double" : "single") +
+           " quote opened here does not close on this line (an unterminated quote would take the "
+           "following lines into the value)");
+}
+
 // Keys of one source set so far (full path -> where): a key given twice is refused, naming both
 // places (yaml-cpp would silently keep one of them). A section given twice (e.g. `train:` twice) is
 // merged, as DumpConfig writes the sections; only its keys must be unique.
@@ -270,6 +304,7 @@ void Walk(const YAML::Node& map, const std::string& prefix, const std::vector<Fi
       if (!fresh)
         Fail(src, kv.first.Mark(), path,
              "duplicate key (first at " + src.Where(it->second) + "): remove one of them");
+      CheckQuoteCloses(kv.second, src, path);
       Assign(*f, kv.second, src, nullptr);
     } else if (IsSection(fields, path)) {
       if (kv.second.IsNull()) continue;  // an empty section
@@ -339,7 +374,11 @@ Config LoadConfig(const std::string& file, const std::vector<std::string>& overr
     } catch (const YAML::Exception& e) {
       throw ConfigError(file + ": cannot parse YAML: " + e.what());
     }
-    Source src{file};
+    Source src{file, {}};
+    {
+      std::ifstream in(file);
+      for (std::string line; std::getline(in, line);) src.lines.push_back(line);
+    }
     if (root.IsMap()) {
       Assigned assigned;
       Walk(root, "", fields, src, &assigned);

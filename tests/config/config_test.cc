@@ -73,6 +73,28 @@ TEST(ConfigTest, DuplicateKeysAreRefusedNamingBothLines) {
                     {"dup_top.yaml:4:3", "log.level", "duplicate key", "dup_top.yaml:2:3"});
 }
 
+TEST(ConfigTest, AQuoteThatDoesNotCloseOnItsLineIsRefused) {
+  // YAML would read `prompts: "a.json` + the next line as one value and lose the key `vocab`.
+  std::string file = WriteFile("quote.yaml",
+                               "train:\n  behavior:\n    prompts: \"p.json\n"
+                               "    vocab: v.gz\n");
+  ExpectConfigError(file, {}, {"quote.yaml:3:14", "train.behavior.prompts", "double quote",
+                               "does not close on this line"});
+  std::string single = WriteFile("quote1.yaml", "log:\n  level: 'info\n  all_ranks: true\n");
+  ExpectConfigError(single, {}, {"quote1.yaml:2:10", "log.level", "single quote"});
+  // Closed quotes, escapes, '' and # inside quotes, and lists of quoted items are fine.
+  std::string ok = WriteFile(
+      "quote_ok.yaml",
+      "log:\n  level: \"info\"  # a comment with a \" quote\n"
+      "train:\n  behavior:\n    prompts: 'it''s #1.json'\n    vocab: \"a\\\"b.gz\"\n"
+      "run:\n  stages: [\"behavior\", 'report']\n");
+  Config c = LoadConfig(ok, {});
+  EXPECT_EQ(c.log.level, "info");
+  EXPECT_EQ(c.train_behavior.prompts, "it's #1.json");
+  EXPECT_EQ(c.train_behavior.vocab, "a\"b.gz");
+  EXPECT_EQ(c.run.stages, (std::vector<std::string>{"behavior", "report"}));
+}
+
 TEST(ConfigTest, SettingASectionSaysSoAndNamesAKey) {
   // `--set permute=5` used to answer "did you mean 'permute'?".
   ExpectConfigError("", {"permute=5"}, {"--set", "permute", "is a section", "permute."});
