@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -61,6 +63,24 @@ TEST(EncodeCliTest, EveryCheckpointFormatReproducesTheReferenceFeatures) {
     ExpectClose(out + "/hba_logits.npy", kFix + "model/hba_logits.npy");
     ExpectClose(out + "/block_cls_proj.npy", kFix + "model/layer_cls_proj.npy");
   }
+}
+
+// A new --out folder appears by one rename of a complete staging folder; nothing else is left.
+TEST(EncodeCliTest, ANewOutputFolderAppearsComplete) {
+  const std::string parent = Out("staged");
+  const std::string out = parent + "/features";
+  int rc = RunCli(std::string(CLIPHBA_BINARY) + " encode --checkpoint " + kFix +
+                      "model/tiny_clip_vit.safetensors --images-npy " + kFix +
+                      "model/images.npy --out " + out,
+                  parent + "/log");
+  ASSERT_EQ(rc, 0) << Slurp(parent + "/log");
+  EXPECT_TRUE(std::filesystem::exists(out + "/image_features.npy"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/block_cls_proj.npy"));
+  std::vector<std::string> entries;
+  for (const auto& e : std::filesystem::directory_iterator(parent))
+    entries.push_back(e.path().filename().string());
+  std::sort(entries.begin(), entries.end());
+  EXPECT_EQ(entries, (std::vector<std::string>{"features", "log"})) << "a staging folder was left";
 }
 
 TEST(EncodeCliTest, ImageFolderAndBadInputs) {
