@@ -391,8 +391,16 @@ const std::vector<Command>& CommandTable() {
        "epochs HDF5 files (scripts/fif_to_h5.py) -> MEG RDM HDF5 (correlation | crossnobis)",
        [](CLI::App* c, P* p) {
          DeclareKeyed(c, p,
-                      {{"--out", "meg.epochs.out", "MEG RDM HDF5 file written"},
-                       {"--method", "meg.epochs.method", "correlation | crossnobis"}});
+                      {{"--files", "meg.epochs.files",
+                        "epochs HDF5 files, one per participant, as a YAML list: '[a.h5, b.h5]'"},
+                       {"--participants", "meg.epochs.participants",
+                        "participant labels, one per file, as a YAML list"},
+                       {"--out", "meg.epochs.out", "MEG RDM HDF5 file written"},
+                       {"--method", "meg.epochs.method", "correlation | crossnobis"},
+                       {"--window-ms", "meg.epochs.window_ms", "centred boxcar window (0 = none)"},
+                       {"--step-ms", "meg.epochs.step_ms", "output timepoint spacing (0 = every sample)"},
+                       {"--tmin-ms", "meg.epochs.tmin_ms", "first time kept"},
+                       {"--tmax-ms", "meg.epochs.tmax_ms", "last time kept"}});
        },
        [](const P& p) { return RunMegRdm(p.common); }, nullptr},
   };

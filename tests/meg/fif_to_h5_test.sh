@@ -125,4 +125,8 @@ set -e
 cat missing.err
 [ "$code" -eq 3 ] || { echo "expected exit 3, got $code"; exit 1; }
 grep -q "missing.h5: cannot open the epochs file (meg.epochs.files)" missing.err
+# The same RDMs from flags alone (no config file): byte-identical data.
+"$CLIPHBA" meg rdm --files '["sub-01.h5", "sub-02.h5"]' --method correlation --window-ms 12 \
+  --step-ms 8 --tmin-ms -10 --out flags.h5 > /dev/null
+h5diff meg_rdm.h5 flags.h5 /meg/rdm || { echo "flags differ from the config file"; exit 1; }
 echo "fif_to_h5_test: OK"
