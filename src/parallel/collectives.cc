@@ -42,6 +42,19 @@ void RunOnRoot(const Comm& comm, const std::function<void()>& fn) {
   if (f) ThrowError(f->code, f->message);
 }
 
+void RunOnAll(const Comm& comm, const std::function<void()>& fn) {
+  std::optional<Failure> local;
+  try {
+    fn();
+  } catch (const Error& e) {
+    local = Failure{comm.rank(), e.code(), e.what()};
+  } catch (const std::exception& e) {
+    local = Failure{comm.rank(), ExitCode::kInternal, e.what()};
+  }
+  const std::optional<Failure> f = AgreeOnFailure(comm, local);
+  if (f) ThrowError(f->code, f->message);
+}
+
 namespace {
 uint64_t Fnv1a(const std::string& s) {
   uint64_t h = 1469598103934665603ull;

@@ -30,6 +30,11 @@ std::optional<Failure> AgreeOnFailure(const Comm& comm, const std::optional<Fail
 // all ranks stop together instead of the others waiting in the next collective.
 void RunOnRoot(const Comm& comm, const std::function<void()>& fn);
 
+// Collective: runs fn on every rank (local work that may fail on some ranks only, e.g. decoding
+// the images a rank owns); a failure anywhere is rethrown on every rank (the lowest failing
+// rank's code and message), so that no rank waits in the next collective.
+void RunOnAll(const Comm& comm, const std::function<void()>& fn);
+
 // Collective, for calls that every rank must make with identical arguments (e.g. the metadata
 // operations of a parallel HDF5 file): throws DataError on every rank if any rank has a non-empty
 // `local_error` (that rank throws its own message, the others name it) or if the ranks passed

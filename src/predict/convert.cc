@@ -52,6 +52,17 @@ ConvertResult ConvertReferencePth(const ConvertOptions& o) {
   if (o.out.empty()) throw ConfigError("--out FILE.safetensors is required");
   if (!(o.dora_alpha > 0)) throw ConfigError("--dora-alpha must be > 0");
   CheckOutputPath("--out", o.out, o.force, {o.in, o.text.prompts, o.text.vocab, o.text.labels});
+  // The text options first: they are cheap to check, the checkpoint is not.
+  std::vector<std::string> prompts, labels;
+  if (!o.text.prompts.empty()) {
+    prompts = data::ReadPrompts(o.text.prompts, "--prompts");
+    labels = o.text.labels.empty() ? prompts : io::ReadNameList(o.text.labels);
+    if (labels.size() != prompts.size())
+      throw DataError(o.text.labels + " (--labels): " + std::to_string(labels.size()) +
+                      " labels for " + std::to_string(prompts.size()) + " prompts");
+  } else if (!o.text.labels.empty()) {
+    throw ConfigError("--labels needs --prompts (one label per prompt)");
+  }
   if (model::DetectFormat(o.in) != model::CheckpointFormat::kTorchZip)
     throw DataError(o.in + ": a " + model::FormatName(model::DetectFormat(o.in)) +
                     " file; --from reference-pth expects the reference's torch.save state dict");
@@ -137,17 +148,9 @@ ConvertResult ConvertReferencePth(const ConvertOptions& o) {
                {"source", fs::absolute(o.in).lexically_normal().string()},
                {"source_sha256", Sha256HexOfFile(o.in)},
                {"normalization", o.normalization}};
-  if (!o.text.prompts.empty()) {
-    const std::vector<std::string> prompts = data::ReadPrompts(o.text.prompts, "--prompts");
+  if (!prompts.empty()) {
     meta["prompt_texts"] = prompts;
-    meta["labels"] = prompts;
-    if (!o.text.labels.empty()) {
-      const std::vector<std::string> labels = io::ReadNameList(o.text.labels);
-      if (labels.size() != prompts.size())
-        throw DataError(o.text.labels + " (--labels): " + std::to_string(labels.size()) +
-                        " labels for " + std::to_string(prompts.size()) + " prompts");
-      meta["labels"] = labels;
-    }
+    meta["labels"] = labels;
   }
   if (!o.text.vocab.empty()) meta["vocab"] = fs::absolute(o.text.vocab).lexically_normal().string();
   if (!o.text.vocab_remap.empty()) meta["vocab_remap"] = o.text.vocab_remap == "none" ? "" : o.text.vocab_remap;

@@ -63,12 +63,9 @@ ImageSet ResolveImageSet(const ImageArgs& a, int64_t resolution) {
   if (!a.npy.empty()) {
     at::Tensor images = io::ReadNpy(a.npy);
     if (images.dim() != 4 || images.size(0) < 1 || images.size(1) != 3 ||
-        images.size(2) != resolution || images.size(3) != resolution ||
-        images.scalar_type() != at::kFloat)
-      throw DataError(a.npy + " (--images-npy): expected a normalised float32 (N, 3, " +
-                      std::to_string(resolution) + ", " + std::to_string(resolution) +
-                      ") array for this model, got " + c10::str(images.sizes()) + " " +
-                      c10::toString(images.scalar_type()));
+        images.size(2) != images.size(3) || images.scalar_type() != at::kFloat)
+      throw DataError(a.npy + " (--images-npy): expected a normalised float32 (N, 3, R, R) array, "
+                      "got " + c10::str(images.sizes()) + " " + c10::toString(images.scalar_type()));
     const at::Tensor bad = at::logical_not(at::isfinite(images)).flatten(1).any(1);
     if (bad.any().item<bool>())
       throw DataError(a.npy + " (--images-npy): image " +
@@ -76,6 +73,7 @@ ImageSet ResolveImageSet(const ImageArgs& a, int64_t resolution) {
                       " contains NaN or Inf values; expected finite normalised pixels");
     set.pixels = images.contiguous();
     for (int64_t i = 0; i < images.size(0); ++i) set.names.push_back(std::to_string(i));
+    if (resolution > 0) CheckImageResolution(set, a, resolution);
     return set;
   }
   const std::vector<std::string> files = a.dir.empty() ? ListedImages(a.list) : FolderImages(a.dir);
@@ -103,6 +101,13 @@ ImageSet ResolveImageSet(const ImageArgs& a, int64_t resolution) {
   set.skipped = problems;
   if (set.paths.empty()) throw DataError("no image left to predict: every image failed to decode");
   return set;
+}
+
+void CheckImageResolution(const ImageSet& set, const ImageArgs& a, int64_t resolution) {
+  if (!set.pixels.defined() || set.pixels.size(2) == resolution) return;
+  throw DataError(a.npy + " (--images-npy): expected a normalised float32 (N, 3, " +
+                  std::to_string(resolution) + ", " + std::to_string(resolution) +
+                  ") array for this model, got " + c10::str(set.pixels.sizes()));
 }
 
 }  // namespace cliphba::predict

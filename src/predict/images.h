@@ -34,6 +34,12 @@ struct ImageSet {
 // dropped into `skipped` when a.skip_bad. Throws ConfigError (not exactly one source), IoError
 // (missing folder or list, a listed file that does not exist), DataError (an empty set; an NPY of
 // another shape or dtype, or with NaN/Inf; duplicate names in a list).
+// resolution 0: the NPY's spatial size is not checked yet (CheckImageResolution, once the model is
+// known), so that the images are checked before any model is loaded.
 ImageSet ResolveImageSet(const ImageArgs& a, int64_t resolution);
+
+// DataError naming the NPY unless set's in-memory images are (N, 3, resolution, resolution);
+// image files always fit (the loader resizes them).
+void CheckImageResolution(const ImageSet& set, const ImageArgs& a, int64_t resolution);
 
 }  // namespace cliphba::predict

@@ -17,6 +17,7 @@
 #include "io/output_policy.h"
 #include "io/results_store.h"
 #include "io/text_file.h"
+#include "parallel/collectives.h"
 #include "predict/convert.h"
 #include "predict/rdm_writer.h"
 #include "train/meg_predictor.h"
@@ -90,7 +91,8 @@ at::Tensor WriteBehavior(io::ResultsStore& store, const std::string& root,
   // This rank's chunks: HBA logits (n_rank, K).
   const Range mine = train::PredictImageShard(n, batch, comm.size(), comm.rank());
   at::Tensor local = at::zeros({mine.size(), k}, at::kFloat);
-  {
+  // A rank's own images may fail to decode: every rank stops together (the store is open).
+  parallel::RunOnAll(comm, [&] {
     at::NoGradGuard no_grad;
     std::unique_ptr<data::ImageLoader> loader;
     if (!set.pixels.defined() && mine.size() > 0)
@@ -110,7 +112,7 @@ at::Tensor WriteBehavior(io::ResultsStore& store, const std::string& root,
       local.slice(0, b - mine.begin, e - mine.begin)
           .copy_(bm.clip->HbaLogits(bm.clip->EncodeImage(px).features, bm.text_features));
     }
-  }
+  });
   // Everyone's rows, for the RDMs and the CSV: (N, K).
   at::Tensor all = at::zeros({n, k}, at::kFloat);
   all.slice(0, mine.begin, mine.end).copy_(local);
@@ -161,11 +163,12 @@ PredictBehaviorResult PredictBehavior(const PredictBehaviorOptions& o,
                                            o.text.prompts,  o.text.vocab,  o.text.labels};
   CheckOutputPath("--out", o.out, o.force, inputs);
   CheckOutputPath("--csv", o.csv, o.force, inputs);
-  if (!o.csv.empty() && fs::path(o.csv) == fs::path(o.out))
+  if (!o.csv.empty() && fs::weakly_canonical(o.csv) == fs::weakly_canonical(o.out))
     throw ConfigError("--csv and --out name the same file " + o.out);
 
+  const ImageSet set = ResolveImageSet(o.images, 0);  // before the model: cheap checks first
   BehaviorModel bm = LoadBehaviorModel(o.model, o.text, o.strict);
-  const ImageSet set = ResolveImageSet(o.images, bm.clip->config().image_resolution);
+  CheckImageResolution(set, o.images, bm.clip->config().image_resolution);
   for (const auto& s : set.skipped) LOG_WARN("skipped (does not decode): {}", s);
   const int64_t n = set.size(), k = int64_t(bm.prompts.size());
   LOG_INFO("predict behavior: {} images, {} model {} ({} dimensions), {} rank(s)", n, bm.kind,
@@ -179,7 +182,8 @@ PredictBehaviorResult PredictBehavior(const PredictBehaviorOptions& o,
   store.SetAttribute("/predict", "n_images", n);
   store.SetAttribute("/predict", "skipped_images", JoinLines(set.skipped));
   store.Commit();  // then the CSV: a failure before this point leaves neither file
-  if (!o.csv.empty() && comm.is_root()) WriteCsv(o.csv, set.names, bm.labels, all);
+  if (!o.csv.empty())  // on rank 0; a failure there fails every rank
+    parallel::RunOnRoot(comm, [&] { WriteCsv(o.csv, set.names, bm.labels, all); });
 
   PredictBehaviorResult r;
   r.kind = bm.kind;
@@ -283,8 +287,27 @@ config::TrainMegOptions MegOptionsOf(const MegModelRef& ref, const PredictMegOpt
   }
   // Chunks of the training batch by default: then the model RDMs equal the alignment's.
   t.batch = o.batch > 0 ? o.batch : meta.value("batch", int64_t(32));
+  if (t.batch < 1) throw DataError(where + ": batch " + std::to_string(t.batch) + ", expected >= 1");
+  std::error_code ec;
+  if (!fs::exists(ref.dir + "/best.safetensors", ec))
+    throw IoError(ref.dir + "/best.safetensors: missing beside best.json (an unfinished model?)");
   t.loader_threads = o.loader_threads;
   return t;
+}
+
+// The models of one file must share the time axis and the number of dimensions: checked from
+// their best.json before any work. DataError naming the first model that differs.
+void CheckMegModelsAgree(const std::vector<MegModelRef>& refs) {
+  auto signature = [](const MegModelRef& r) {
+    const json meta = ReadBestJson(r.dir);
+    return meta.value("axis", json()).dump() + "|" +
+           std::to_string(meta.value("prompt_texts", std::vector<std::string>()).size());
+  };
+  const std::string first = signature(refs[0]);
+  for (size_t i = 1; i < refs.size(); ++i)
+    if (signature(refs[i]) != first)
+      throw DataError(refs[i].dir + "/best.json: another time axis or number of dimensions than " +
+                      refs[0].dir + "; predict such models into separate files");
 }
 
 // The MEG models `refs` (options `opts`; `first` already built for refs[0]) on `set`, under
@@ -342,13 +365,19 @@ PredictMegResult PredictMeg(const PredictMegOptions& o, const parallel::Comm& co
   std::vector<std::string> inputs = {o.images.npy, o.images.list};
   for (const auto& r : refs) {
     opts.push_back(MegOptionsOf(r, o));
-    inputs.push_back(r.dir + "/best.safetensors");
-    inputs.push_back(opts.back().checkpoint);
+    for (const std::string& f : {r.dir + "/best.safetensors", r.dir + "/best.json",
+                                 opts.back().checkpoint, opts.back().prompts, opts.back().vocab,
+                                 opts.back().behavior_checkpoint})
+      inputs.push_back(f);
   }
   CheckOutputPath("--out", o.out, o.force, inputs);
-
+  CheckMegModelsAgree(refs);
+  const ImageSet set = ResolveImageSet(o.images, 0);  // before the models: cheap checks first
+  if (o.noise && set.size() < 2)
+    throw ConfigError("--noise-seed needs at least 2 images (the noise scale is their standard "
+                      "deviation at each timepoint)");
   auto first = std::make_unique<train::MegPredictor>(opts[0]);
-  const ImageSet set = ResolveImageSet(o.images, first->image_resolution());
+  CheckImageResolution(set, o.images, first->image_resolution());
   for (const auto& s : set.skipped) LOG_WARN("skipped (does not decode): {}", s);
   io::ResultsStore store = OpenStore(o.out, comm);
   io::WriteProvenance(&store, "predict meg", "", "");
@@ -374,13 +403,17 @@ PredictRunResult PredictRun(const PredictRunOptions& o, const parallel::Comm& co
   mo.no_rdm = !o.rdm;
   mo.loader_threads = o.loader_threads;
   std::vector<MegModelRef> refs;
-  const bool meg = fs::exists(fs::path(o.run_dir) / "group" / "best.json", ec) ||
-                   fs::is_directory(fs::path(o.run_dir) / "individual", ec);
+  bool meg = fs::exists(fs::path(o.run_dir) / "group" / "best.json", ec);
+  if (fs::is_directory(fs::path(o.run_dir) / "individual", ec))
+    for (const auto& e : fs::directory_iterator(fs::path(o.run_dir) / "individual"))
+      meg = meg || fs::exists(e.path() / "best.json", ec);
   if (meg) refs = ResolveMegModels(mo);
   if (!behavior && refs.empty())
     throw ConfigError(o.run_dir + ": no trained model to predict with (behavior, group, individual)");
   std::vector<config::TrainMegOptions> opts;
   for (const auto& r : refs) opts.push_back(MegOptionsOf(r, mo));
+  if (!refs.empty()) CheckMegModelsAgree(refs);
+  const ImageSet set = ResolveImageSet(o.images, 0);
 
   std::unique_ptr<BehaviorModel> bm;
   std::unique_ptr<train::MegPredictor> first;
@@ -395,7 +428,7 @@ PredictRunResult PredictRun(const PredictRunOptions& o, const parallel::Comm& co
       throw DataError(o.run_dir + ": the behaviour and MEG models take different image sizes");
     resolution = first->image_resolution();
   }
-  const ImageSet set = ResolveImageSet(o.images, resolution);
+  CheckImageResolution(set, o.images, resolution);
   for (const auto& s : set.skipped) LOG_WARN("skipped (does not decode): {}", s);
   io::ResultsStore store = OpenStore(o.out, comm);
   io::WriteProvenance(&store, "run predict", o.config_hash, o.config_yaml);

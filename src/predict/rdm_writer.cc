@@ -36,7 +36,9 @@ at::Tensor Entries(const at::Tensor& z, int64_t p0, int64_t p1) {
     const at::Tensor d = 1.0 - at::mv(z.slice(0, i + 1, n), z[i]);  // (N - 1 - i) float64
     const double* dd = d.data_ptr<double>();
     const int64_t from = p - row_begin, to = std::min(row_len, p1 - row_begin);
-    for (int64_t j = from; j < to; ++j) o[p - p0 + (j - from)] = float(dd[j]);
+    // Clamped to [0, 2] as scipy's distances are (NaN stays NaN): rounding can give -1e-16.
+    for (int64_t j = from; j < to; ++j)
+      o[p - p0 + (j - from)] = float(std::clamp(dd[j], 0.0, 2.0));
     p += to - from;
   }
   return out;

@@ -17,6 +17,7 @@
 #include "model/checkpoint.h"
 #include "model/dora.h"
 #include "model/meg_head.h"
+#include "parallel/collectives.h"
 #include "train/common.h"
 #include "train/meg_internal.h"
 
@@ -172,7 +173,8 @@ void StreamMegPredictions(const MegPredictor& p, const MegImages& images, int64_
   const Range mine = PredictImageShard(n, chunk, comm.size(), comm.rank());
   // This rank's block features, chunk by chunk: (L, n_rank, E).
   std::vector<at::Tensor> parts;
-  {
+  // A rank's own images may fail to decode: every rank stops together (a caller's store is open).
+  parallel::RunOnAll(comm, [&] {
     std::unique_ptr<data::ImageLoader> loader;
     if (!images.pixels.defined() && mine.size() > 0) {
       std::vector<std::string> paths(images.paths.begin() + mine.begin,
@@ -192,7 +194,7 @@ void StreamMegPredictions(const MegPredictor& p, const MegImages& images, int64_
       }
       parts.push_back(p.BlockFeatures(px));
     }
-  }
+  });
   const at::Tensor feats = parts.empty() ? at::Tensor() : at::cat(parts, 1);
   parts.clear();
   std::vector<int64_t> counts;
