@@ -235,6 +235,17 @@ bad)
   expect_rc 2 "is a MEG model .*use \`cliphba predict meg" "$OUT/e6.log"
   rc=0; "$CLIPHBA" predict meg --model "$OUT/stage1" --images "$IMG" --out "$OUT/y.h5" > /dev/null 2> "$OUT/e7.log" || rc=$?
   expect_rc 2 "is not a MEG model" "$OUT/e7.log"
+  # A PNG whose header decodes but whose data are cut off, owned by rank 1 of 2: every rank
+  # stops with the error (exit 4), nobody waits in a collective, no output file.
+  mkdir -p "$OUT/cut"
+  cp "$IMG"/*.png "$OUT/cut/"
+  last=$(ls "$OUT/cut" | sort | tail -1)
+  head -c 120 "$IMG/$last" > "$OUT/cut/$last"
+  rc=0; timeout 120 "$MPIEXEC" -np 2 --oversubscribe "$CLIPHBA" predict behavior --model "$OUT/stage1" \
+    --images "$OUT/cut" --batch 4 --out "$OUT/cut.h5" > /dev/null 2> "$OUT/e9.log" || rc=$?
+  [ "$rc" -ne 124 ] || fail "a decoding error on one rank hung the others"
+  grep -q "$last" "$OUT/e9.log" || { cat "$OUT/e9.log" >&2; fail "the cut image is not named"; }
+  [ "$rc" -ne 0 ] && [ ! -e "$OUT/cut.h5" ] || fail "exit $rc, or an output file after a decoding error"
   # A reference .pth with two keys renamed in its pickle (same length: the zip stays valid).
   $PY - "$FIX/published/clip_hba_behavior_reference_layout.pth" "$OUT/odd.pth" <<'EOF'
 import sys, zipfile
