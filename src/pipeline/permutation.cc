@@ -262,27 +262,37 @@ MantelOutcome RunMantel(const config::Config& cfg, const parallel::Comm& comm,
     for (int64_t r0 = (c == pos.next_chunk ? pos.next_perm : 0); r0 < n_perm; r0 += round) {
       const int64_t r1 = std::min(n_perm, r0 + round);
       const int64_t n_blocks = (r1 - r0 + batch - 1) / batch;
-      // This rank's blocks of the round; local deltas, reduced exactly below.
+      // The round's blocks in steps of one block per rank (block b on rank b % ranks): after
+      // each step the ranks agree on a termination request, so SIGTERM is honoured within one
+      // batch whatever checkpoint_every is; the blocks done are always a prefix [0, done) of the
+      // round, which is what the checkpoint records. Local deltas, reduced exactly below (sums
+      // and maxima: the result does not depend on which rank did which block).
       stats::MantelCounts local = stats::MakeMantelCounts(T, n_perm);
-      Range mine = ShardRange(n_blocks, comm.size(), comm.rank());
-      for (int64_t b = mine.begin; b < mine.end; ++b) {
-        const int64_t first = r0 + b * batch, count = std::min(batch, r1 - first);
-        at::Tensor perms = explicit_perms.defined()
-                               ? explicit_perms.narrow(0, first, count)
-                               : stats::DrawPermutations(uint64_t(o.seed), first, count, n);
-        stats::MantelAccumulate(square, nz, obs_kernel, perms, first, t0, tail, gather, stats_buf,
-                                &local);
+      int64_t done = 0;  // blocks of this round done by all ranks together
+      bool stop = false;
+      for (int64_t step = 0; step * comm.size() < n_blocks && !stop; ++step) {
+        const int64_t b = step * comm.size() + comm.rank();
+        if (b < n_blocks) {
+          const int64_t first = r0 + b * batch, count = std::min(batch, r1 - first);
+          at::Tensor perms = explicit_perms.defined()
+                                 ? explicit_perms.narrow(0, first, count)
+                                 : stats::DrawPermutations(uint64_t(o.seed), first, count, n);
+          stats::MantelAccumulate(square, nz, obs_kernel, perms, first, t0, tail, gather,
+                                  stats_buf, &local);
+        }
+        done = std::min(n_blocks, (step + 1) * comm.size());
+        stop = comm.AnyTrue(TerminationRequested());
       }
       comm.AllreduceSum(local.exceed);
       comm.AllreduceMax(local.null_max);
       counts.exceed += local.exceed;
       at::maximum_out(counts.null_max, counts.null_max, local.null_max);
-      MantelCheckpoint next{r1 < n_perm ? c : c + 1, r1 < n_perm ? r1 : 0};
-      const bool stop = comm.AnyTrue(TerminationRequested());
+      const int64_t reached = std::min(r1, r0 + done * batch);  // permutations done: [0, reached)
+      MantelCheckpoint next{reached < n_perm ? c : c + 1, reached < n_perm ? reached : 0};
       const bool last = next.next_chunk == n_chunks;
       if (!ckpt.empty() && comm.is_root() && (stop || !last))
         WriteCheckpoint(ckpt, hash, next, counts, observed);
-      progress.Update(c * n_perm + r1, "mantel permutations x chunks", stop);
+      progress.Update(c * n_perm + reached, "mantel permutations x chunks", stop);
       if (stop) {
         comm.Barrier();
         throw Error(ExitCode::kPreempted,

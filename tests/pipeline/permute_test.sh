@@ -3,6 +3,7 @@
 #   ranks   : the same sweep under mpirun -np 1, 2, 3 gives identical results (h5diff) and JSON
 #   kill    : kill -9 of a 2-rank run midway, --resume, result equals an uninterrupted run
 #   sigterm : SIGTERM (Slurm preemption) -> checkpoint + exit 75, --resume, equal result
+#   sigfast : the same with checkpoint_every > N: exit 75 within 5 s of the signal
 #   refuse  : resuming under different settings is refused (exit 2) and leaves files intact
 #   cluster : `permute cluster --flips` equals MNE's permutation_cluster_1samp_test fixture
 #   scipy   : `permute mantel --permutations` through the CLI equals the brute-force scipy reference
@@ -74,6 +75,30 @@ kill|sigterm)
   [ ! -f "$OUT/run.h5.ckpt" ] || fail "checkpoint not removed after completion"
   same_results "$OUT/full.h5" "$OUT/run.h5"
   echo "$CASE: resumed result equals the uninterrupted run"
+  ;;
+sigfast)
+  # checkpoint_every larger than N (one round for the whole run): SIGTERM is still honoured within
+  # a batch, exit 75 in under 5 s with a checkpoint, and the resumed result equals a full run.
+  big=(--n 8000000 --seed 6 --set permute.checkpoint_every=100000000)
+  "$CLIPHBA" "${mantel_args[@]}" "${big[@]}" --out "$OUT/full.h5" > /dev/null
+  setsid "$MPIEXEC" -np 2 --oversubscribe "$CLIPHBA" "${mantel_args[@]}" "${big[@]}" \
+    --out "$OUT/run.h5" > "$OUT/first.log" 2>&1 &
+  pid=$!
+  sleep 3
+  kill -0 "$pid" 2> /dev/null || fail "the run ended before the signal (too fast to test)"
+  t0=$(date +%s.%N)
+  pkill -TERM -P "$pid" || fail "no rank processes to signal"
+  rc=0; wait "$pid" || rc=$?
+  took=$($PY -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$t0" "$(date +%s.%N)")
+  [ "$rc" -eq 75 ] || { cat "$OUT/first.log"; fail "SIGTERM exit code $rc, expected 75"; }
+  $PY -c "import sys; sys.exit(0 if float(sys.argv[1]) < 5 else 1)" "$took" ||
+    fail "exit took $took s after SIGTERM (limit 5 s)"
+  [ -f "$OUT/run.h5.ckpt" ] || fail "no checkpoint after SIGTERM"
+  "$MPIEXEC" -np 3 --oversubscribe "$CLIPHBA" "${mantel_args[@]}" "${big[@]}" --resume \
+    --out "$OUT/run.h5" > "$OUT/resume.log" 2>&1 || { cat "$OUT/resume.log"; fail "resume failed"; }
+  grep -q "resuming from" "$OUT/resume.log" || fail "the rerun did not resume from the checkpoint"
+  same_results "$OUT/full.h5" "$OUT/run.h5"
+  echo "sigfast: exit 75 $took s after SIGTERM with checkpoint_every > N; resumed result equal"
   ;;
 refuse)
   "$CLIPHBA" "${mantel_args[@]}" --n 200 --seed 1 --out "$OUT/a.h5" > /dev/null
