@@ -98,7 +98,6 @@ H5Dataset CreateDataset(const H5File& file, const std::string& path, hid_t file_
 
 namespace {
 
-using detail::CreateDataset;
 using detail::Dtype;
 using detail::DtypeOf;
 using detail::MakeSpace;

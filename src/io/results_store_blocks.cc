@@ -17,7 +17,6 @@
 
 namespace cliphba::io {
 
-using detail::CreateDataset;
 using detail::Dtype;
 using detail::DtypeOf;
 using detail::MakeSpace;

@@ -127,18 +127,19 @@ at::Tensor MegHeadImpl::BlockWeights() const {
   return at::relu(mm / (mm.sum({1}, true) + 1e-10));
 }
 
-at::Tensor MegHeadImpl::Mix(const at::Tensor& block_cls, int64_t t_begin, int64_t count) const {
+at::Tensor MegHeadImpl::MixWeights() const {
+  const at::Tensor s = at::mv(averaging_.to(wfr.scalar_type()), visual_scaler);  // (T)
+  return BlockWeights() * s.unsqueeze(1);                                       // (T, L)
+}
+
+at::Tensor MegHeadImpl::Mix(const at::Tensor& block_cls, const at::Tensor& weights) const {
   TORCH_CHECK(block_cls.dim() == 3 && block_cls.size(0) == wfr.size(1),
               "MegHead: expected block_cls (L=", wfr.size(1), ", B, E), got ", block_cls.sizes());
-  TORCH_CHECK(t_begin >= 0 && count >= 0 && t_begin + count <= timepoints(),
-              "MegHead: timepoints [", t_begin, ", ", t_begin + count, ") outside [0, ",
-              timepoints(), ")");
+  TORCH_CHECK(weights.dim() == 2 && weights.size(1) == wfr.size(1),
+              "MegHead: expected mix weights (count, L=", wfr.size(1), "), got ", weights.sizes());
   const int64_t l = block_cls.size(0), b = block_cls.size(1), e = block_cls.size(2);
-  const auto dt = block_cls.scalar_type();
-  const at::Tensor a = averaging_.narrow(0, t_begin, count).to(dt);
-  const at::Tensor s = at::mv(a, visual_scaler.to(dt));  // (count)
-  at::Tensor wts = BlockWeights().narrow(0, t_begin, count).to(dt) * s.unsqueeze(1);  // (count, L)
-  return at::mm(wts, block_cls.reshape({l, b * e})).view({count, b, e});  // (count, B, E)
+  const at::Tensor w = weights.to(block_cls.scalar_type());
+  return at::mm(w, block_cls.reshape({l, b * e})).view({w.size(0), b, e});  // (count, B, E)
 }
 
 at::Tensor MegHeadImpl::Logits(const at::Tensor& h, const at::Tensor& text_norm,
@@ -149,8 +150,8 @@ at::Tensor MegHeadImpl::Logits(const at::Tensor& h, const at::Tensor& text_norm,
 }
 
 at::Tensor MegHeadImpl::Raw(const at::Tensor& block_cls, const at::Tensor& text_norm,
-                            double logit_scale_exp, int64_t t_begin, int64_t count) const {
-  return Logits(Mix(block_cls, t_begin, count), text_norm, logit_scale_exp);
+                            double logit_scale_exp, const at::Tensor& weights) const {
+  return Logits(Mix(block_cls, weights), text_norm, logit_scale_exp);
 }
 
 at::Tensor MegHeadImpl::Finish(const at::Tensor& raw, int64_t t_begin, const at::Tensor& normal,
@@ -179,7 +180,7 @@ at::Tensor MegHeadImpl::Finish(const at::Tensor& raw, int64_t t_begin, const at:
 MegHeadImpl::Outputs MegHeadImpl::Forward(const at::Tensor& block_cls, const at::Tensor& text_norm,
                                           double logit_scale_exp, const at::Tensor& normal,
                                           const at::Tensor& uniform) const {
-  const at::Tensor h = Mix(block_cls, 0, timepoints());                  // (T, B, E)
+  const at::Tensor h = Mix(block_cls, MixWeights());                    // (T, B, E)
   const at::Tensor raw = Logits(h, text_norm, logit_scale_exp);          // (T, B, K)
   return {Finish(raw, 0, normal, uniform), h};
 }

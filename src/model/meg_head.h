@@ -100,14 +100,17 @@ class MegHeadImpl : public torch::nn::Module {
   at::Tensor Embeddings(const at::Tensor& block_cls, const at::Tensor& text_norm,
                         double logit_scale_exp, bool noise, at::Generator generator) const;
 
-  // The forward in two steps, for prediction streamed over blocks of timepoints: Raw gives
-  // relu(logit_scale_exp * h @ text_norm^T) (count, B, K) for training timepoints
-  // [t_begin, t_begin + count); Finish applies beta, the noise term (normal (count, B, K) or
-  // undefined; its scale is the std of raw over the B images, so B must be the whole set) and
-  // the jitter (uniform (count, B, K)). Forward(...).embedding == Finish(Raw(..., 0, T), 0, ...).
-  // Throws c10::Error on shapes or a range outside [0, T).
+  // The forward in two steps, for prediction streamed over blocks of timepoints.
+  // MixWeights: the block weights times the window-mean visual_scaler, (T, L) (differentiable;
+  // a predictor with a fixed head computes it once). Raw: relu(logit_scale_exp * h @ text_norm^T)
+  // (count, B, K) for the timepoints whose rows of MixWeights() are `weights` (count, L). Finish
+  // (timepoints [t_begin, t_begin + count)): beta, the noise term (normal (count, B, K) or
+  // undefined; its scale is the std of raw over the B images, so B must be the whole set) and the
+  // jitter (uniform (count, B, K)). Forward(...).embedding == Finish(Raw(..., MixWeights()), 0,
+  // ...). Throws c10::Error on shapes or a range outside [0, T).
+  at::Tensor MixWeights() const;
   at::Tensor Raw(const at::Tensor& block_cls, const at::Tensor& text_norm, double logit_scale_exp,
-                 int64_t t_begin, int64_t count) const;
+                 const at::Tensor& weights) const;
   at::Tensor Finish(const at::Tensor& raw, int64_t t_begin, const at::Tensor& normal,
                     const at::Tensor& uniform) const;
 
@@ -130,7 +133,7 @@ class MegHeadImpl : public torch::nn::Module {
   at::Tensor noise_level;    // (T_full) buffer
 
  private:
-  at::Tensor Mix(const at::Tensor& block_cls, int64_t t_begin, int64_t count) const;  // (count, B, E)
+  at::Tensor Mix(const at::Tensor& block_cls, const at::Tensor& weights) const;  // (count, B, E)
   at::Tensor Logits(const at::Tensor& h, const at::Tensor& text_norm, double scale) const;
 
   Init init_ = Init::kLastBlock;

@@ -4,7 +4,6 @@
 #include <torch/utils.h>  // torch::manual_seed
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -17,6 +16,7 @@
 #include "model/dora.h"
 #include "model/known_checkpoints.h"
 #include "model/tokenizer.h"
+#include "predict/model_files.h"
 
 namespace cliphba::predict {
 
@@ -25,19 +25,10 @@ using nlohmann::json;
 
 namespace {
 
-constexpr const char* kStage1Format = "cliphba behavior DoRA checkpoint";
-constexpr const char* kMegFormat = "cliphba MEG checkpoint";
-constexpr const char* kConvertedFormat = "cliphba CLIP-HBA behavior model";
-
-json ReadJson(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw IoError(path + ": cannot open");
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    throw DataError(path + ": not valid JSON: " + e.what());
-  }
-}
+using detail::EndsWith;
+using detail::kConvertedFormat;
+using detail::kMegFormat;
+using detail::kStage1Format;
 
 // The DoRA settings and text record of a model, wherever they came from.
 struct Recorded {
@@ -102,11 +93,8 @@ void AdaptAndLoad(model::Clip& clip, const Recorded& r, const model::StateDict& 
 
 bool IsDoraTensorName(const std::string& name) {
   for (const char* tail : {".attn.out_proj.m", ".attn.out_proj.D", ".attn.out_proj.delta_D_A",
-                           ".attn.out_proj.delta_D_B"}) {
-    const std::string t(tail);
-    if (name.size() > t.size() && name.compare(name.size() - t.size(), t.size(), t) == 0)
-      return true;
-  }
+                           ".attn.out_proj.delta_D_B"})
+    if (EndsWith(name, tail)) return true;
   return false;
 }
 
@@ -127,7 +115,7 @@ BehaviorModel LoadBehaviorModel(const std::string& model_arg, const TextArgs& te
     if (!fs::exists(json_path, ec))
       throw IoError(model_arg + " (--model): a folder without best.json: not a model folder of "
                                 "`cliphba train behavior` (nor a finished one)");
-    const json meta = ReadJson(json_path.string());
+    const json meta = detail::ReadJsonFile(json_path.string(), "cannot open");
     const std::string format = meta.value("format", std::string());
     if (format == kMegFormat)
       throw ConfigError(model_arg + " (--model) is a MEG model (" + json_path.string() +
@@ -168,14 +156,10 @@ BehaviorModel LoadBehaviorModel(const std::string& model_arg, const TextArgs& te
       }
       m.clip = BuildClip(base.entries, model_arg);
       // The adapted blocks' bias is DoRA's too (same name as the Linear's).
-      for (const auto& [name, t] : base.entries) {
-        const std::string tail = ".attn.out_proj.bias";
-        if (name.size() > tail.size() &&
-            name.compare(name.size() - tail.size(), tail.size(), tail) == 0) {
-          const std::string stem = name.substr(0, name.size() - 4);  // "...attn.out_proj."
-          if (dora.Find(stem + "m") != nullptr) dora.entries.emplace_back(name, t);
-        }
-      }
+      for (const auto& [name, t] : base.entries)  // "...attn.out_proj." + "bias" / "m"
+        if (EndsWith(name, ".attn.out_proj.bias") &&
+            dora.Find(name.substr(0, name.size() - 4) + "m") != nullptr)
+          dora.entries.emplace_back(name, t);
       AdaptAndLoad(m.clip, rec, dora, model_arg);
     } else {
       if (sd.code_bearing)

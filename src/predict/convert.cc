@@ -18,6 +18,7 @@
 #include "model/checkpoint.h"
 #include "model/clip.h"
 #include "model/dora.h"
+#include "predict/model_files.h"
 
 namespace cliphba::predict {
 
@@ -29,9 +30,7 @@ namespace {
 constexpr const char* kPrefix = "clip_model.";
 constexpr const char* kOriginal = ".attn.out_proj.original_layer.";
 
-bool EndsWith(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
+using detail::EndsWith;
 
 // Block indices i of "<tower>resblocks.<i>.attn.out_proj.m" among names.
 std::vector<int64_t> AdaptedBlocks(const std::vector<std::string>& names, const std::string& tower) {
@@ -159,7 +158,7 @@ ConvertResult ConvertReferencePth(const ConvertOptions& o) {
   out.entries = base.entries;
   out.entries.insert(out.entries.end(), dora.entries.begin(), dora.entries.end());
   model::SaveSafetensors(o.out, out,
-                         {{"format", "cliphba CLIP-HBA behavior model"}, {"model", meta.dump()}});
+                         {{"format", detail::kConvertedFormat}, {"model", meta.dump()}});
   ConvertResult r;
   r.n_tensors = int64_t(out.entries.size());
   r.vision_blocks = int64_t(vis.size());

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -19,6 +18,7 @@
 #include "io/text_file.h"
 #include "parallel/collectives.h"
 #include "predict/convert.h"
+#include "predict/model_files.h"
 #include "predict/rdm_writer.h"
 #include "train/meg_predictor.h"
 
@@ -94,31 +94,17 @@ at::Tensor WriteBehavior(io::ResultsStore& store, const std::string& root,
   // A rank's own images may fail to decode: every rank stops together (the store is open).
   parallel::RunOnAll(comm, [&] {
     at::NoGradGuard no_grad;
-    std::unique_ptr<data::ImageLoader> loader;
-    if (!set.pixels.defined() && mine.size() > 0)
-      loader = std::make_unique<data::ImageLoader>(
-          std::vector<std::string>(set.paths.begin() + mine.begin, set.paths.begin() + mine.end),
-          data::ImageOptionsFor(bm.normalization, bm.clip->config().image_resolution), threads);
-    for (int64_t b = mine.begin; b < mine.end; b += batch) {
-      const int64_t e = std::min(mine.end, b + batch);
-      at::Tensor px;
-      if (set.pixels.defined()) {
-        px = set.pixels.slice(0, b, e);
-      } else {
-        std::vector<int64_t> idx;
-        for (int64_t i = b; i < e; ++i) idx.push_back(i - mine.begin);
-        px = loader->Batch(idx);
-      }
-      local.slice(0, b - mine.begin, e - mine.begin)
-          .copy_(bm.clip->HbaLogits(bm.clip->EncodeImage(px).features, bm.text_features));
-    }
+    train::ForEachImageChunk(
+        MegImagesOf(set, threads), bm.normalization, bm.clip->config().image_resolution, mine,
+        batch, [&](int64_t b, int64_t e, const at::Tensor& px) {
+          local.slice(0, b - mine.begin, e - mine.begin)
+              .copy_(bm.clip->HbaLogits(bm.clip->EncodeImage(px).features, bm.text_features));
+        });
   });
   // Everyone's rows, for the RDMs and the CSV: (N, K).
   at::Tensor all = at::zeros({n, k}, at::kFloat);
   all.slice(0, mine.begin, mine.end).copy_(local);
-  std::vector<int64_t> counts;
-  for (int r = 0; r < comm.size(); ++r)
-    counts.push_back(train::PredictImageShard(n, batch, comm.size(), r).size());
+  const std::vector<int64_t> counts = train::PredictShardSizes(n, batch, comm.size());
   comm.AllgatherRows(all, counts);
 
   store.WriteStrings(root + "/labels", bm.labels);
@@ -197,20 +183,17 @@ PredictBehaviorResult PredictBehavior(const PredictBehaviorOptions& o,
 
 namespace {
 
-// A MEG model folder to predict with, and its name in the output (group, individual/<p>).
+// A MEG model folder to predict with, its name in the output (group, individual/<p>) and its
+// best.json (read once).
 struct MegModelRef {
   std::string name, dir;
+  json meta;
 };
 
-json ReadBestJson(const std::string& dir) {
-  const std::string path = dir + "/best.json";
-  std::ifstream in(path);
-  if (!in) throw IoError(path + ": no best.json: not a finished `cliphba train meg` folder");
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    throw DataError(path + ": not valid JSON: " + e.what());
-  }
+MegModelRef MegModel(const std::string& name, const std::string& dir) {
+  return {name, dir,
+          detail::ReadJsonFile(dir + "/best.json",
+                               "no best.json: not a finished `cliphba train meg` folder")};
 }
 
 std::vector<MegModelRef> ResolveMegModels(const PredictMegOptions& o) {
@@ -223,19 +206,20 @@ std::vector<MegModelRef> ResolveMegModels(const PredictMegOptions& o) {
   if (!run_folder) {
     if (o.all || !o.unit.empty())
       throw ConfigError("--unit and --all need a `cliphba run` folder; " + o.model + " is not one");
-    const json meta = ReadBestJson(o.model);
+    MegModelRef ref = MegModel("", o.model);
+    const json& meta = ref.meta;
     const std::string format = meta.value("format", std::string());
-    if (format != "cliphba MEG checkpoint")
+    if (format != detail::kMegFormat)
       throw ConfigError(o.model + " (--model) is not a MEG model (format '" + format +
                         "')" + (format.find("behavior") != std::string::npos
                                     ? ": use `cliphba predict behavior`"
                                     : ""));
-    std::string name = meta.value("mode", std::string("group"));
-    if (name == "individual") {
+    ref.name = meta.value("mode", std::string("group"));
+    if (ref.name == "individual") {
       const auto ps = meta.value("participants", std::vector<std::string>());
-      name += "/" + (ps.empty() ? std::string("unknown") : ps[0]);
+      ref.name += "/" + (ps.empty() ? std::string("unknown") : ps[0]);
     }
-    refs.push_back({name, o.model});
+    refs.push_back(std::move(ref));
     return refs;
   }
   if (o.all == !o.unit.empty())
@@ -246,25 +230,25 @@ std::vector<MegModelRef> ResolveMegModels(const PredictMegOptions& o) {
     const std::string dir = (fs::path(o.model) / o.unit).string();
     if (!fs::exists(dir + "/best.json", ec))
       throw IoError(dir + ": no trained model for unit " + o.unit + " in this run folder");
-    refs.push_back({o.unit, dir});
+    refs.push_back(MegModel(o.unit, dir));
     return refs;
   }
   if (fs::exists(fs::path(o.model) / "group" / "best.json", ec))
-    refs.push_back({"group", (fs::path(o.model) / "group").string()});
+    refs.push_back(MegModel("group", (fs::path(o.model) / "group").string()));
   const fs::path ind = fs::path(o.model) / "individual";
   std::vector<std::string> ps;
   if (fs::is_directory(ind, ec))
     for (const auto& e : fs::directory_iterator(ind))
       if (fs::exists(e.path() / "best.json", ec)) ps.push_back(e.path().filename().string());
   std::sort(ps.begin(), ps.end());
-  for (const auto& p : ps) refs.push_back({"individual/" + p, (ind / p).string()});
+  for (const auto& p : ps) refs.push_back(MegModel("individual/" + p, (ind / p).string()));
   if (refs.empty()) throw IoError(o.model + ": no trained MEG model in this run folder");
   return refs;
 }
 
 // The options a MEG model was trained with, as far as prediction needs them (best.json).
 config::TrainMegOptions MegOptionsOf(const MegModelRef& ref, const PredictMegOptions& o) {
-  const json meta = ReadBestJson(ref.dir);
+  const json& meta = ref.meta;
   const std::string where = ref.dir + "/best.json";
   config::TrainMegOptions t;
   t.out_dir = ref.dir;
@@ -299,9 +283,8 @@ config::TrainMegOptions MegOptionsOf(const MegModelRef& ref, const PredictMegOpt
 // their best.json before any work. DataError naming the first model that differs.
 void CheckMegModelsAgree(const std::vector<MegModelRef>& refs) {
   auto signature = [](const MegModelRef& r) {
-    const json meta = ReadBestJson(r.dir);
-    return meta.value("axis", json()).dump() + "|" +
-           std::to_string(meta.value("prompt_texts", std::vector<std::string>()).size());
+    return r.meta.value("axis", json()).dump() + "|" +
+           std::to_string(r.meta.value("prompt_texts", std::vector<std::string>()).size());
   };
   const std::string first = signature(refs[0]);
   for (size_t i = 1; i < refs.size(); ++i)
@@ -344,8 +327,7 @@ void WriteMegModels(io::ResultsStore& store, const std::vector<MegModelRef>& ref
                            kRdmPiece, comm);
         });
     store.WriteTensor(g + "/wfr", p->Wfr());
-    const json meta = ReadBestJson(refs[i].dir);
-    store.WriteStrings(g + "/labels", meta.value("labels", std::vector<std::string>()));
+    store.WriteStrings(g + "/labels", refs[i].meta.value("labels", std::vector<std::string>()));
     store.SetAttribute(g, "model_dir", refs[i].dir);
     store.SetAttribute(g, "noise", int64_t(o.noise ? 1 : 0));
     store.SetAttribute(g, "seed", int64_t(seed));

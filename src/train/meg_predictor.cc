@@ -39,6 +39,7 @@ struct MegPredictor::Impl {
   model::MegHead head{nullptr};
   meg::TimeAxis axis;
   std::string normalization;
+  at::Tensor mix_weights;  // (T, L) head->MixWeights(), computed once (the head is fixed)
 };
 
 MegPredictor::MegPredictor(const config::TrainMegOptions& o) : impl_(std::make_unique<Impl>()) {
@@ -98,6 +99,8 @@ MegPredictor::MegPredictor(const config::TrainMegOptions& o) : impl_(std::make_u
     throw DataError(best + ": wfr has another shape than (" + std::to_string(p.axis.size) + ", " +
                     std::to_string(p.m.cfg.vision_layers) + ")");
   p.head->SetWfr(w);
+  at::NoGradGuard no_grad;
+  p.mix_weights = p.head->MixWeights();
 }
 
 MegPredictor::~MegPredictor() = default;
@@ -125,7 +128,8 @@ at::Tensor MegPredictor::BlockFeatures(const at::Tensor& images) const {
 
 at::Tensor MegPredictor::Raw(const at::Tensor& block_features, int64_t t0, int64_t count) const {
   at::NoGradGuard no_grad;
-  return impl_->head->Raw(block_features, impl_->m.text_norm, impl_->m.scale_exp, t0, count);
+  return impl_->head->Raw(block_features, impl_->m.text_norm, impl_->m.scale_exp,
+                          impl_->mix_weights.narrow(0, t0, count));
 }
 
 at::Tensor MegPredictor::Finish(const at::Tensor& raw, int64_t t0,
@@ -165,6 +169,33 @@ Range PredictImageShard(int64_t n, int64_t chunk, int ranks, int rank) {
   return {std::min(n, c.begin * chunk), std::min(n, c.end * chunk)};
 }
 
+std::vector<int64_t> PredictShardSizes(int64_t n, int64_t chunk, int ranks) {
+  std::vector<int64_t> sizes;
+  for (int r = 0; r < ranks; ++r) sizes.push_back(PredictImageShard(n, chunk, ranks, r).size());
+  return sizes;
+}
+
+void ForEachImageChunk(const MegImages& images, const std::string& normalization,
+                       int64_t resolution, Range mine, int64_t chunk,
+                       const std::function<void(int64_t, int64_t, const at::Tensor&)>& fn) {
+  std::unique_ptr<data::ImageLoader> loader;
+  if (!images.pixels.defined() && mine.size() > 0)
+    loader = std::make_unique<data::ImageLoader>(
+        std::vector<std::string>(images.paths.begin() + mine.begin,
+                                 images.paths.begin() + mine.end),
+        data::ImageOptionsFor(normalization, resolution), images.threads);
+  for (int64_t b = mine.begin; b < mine.end; b += chunk) {
+    const int64_t e = std::min(mine.end, b + chunk);
+    if (images.pixels.defined()) {
+      fn(b, e, images.pixels.slice(0, b, e));
+    } else {
+      std::vector<int64_t> idx;
+      for (int64_t i = b; i < e; ++i) idx.push_back(i - mine.begin);
+      fn(b, e, loader->Batch(idx));
+    }
+  }
+}
+
 void StreamMegPredictions(const MegPredictor& p, const MegImages& images, int64_t chunk,
                           int64_t t_block, bool noise, uint64_t seed, const parallel::Comm& comm,
                           const std::function<void(int64_t t0, const at::Tensor& emb)>& sink) {
@@ -175,31 +206,14 @@ void StreamMegPredictions(const MegPredictor& p, const MegImages& images, int64_
   std::vector<at::Tensor> parts;
   // A rank's own images may fail to decode: every rank stops together (a caller's store is open).
   parallel::RunOnAll(comm, [&] {
-    std::unique_ptr<data::ImageLoader> loader;
-    if (!images.pixels.defined() && mine.size() > 0) {
-      std::vector<std::string> paths(images.paths.begin() + mine.begin,
-                                     images.paths.begin() + mine.end);
-      loader = std::make_unique<data::ImageLoader>(
-          paths, data::ImageOptionsFor(p.normalization(), p.image_resolution()), images.threads);
-    }
-    for (int64_t b = mine.begin; b < mine.end; b += chunk) {
-      const int64_t e = std::min(mine.end, b + chunk);
-      at::Tensor px;
-      if (images.pixels.defined()) {
-        px = images.pixels.slice(0, b, e);
-      } else {
-        std::vector<int64_t> idx;
-        for (int64_t i = b; i < e; ++i) idx.push_back(i - mine.begin);
-        px = loader->Batch(idx);
-      }
-      parts.push_back(p.BlockFeatures(px));
-    }
+    ForEachImageChunk(images, p.normalization(), p.image_resolution(), mine, chunk,
+                      [&](int64_t, int64_t, const at::Tensor& px) {
+                        parts.push_back(p.BlockFeatures(px));
+                      });
   });
   const at::Tensor feats = parts.empty() ? at::Tensor() : at::cat(parts, 1);
   parts.clear();
-  std::vector<int64_t> counts;
-  for (int r = 0; r < comm.size(); ++r)
-    counts.push_back(PredictImageShard(n, chunk, comm.size(), r).size());
+  const std::vector<int64_t> counts = PredictShardSizes(n, chunk, comm.size());
   const std::vector<uint64_t> keys = images.Keys();
   for (int64_t t0 = 0; t0 < t_full; t0 += t_block) {
     const int64_t count = std::min(t_block, t_full - t0);

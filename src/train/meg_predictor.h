@@ -81,6 +81,17 @@ struct MegImages {
 // chunk is encoded alone, so features do not depend on the rank count.
 Range PredictImageShard(int64_t n, int64_t chunk, int ranks, int rank);
 
+// The PredictImageShard sizes of every rank (the counts of Comm::AllgatherRows).
+std::vector<int64_t> PredictShardSizes(int64_t n, int64_t chunk, int ranks);
+
+// Calls fn(begin, end, pixels (end - begin, 3, R, R)) for each chunk of `chunk` images of
+// [mine.begin, mine.end), in order: in-memory images are sliced, files decoded by a loader over
+// that range (normalisation `normalization`, R = `resolution`, images.threads threads). Not
+// collective. Throws as the decoding does (DataError naming the file).
+void ForEachImageChunk(const MegImages& images, const std::string& normalization,
+                       int64_t resolution, Range mine, int64_t chunk,
+                       const std::function<void(int64_t, int64_t, const at::Tensor&)>& fn);
+
 // Collective. Encodes this rank's chunks (PredictImageShard; the (L, n_rank, E) features stay in
 // memory), then for each block of at most `t_block` timepoints: Raw of this rank's images,
 // all-gathered to (count, N, K), Finish on every rank, and sink(t0, embeddings (count, N, K)) on

@@ -117,12 +117,12 @@ TEST(MegHeadTest, RawAndFinishOverTimepointBlocksEqualForward) {
   const at::Tensor want = head->Forward(cls, text, 14.3, nd, ud).embedding;  // (5, 6, 4)
   for (int64_t t0 = 0; t0 < 5; t0 += 2) {  // blocks of 2, 2, 1 timepoints
     const int64_t count = std::min<int64_t>(2, 5 - t0);
-    const at::Tensor raw = head->Raw(cls, text, 14.3, t0, count);
+    const at::Tensor raw = head->Raw(cls, text, 14.3, head->MixWeights().narrow(0, t0, count));
     const at::Tensor got =
         head->Finish(raw, t0, nd.slice(0, t0, t0 + count), ud.slice(0, t0, t0 + count));
     EXPECT_TRUE(at::allclose(got, want.slice(0, t0, t0 + count), 1e-12, 1e-12)) << "t0 " << t0;
   }
-  EXPECT_THROW(head->Raw(cls, text, 14.3, 4, 2), c10::Error);  // beyond T
+  EXPECT_THROW(head->Raw(cls, text, 14.3, at::ones({2, 5}, at::kDouble)), c10::Error);  // not L
 }
 
 TEST(MegHeadTest, WindowsClipAtTheAxisEdges) {
