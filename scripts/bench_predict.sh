@@ -37,31 +37,8 @@ for n in "$N_SMALL" "$N_LARGE"; do
 done
 PROMPTS="$W/images_$N_SMALL/prompts.json"
 # A MEG model folder on that CLIP: random head (281 timepoints, -100..1300 ms at 5 ms).
-$PY - "$W" "$PROMPTS" "$VOCAB" <<'EOF'
-import json, struct, sys
-import numpy as np
-w, prompts, vocab = sys.argv[1:4]
-rng = np.random.default_rng(0)
-t, l = 281, 12
-tensors = {"wfr": rng.random((t, l), np.float32), "beta": rng.random(t, np.float32),
-           "visual_scaler": rng.random(t, np.float32), "noise_level": rng.random(t, np.float32)}
-header, blobs, off = {}, [], 0
-for k, v in tensors.items():
-    b = np.ascontiguousarray(v, "<f4").tobytes()
-    header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [off, off + len(b)]}
-    blobs.append(b); off += len(b)
-h = json.dumps(header).encode(); h += b" " * (-len(h) % 8)
-import os
-os.makedirs(f"{w}/meg", exist_ok=True)
-open(f"{w}/meg/best.safetensors", "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-texts = json.load(open(prompts))
-json.dump({"format": "cliphba MEG checkpoint", "mode": "group", "participants": [],
-           "base_checkpoint": f"{w}/vitb32.safetensors", "prompts": prompts, "vocab": vocab,
-           "vocab_remap": "", "normalization": "things", "prompt_texts": texts, "labels": texts,
-           "behavior_checkpoint": "", "behavior_vision": False, "seed": 1, "batch": 32,
-           "axis": {"start_ms": -100.0, "step_ms": 5.0, "size": t}, "window_ms": 10.0,
-           "dora": {"applied": False}}, open(f"{w}/meg/best.json", "w"))
-EOF
+$PY "$ROOT/scripts/write_meg_folder.py" "$W/meg" --base "$W/vitb32.safetensors" \
+  --prompts "$PROMPTS" --vocab "$VOCAB" --timepoints 281 --blocks 12 --start-ms -100 --step-ms 5
 
 run() {  # run NAME ARGS...: wall seconds and peak RSS of one cliphba command
   local name=$1; shift

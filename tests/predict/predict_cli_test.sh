@@ -279,29 +279,9 @@ meghead)
   # up to the 1e-5 jitter, and its RDMs must be scipy's pdist of its embeddings.
   "$CLIPHBA" synth images --set synth.images.out_dir="$OUT/data" --set synth.images.n_images=12 \
     --set synth.images.n_heldout=0 --set synth.images.seed=9 > /dev/null
-  $PY - "$OUT" "$FIX" "$VOCAB" <<'EOF2'
-import json, os, struct, sys
-import numpy as np
-out, fix, vocab = sys.argv[1:4]
-rng = np.random.default_rng(4)
-t, l = 12, 2
-tensors = {"wfr": rng.random((t, l)), "beta": 0.5 + rng.random(t),
-           "visual_scaler": 0.5 + rng.random(t), "noise_level": rng.random(t)}
-header, blobs, off = {}, [], 0
-for k, v in tensors.items():
-    b = np.ascontiguousarray(v, "<f4").tobytes()
-    header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [off, off + len(b)]}
-    blobs.append(b); off += len(b)
-h = json.dumps(header).encode(); h += b" " * (-len(h) % 8)
-os.makedirs(f"{out}/meg", exist_ok=True)
-open(f"{out}/meg/best.safetensors", "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-json.dump({"format": "cliphba MEG checkpoint", "mode": "group", "participants": [],
-           "base_checkpoint": f"{fix}/model/tiny_clip_vit.safetensors",
-           "prompts": f"{out}/data/prompts.json", "vocab": vocab, "vocab_remap": "tiny",
-           "normalization": "things", "behavior_checkpoint": "", "behavior_vision": False,
-           "seed": 3, "batch": 5, "axis": {"start_ms": -20.0, "step_ms": 10.0, "size": t},
-           "window_ms": 10.0, "dora": {"applied": False}}, open(f"{out}/meg/best.json", "w"))
-EOF2
+  $PY "$SRC/scripts/write_meg_folder.py" "$OUT/meg" --base "$FIX/model/tiny_clip_vit.safetensors" \
+    --prompts "$OUT/data/prompts.json" --vocab "$VOCAB" --vocab-remap tiny --timepoints 12 \
+    --blocks 2 --start-ms -20 --step-ms 10 --seed 3 --batch 5
   "$CLIPHBA" encode --checkpoint "$FIX/model/tiny_clip_vit.safetensors" --images "$OUT/data/images" \
     --prompts "$OUT/data/prompts.json" --vocab "$VOCAB" --vocab-remap tiny --out "$OUT/enc" > /dev/null 2>&1
   mpi 2 "$CLIPHBA" predict meg --model "$OUT/meg" --images "$OUT/data/images" --out "$OUT/m.h5" \
