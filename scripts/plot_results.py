@@ -110,8 +110,28 @@ def significance_mask(block, T):
     return None
 
 
+OBJECTS_LABEL = {"heldout": "held-out objects", "cross_validated": "cross-validated",
+                 "insample": "IN-SAMPLE (diagnostic)"}
+
+
+def objects_of(block):
+    """What a block was computed on: (kind, label such as 'cross-validated: 4 folds, 32 objects,
+    112 pairs'); kind "unknown" for files written before the objects attributes."""
+    a = block.attrs
+    if "objects" not in a:
+        return "unknown", "objects not recorded"
+    kind = _str(a["objects"])
+    label = OBJECTS_LABEL.get(kind, kind)
+    folds = int(a.get("n_folds", 1))
+    parts = ([f"{folds} folds"] if kind == "cross_validated" else []) + \
+        [f"{int(a.get('n_objects', 0))} objects", f"{int(a.get('n_pairs', 0))} pairs"]
+    return kind, label + ": " + ", ".join(parts)
+
+
 def model_summary(f, model):
-    """Key numbers of one model: the curve shown, its peak, AUC, max Spearman, ceiling there."""
+    """Key numbers of one model: the curve shown (group: mean over participants; individual: its
+    own participant), the peak of THAT curve, its AUC, the maximum, the ceiling there, and the
+    in-sample diagnostic curve when the file has one."""
     block = f["/meg/" + model + "/alignment"]
     t = times_of(f, block)
     labels = participants_of(f, block)
@@ -124,14 +144,17 @@ def model_summary(f, model):
     keep = t >= 0
     s = {"model": model, "times": t, "curve": curve, "own": own, "labels": labels,
          "n_participants": sp.shape[0], "spearman": sp}
+    s["objects"], s["objects_label"] = objects_of(block)
     if keep.any():
         i = int(np.flatnonzero(keep)[np.argmax(curve[keep])])
         s["max_spearman"] = float(curve[i])
         s["max_time_ms"] = float(t[i])
+        s["peak_ms"] = float(t[i])  # the peak of the curve shown, as the maximum
+        tk = t[keep] / 1000.0
+        s["auc"] = float(np.sum((curve[keep][1:] + curve[keep][:-1]) / 2 * np.diff(tk)))
     if "peak_ms" in block:
-        s["peak_ms"] = float(np.mean(np.asarray(block["peak_ms"][()], dtype=float)[rows]))
-    if "auc" in block:
-        s["auc"] = float(np.mean(np.asarray(block["auc"][()], dtype=float)[rows]))
+        peaks = np.asarray(block["peak_ms"][()], dtype=float)[rows]
+        s["participant_peaks"] = (float(peaks.mean()), float(peaks.std()), len(peaks))
     if "/meg/ceiling/lower" in f and "/meg/ceiling/upper" in f:
         lo = np.asarray(f["/meg/ceiling/lower"][()], dtype=float)
         up = np.asarray(f["/meg/ceiling/upper"][()], dtype=float)
@@ -140,6 +163,10 @@ def model_summary(f, model):
             s["ceiling_upper"] = up[rows].mean(0)
             if "max_time_ms" in s:
                 s["ceiling_at_max"] = (float(s["ceiling_lower"][i]), float(s["ceiling_upper"][i]))
+    ins = "/meg/" + model + "/alignment_insample"
+    if ins in f:
+        s["insample_curve"] = np.asarray(f[ins]["spearman"][()], dtype=float)[rows].mean(0)
+        s["insample_label"] = objects_of(f[ins])[1]
     s["significant"] = significance_mask(block, t.size)
     return s
 
@@ -159,7 +186,8 @@ def own_vs_other(f):
             "statistic": float(attrs["statistic"]) if "statistic" in attrs else None,
             "p_value": float(attrs["p_value"]) if "p_value" in attrs else None,
             "n_permutations": int(attrs["n_permutations"]) if "n_permutations" in attrs else None,
-            "exact": bool(attrs["exact"]) if "exact" in attrs else None}
+            "exact": bool(attrs["exact"]) if "exact" in attrs else None,
+            "objects_label": objects_of(g)[1] if "objects" in g.attrs else None}
 
 
 def behavior(f):
@@ -233,6 +261,9 @@ def plot_all(path, outdir):
             label = (f"own participant {s['labels'][s['own']]}" if s["own"] is not None
                      else f"mean of {s['n_participants']} participants")
             ax.plot(t, curve, color="tab:blue", lw=2, label=label)
+            if "insample_curve" in s:
+                ax.plot(t, s["insample_curve"], color="0.45", lw=1, ls="--",
+                        label=s["insample_label"])
             if "ceiling_lower" in s:
                 ax.fill_between(t, s["ceiling_lower"], s["ceiling_upper"], color="0.6",
                                 alpha=0.4, lw=0, label="noise ceiling (lower..upper)")
@@ -246,7 +277,7 @@ def plot_all(path, outdir):
                            label=f"peak {s['peak_ms']:.1f} ms")
             ax.set_xlabel("time (ms)")
             ax.set_ylabel("Spearman rho (model vs MEG RDM)")
-            ax.set_title(f"Alignment: {model}")
+            ax.set_title(f"Alignment: {model}\n{s['objects_label']}", fontsize=10)
             ax.legend(loc="best", fontsize=8)
             _save(fig, outdir, "alignment_" + slug(model), written)
             plt.close(fig)
@@ -258,7 +289,8 @@ def plot_all(path, outdir):
             ax.axvline(0, color="0.3", lw=0.8, ls=":")
             ax.set_xlabel("time (ms)")
             ax.set_ylabel("Spearman rho")
-            ax.set_title("Alignment of every model")
+            ax.set_title("Alignment of every model\n" + summary["models"][0]["objects_label"],
+                         fontsize=10)
             ax.legend(loc="best", fontsize=7)
             _save(fig, outdir, "alignment_overview", written)
             plt.close(fig)
@@ -278,7 +310,7 @@ def plot_all(path, outdir):
                 for i, j in enumerate(ovo["own"]):
                     ax.add_patch(matplotlib.patches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False,
                                                               ec="red", lw=2))
-            title = "Own vs other"
+            title = "Own vs other" + (f" ({ovo['objects_label']})" if ovo["objects_label"] else "")
             if ovo["statistic"] is not None:
                 title += f": own - other = {ovo['statistic']:.3f}"
             if ovo["p_value"] is not None:

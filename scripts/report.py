@@ -15,6 +15,8 @@ import html
 import os
 import sys
 
+import numpy as np
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import plot_results  # noqa: E402
 
@@ -67,28 +69,48 @@ def build(summary, written, outdir):
 
     if summary["models"]:
         heading("MEG alignment")
-        para("Spearman of the model RDM with the MEG RDM per timepoint. Group model: mean over "
-             "participants; individual models: their own participant. Peak latency and AUC "
-             "(rho x s) from 0 ms; the noise ceiling (lower..upper) at the time of the maximum.")
+        kinds = sorted({s["objects"] for s in summary["models"]})
+        para("Spearman of the model RDM with the MEG RDM per timepoint, on "
+             + "; ".join(sorted({s["objects_label"] for s in summary["models"]})) + ". "
+             + ("These are IN-SAMPLE numbers (objects the models trained on): a diagnostic of "
+                "the fit, not a result. " if "insample" in kinds or "unknown" in kinds else
+                "Out-of-sample: no model is compared on objects it trained on. ")
+             + "Group model: the mean curve over participants; individual models: their own "
+             "participant. Peak latency, AUC (rho x s, from 0 ms), the maximum and the noise "
+             "ceiling (lower..upper, on the same objects) are those of that curve; the last "
+             "column is the mean +- sd of the per-participant peaks.")
         rows = []
         for s in summary["models"]:
             ceil = s.get("ceiling_at_max")
+            pk = s.get("participant_peaks")
             rows.append([s["model"], fmt(s.get("peak_ms"), ".1f"), fmt(s.get("auc"), ".4f"),
-                         fmt(s.get("max_spearman"), ".3f"), fmt(s.get("max_time_ms"), ".1f"),
-                         "n/a" if ceil is None else f"{ceil[0]:.3f}..{ceil[1]:.3f}"])
-        table(["model", "peak latency (ms)", "AUC (rho x s)", "max Spearman", "at (ms)",
-               "noise ceiling"], rows)
+                         fmt(s.get("max_spearman"), ".3f"),
+                         "n/a" if ceil is None else f"{ceil[0]:.3f}..{ceil[1]:.3f}",
+                         "n/a" if pk is None else
+                         (f"{pk[0]:.1f}" if pk[2] == 1 else f"{pk[0]:.1f} +- {pk[1]:.1f}")])
+        table(["model", "peak latency (ms)", "AUC (rho x s)", "max Spearman",
+               "noise ceiling at peak", "participants' peaks (ms)"], rows)
+        if any("insample_curve" in s for s in summary["models"]):
+            rows = [[s["model"], f"{np.nanmax(s['insample_curve'][s['times'] >= 0]):.3f}",
+                     fmt(s.get("max_spearman"), ".3f")]
+                    for s in summary["models"] if "insample_curve" in s]
+            para("Diagnostic, not a result: the maximum of each model's IN-SAMPLE curve (the "
+                 "objects it trained on; dashed in the figures) beside its out-of-sample one. A "
+                 "large gap means the model fits its training objects' noise.")
+            table(["model", "in-sample max (diagnostic)", "out-of-sample max"], rows)
         if "alignment_overview" in pngs:
             image("alignment_overview", "Alignment of every model")
         for s in summary["models"]:
-            image("alignment_" + plot_results.slug(s["model"]), f"Alignment: {s['model']}")
+            image("alignment_" + plot_results.slug(s["model"]),
+                  f"Alignment: {s['model']} ({s['objects_label']})")
 
     ovo = summary.get("own_vs_other")
     if ovo is not None:
         heading("Own vs other")
         kind = ("" if ovo["exact"] is None else
                 " (exact: all label permutations)" if ovo["exact"] else " (random permutations)")
-        para(f"Individual models vs participants ({len(ovo['rows'])} x {len(ovo['columns'])}): "
+        para(f"Individual models vs participants ({len(ovo['rows'])} x {len(ovo['columns'])}"
+             f"{', ' + ovo['objects_label'] if ovo.get('objects_label') else ''}): "
              f"own - other = {fmt(ovo['statistic'], '.4f')}, p = {fmt(ovo['p_value'], '.4g')}, "
              f"{fmt(ovo['n_permutations'], 'd')} permutations{kind}.")
         image("own_vs_other", "Own vs other matrix")

@@ -39,6 +39,7 @@ Config IdentityConfig(const Config& cfg, ResultKind kind) {
       c.meg_rdm = cfg.meg_rdm;
       c.train_meg = cfg.train_meg;
       ResetNonResultKeys(&c.train_meg);
+      c.run.cv_folds = cfg.run.cv_folds;  // the unit's fold models
       break;
     case ResultKind::kPredictions:  // the models' own identities reach it as upstream units
       c.run.predict_images = cfg.run.predict_images;
@@ -50,6 +51,9 @@ Config IdentityConfig(const Config& cfg, ResultKind kind) {
       c.run.seed = cfg.run.seed;
       c.run.participants = cfg.run.participants;
       c.run.own_vs_other_n = cfg.run.own_vs_other_n;
+      c.run.cluster_n = cfg.run.cluster_n;
+      c.run.cluster_p = cfg.run.cluster_p;
+      c.run.cv_folds = cfg.run.cv_folds;
       c.meg_rdm = cfg.meg_rdm;
       break;
     case ResultKind::kReport:
@@ -71,6 +75,7 @@ std::string TrainResumeHash(const Config& cfg, ResultKind kind) {
     case ResultKind::kGroupModel:
     case ResultKind::kIndividualModel:
       c.train_meg.epochs = TrainMegOptions().epochs;
+      c.run.cv_folds = RunOptions().cv_folds;  // a run's fold count, not `train meg`'s
       break;
     default:
       throw Error(ExitCode::kInternal, "TrainResumeHash: not a training result");

@@ -224,6 +224,11 @@ struct RunOptions {
   int64_t cluster_n = 1000;  // sign-flip patterns (observed included) of the cluster test of each
                              // model's alignment curve over participants (0 = no cluster test)
   double cluster_p = 0.05;   // cluster-forming threshold as a one-sided t quantile (MNE's default)
+  // Out-of-sample MEG alignment when train.meg.heldout_names is empty: every MEG model unit also
+  // trains cv_folds models, each without one fold of the objects (folds: data::ObjectFolds of
+  // train.meg.seed), and the alignment compares each fold's objects through the model that never
+  // trained on them.
+  int64_t cv_folds = 4;
   // The `predict` stage: every model of the run on these images (a folder, or a text file with
   // one image path per line); "" = the images of train.meg.image_dir (or train.behavior.image_dir
   // when the run has no MEG stage). predict_rdm: also write the model RDMs.

@@ -93,6 +93,10 @@ void AddRunKeys(RunOptions* o, std::vector<Field>* fields) {
           "sign-flip patterns of the alignment cluster test, observed included (0 = none)", 0, 1e9),
       Num("run.cluster_p", &o->cluster_p, "cluster-forming threshold p (one-sided t quantile)",
           1e-12, 0.5),
+      Int("run.cv_folds", &o->cv_folds,
+          "folds of the cross-validated MEG alignment over objects (when train.meg.heldout_names "
+          "is empty); each fold needs >= 3 objects",
+          2, 1000),
       Str("run.predict.images", &o->predict_images,
           "predict stage: image folder or list file; \"\" = train.meg.image_dir (or "
           "train.behavior.image_dir)"),

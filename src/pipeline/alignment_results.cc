@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "io/results_reader.h"
 #include "io/results_store.h"
 
 namespace cliphba::pipeline {
@@ -74,10 +75,62 @@ void WriteMegAxes(io::ResultsStore* store, const at::Tensor& times_ms,
   store->WriteStrings("/meg/participants", participants);
 }
 
+namespace {
+
+// The definition of o's kind; throws DataError (naming `group`) for a bad kind or counts.
+std::string ObjectsDefinition(const AlignmentObjects& o, const std::string& group) {
+  std::string definition;
+  if (o.objects == "heldout")
+    definition = "held out: objects that no compared model trained on";
+  else if (o.objects == "cross_validated")
+    definition = "cross-validated: mean over n_folds folds of the value on each fold's "
+                 "within-fold pairs, each fold's RDM from a model trained without that fold";
+  else if (o.objects == "insample")
+    definition = "in-sample DIAGNOSTIC: objects the model trained on (not a result)";
+  else
+    throw DataError("alignment objects '" + o.objects + "' for " + group +
+                    ": expected heldout, cross_validated or insample");
+  if (o.n_objects < 3 || o.n_pairs < 3 || o.n_folds < 1)
+    throw DataError("alignment objects for " + group + ": " + std::to_string(o.n_objects) +
+                    " objects, " + std::to_string(o.n_pairs) + " pairs, " +
+                    std::to_string(o.n_folds) + " folds (need >= 3, >= 3, >= 1)");
+  return definition;
+}
+
+}  // namespace
+
+void WriteObjectsAttributes(io::ResultsStore* store, const std::string& group,
+                            const AlignmentObjects& o) {
+  const std::string definition = ObjectsDefinition(o, group);
+  store->SetAttribute(group, "objects", o.objects);
+  store->SetAttribute(group, "objects_definition", definition);
+  store->SetAttribute(group, "n_objects", o.n_objects);
+  store->SetAttribute(group, "n_pairs", o.n_pairs);
+  store->SetAttribute(group, "n_folds", o.n_folds);
+}
+
+AlignmentObjects ReadObjectsAttributes(const io::ResultsReader& in, const std::string& group) {
+  if (!in.HasAttribute(group, "objects"))
+    throw DataError(group + ": no 'objects' attribute (written before out-of-sample alignment; "
+                    "rerun the alignment unit)");
+  return {in.ReadStringAttribute(group, "objects"), in.ReadIntAttribute(group, "n_objects"),
+          in.ReadIntAttribute(group, "n_pairs"), in.ReadIntAttribute(group, "n_folds")};
+}
+
 void WriteMegAlignment(io::ResultsStore* store, const std::string& model_name,
                        const rsa::TimeResolvedAlignment& alignment, const at::Tensor& times_ms,
-                       const std::vector<std::string>& participants) {
+                       const std::vector<std::string>& participants,
+                       const AlignmentObjects& objects, const std::string& block) {
   CheckModelName(model_name);
+  if (block != "alignment" && block != "alignment_insample")
+    throw DataError("MEG alignment results: block '" + block +
+                    "' is neither alignment nor alignment_insample");
+  if ((block == "alignment_insample") != (objects.objects == "insample"))
+    throw DataError("MEG alignment results for model '" + model_name + "': " + objects.objects +
+                    " values belong in " +
+                    (objects.objects == "insample" ? "alignment_insample" : "alignment") +
+                    ", not " + block);
+  ObjectsDefinition(objects, "/meg/" + model_name + "/" + block);  // checked before any write
   const AlignmentAxis axis = AxisFromTimes(times_ms);
   const int64_t P = int64_t(participants.size()), T = axis.size;
   const std::string what = "MEG alignment results for model '" + model_name + "'";
@@ -89,7 +142,7 @@ void WriteMegAlignment(io::ResultsStore* store, const std::string& model_name,
     auc[p] = rsa::AreaFromZero(spearman[p], axis.start_ms, axis.step_ms);
     peak[p] = rsa::PeakLatencyMs(spearman[p], axis.start_ms, axis.step_ms);
   }
-  const std::string g = "/meg/" + model_name + "/alignment";
+  const std::string g = "/meg/" + model_name + "/" + block;
   store->WriteTensor(g + "/spearman", spearman);
   store->WriteTensor(g + "/pearson", alignment.pearson.to(at::kDouble).contiguous());
   store->WriteTensor(g + "/auc", auc);
@@ -104,12 +157,15 @@ void WriteMegAlignment(io::ResultsStore* store, const std::string& model_name,
                                   "RDM at t (scipy spearmanr average ranks / pearsonr); auc: "
                                   "trapezoid of spearman over t >= 0 ms in rho x s; peak_ms: time "
                                   "of the first maximum of spearman over t >= 0 ms"));
+  WriteObjectsAttributes(store, g, objects);
 }
 
 void WriteCeiling(io::ResultsStore* store, const rsa::TimeResolvedCeiling& ceiling,
-                  const at::Tensor& times_ms, const std::vector<std::string>& participants) {
+                  const at::Tensor& times_ms, const std::vector<std::string>& participants,
+                  const AlignmentObjects& objects) {
   const AlignmentAxis axis = AxisFromTimes(times_ms);
   const int64_t P = int64_t(participants.size()), T = axis.size;
+  ObjectsDefinition(objects, "/meg/ceiling");
   CheckPT(ceiling.lower, P, T, "MEG noise ceiling results, lower");
   CheckPT(ceiling.upper, P, T, "MEG noise ceiling results, upper");
   const at::Tensor lower = ceiling.lower.to(at::kDouble).contiguous();
@@ -124,6 +180,7 @@ void WriteCeiling(io::ResultsStore* store, const rsa::TimeResolvedCeiling& ceili
                       std::string("lower[p, t]: Spearman of participant p's MEG RDM at t with the "
                                   "mean RDM of the other participants; upper[p, t]: with the mean "
                                   "RDM of all participants"));
+  WriteObjectsAttributes(store, "/meg/ceiling", objects);
 }
 
 void WriteOwnVsOther(io::ResultsStore* store, const at::Tensor& matrix, const rsa::OwnVsOther& test,

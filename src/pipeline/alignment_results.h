@@ -8,6 +8,7 @@
 // Layout (all float64 unless stated):
 //   /meg/times_ms (T), /meg/participants string (P)                       WriteMegAxes
 //   /meg/<model>/alignment/{spearman,pearson} (P, T), {auc,peak_ms} (P)   WriteMegAlignment
+//   /meg/<model>/alignment_insample/...  the same, in-sample (diagnostic)  WriteMegAlignment
 //   /meg/ceiling/{lower,upper} (P, T)                                      WriteCeiling
 //   /meg/own_vs_other/matrix (M, P), /meg/own_vs_other/own int64 (M)      WriteOwnVsOther
 // <model> is "group" or "individual/<participant label>".
@@ -23,6 +24,7 @@
 
 namespace cliphba::io {
 class ResultsStore;
+class ResultsReader;
 }
 
 namespace cliphba::pipeline {
@@ -36,6 +38,21 @@ struct AlignmentAxis {
 };
 AlignmentAxis AxisFromTimes(const at::Tensor& times_ms);
 
+// What a block of alignment values was computed on (attributes of its group): objects
+// "heldout" (one set of objects no model trained on), "cross_validated" (the mean over n_folds
+// folds of the values on each fold's within-fold pairs, each fold predicted by a model that never
+// trained on it) or "insample" (objects the model trained on: a diagnostic, not a result);
+// n_objects and n_pairs (all folds together) used.
+struct AlignmentObjects {
+  std::string objects;
+  int64_t n_objects = 0, n_pairs = 0, n_folds = 1;
+};
+// Writes the attributes objects, n_objects, n_pairs, n_folds (and a definition) on `group`.
+void WriteObjectsAttributes(io::ResultsStore* store, const std::string& group,
+                            const AlignmentObjects& objects);
+// Reads them back; throws DataError when `group` lacks them.
+AlignmentObjects ReadObjectsAttributes(const io::ResultsReader& in, const std::string& group);
+
 // Throws DataError unless name is "group" or "individual/<label>" with a non-empty label without
 // '/'.
 void CheckModelName(const std::string& name);
@@ -44,18 +61,23 @@ void CheckModelName(const std::string& name);
 void WriteMegAxes(io::ResultsStore* store, const at::Tensor& times_ms,
                   const std::vector<std::string>& participants);
 
-// /meg/<model>/alignment/{spearman, pearson} (P, T) as given; auc (P) = rsa::AreaFromZero and
+// /meg/<model>/<block>/{spearman, pearson} (P, T) as given; auc (P) = rsa::AreaFromZero and
 // peak_ms (P) = rsa::PeakLatencyMs of each participant's Spearman curve. Group attrs:
-// participants (string P), time_start_ms, time_step_ms, comparison. Throws DataError for a bad
-// model name or shapes that do not match times_ms (T) and participants (P).
+// participants (string P), time_start_ms, time_step_ms, definition and the objects attributes.
+// block: "alignment" (out-of-sample) or "alignment_insample". Throws DataError for a bad model
+// name or block, an in-sample block named "alignment" (or an out-of-sample one
+// "alignment_insample"), or shapes that do not match times_ms (T) and participants (P).
 void WriteMegAlignment(io::ResultsStore* store, const std::string& model_name,
                        const rsa::TimeResolvedAlignment& alignment, const at::Tensor& times_ms,
-                       const std::vector<std::string>& participants);
+                       const std::vector<std::string>& participants,
+                       const AlignmentObjects& objects, const std::string& block = "alignment");
 
 // /meg/ceiling/{lower, upper} (P, T) Spearman, attrs participants, definition, mean_lower and
-// mean_upper (float64 arrays (T): mean over participants). Throws DataError for shapes.
+// mean_upper (float64 arrays (T): mean over participants), and the objects attributes (the same
+// objects, pairs and folds as the out-of-sample curves it bounds). Throws DataError for shapes.
 void WriteCeiling(io::ResultsStore* store, const rsa::TimeResolvedCeiling& ceiling,
-                  const at::Tensor& times_ms, const std::vector<std::string>& participants);
+                  const at::Tensor& times_ms, const std::vector<std::string>& participants,
+                  const AlignmentObjects& objects);
 
 // /meg/own_vs_other/matrix (M, P) and /own int64 (M); attrs statistic, p_value, n_permutations,
 // exact (int64 0/1), rows (M model names), columns (P participant labels), definition.

@@ -51,6 +51,9 @@
 #include "config/options.h"
 #include "parallel/comm.h"
 
+namespace cliphba::meg {
+class RdmStack;
+}
 namespace cliphba::io {
 class ResultsStore;
 }
@@ -208,18 +211,43 @@ struct StageSet {
 StageSet DefaultStages();
 
 // ---- MEG model units -> alignment unit ----
-// Every MEG model unit (group, individual/<label>) leaves <unit folder>/model_rdms.h5:
+// Every MEG model unit (group, individual/<label>) leaves two model-RDM files in its folder:
+//   model_rdms.h5           the out-of-sample RDMs the alignment compares
+//   model_rdms_insample.h5  the unit's model on the objects it trained on (a labelled diagnostic)
+// Layout of each:
 //   /model/rdm    float64 (T, m)  condensed model RDMs (no noise) at every timepoint of the MEG
-//   axis /model/names  string (n)      objects in RDM order (= the MEG RDM stack's names)
+//                                 axis; NaN for a pair that no single model predicted (the
+//                                 objects of two different cross-validation folds)
+//   /model/names  string (n)      objects in RDM order (the MEG RDM stack's order)
+//   /model/fold   int64 (n)       the fold whose model predicted each object (all 0 unless
+//                                 cross-validated); attrs of /model: objects, n_folds
 std::string ModelRdmPath(const std::string& unit_dir);
-// Atomic (ResultsStore). rdms: (T, m) with m = n (n - 1) / 2. Throws DataError for shapes.
-void WriteModelRdms(const std::string& path, const at::Tensor& rdms,
-                    const std::vector<std::string>& names);
+std::string ModelRdmInsamplePath(const std::string& unit_dir);
 struct ModelRdms {
   at::Tensor rdm;  // (T, m) float64
   std::vector<std::string> names;
+  std::vector<int64_t> fold;    // (n) in [0, n_folds); all 0 for one set of objects
+  std::string objects = "insample";  // "heldout" | "cross_validated" | "insample"
 };
+// Atomic (ResultsStore). Throws DataError for shapes (rdm (T, m) with m = n (n - 1) / 2, fold
+// (n)), an unknown `objects`, a within-fold pair that is not finite or a cross-fold one that is.
+void WriteModelRdms(const std::string& path, const ModelRdms& rdms);
+// Throws IoError (missing file), DataError (shapes; a file without /model/fold is one fold).
 ModelRdms ReadModelRdms(const std::string& path);
+
+// The out-of-sample design of a run's MEG units, checked before any training: the objects of
+// train.meg.heldout_names in the stack's order (empty when the key is empty; ConfigError naming
+// the key when it leaves fewer than 3 objects of the stack), else the run.cv_folds folds of the
+// stack's objects (ObjectFolds (core/folds.h) of train.meg.seed, >= 3 objects per fold; ConfigError
+// naming run.cv_folds).
+std::vector<std::string> MegHeldoutObjects(const config::Config& config,
+                                           const meg::RdmStack& stack);
+std::vector<int64_t> MegFolds(const config::Config& config, const meg::RdmStack& stack);
+
+// Stages 2 and 3 (group, individual/<label>): the unit's model, model_rdms_insample.h5 and the
+// out-of-sample model_rdms.h5 (held-out objects, or run.cv_folds fold models in cv/fold-<k>).
+// Collective over the unit's communicator; see run_meg.cc.
+UnitOutcome MegStage(const StageContext& context);
 
 // The cohort: meg.rdm's participant labels (run.participants, when set, selects among them by
 // label or index), or run.participants when meg.rdm.path is empty.

@@ -18,6 +18,7 @@
 #include "pipeline/alignment_results.h"
 #include "pipeline/run.h"
 #include "rsa/alignment.h"
+#include "rsa/rdm.h"
 #include "stats/cluster.h"
 #include "stats/signflip.h"
 
@@ -26,16 +27,46 @@ namespace cliphba::pipeline {
 namespace fs = std::filesystem;
 
 std::string ModelRdmPath(const std::string& unit_dir) { return unit_dir + "/model_rdms.h5"; }
+std::string ModelRdmInsamplePath(const std::string& unit_dir) {
+  return unit_dir + "/model_rdms_insample.h5";
+}
 
-void WriteModelRdms(const std::string& path, const at::Tensor& rdms,
-                    const std::vector<std::string>& names) {
-  const int64_t n = int64_t(names.size());
-  if (rdms.dim() != 2 || rdms.size(1) != n * (n - 1) / 2)
-    throw DataError(path + ": model RDMs must be (T, m) with m = n (n - 1) / 2 = " +
-                    std::to_string(n * (n - 1) / 2) + " for " + std::to_string(n) + " objects");
+namespace {
+
+bool KnownObjects(const std::string& objects) {
+  return objects == "heldout" || objects == "cross_validated" || objects == "insample";
+}
+
+// Shapes and the NaN pattern of a model-RDM file: finite exactly on the within-fold pairs.
+void CheckModelRdms(const std::string& path, const ModelRdms& m) {
+  const int64_t n = int64_t(m.names.size());
+  if (m.rdm.dim() != 2 || m.rdm.size(1) != rsa::NumPairs(n) || int64_t(m.fold.size()) != n)
+    throw DataError(path + ": model RDMs must be (T, " + std::to_string(rsa::NumPairs(n)) +
+                    ") for " + std::to_string(n) + " objects, with one fold per object");
+  if (!KnownObjects(m.objects))
+    throw DataError(path + ": objects '" + m.objects +
+                    "' is none of heldout, cross_validated, insample");
+  const at::Tensor fold = at::tensor(m.fold, at::kLong);
+  const at::Tensor iu = at::triu_indices(n, n, 1);
+  const at::Tensor within = fold.index({iu[0]}).eq(fold.index({iu[1]}));  // (m)
+  const at::Tensor finite = at::isfinite(m.rdm).all(0);                   // (m)
+  if (!finite.eq(within).all().item<bool>())
+    throw DataError(path + ": /model/rdm must be finite exactly on the pairs of objects of the "
+                    "same fold (NaN across folds)");
+}
+
+}  // namespace
+
+void WriteModelRdms(const std::string& path, const ModelRdms& m) {
+  CheckModelRdms(path, m);
   io::ResultsStore store = io::ResultsStore::Create(path);
-  store.WriteTensor("/model/rdm", rdms.to(at::kDouble).contiguous());
-  store.WriteStrings("/model/names", names);
+  store.WriteTensor("/model/rdm", m.rdm.to(at::kDouble).contiguous());
+  store.WriteStrings("/model/names", m.names);
+  store.WriteTensor("/model/fold", at::tensor(m.fold, at::kLong));
+  store.SetAttribute("/model", "objects", m.objects);
+  const int64_t n_folds =
+      m.fold.empty() ? 0 : *std::max_element(m.fold.begin(), m.fold.end()) + 1;
+  store.SetAttribute("/model", "n_folds", n_folds);
   store.Commit();
 }
 
@@ -43,11 +74,20 @@ ModelRdms ReadModelRdms(const std::string& path) {
   if (!fs::exists(path))
     throw IoError(path + ": no model RDMs (the model unit did not finish writing them)");
   io::ResultsReader in(path);
-  ModelRdms m{in.ReadTensor("/model/rdm").to(at::kDouble).contiguous(),
-              in.ReadStrings("/model/names")};
-  const int64_t n = int64_t(m.names.size());
-  if (m.rdm.dim() != 2 || m.rdm.size(1) != n * (n - 1) / 2)
-    throw DataError(path + ": /model/rdm must be (T, " + std::to_string(n * (n - 1) / 2) + ")");
+  ModelRdms m;
+  m.rdm = in.ReadTensor("/model/rdm").to(at::kDouble).contiguous();
+  m.names = in.ReadStrings("/model/names");
+  m.fold.assign(m.names.size(), 0);
+  if (in.Exists("/model/fold")) {
+    const at::Tensor f = in.ReadTensor("/model/fold").to(at::kLong).contiguous();
+    if (f.dim() != 1 || f.numel() != int64_t(m.names.size()))
+      throw DataError(path + ": /model/fold must have one entry per name");
+    m.fold.assign(f.data_ptr<int64_t>(), f.data_ptr<int64_t>() + f.numel());
+  }
+  // A file without the attribute (written before the out-of-sample design) is not presented as
+  // out-of-sample.
+  if (in.HasAttribute("/model", "objects")) m.objects = in.ReadStringAttribute("/model", "objects");
+  CheckModelRdms(path, m);
   return m;
 }
 
@@ -136,6 +176,72 @@ void WriteAlignmentClusters(io::ResultsStore* store, const std::string& model,
   if (!res.clusters.empty()) store->WriteTensor(g + "/clusters", rows);
 }
 
+// One model's RDMs on the run's objects: per fold, the pairs of its objects as indices into the
+// model's condensed RDM and into the stack's (all objects).
+struct FoldedRdms {
+  std::string name;
+  at::Tensor rdm;                               // (T, m_model) float64
+  std::vector<at::Tensor> model_pairs, stack_pairs;  // per fold, int64 (m_k) each
+  AlignmentObjects objects;
+  std::vector<std::string> names;
+  std::vector<int64_t> fold;
+};
+
+FoldedRdms Fold(const std::string& name, const std::string& path, const ModelRdms& r,
+                const meg::RdmStack& stack, int64_t T) {
+  if (r.rdm.size(0) != T)
+    throw DataError(path + ": " + std::to_string(r.rdm.size(0)) + " timepoints, the MEG axis of " +
+                    stack.source() + " has " + std::to_string(T));
+  const std::vector<int64_t> in_stack =
+      meg::IndicesOfNames(stack.names(), r.names, stack.source(), path + " /model/names");
+  const int64_t n = int64_t(r.names.size()), n_all = int64_t(stack.names().size());
+  const int64_t K = *std::max_element(r.fold.begin(), r.fold.end()) + 1;
+  FoldedRdms f{name, r.rdm, {}, {}, {r.objects, n, 0, K}, r.names, r.fold};
+  for (int64_t k = 0; k < K; ++k) {
+    std::vector<int64_t> local, global;
+    for (int64_t i = 0; i < n; ++i)
+      if (r.fold[size_t(i)] == k) {
+        local.push_back(i);
+        global.push_back(in_stack[size_t(i)]);
+      }
+    if (local.size() < 3)
+      throw DataError(path + ": fold " + std::to_string(k) + " has " +
+                      std::to_string(local.size()) + " object(s); each fold needs >= 3");
+    f.model_pairs.push_back(rsa::SubsetPairIndices(n, local));
+    f.stack_pairs.push_back(rsa::SubsetPairIndices(n_all, global));
+    f.objects.n_pairs += rsa::NumPairs(int64_t(local.size()));
+  }
+  return f;
+}
+
+// The mean over folds of the alignment on each fold's pairs. model: (count, m_model) rows of this
+// rank's timepoints; meg: (P, count, m_all).
+rsa::TimeResolvedAlignment AlignFolds(const FoldedRdms& f, const at::Tensor& model,
+                                      const at::Tensor& meg) {
+  rsa::TimeResolvedAlignment sum;
+  for (size_t k = 0; k < f.model_pairs.size(); ++k) {
+    const rsa::TimeResolvedAlignment a =
+        rsa::AlignTimeResolved(model.index_select(1, f.model_pairs[k]).contiguous(),
+                               meg.index_select(2, f.stack_pairs[k]).contiguous());
+    sum.spearman = k == 0 ? a.spearman : sum.spearman + a.spearman;
+    sum.pearson = k == 0 ? a.pearson : sum.pearson + a.pearson;
+  }
+  const double K = double(f.model_pairs.size());
+  return {sum.spearman / K, sum.pearson / K};
+}
+
+rsa::TimeResolvedCeiling CeilingFolds(const FoldedRdms& f, const at::Tensor& meg) {
+  rsa::TimeResolvedCeiling sum;
+  for (size_t k = 0; k < f.stack_pairs.size(); ++k) {
+    const rsa::TimeResolvedCeiling c =
+        rsa::CeilingTimeResolved(meg.index_select(2, f.stack_pairs[k]).contiguous());
+    sum.lower = k == 0 ? c.lower : sum.lower + c.lower;
+    sum.upper = k == 0 ? c.upper : sum.upper + c.upper;
+  }
+  const double K = double(f.stack_pairs.size());
+  return {sum.lower / K, sum.upper / K};
+}
+
 }  // namespace
 
 UnitOutcome AlignmentStage(const StageContext& c) {
@@ -148,23 +254,21 @@ UnitOutcome AlignmentStage(const StageContext& c) {
   const int64_t P = int64_t(labels.size()), T = stack.timepoints();
   const std::vector<int64_t> pidx =
       meg::ParticipantIndices(stack, labels, "the run's participants");
-  // The models: the group model and one per participant, each from its unit's folder, all over
-  // the same objects (a subset of the stack's, in its order).
-  std::vector<std::string> model_names, objects;
-  std::vector<at::Tensor> models;  // (T, m) float64
+  // The models: the group model and one per participant, each from its unit's folder. Every
+  // out-of-sample file covers the same objects in the same folds (so the ceiling is one); the
+  // in-sample diagnostics, where present, are compared on their own objects.
+  std::vector<FoldedRdms> models, insample;
   auto add_model = [&](const std::string& name) {
     const std::string path = ModelRdmPath(c.run_dir + "/" + name);
-    ModelRdms r = ReadModelRdms(path);
-    if (models.empty()) objects = r.names;
-    if (r.names != objects)
-      throw DataError(path + ": /model/names differ from those of model " + model_names[0] +
+    FoldedRdms f = Fold(name, path, ReadModelRdms(path), stack, T);
+    if (!models.empty() && (f.names != models[0].names || f.fold != models[0].fold ||
+                            f.objects.objects != models[0].objects.objects))
+      throw DataError(path + ": objects, folds or kind (" + f.objects.objects +
+                      ") differ from those of model " + models[0].name +
                       " (every model of a run is compared on the same objects)");
-    if (r.rdm.size(0) != T)
-      throw DataError(path + ": " + std::to_string(r.rdm.size(0)) +
-                      " timepoints, the MEG axis of " + stack.source() + " has " +
-                      std::to_string(T));
-    model_names.push_back(name);
-    models.push_back(r.rdm);
+    models.push_back(std::move(f));
+    const std::string in_path = ModelRdmInsamplePath(c.run_dir + "/" + name);
+    if (fs::exists(in_path)) insample.push_back(Fold(name, in_path, ReadModelRdms(in_path), stack, T));
   };
   if (Configured(cfg, "group")) add_model("group");
   std::vector<int64_t> own;  // individual models: column of their participant
@@ -175,9 +279,9 @@ UnitOutcome AlignmentStage(const StageContext& c) {
     }
   if (models.empty())
     throw ConfigError("stage alignment: no model stage (group, individual) in run.stages");
-  const std::vector<int64_t> all_idx =
-      meg::IndicesOfNames(stack.names(), objects, stack.source(), "the model RDMs' /model/names");
-  const int64_t n = int64_t(all_idx.size()), m = n * (n - 1) / 2;
+  const int64_t n_all = int64_t(stack.names().size()), m_all = rsa::NumPairs(n_all);
+  std::vector<int64_t> all_idx(static_cast<size_t>(n_all));
+  for (int64_t i = 0; i < n_all; ++i) all_idx[size_t(i)] = i;
 
   // This rank's timepoints, rescaled by meg/'s one rule (meg.rdm.rescale: the whole file's range,
   // as training uses): each rank streams the range of its timepoints, the ranks combine them.
@@ -188,31 +292,33 @@ UnitOutcome AlignmentStage(const StageContext& c) {
   comm.AllreduceMax(bounds);
   const meg::RdmScale scale = meg::RdmScale::FromRange(
       cfg.meg_rdm.rescale, {-bounds[1].item<double>(), bounds[0].item<double>()}, stack.source());
-  const at::Tensor iu = at::triu_indices(n, n, 1);
-  at::Tensor meg = at::empty({P, count, m}, at::kDouble);
+  const at::Tensor iu = at::triu_indices(n_all, n_all, 1);
+  at::Tensor meg = at::empty({P, count, m_all}, at::kDouble);
   for (int64_t p = 0; p < P && count > 0; ++p) {
     const at::Tensor x =
         scale.Apply(stack.Read(pidx[size_t(p)], r.begin, count, all_idx).to(at::kDouble));
     meg[p] = x.index({at::indexing::Slice(), iu[0], iu[1]});
   }
 
-  // Per-timepoint statistics of this rank's timepoints, gathered in timepoint order.
+  // Per-timepoint statistics of this rank's timepoints, gathered in timepoint order: per model
+  // its out-of-sample Spearman and Pearson, then the in-sample pairs, then the ceiling.
   std::vector<at::Tensor> parts;  // each (count, P)
-  {
+  if (count > 0) {
     OneThread one;
-    for (const at::Tensor& model : models) {
-      const rsa::TimeResolvedAlignment a =
-          rsa::AlignTimeResolved(model.slice(0, r.begin, r.end).contiguous(), meg);
-      parts.push_back(a.spearman.t());
-      parts.push_back(a.pearson.t());
-    }
+    for (const std::vector<FoldedRdms>* set : {&models, &insample})
+      for (const FoldedRdms& f : *set) {
+        const rsa::TimeResolvedAlignment a =
+            AlignFolds(f, f.rdm.slice(0, r.begin, r.end).contiguous(), meg);
+        parts.push_back(a.spearman.t());
+        parts.push_back(a.pearson.t());
+      }
     if (P >= 2) {
-      const rsa::TimeResolvedCeiling ceil = rsa::CeilingTimeResolved(meg);
+      const rsa::TimeResolvedCeiling ceil = CeilingFolds(models[0], meg);
       parts.push_back(ceil.lower.t());
       parts.push_back(ceil.upper.t());
     }
   }
-  const int64_t Q = int64_t(parts.size());
+  const int64_t Q = 2 * int64_t(models.size() + insample.size()) + (P >= 2 ? 2 : 0);
   at::Tensor rows = at::zeros({T, Q * P}, at::kDouble);
   if (count > 0) rows.slice(0, r.begin, r.end).copy_(at::cat(parts, 1));
   std::vector<int64_t> counts;
@@ -233,31 +339,38 @@ UnitOutcome AlignmentStage(const StageContext& c) {
     std::vector<at::Tensor> individual_spearman;
     std::vector<std::string> individual_names;
     for (size_t i = 0; i < models.size(); ++i) {
+      const FoldedRdms& f = models[i];
       const rsa::TimeResolvedAlignment a{block(2 * int64_t(i)), block(2 * int64_t(i) + 1)};
-      WriteMegAlignment(&store, model_names[i], a, times, labels);
+      WriteMegAlignment(&store, f.name, a, times, labels, f.objects);
       if (P >= 2 && cfg.run.cluster_n > 1)
-        WriteAlignmentClusters(&store, model_names[i], a.spearman, cfg.run.cluster_n,
-                               cfg.run.cluster_p, uint64_t(cfg.run.seed));
-      if (model_names[i] == "group") {
+        WriteAlignmentClusters(&store, f.name, a.spearman, cfg.run.cluster_n, cfg.run.cluster_p,
+                               uint64_t(cfg.run.seed));
+      if (f.name == "group") {
         const at::Tensor mean_curve = a.spearman.mean(0);
         out.metric_name = "group_peak_ms";
         out.metric = rsa::PeakLatencyMs(mean_curve, axis.start_ms, axis.step_ms);
         out.metrics["group_auc"] = rsa::AreaFromZero(mean_curve, axis.start_ms, axis.step_ms);
       } else {
         individual_spearman.push_back(a.spearman);
-        individual_names.push_back(model_names[i]);
+        individual_names.push_back(f.name);
       }
     }
-    if (P >= 2)
-      WriteCeiling(&store,
-                   {block(2 * int64_t(models.size())), block(2 * int64_t(models.size()) + 1)},
-                   times, labels);
+    for (size_t i = 0; i < insample.size(); ++i) {
+      const int64_t q = 2 * int64_t(models.size() + i);
+      WriteMegAlignment(&store, insample[i].name, {block(q), block(q + 1)}, times, labels,
+                        insample[i].objects, "alignment_insample");
+    }
+    if (P >= 2) {
+      const int64_t q = 2 * int64_t(models.size() + insample.size());
+      WriteCeiling(&store, {block(q), block(q + 1)}, times, labels, models[0].objects);
+    }
     if (individual_spearman.size() >= 2) {
       const at::Tensor matrix =
           rsa::OwnVsOtherMatrix(individual_spearman, axis.start_ms, axis.step_ms);
       const rsa::OwnVsOther test =
           rsa::OwnVsOtherTest(matrix, own, cfg.run.own_vs_other_n, uint64_t(cfg.run.seed));
       WriteOwnVsOther(&store, matrix, test, individual_names, labels, own);
+      WriteObjectsAttributes(&store, "/meg/own_vs_other", models[0].objects);
       store.WriteStrings("/run/own_vs_other_models", individual_names);
       out.metrics["own_minus_other"] = test.statistic;
       out.metrics["own_vs_other_p"] = test.p_value;
@@ -266,7 +379,9 @@ UnitOutcome AlignmentStage(const StageContext& c) {
         out.metric = test.statistic;
       }
     }
-    store.WriteStrings("/run/models", model_names);
+    std::vector<std::string> names;
+    for (const FoldedRdms& f : models) names.push_back(f.name);
+    store.WriteStrings("/run/models", names);
     store.Commit();
   });
   // Every rank returns the root's key numbers (the record is written by the root).
@@ -281,7 +396,12 @@ void CopyMegAlignment(io::ResultsStore* store, const std::string& path) {
   for (const std::string& name : in.ReadStrings("/run/models")) {
     const std::string g = "/meg/" + name + "/alignment";
     WriteMegAlignment(store, name, {in.ReadTensor(g + "/spearman"), in.ReadTensor(g + "/pearson")},
-                      times, labels);
+                      times, labels, ReadObjectsAttributes(in, g));
+    const std::string gi = "/meg/" + name + "/alignment_insample";
+    if (in.Exists(gi))
+      WriteMegAlignment(store, name,
+                        {in.ReadTensor(gi + "/spearman"), in.ReadTensor(gi + "/pearson")}, times,
+                        labels, ReadObjectsAttributes(in, gi), "alignment_insample");
     if (in.Exists(g + "/significant")) {
       store->WriteTensor(g + "/significant", in.ReadTensor(g + "/significant"));
       for (const char* attr : {"threshold", "cluster_p_threshold"})
@@ -296,7 +416,7 @@ void CopyMegAlignment(io::ResultsStore* store, const std::string& path) {
   }
   if (in.Exists("/meg/ceiling/lower"))
     WriteCeiling(store, {in.ReadTensor("/meg/ceiling/lower"), in.ReadTensor("/meg/ceiling/upper")},
-                 times, labels);
+                 times, labels, ReadObjectsAttributes(in, "/meg/ceiling"));
   if (in.Exists("/meg/own_vs_other/matrix")) {
     const std::string g = "/meg/own_vs_other/matrix";
     rsa::OwnVsOther test{
@@ -306,6 +426,8 @@ void CopyMegAlignment(io::ResultsStore* store, const std::string& path) {
     WriteOwnVsOther(
         store, in.ReadTensor(g), test, in.ReadStrings("/run/own_vs_other_models"), labels,
         std::vector<int64_t>(own.data_ptr<int64_t>(), own.data_ptr<int64_t>() + own.numel()));
+    WriteObjectsAttributes(store, "/meg/own_vs_other",
+                           ReadObjectsAttributes(in, "/meg/own_vs_other"));
   }
 }
 

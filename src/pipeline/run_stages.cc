@@ -58,59 +58,6 @@ bool Configured(const config::Config& cfg, const std::string& stage) {
   return std::find(cfg.run.stages.begin(), cfg.run.stages.end(), stage) != cfg.run.stages.end();
 }
 
-// Stages 2 and 3: train::TrainMeg on the unit's ranks (group: target = mean of the cohort on the
-// world; individual: one participant on its group's sub-communicator), with the stage-1 text
-// tower of <run>/behavior when that stage is part of the run; then PredictMegRdms of the
-// evaluation objects (the held-out names if set, else every object of meg.rdm) into
-// model_rdms.h5 for the alignment unit.
-UnitOutcome MegStage(const StageContext& c) {
-  const config::Config& cfg = *c.config;
-  config::TrainMegOptions o = cfg.train_meg;
-  o.rdm = cfg.meg_rdm;
-  o.out_dir = c.out_dir;
-  if (c.participant.empty()) {
-    o.mode = config::MegMode::kGroup;
-    o.participants = c.participants;
-  } else {
-    o.mode = config::MegMode::kIndividual;
-    o.participants = {c.participant};
-  }
-  const std::string behavior_best = c.run_dir + "/behavior/best.safetensors";
-  if (Configured(cfg, "behavior") && fs::exists(behavior_best))
-    o.behavior_checkpoint = behavior_best;
-  const train::RunInfo info{c.config_hash, config::DumpConfig(cfg),
-                            c.participant.empty() ? "run group" : "run individual"};
-  const train::MegTrainResult r = train::TrainMeg(o, info, c.resume, *c.comm);
-  UnitOutcome out;
-  out.stopped = r.stopped;
-  if (r.stopped) return out;
-  if (r.best_epoch == 0 && c.comm->is_root())
-    LOG_WARN(
-        "unit {}: no MEG training epoch improved both validation losses (see the log): its "
-        "model is the initial one (best_epoch 0 in the manifest); consider other train.meg "
-        "epochs or learning rates",
-        c.unit);
-  out.metric_name = "best_val_pearson_loss";
-  out.metric = r.best_val_pearson;
-  out.metrics["best_val_loss"] = r.best_val_loss;
-  out.metrics["best_epoch"] = double(r.best_epoch);
-  out.metrics["epochs_done"] = double(r.epochs_done);
-  out.metrics["phase1_epochs"] = double(r.phase1_epochs);
-  // The objects the alignment unit compares: held-out ones if any, in the MEG RDM order.
-  const meg::RdmStack stack = meg::RdmStack::Open(o.rdm);
-  std::vector<std::string> names = stack.names();
-  if (!o.heldout_names.empty()) {
-    const std::vector<std::string> held = io::ReadNameList(o.heldout_names);
-    std::vector<std::string> kept;
-    for (const auto& name : names)
-      if (std::find(held.begin(), held.end(), name) != held.end()) kept.push_back(name);
-    if (kept.size() >= 3) names = kept;
-  }
-  const at::Tensor rdms = train::PredictMegRdms(o, names, *c.comm);
-  parallel::RunOnRoot(*c.comm, [&] { WriteModelRdms(ModelRdmPath(c.out_dir), rdms, names); });
-  return out;
-}
-
 // Every model of the run on run.predict.images (default: the MEG stages' images, else the
 // behaviour images) into <run>/predictions.h5, replaced when the unit is redone. Collective.
 UnitOutcome PredictStage(const StageContext& c) {

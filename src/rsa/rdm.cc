@@ -275,4 +275,24 @@ CondensedRdm ComputeRdm(const at::Tensor& features, RdmMetric metric) {
   throw DataError("unknown RDM metric");
 }
 
+at::Tensor SubsetPairIndices(int64_t n, const std::vector<int64_t>& objects) {
+  const int64_t k = int64_t(objects.size());
+  std::vector<char> seen(size_t(std::max<int64_t>(n, 0)), 0);
+  for (int64_t i : objects) {
+    if (i < 0 || i >= n || seen[size_t(i)])
+      throw DataError("subset of an RDM over " + std::to_string(n) + " objects: index " +
+                      std::to_string(i) + (i < 0 || i >= n ? " is out of range" : " repeats"));
+    seen[size_t(i)] = 1;
+  }
+  at::Tensor out = at::empty({NumPairs(k)}, at::kLong);
+  int64_t* o = out.data_ptr<int64_t>();
+  for (int64_t a = 0; a < k; ++a)
+    for (int64_t b = a + 1; b < k; ++b) {
+      const int64_t i = std::min(objects[size_t(a)], objects[size_t(b)]);
+      const int64_t j = std::max(objects[size_t(a)], objects[size_t(b)]);
+      *o++ = i * n - i * (i + 1) / 2 + (j - i - 1);
+    }
+  return out;
+}
+
 }  // namespace cliphba::rsa

@@ -30,6 +30,12 @@ std::vector<RdmMetric> AllMetrics();
 // Number of pairs i < j among n objects.
 inline int64_t NumPairs(int64_t n) { return n * (n - 1) / 2; }
 
+// Indices into the condensed vector over n objects (row-major i < j) of the pairs of a subset:
+// objects (k) distinct indices in [0, n); entry (a, b), a < b, of the subset's own condensed
+// order maps to the pair {objects[a], objects[b]}. Returns int64 (k (k - 1) / 2). Throws
+// DataError for an index out of range or repeated.
+at::Tensor SubsetPairIndices(int64_t n, const std::vector<int64_t>& objects);
+
 // A condensed RDM over n objects.
 struct CondensedRdm {
   int64_t n = 0;

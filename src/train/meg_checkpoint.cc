@@ -55,6 +55,18 @@ void SaveBest(Stage& s, const TrainMegOptions& o, const RunInfo& info, const Pro
            ? std::string()
            : fs::absolute(o.behavior_checkpoint).lexically_normal().string()},
       {"seed", o.seed},
+      // The objects behind the model: what it may be compared on out of sample (heldout).
+      {"objects",
+       [&] {
+         auto names_of = [&](const std::vector<int64_t>& idx) {
+           std::vector<std::string> l;
+           for (int64_t i : idx) l.push_back(s.d.names[size_t(i)]);
+           return l;
+         };
+         return nlohmann::json{{"train", names_of(s.d.split.train)},
+                               {"validation", names_of(s.d.split.val)},
+                               {"heldout", names_of(s.d.split.heldout)}};
+       }()},
       {"batch", o.batch},  // `predict meg` encodes in chunks of this size (the same numbers)
       {"noise", o.noise && o.noise_eval},
       {"behavior_vision", o.behavior_vision},

@@ -25,13 +25,16 @@ rsa::TimeResolvedAlignment Curves(double scale) {
   rsa::TimeResolvedAlignment a;
   a.spearman = at::tensor(std::vector<double>{9, 0.1, 0.2, 0.4, 0.3,  //
                                               9, 0.5, 0.1, 0.1, 0.1,  //
-                                              9, 0.0, 0.0, 0.0, 0.2},
+                                              9, 0.0, 0.0, 0.0, 0.3},
                           at::kDouble)
                    .reshape({3, 5}) *
                scale;
   a.pearson = a.spearman * 0.5;
   return a;
 }
+
+const AlignmentObjects kCv{"cross_validated", 12, 18, 4};
+const AlignmentObjects kInsample{"insample", 12, 66, 1};
 
 std::string Fresh(const std::string& name) {
   std::filesystem::create_directories(kOut);
@@ -50,9 +53,11 @@ TEST(AlignmentResultsTest, WritesAndReadsBackTheSchema) {
   {
     io::ResultsStore store = io::ResultsStore::Create(path);
     WriteMegAxes(&store, Times(), kLabels);
-    WriteMegAlignment(&store, "group", Curves(1.0), Times(), kLabels);
-    WriteMegAlignment(&store, "individual/p02", Curves(0.5), Times(), kLabels);
-    WriteCeiling(&store, ceiling, Times(), kLabels);
+    WriteMegAlignment(&store, "group", Curves(1.0), Times(), kLabels, kCv);
+    WriteMegAlignment(&store, "group", Curves(2.0), Times(), kLabels, kInsample,
+                      "alignment_insample");
+    WriteMegAlignment(&store, "individual/p02", Curves(0.5), Times(), kLabels, kCv);
+    WriteCeiling(&store, ceiling, Times(), kLabels, kCv);
     WriteOwnVsOther(&store, ovo, test, {"individual/p01", "individual/p02"}, {"p01", "p02"},
                     {0, 1});
     store.Commit();
@@ -79,6 +84,20 @@ TEST(AlignmentResultsTest, WritesAndReadsBackTheSchema) {
   EXPECT_TRUE(at::equal(r.ReadTensor("/meg/ceiling/lower"), ceiling.lower));
   EXPECT_TRUE(at::equal(r.ReadTensor("/meg/ceiling/upper"), ceiling.upper));
   EXPECT_EQ(r.ReadStringAttribute("/meg/ceiling", "comparison"), "spearman");
+  // What every block was computed on.
+  for (const char* g : {"/meg/group/alignment", "/meg/individual/p02/alignment", "/meg/ceiling"}) {
+    const AlignmentObjects o = ReadObjectsAttributes(r, g);
+    EXPECT_EQ(o.objects, "cross_validated") << g;
+    EXPECT_EQ(o.n_objects, 12) << g;
+    EXPECT_EQ(o.n_pairs, 18) << g;
+    EXPECT_EQ(o.n_folds, 4) << g;
+  }
+  EXPECT_TRUE(at::equal(r.ReadTensor("/meg/group/alignment_insample/spearman"),
+                        Curves(2.0).spearman));
+  EXPECT_EQ(ReadObjectsAttributes(r, "/meg/group/alignment_insample").objects, "insample");
+  EXPECT_NE(r.ReadStringAttribute("/meg/group/alignment_insample", "objects_definition")
+                .find("DIAGNOSTIC"),
+            std::string::npos);
   EXPECT_TRUE(at::equal(r.ReadTensor("/meg/own_vs_other/matrix"), ovo));
   EXPECT_TRUE(at::equal(r.ReadTensor("/meg/own_vs_other/own"),
                         at::tensor(std::vector<int64_t>{0, 1}, at::kLong)));
@@ -94,18 +113,38 @@ TEST(AlignmentResultsTest, BadInputIsRefusedAndNothingIsWritten) {
     io::ResultsStore store = io::ResultsStore::Create(path);
     // Model names.
     for (const char* bad : {"", "groups", "individual/", "individual/a/b", "/group"})
-      EXPECT_THROW(WriteMegAlignment(&store, bad, Curves(1), Times(), kLabels), DataError) << bad;
+      EXPECT_THROW(WriteMegAlignment(&store, bad, Curves(1), Times(), kLabels, kCv), DataError)
+          << bad;
     // Shapes: participants and timepoints.
-    EXPECT_THROW(WriteMegAlignment(&store, "group", Curves(1), Times(), {"a", "b"}), DataError);
-    EXPECT_THROW(WriteMegAlignment(&store, "group", Curves(1), Times().narrow(0, 0, 4), kLabels),
+    EXPECT_THROW(WriteMegAlignment(&store, "group", Curves(1), Times(), {"a", "b"}, kCv),
+                 DataError);
+    EXPECT_THROW(
+        WriteMegAlignment(&store, "group", Curves(1), Times().narrow(0, 0, 4), kLabels, kCv),
+        DataError);
+    // In-sample values are never written as the alignment result, nor out-of-sample ones as the
+    // diagnostic; unknown kinds, other blocks and too few objects are refused.
+    EXPECT_THROW(WriteMegAlignment(&store, "group", Curves(1), Times(), kLabels, kInsample),
+                 DataError);
+    EXPECT_THROW(WriteMegAlignment(&store, "group", Curves(1), Times(), kLabels, kCv,
+                                   "alignment_insample"),
+                 DataError);
+    EXPECT_THROW(WriteMegAlignment(&store, "group", Curves(1), Times(), kLabels,
+                                   {"all", 12, 66, 1}),
+                 DataError);
+    EXPECT_THROW(
+        WriteMegAlignment(&store, "group", Curves(1), Times(), kLabels, kCv, "alignment_x"),
+        DataError);
+    EXPECT_THROW(WriteMegAlignment(&store, "group", Curves(1), Times(), kLabels,
+                                   {"heldout", 2, 1, 1}),
                  DataError);
     // Uneven or decreasing times.
     at::Tensor uneven = Times().clone();
     uneven[3] = 21.0;
     EXPECT_THROW(WriteMegAxes(&store, uneven, kLabels), DataError);
     EXPECT_THROW(WriteMegAxes(&store, -Times(), kLabels), DataError);
-    EXPECT_THROW(WriteCeiling(&store, {at::zeros({2, 5}), at::zeros({3, 5})}, Times(), kLabels),
-                 DataError);
+    EXPECT_THROW(
+        WriteCeiling(&store, {at::zeros({2, 5}), at::zeros({3, 5})}, Times(), kLabels, kCv),
+        DataError);
     EXPECT_THROW(WriteOwnVsOther(&store, at::zeros({2, 3}), {0, 1, 1, true}, {"individual/p01"},
                                  kLabels, {0}),
                  DataError);
@@ -125,10 +164,12 @@ TEST(AlignmentResultsTest, ReportScriptReadsTheWrittenFile) {
     io::ResultsStore store = io::ResultsStore::Create(path);
     io::WriteProvenance(&store, "run", "hash", "yaml: 1");
     WriteMegAxes(&store, Times(), kLabels);
-    WriteMegAlignment(&store, "group", Curves(1.0), Times(), kLabels);
-    WriteMegAlignment(&store, "individual/p01", Curves(0.5), Times(), kLabels);
+    WriteMegAlignment(&store, "group", Curves(1.0), Times(), kLabels, kCv);
+    WriteMegAlignment(&store, "group", Curves(2.0), Times(), kLabels, kInsample,
+                      "alignment_insample");
+    WriteMegAlignment(&store, "individual/p01", Curves(0.5), Times(), kLabels, kCv);
     WriteCeiling(&store, {at::full({3, 5}, 0.2, at::kDouble), at::full({3, 5}, 0.7, at::kDouble)},
-                 Times(), kLabels);
+                 Times(), kLabels, kCv);
     WriteOwnVsOther(&store, at::tensor(std::vector<double>{0.9, 0.1}, at::kDouble).reshape({1, 2}),
                     {0.8, 0.5, 2, true}, {"individual/p01"}, {"p01", "p02"}, {0});
     store.Commit();
@@ -140,12 +181,19 @@ TEST(AlignmentResultsTest, ReportScriptReadsTheWrittenFile) {
   std::ifstream in(outdir + "/report.md");
   std::stringstream md;
   md << in.rdbuf();
-  // Group: means of the per-participant peaks (20, 0, 30 ms) and AUCs (0.008, 0.005, 0.001);
-  // individual/p01: its own participant's row (x 0.5), maximum 0.2 at 20 ms; the ceiling band.
-  EXPECT_NE(md.str().find("| group | 16.7 | 0.0047 | 0.200 |"), std::string::npos) << md.str();
-  EXPECT_NE(md.str().find("| individual/p01 | 20.0 | 0.0040 | 0.200 | 20.0 | 0.200..0.700 |"),
+  // Group: the mean curve from 0 ms (0.2, 0.1, 0.167, 0.233) peaks at 30 ms with 0.233 -- not
+  // at the mean of the participants' own peaks (20, 0, 30 ms: 16.7 +- 12.5, the last column);
+  // AUC = mean of the AUCs (0.008, 0.005, 0.0015). individual/p01: its own participant's row
+  // (x 0.5), maximum 0.2 at 20 ms.
+  EXPECT_NE(md.str().find("| group | 30.0 | 0.0048 | 0.233 | 0.200..0.700 | 16.7 +- 12.5 |"),
             std::string::npos)
       << md.str();
+  EXPECT_NE(md.str().find("| individual/p01 | 20.0 | 0.0040 | 0.200 | 0.200..0.700 | 20.0 |"),
+            std::string::npos)
+      << md.str();
+  EXPECT_NE(md.str().find("cross-validated: 4 folds, 12 objects, 18 pairs"), std::string::npos)
+      << md.str();
+  EXPECT_NE(md.str().find("| group | 0.467 | 0.233 |"), std::string::npos) << md.str();
   EXPECT_NE(md.str().find("own - other = 0.8000, p = 0.5, 2 permutations (exact"),
             std::string::npos)
       << md.str();

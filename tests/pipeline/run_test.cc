@@ -86,6 +86,11 @@ TEST(RunHashTest, EachUnitHashesOnlyItsSections) {
   h = all(d);
   for (size_t i = 0; i < 5; ++i) EXPECT_EQ(h[i] != base[i], i == 3) << i;
 
+  config::Config f = a;  // the fold count: the MEG model units (their fold models) and alignment
+  f.run.cv_folds = 3;
+  h = all(f);
+  for (size_t i = 0; i < 5; ++i) EXPECT_EQ(h[i] != base[i], i >= 1 && i <= 3) << i;
+
   config::Config e = a;  // the results location: report only
   e.run.results = "x.h5";
   h = all(e);

@@ -7,7 +7,8 @@
 #              held-out images equals `evaluate behavior`'s predictions exactly; plain CLIP equals
 #              `encode`'s HBA logits exactly; files of 1, 2 and 3 ranks are h5diff-identical
 #   meg      : the quickstart pipeline (mpirun -np 2): `predict meg --all` equals every model's
-#              model_rdms.h5 (the alignment's RDMs) to float32 rounding; 1/2/3 ranks identical;
+#              model_rdms_insample.h5 (the unit model's RDMs in the run) to float32 rounding;
+#              1/2/3 ranks identical;
 #              --noise-seed is reproducible and differs from the noiseless prediction
 #   meghead  : the MEG head recomputed in numpy from a model folder's tensors and `encode`'s block
 #              and text features: predict meg's embeddings equal it up to the 1e-5 jitter
@@ -152,7 +153,7 @@ meg)
 import os, sys
 import h5py
 run, images = sys.argv[1], sys.argv[2]
-with h5py.File(f"{run}/group/model_rdms.h5") as f:
+with h5py.File(f"{run}/group/model_rdms_insample.h5") as f:
     for n in f["model/names"][:]:
         print(os.path.join(images, n.decode()))
 EOF
@@ -175,7 +176,7 @@ with h5py.File("m1.h5") as g:
     assert len(models) == 7, models
     worst = 0.0
     for m in models:
-        with h5py.File(f"{run}/{m}/model_rdms.h5") as f:
+        with h5py.File(f"{run}/{m}/model_rdms_insample.h5") as f:
             want = f["model/rdm"][:]
         got = g[f"/predict/meg/{m}/rdm"][:]
         assert got.shape == want.shape, (m, got.shape, want.shape)
@@ -190,13 +191,14 @@ with h5py.File("n1.h5") as n:
     assert n["/predict/meg/group"].attrs["noise"] == 1
 assert not np.allclose(noisy, quiet), "the noise seed changed nothing"
 # The run's predict unit: every model on all 64 images of the cohort; the alignment's objects'
-# sub-RDMs equal model_rdms.h5 too (an image's prediction does not depend on the other images).
+# sub-RDMs equal model_rdms_insample.h5 too (an image's prediction does not depend on the other
+# images).
 from scipy.spatial.distance import squareform
 with h5py.File(f"{run}/predictions.h5") as p:
     names = [x.decode() for x in p["/predict/image_names"][:]]
     assert len(names) == 64 and "behavior" in p["/predict"], (len(names), list(p["/predict"]))
     for m in models:
-        with h5py.File(f"{run}/{m}/model_rdms.h5") as f:
+        with h5py.File(f"{run}/{m}/model_rdms_insample.h5") as f:
             want, sub = f["model/rdm"][:], [names.index(n.decode()) for n in f["model/names"][:]]
         full = p[f"/predict/meg/{m}/rdm"][:]
         got = np.stack([squareform(squareform(r, checks=False)[np.ix_(sub, sub)], checks=False)

@@ -106,5 +106,30 @@ TEST(TripletTest, CountsTiesAndChoices) {
                DataError);
 }
 
+// The pairs of a subset index the full condensed RDM: equal to reading the expanded square at
+// (objects[a], objects[b]) for every a < b, in any subset order; bad indices are refused.
+TEST(RdmTest, SubsetPairIndicesReadTheSquare) {
+  const int64_t n = 7;
+  CounterRng rng(5, 1);
+  std::vector<double> v(size_t(NumPairs(n)));
+  for (double& x : v) x = rng.Uniform();
+  const CondensedRdm full{n, at::tensor(v, at::kDouble)};
+  const at::Tensor square = ExpandSquare(full);
+  for (const std::vector<int64_t>& subset :
+       {std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6}, {1, 4, 6}, {6, 2, 5, 0}}) {
+    const at::Tensor idx = SubsetPairIndices(n, subset);
+    ASSERT_EQ(idx.numel(), NumPairs(int64_t(subset.size())));
+    int64_t k = 0;
+    for (size_t a = 0; a < subset.size(); ++a)
+      for (size_t b = a + 1; b < subset.size(); ++b, ++k)
+        EXPECT_EQ(full.values[idx[k].item<int64_t>()].item<double>(),
+                  square[subset[a]][subset[b]].item<double>());
+  }
+  EXPECT_TRUE(at::equal(SubsetPairIndices(n, {0, 1, 2, 3, 4, 5, 6}), at::arange(21, at::kLong)));
+  EXPECT_THROW(SubsetPairIndices(n, {0, 7}), DataError);
+  EXPECT_THROW(SubsetPairIndices(n, {2, 2}), DataError);
+  EXPECT_THROW(SubsetPairIndices(n, {-1, 2}), DataError);
+}
+
 }  // namespace
 }  // namespace cliphba::rsa

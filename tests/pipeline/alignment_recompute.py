@@ -1,0 +1,174 @@
+#!/usr/bin/python3
+"""Recomputes the MEG alignment block of a `cliphba run` results file with scipy from the files the
+run wrote, and checks that it was computed on the objects it says (issues 14 and 17).
+
+usage: alignment_recompute.py RUN_DIR RESULTS.h5 STACK [NAMES.txt]
+  STACK: the MEG RDM stack of meg.rdm: an HDF5 file (/meg/rdm (P, T, m) condensed with /meg/names)
+         or an NPY (P, T, n, n) with NAMES.txt. Rescaled by the whole file's range (meg.rdm.rescale
+         minmax, as the run does).
+
+For every model of /meg (group, individual/<label>), from <RUN_DIR>/<model>/model_rdms.h5 (the out-of-sample RDMs:
+/model/rdm (T, m), /model/names, /model/fold) and model_rdms_insample.h5:
+  * the model RDMs are finite exactly on the pairs of two objects of the same fold;
+  * with folds (objects = cross_validated), the fold of every object is the one listed in
+    <model>/cv/fold-<k>.txt, and fold k's model was trained without those objects (the object
+    lists of <model>/cv/fold-<k>/best.json: held out = the fold, train + validation disjoint);
+  * /meg/<model>/alignment/{spearman, pearson}[p, t] = mean over folds of scipy's spearmanr /
+    pearsonr of the model's and participant p's within-fold pairs at t; likewise
+    alignment_insample from model_rdms_insample.h5 (one set of objects);
+  * the attributes objects, n_objects, n_pairs, n_folds match the files;
+  * /meg/ceiling/{lower, upper} = the mean over the same folds of the Spearman of participant p's
+    within-fold pairs with the mean of the others / of all participants.
+Exit 1 with the first mismatch; prints the largest difference.
+"""
+import json
+import os
+import sys
+
+import h5py
+import numpy as np
+from scipy import stats
+
+TOL = 1e-6  # float64 everywhere; the run's own average ranks vs scipy's
+
+
+def load_stack(path, names_txt):
+    if path.endswith((".h5", ".hdf5")):
+        with h5py.File(path, "r") as f:
+            x = f["/meg/rdm"][()].astype(np.float64)
+            names = [n.decode() for n in f["/meg/names"][()]]
+        if x.ndim == 4:
+            iu = np.triu_indices(x.shape[2], 1)
+            x = x[:, :, iu[0], iu[1]]
+    else:
+        sq = np.load(path).astype(np.float64)
+        iu = np.triu_indices(sq.shape[2], 1)
+        x = sq[:, :, iu[0], iu[1]]
+        names = [l.strip() for l in open(names_txt) if l.strip()]
+    return (x - x.min()) / (x.max() - x.min()), names
+
+
+def pair_index(n, objs):
+    """Condensed indices (over n objects) of the pairs of objs, in objs' own condensed order."""
+    out = []
+    for a in range(len(objs)):
+        for b in range(a + 1, len(objs)):
+            i, j = min(objs[a], objs[b]), max(objs[a], objs[b])
+            out.append(i * n - i * (i + 1) // 2 + (j - i - 1))
+    return np.array(out, dtype=np.int64)
+
+
+def read_model(path):
+    with h5py.File(path, "r") as f:
+        names = [s.decode() for s in f["/model/names"][()]]
+        fold = f["/model/fold"][()] if "/model/fold" in f else np.zeros(len(names), np.int64)
+        kind = f["/model"].attrs["objects"]
+        kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+        return f["/model/rdm"][()], names, np.asarray(fold, np.int64), kind
+
+
+def folds_of(names, fold, stack_names):
+    n, N = len(names), len(stack_names)
+    sets = []
+    for k in range(int(fold.max()) + 1):
+        local = [i for i in range(n) if fold[i] == k]
+        glob = [stack_names.index(names[i]) for i in local]
+        sets.append((pair_index(n, local), pair_index(N, glob), [names[i] for i in local]))
+    return sets
+
+
+def main(run, results, stack_path, names_txt=None):
+    stack, stack_names = load_stack(stack_path, names_txt)
+    P, T = stack.shape[:2]
+    f = h5py.File(results, "r")
+    worst = 0.0
+
+    def same(got, want, what):
+        nonlocal worst
+        d = float(np.abs(got - want).max())
+        worst = max(worst, d)
+        if not np.allclose(got, want, atol=TOL, rtol=0):
+            sys.exit(f"FAIL: {what}: differs from scipy by {d:.3g}")
+
+    def attrs_match(group, kind, sets):
+        a = f[group].attrs
+        got = (a["objects"].decode() if isinstance(a["objects"], bytes) else str(a["objects"]),
+               int(a["n_objects"]), int(a["n_pairs"]), int(a["n_folds"]))
+        want = (kind, sum(len(s[2]) for s in sets), sum(len(s[0]) for s in sets), len(sets))
+        if got != want:
+            sys.exit(f"FAIL: {group} attributes (objects, n_objects, n_pairs, n_folds) {got}, "
+                     f"the files say {want}")
+
+    def align(rdm, sets):
+        sp, pe = np.zeros((P, T)), np.zeros((P, T))
+        for mp, sp_idx, _ in sets:
+            for p in range(P):
+                for t in range(T):
+                    sp[p, t] += stats.spearmanr(rdm[t, mp], stack[p, t, sp_idx])[0]
+                    pe[p, t] += stats.pearsonr(rdm[t, mp], stack[p, t, sp_idx])[0]
+        return sp / len(sets), pe / len(sets)
+
+    models = (["group"] if "/meg/group/alignment" in f else []) + \
+        ([f"individual/{p}" for p in sorted(f["/meg/individual"])] if "/meg/individual" in f
+         else [])
+    first_sets = None
+    for model in models:
+        rdm, names, fold, kind = read_model(f"{run}/{model}/model_rdms.h5")
+        iu = np.triu_indices(len(names), 1)
+        within = fold[iu[0]] == fold[iu[1]]
+        if not np.array_equal(np.isfinite(rdm).all(0), within):
+            sys.exit(f"FAIL: {model}: model RDMs not finite exactly on the within-fold pairs")
+        sets = folds_of(names, fold, stack_names)
+        if kind == "cross_validated":
+            for k, (_, _, objs) in enumerate(sets):
+                listed = [l.strip() for l in open(f"{run}/{model}/cv/fold-{k + 1}.txt") if l.strip()]
+                if sorted(listed) != sorted(objs):
+                    sys.exit(f"FAIL: {model} fold {k + 1}: cv/fold-{k + 1}.txt lists other objects")
+                seen = json.load(open(f"{run}/{model}/cv/fold-{k + 1}/best.json"))["objects"]
+                if sorted(seen["heldout"]) != sorted(objs) or \
+                        set(objs) & set(seen["train"] + seen["validation"]):
+                    sys.exit(f"FAIL: {model} fold {k + 1}: its model trained or validated on "
+                             f"objects of the fold (best.json objects)")
+        elif kind == "heldout":
+            seen = json.load(open(f"{run}/{model}/best.json"))["objects"]
+            if set(names) & set(seen["train"] + seen["validation"]):
+                sys.exit(f"FAIL: {model}: held-out objects were trained or validated on")
+        else:
+            sys.exit(f"FAIL: {model}: model_rdms.h5 holds {kind} RDMs, not out-of-sample ones")
+        first_sets = first_sets or sets
+        sp, pe = align(rdm, sets)
+        same(f[f"/meg/{model}/alignment/spearman"][()], sp, f"{model} spearman")
+        same(f[f"/meg/{model}/alignment/pearson"][()], pe, f"{model} pearson")
+        attrs_match(f"/meg/{model}/alignment", kind, sets)
+        ins = f"{run}/{model}/model_rdms_insample.h5"
+        if os.path.exists(ins):
+            rdm_i, names_i, fold_i, kind_i = read_model(ins)
+            if kind_i != "insample":
+                sys.exit(f"FAIL: {ins} holds {kind_i} RDMs")
+            sets_i = folds_of(names_i, fold_i, stack_names)
+            sp, pe = align(rdm_i, sets_i)
+            same(f[f"/meg/{model}/alignment_insample/spearman"][()], sp, f"{model} in-sample")
+            attrs_match(f"/meg/{model}/alignment_insample", "insample", sets_i)
+    if "/meg/ceiling/lower" in f:
+        lo, up = np.zeros((P, T)), np.zeros((P, T))
+        for _, idx, _ in first_sets:
+            x = stack[:, :, idx]
+            for p in range(P):
+                others = np.delete(x, p, 0).mean(0)
+                for t in range(T):
+                    lo[p, t] += stats.spearmanr(x[p, t], others[t])[0]
+                    up[p, t] += stats.spearmanr(x[p, t], x[:, t].mean(0))[0]
+        same(f["/meg/ceiling/lower"][()], lo / len(first_sets), "ceiling lower")
+        same(f["/meg/ceiling/upper"][()], up / len(first_sets), "ceiling upper")
+        kind = f[f"/meg/{models[0]}/alignment"].attrs["objects"]
+        attrs_match("/meg/ceiling", kind.decode() if isinstance(kind, bytes) else str(kind),
+                    first_sets)
+    print(f"alignment recomputed with scipy for {len(models)} model(s) on "
+          f"{len(first_sets)} fold(s): largest difference {worst:.1e}")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) not in (4, 5):
+        sys.exit(__doc__.strip().splitlines()[3])
+    sys.exit(main(*sys.argv[1:]))
