@@ -1,14 +1,21 @@
 #!/usr/bin/python3
-"""The ground-truth checks of issue 6 on a `cliphba run` of a synthetic cohort (quickstart).
+"""The ground-truth checks of issues 6 and 17 on a `cliphba run` of a synthetic cohort (quickstart).
 
 usage: ground_truth_check.py RESULTS.h5 COHORT_DIR [--report-only | --check NAME]...
+
+Every check is on OUT-OF-SAMPLE numbers (objects the model never trained on: the behaviour
+stage's held-out objects; the MEG alignment's held-out or cross-validated objects, whose
+attribute `objects` says which). A results file whose MEG blocks are in-sample fails every MEG
+check: a model compared on its own training objects measures its fit (and its fit to the
+participants' noise), not what it learned. The in-sample curves are printed as a diagnostic only.
 
 Checks (each prints its measured numbers; the exit status is 1 if any of the selected checks
 fails -- all three unless --check NAME selects some; --report-only: always 0):
   behaviour   the behaviour stage raises the held-out RDM Spearman over the untrained model:
               /behavior/training attrs heldout_spearman > initial_spearman.
   latency     the group MEG model's alignment curve peaks within one timepoint step of the planted
-              semantic latency. Curve: /meg/group/alignment/spearman averaged over participants,
+              semantic latency. Curve: /meg/group/alignment/spearman (out of sample) averaged over
+              participants,
               t >= 0 ms. The planted latency: mean over participants of ground_truth.json
               participants[].semantic_latency_ms (each participant's Spearman curve is a function
               of that participant's latency; the mean curve of the cohort's mean). Estimator: the
@@ -21,8 +28,8 @@ fails -- all three unless --check NAME selects some; --report-only: always 0):
               (configs/quickstart.yaml), so the model RDM can change over time; with the
               2-block fixture it could not, and the curve peaked at the visual code.
   individual  every individual model fits its own participant better than the others: the
-              own-vs-other statistic (mean own - mean other entry of /meg/own_vs_other/matrix)
-              > 0 with the exact permutation p (all P! label orders) < 0.01.
+              own-vs-other statistic (mean own - mean other entry of /meg/own_vs_other/matrix,
+              out of sample) > 0 with the exact permutation p (all P! label orders) < 0.01.
 """
 import json
 import sys
@@ -42,6 +49,19 @@ def top_centre(curve, times, fraction=0.8):
     return (times[a] + times[b]) / 2, times[a], times[b]
 
 
+def objects(group):
+    """(kind, 'kind: n objects, m pairs, k folds') of an alignment block."""
+    a = group.attrs
+    if "objects" not in a:
+        return "unknown", "objects not recorded"
+    kind = a["objects"].decode() if isinstance(a["objects"], bytes) else str(a["objects"])
+    return kind, (f"{kind}: {int(a['n_objects'])} objects, {int(a['n_pairs'])} pairs, "
+                  f"{int(a['n_folds'])} fold(s)")
+
+
+OUT_OF_SAMPLE = ("heldout", "cross_validated")
+
+
 def main(results, cohort, report_only, selected):
     f = h5py.File(results, "r")
     gt = json.load(open(cohort + "/ground_truth.json"))
@@ -58,12 +78,16 @@ def main(results, cohort, report_only, selected):
     times = f["/meg/times_ms"][()]
     step = float(times[1] - times[0])
     curves = f["/meg/group/alignment/spearman"][()]
+    kind, label = objects(f["/meg/group/alignment"])
     keep = times >= 0
     t, mean = times[keep], curves[:, keep].mean(0)
     planted = float(np.mean([p["semantic_latency_ms"] for p in gt["participants"]]))
     centre, lo, hi = top_centre(mean, t)
     argmax = float(t[int(np.argmax(mean))])
-    ok = abs(centre - planted) <= step
+    print(f"latency: the group curve is {label}")
+    ok = abs(centre - planted) <= step and kind in OUT_OF_SAMPLE
+    if kind not in OUT_OF_SAMPLE:
+        print("latency: FAIL: the group curve is not out of sample")
     print("latency: group curve (mean over participants), t >= 0: " +
           " ".join(f"{a:.0f}:{b:.3f}" for a, b in zip(t, mean)))
     if not ok:
@@ -85,16 +109,23 @@ def main(results, cohort, report_only, selected):
     print(f"latency (diagnostic): after {(visual + planted) / 2:.0f} ms (midway from the planted "
           f"visual latency {visual:.1f} ms) the curve's top is {lo2:.0f}..{hi2:.0f} ms, centre "
           f"{c2:.1f} ms, max {mean[late].max():.4f}")
+    if "/meg/group/alignment_insample" in f:
+        ins = f["/meg/group/alignment_insample/spearman"][()][:, keep].mean(0)
+        ci, _, _ = top_centre(ins, t)
+        ins_label = objects(f["/meg/group/alignment_insample"])[1]
+        print(f"latency (IN-SAMPLE diagnostic, not a check): {ins_label}; centre {ci:.1f} ms, "
+              f"max {ins.max():.4f} (out of sample: max {mean.max():.4f})")
 
     o = f["/meg/own_vs_other/matrix"]
+    kind, label = objects(f["/meg/own_vs_other"])
     stat, p = float(o.attrs["statistic"]), float(o.attrs["p_value"])
     n, exact = int(o.attrs["n_permutations"]), int(o.attrs["exact"])
     m = o[()]
     own_best = [int(np.argmax(m[i])) == i for i in range(m.shape[0])]
-    ok = stat > 0 and p < 0.01 and exact == 1
-    print(f"individual: own - other {stat:.5f}, p {p:.5f} ({'exact' if exact else 'random'}, "
-          f"{n} permutations); own participant best-fitted for {sum(own_best)}/{len(own_best)} "
-          f"models: {'pass' if ok else 'FAIL'}")
+    ok = stat > 0 and p < 0.01 and exact == 1 and kind in OUT_OF_SAMPLE
+    print(f"individual ({label}): own - other {stat:.5f}, p {p:.5f} "
+          f"({'exact' if exact else 'random'}, {n} permutations); own participant best-fitted for "
+          f"{sum(own_best)}/{len(own_best)} models: {'pass' if ok else 'FAIL'}")
     if not ok:
         failures.append("individual")
 

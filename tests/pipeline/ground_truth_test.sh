@@ -3,9 +3,11 @@
 # paths moved into OUT_DIR): `cliphba synth model` and `synth cohort`, `mpirun -np 2 cliphba run`
 # (behaviour -> group
 # -> 6 individual MEG models -> alignment -> report), then tests/pipeline/ground_truth_check.py.
-#   run     : the cohort and the run (ctest fixture of the three checks below); also asserts that
-#             the report (report.md/html, PNG and SVG plots) was written
-#   CHECK   : behaviour | latency | individual -- one check of ground_truth_check.py on the run
+#   run     : the cohort and the run (ctest fixture of the checks below); also asserts that the
+#             report (report.md/html, PNG and SVG plots) was written and recomputes the alignment
+#             with scipy (alignment_recompute.py)
+#   CHECK   : behaviour | individual -- one check of ground_truth_check.py on the run (latency:
+#             printed by `run`, not enforced; see tests/pipeline/CMakeLists.txt)
 # usage: ground_truth_test.sh run|CHECK CLIPHBA MPIEXEC SHARED_DIR SOURCE_DIR OUT_DIR
 set -euo pipefail
 CASE=$1 CLIPHBA=$2 MPIEXEC=$3 SHARED=$4 SRC=$5 OUT=$6
@@ -35,6 +37,10 @@ for f in report/report.md report/report.html report/plots/alignment_group.png \
   [ -s "$OUT/run/$f" ] || fail "no $OUT/run/$f"
 done
 "$PY" "$SRC/tests/pipeline/ground_truth_check.py" "$OUT/run/results.h5" "$OUT/cohort" --report-only
+# Every alignment value recomputed with scipy from the written model RDMs and the MEG stack, on
+# the objects and folds the file says (and no fold model saw its fold).
+"$PY" "$SRC/tests/pipeline/alignment_recompute.py" "$OUT/run" "$OUT/run/results.h5" \
+  "$OUT/cohort/meg/rdm.h5" || fail "alignment recomputation"
 # The alignment cluster tests (sign flips over participants) find MNE's clusters.
 "$PY" "$SRC/tests/pipeline/alignment_clusters_check.py" "$OUT/run/results.h5" || fail "alignment clusters"
 echo "run: pass"
