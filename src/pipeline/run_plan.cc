@@ -13,6 +13,7 @@
 #include "config/identity.h"
 #include "core/error.h"
 #include "core/hash.h"
+#include "meg/rdm_stack.h"
 
 namespace cliphba::pipeline {
 
@@ -315,6 +316,10 @@ void CheckMegInputs(const config::Config& cfg, const Plan& plan) {
   if (!t.heldout_names.empty() && !fs::exists(t.heldout_names))
     throw IoError("train.meg.heldout_names: '" + t.heldout_names +
                   "' does not exist (an input of the MEG stages)");
+  // The out-of-sample design, before any training: >= 3 held-out objects of the stack, or
+  // run.cv_folds folds of >= 3 objects (ConfigError naming the key).
+  const meg::RdmStack stack = meg::RdmStack::Open(cfg.meg_rdm);
+  if (MegHeldoutObjects(cfg, stack).empty()) MegFolds(cfg, stack);
 }
 
 void CheckUpstreamDone(const std::string& run_dir, const Plan& plan, Stage stage,

@@ -288,6 +288,16 @@ meg)
   # run_meg_fixture.py): behaviour -> group -> 3 individual models (2 groups of 1 rank claim them)
   # -> alignment -> report; then a rerun that skips everything.
   meg_setup
+  # A design that leaves too few objects out of sample is refused before any work (exit 2, the
+  # key named): 9 folds of 24 objects (at most 8 of >= 3), a held-out list of 2 stack objects.
+  rc=0; run 1 "$OUT/bad" "${sets[@]}" --set train.meg.heldout_names= --set run.cv_folds=9 || rc=$?
+  [ "$rc" -eq 2 ] && grep -q "run.cv_folds: 9 folds of 24 objects: each fold needs at least 3" \
+    "$OUT/bad.log" || fail "too many folds: exit $rc $(tail -3 "$OUT/bad.log")"
+  [ ! -e "$OUT/bad/units/behavior.json" ] || fail "a unit was started despite too many folds"
+  head -2 "$OUT/data/heldout.txt" > "$OUT/two.txt"
+  rc=0; run 1 "$OUT/bad" "${sets[@]}" --set train.meg.heldout_names="$OUT/two.txt" || rc=$?
+  [ "$rc" -eq 2 ] && grep -q "train.meg.heldout_names: $OUT/two.txt names 2 object(s) of meg.rdm" \
+    "$OUT/bad.log" || fail "2 held-out objects: exit $rc $(tail -3 "$OUT/bad.log")"
   run 2 "$OUT/m" "${sets[@]}" || { cat "$OUT/m.log"; fail "pipeline"; }
   $PY - "$OUT/m/results.h5" <<'PYEOF'
 import sys, h5py, numpy as np
