@@ -56,7 +56,8 @@ def _strings(ds):
 
 
 def model_names(f):
-    """The models with an alignment block: "group" first, then "individual/<label>" sorted."""
+    """The models with an alignment block: "group" first, then "individual/<label>" sorted, then
+    the static baselines "behavior" and "clip"."""
     out = []
     if "meg" not in f:
         return out
@@ -67,6 +68,29 @@ def model_names(f):
         for label in sorted(meg["individual"].keys()):
             if "alignment" in meg["individual"][label]:
                 out.append("individual/" + label)
+    for baseline in ("behavior", "clip"):
+        if baseline in meg and "alignment" in meg[baseline]:
+            out.append(baseline)
+    return out
+
+
+def comparisons(f):
+    """The MEG model comparisons (/compare/meg/<a>_vs_<b>): list of dicts with the mean difference
+    curve, its CI, the significance mask and the deltas with their CIs."""
+    out = []
+    if "/compare/meg" not in f:
+        return out
+    t = f["/meg/times_ms"][()].astype(float)
+    for name in sorted(f["/compare/meg"]):
+        g = f["/compare/meg/" + name]
+        a = g.attrs
+        out.append({"name": name, "a": _str(a["model_a"]), "b": _str(a["model_b"]), "times": t,
+                    "mean": g["mean"][()], "lower": g["ci_lower"][()], "upper": g["ci_upper"][()],
+                    "significant": significance_mask(g, t.size),
+                    "objects_label": objects_of(g)[1],
+                    **{k: float(a[k]) for k in ("delta_auc", "delta_auc_lower", "delta_auc_upper",
+                                                "delta_peak_ms", "delta_peak_lower",
+                                                "delta_peak_upper")}})
     return out
 
 
@@ -245,7 +269,8 @@ def plot_all(path, outdir):
 
     os.makedirs(outdir, exist_ok=True)
     written = []
-    summary = {"file": path, "models": [], "own_vs_other": None, "behavior": None}
+    summary = {"file": path, "models": [], "own_vs_other": None, "behavior": None,
+               "comparisons": []}
     with open_results(path) as f:
         summary["attrs"] = {k: _str(v) for k, v in f.attrs.items()
                             if k in ("cliphba_version", "command", "created_utc", "config_hash")}
@@ -293,6 +318,26 @@ def plot_all(path, outdir):
                          fontsize=10)
             ax.legend(loc="best", fontsize=7)
             _save(fig, outdir, "alignment_overview", written)
+            plt.close(fig)
+
+        summary["comparisons"] = comparisons(f)
+        for cmp in summary["comparisons"]:
+            t = cmp["times"]
+            fig, ax = plt.subplots(figsize=(7, 4))
+            ax.fill_between(t, cmp["lower"], cmp["upper"], color="tab:purple", alpha=0.25, lw=0,
+                            label="95% bootstrap CI (participants)")
+            ax.plot(t, cmp["mean"], color="tab:purple", lw=2,
+                    label=f"{cmp['a']} - {cmp['b']} (mean over participants)")
+            lo = float(np.nanmin(cmp["lower"]))
+            hi = float(np.nanmax(cmp["upper"]))
+            _significance_bars(ax, t, cmp["significant"], lo - 0.05 * max(hi - lo, 1e-3))
+            ax.axvline(0, color="0.3", lw=0.8, ls=":")
+            ax.axhline(0, color="0.3", lw=0.8)
+            ax.set_xlabel("time (ms)")
+            ax.set_ylabel("difference in Spearman rho")
+            ax.set_title(f"{cmp['a']} vs {cmp['b']}\n{cmp['objects_label']}", fontsize=10)
+            ax.legend(loc="best", fontsize=8)
+            _save(fig, outdir, "compare_" + cmp["name"], written)
             plt.close(fig)
 
         ovo = own_vs_other(f)

@@ -104,6 +104,35 @@ def build(summary, written, outdir):
             image("alignment_" + plot_results.slug(s["model"]),
                   f"Alignment: {s['model']} ({s['objects_label']})")
 
+    cmps = summary.get("comparisons") or []
+    if cmps:
+        heading("Model comparisons (MEG)")
+        para("Differences between models' alignment curves (" + cmps[0]["objects_label"] + "), "
+             "per participant then averaged: clip = plain CLIP (no adapters), behavior = "
+             "CLIP-HBA-Behavior (static: the same RDM at every timepoint), group and individual "
+             "= the MEG models (individual: each participant's own model on that participant). "
+             "Delta AUC (rho x s, from 0 ms) and delta peak latency with 95 % bootstrap CIs "
+             "over participants; significant: two-sided sign-flip cluster test over "
+             "participants (p < 0.05).")
+
+        def stretches(c):
+            m = c["significant"]
+            if m is None or not m.any():
+                return "none"
+            t = c["times"]
+            idx = np.flatnonzero(m)
+            runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+            return ", ".join(f"{t[r[0]]:.0f}..{t[r[-1]]:.0f} ms" for r in runs)
+
+        rows = [[f"{c['a']} - {c['b']}",
+                 f"{c['delta_auc']:+.4f} [{c['delta_auc_lower']:+.4f}, {c['delta_auc_upper']:+.4f}]",
+                 f"{c['delta_peak_ms']:+.0f} [{c['delta_peak_lower']:+.0f}, "
+                 f"{c['delta_peak_upper']:+.0f}]", stretches(c)] for c in cmps]
+        table(["comparison", "delta AUC [95% CI]", "delta peak ms [95% CI]",
+               "significant stretches"], rows)
+        for c in cmps:
+            image("compare_" + c["name"], f"{c['a']} vs {c['b']} ({c['objects_label']})")
+
     ovo = summary.get("own_vs_other")
     if ovo is not None:
         heading("Own vs other")

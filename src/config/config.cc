@@ -388,7 +388,7 @@ Config LoadConfig(const std::string& file, const std::vector<std::string>& overr
   }
   for (const std::string& given : overrides) {
     // "--flag:key=value" is a key flag's override (apps/): its errors name the flag, not --set.
-    Source set{"--set"};
+    Source set{"--set", {}};
     std::string o = given;
     if (o.rfind("--", 0) == 0 && o.find(':') != std::string::npos && o.find(':') < o.find('=')) {
       set.name = o.substr(0, o.find(':'));

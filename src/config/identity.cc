@@ -54,7 +54,16 @@ Config IdentityConfig(const Config& cfg, ResultKind kind) {
       c.run.cluster_n = cfg.run.cluster_n;
       c.run.cluster_p = cfg.run.cluster_p;
       c.run.cv_folds = cfg.run.cv_folds;
+      c.run.compare_bootstrap_n = cfg.run.compare_bootstrap_n;
       c.meg_rdm = cfg.meg_rdm;
+      // The plain-CLIP baseline of the comparisons: the MEG stages' base model and prompts.
+      c.train_meg.checkpoint = cfg.train_meg.checkpoint;
+      c.train_meg.vocab = cfg.train_meg.vocab;
+      c.train_meg.vocab_remap = cfg.train_meg.vocab_remap;
+      c.train_meg.prompts = cfg.train_meg.prompts;
+      c.train_meg.labels = cfg.train_meg.labels;
+      c.train_meg.image_dir = cfg.train_meg.image_dir;
+      c.train_meg.normalization = cfg.train_meg.normalization;
       break;
     case ResultKind::kReport:
       c.run.results = cfg.run.results;

@@ -229,6 +229,9 @@ struct RunOptions {
   // train.meg.seed), and the alignment compares each fold's objects through the model that never
   // trained on them.
   int64_t cv_folds = 4;
+  // Comparisons (alignment unit, /compare): bootstrap samples of the CIs of model differences
+  // (over participants; over objects for behaviour); 0 = no comparisons.
+  int64_t compare_bootstrap_n = 2000;
   // The `predict` stage: every model of the run on these images (a folder, or a text file with
   // one image path per line); "" = the images of train.meg.image_dir (or train.behavior.image_dir
   // when the run has no MEG stage). predict_rdm: also write the model RDMs.

@@ -97,6 +97,8 @@ void AddRunKeys(RunOptions* o, std::vector<Field>* fields) {
           "folds of the cross-validated MEG alignment over objects (when train.meg.heldout_names "
           "is empty); each fold needs >= 3 objects",
           2, 1000),
+      Int("run.compare_bootstrap_n", &o->compare_bootstrap_n,
+          "bootstrap samples of the CIs of the model comparisons (0 = no comparisons)", 0, 1e7),
       Str("run.predict.images", &o->predict_images,
           "predict stage: image folder or list file; \"\" = train.meg.image_dir (or "
           "train.behavior.image_dir)"),

@@ -276,6 +276,21 @@ void ResultsStore::WriteTensor(const std::string& dataset_path, const at::Tensor
         "H5Dwrite", partial_path_, ds);
 }
 
+void ResultsStore::CopyObject(const std::string& source, const std::string& object_path) {
+  RequireOpen(file_, committed_, path_, "CopyObject");
+  if (parallel())
+    throw Error(ExitCode::kInternal, "results store '" + path_ + "': CopyObject is serial only");
+  const std::string obj = h5::NormalizeObjectPath(object_path);
+  H5File in = H5File::Open(source, H5F_ACC_RDONLY);
+  if (!h5::PathExists(in.id(), obj, source))
+    throw IoError(source + ": no object '" + obj + "' to copy");
+  if (h5::PathExists(file_->id(), obj, partial_path_))
+    throw IoError(path_ + ": '" + obj + "' exists; CopyObject does not replace it");
+  H5PropertyList lcpl = h5::IntermediateGroupsLcpl(partial_path_);
+  Check(H5Ocopy(in.id(), obj.c_str(), file_->id(), obj.c_str(), H5P_DEFAULT, lcpl.id()),
+        "H5Ocopy", path_, obj);
+}
+
 void ResultsStore::WriteStrings(const std::string& dataset_path,
                                 const std::vector<std::string>& values) {
   RequireOpen(file_, committed_, path_, "WriteStrings");

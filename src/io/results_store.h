@@ -88,6 +88,12 @@ class ResultsStore {
 
   // Flushes, closes and atomically renames the partial file to its final name.
   // Collective in parallel mode (rank 0 renames after a barrier). Throws IoError (e.g. disk full).
+  // Copies the object at `object_path` of the HDF5 file `source` (a group with everything under it,
+  // or a dataset, with their attributes: H5Ocopy) to the same path here, creating missing groups.
+  // Serial stores only. Throws IoError (unreadable source, missing object, existing target) and
+  // Error(kInternal) on a parallel store.
+  void CopyObject(const std::string& source, const std::string& object_path);
+
   void Commit();
 
   const std::string& path() const { return path_; }

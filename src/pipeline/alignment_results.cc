@@ -58,12 +58,13 @@ AlignmentAxis AxisFromTimes(const at::Tensor& times_in) {
 
 void CheckModelName(const std::string& name) {
   const std::string prefix = "individual/";
-  const bool ok = name == "group" ||
+  const bool ok = name == "group" || name == "clip" || name == "behavior" ||
                   (name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0 &&
                    name.find('/', prefix.size()) == std::string::npos);
   if (!ok)
     throw DataError("MEG alignment results: model name '" + name +
-                    "' is invalid; expected \"group\" or \"individual/<participant label>\"");
+                    "' is invalid; expected \"group\", \"individual/<participant label>\" or a "
+                    "baseline, \"clip\" or \"behavior\"");
 }
 
 void WriteMegAxes(io::ResultsStore* store, const at::Tensor& times_ms,

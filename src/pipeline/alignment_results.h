@@ -11,7 +11,7 @@
 //   /meg/<model>/alignment_insample/...  the same, in-sample (diagnostic)  WriteMegAlignment
 //   /meg/ceiling/{lower,upper} (P, T)                                      WriteCeiling
 //   /meg/own_vs_other/matrix (M, P), /meg/own_vs_other/own int64 (M)      WriteOwnVsOther
-// <model> is "group" or "individual/<participant label>".
+// <model> is "group", "individual/<participant label>", or a static baseline "clip" / "behavior".
 #pragma once
 
 #include <ATen/ATen.h>
@@ -53,8 +53,8 @@ void WriteObjectsAttributes(io::ResultsStore* store, const std::string& group,
 // Reads them back; throws DataError when `group` lacks them.
 AlignmentObjects ReadObjectsAttributes(const io::ResultsReader& in, const std::string& group);
 
-// Throws DataError unless name is "group" or "individual/<label>" with a non-empty label without
-// '/'.
+// Throws DataError unless name is "group", "individual/<label>" with a non-empty label without
+// '/', or one of the static baselines "clip" (plain CLIP) and "behavior" (CLIP-HBA-Behavior).
 void CheckModelName(const std::string& name);
 
 // /meg/times_ms (T) and /meg/participants string (P). times_ms: (T) any float dtype.

@@ -50,6 +50,8 @@
 
 #include "config/options.h"
 #include "parallel/comm.h"
+#include "pipeline/alignment_results.h"
+#include "stats/common.h"
 
 namespace cliphba::meg {
 class RdmStack;
@@ -261,8 +263,47 @@ std::vector<std::string> CohortParticipants(const config::Config& config);
 // plus /run/models). Throws ConfigError (meg.rdm.path unset), IoError, DataError.
 UnitOutcome AlignmentStage(const StageContext& context);
 
-// Copies the /meg block of an alignment.h5 into `store` through the alignment writers.
+// Copies the /meg and /compare blocks of an alignment.h5 into `store`.
 void CopyMegAlignment(io::ResultsStore* store, const std::string& alignment_h5);
+
+// Sign-flip cluster test over participants of values[:, first:] (P, T) (stats/cluster.h: MNE's
+// permutation_cluster_1samp_test given the same flips), cluster-forming t at the quantile of
+// cluster_p for `tail` (MNE's default threshold); flips stats::SignFlipsFor(n, P, tail, seed):
+// every pattern when n reaches MNE's exact test, else n - 1 random flips. Writes
+// <group>/significant (T) int8 (1 inside a cluster with p < 0.05, 0 before `first`; attrs
+// threshold, cluster_p_threshold, n_permutations (observed included), exact, tail,
+// first_timepoint) and <group>/clusters (K, 4) rows (start, stop, mass, p; indices of the full
+// axis) when there is a cluster. Nothing but a warning when a tested timepoint has zero variance
+// over participants.
+void WriteClusterTest(io::ResultsStore* store, const std::string& group, const at::Tensor& values,
+                      int64_t n, double cluster_p, uint64_t seed, stats::Tail tail,
+                      int64_t first);
+
+// ---- Comparisons (the alignment unit; run_compare.cc; results/README.md "Model comparisons") --
+// The static baselines of the MEG comparisons, on every object of meg.rdm (images resolved in
+// train.meg.image_dir): "clip" = plain CLIP (train.meg.checkpoint with train.meg's prompts and
+// vocabulary, no adapters: the reference's load_hba False), and "behavior" = CLIP-HBA-Behavior
+// (<run>/behavior) when the behaviour stage is configured and its model exists. Each RDM is the
+// correlation distance of the HBA logits (K) of the objects' images, float64 (m) over the stack's
+// objects; the same RDM at every timepoint. Collective (images sharded over ranks).
+struct Baseline {
+  std::string name;    // clip | behavior
+  std::string source;  // the model it was computed from
+  at::Tensor rdm;      // (m) float64, condensed over the stack's objects
+};
+std::vector<Baseline> BaselineRdms(const config::Config& config, const std::string& run_dir,
+                                   const meg::RdmStack& stack, const parallel::Comm& comm);
+
+// Root only: /compare/meg/<a>_vs_<b> for each pair of models with curves (model name -> (P, T)
+// Spearman, out of sample): group_vs_clip, group_vs_behavior, behavior_vs_clip, and
+// individual_vs_group (participant p's row: individual/<p> minus group). Each: difference
+// (P, T), mean (T) with its bootstrap CI over participants (ci_lower, ci_upper; run.seed,
+// run.compare_bootstrap_n samples, 95 %), delta_auc and delta_peak_ms with CIs (the same
+// resamples for both models), a two-sided sign-flip cluster test of the difference
+// (WriteClusterTest, run.cluster_n, run.cluster_p), and the objects attributes.
+void WriteMegComparisons(io::ResultsStore* store, const std::map<std::string, at::Tensor>& curves,
+                         const std::vector<std::string>& participants, const at::Tensor& times_ms,
+                         const config::RunOptions& run, const AlignmentObjects& objects);
 
 struct SummaryRow {
   std::string unit, state;  // state after this run; "skipped (done)" if nothing was done

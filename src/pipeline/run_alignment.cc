@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
+#include <map>
 
 #include "config/config.h"
 #include "core/error.h"
@@ -25,6 +26,43 @@
 namespace cliphba::pipeline {
 
 namespace fs = std::filesystem;
+
+void WriteClusterTest(io::ResultsStore* store, const std::string& g, const at::Tensor& values,
+                      int64_t n, double cluster_p, uint64_t seed, stats::Tail tail,
+                      int64_t first) {
+  const int64_t P = values.size(0), T = values.size(1);
+  // A timepoint whose values are equal for every participant (e.g. identical pre-stimulus model
+  // RDMs on tiny data) has no t statistic: the test is then not run (a warning says why; no
+  // /significant).
+  const at::Tensor data = values.to(at::kDouble).slice(1, first, T).contiguous();
+  if ((data.var(0) <= 0).any().item<bool>()) {
+    LOG_WARN("{}: a timepoint has zero variance over participants; no cluster test", g);
+    return;
+  }
+  const double threshold = stats::ClusterFormingThreshold(cluster_p, P, tail);
+  const bool exact = stats::UseExactSignFlips(n, P, tail);
+  const at::Tensor flips = stats::SignFlipsFor(n, P, tail, seed);
+  const stats::ClusterTestResult res = stats::ClusterTest(data, threshold, tail, flips);
+  at::Tensor significant = at::zeros({T}, at::kChar);
+  at::Tensor rows = at::zeros({int64_t(res.clusters.size()), 4}, at::kDouble);
+  for (size_t k = 0; k < res.clusters.size(); ++k) {
+    const stats::Cluster& cl = res.clusters[k];
+    rows[int64_t(k)][0] = double(first + cl.start);
+    rows[int64_t(k)][1] = double(first + cl.stop);
+    rows[int64_t(k)][2] = cl.mass;
+    rows[int64_t(k)][3] = cl.p;
+    if (cl.p < 0.05) significant.slice(0, first + cl.start, first + cl.stop).fill_(1);
+  }
+  store->WriteTensor(g + "/significant", significant);
+  store->SetAttribute(g + "/significant", "threshold", threshold);
+  store->SetAttribute(g + "/significant", "cluster_p_threshold", 0.05);
+  store->SetAttribute(g + "/significant", "n_permutations", flips.size(0) + 1);
+  store->SetAttribute(g + "/significant", "exact", int64_t(exact ? 1 : 0));
+  store->SetAttribute(g + "/significant", "tail", int64_t(stats::TailValue(tail)));
+  store->SetAttribute(g + "/significant", "first_timepoint", first);
+  if (!res.clusters.empty()) store->WriteTensor(g + "/clusters", rows);
+}
+
 
 std::string ModelRdmPath(const std::string& unit_dir) { return unit_dir + "/model_rdms.h5"; }
 std::string ModelRdmInsamplePath(const std::string& unit_dir) {
@@ -133,47 +171,12 @@ struct OneThread {
 // Sign-flip cluster test over participants of one model's alignment curves (stats/cluster.h, equal
 // to MNE's permutation_cluster_1samp_test given the same flips): H1 "the model's RDM correlates
 // positively with the participants' MEG RDMs", tail 1, cluster-forming t at the one-sided
-// quantile 1 - cluster_p (MNE's default threshold); the sign flips of stats::SignFlipsFor: every
-// pattern when n reaches MNE's exact test (n >= 2^P: as MNE), else n - 1 random flips drawn from
-// (seed, k). Writes /meg/<model>/alignment/significant (T) int8 (1 inside a cluster with p < 0.05)
-// with attributes threshold, cluster_p_threshold, n_permutations (patterns used, the observed
-// included), exact (1 for the exact test), and clusters (K, 4) float64
-// rows (start, stop, mass, p) when there is a cluster. spearman: (P, T) float64.
+// quantile 1 - cluster_p (MNE's default threshold). See WriteClusterTest (run.h).
 void WriteAlignmentClusters(io::ResultsStore* store, const std::string& model,
                             const at::Tensor& spearman, int64_t n, double cluster_p,
                             uint64_t seed) {
-  const int64_t P = spearman.size(0), T = spearman.size(1);
-  const std::string g = "/meg/" + model + "/alignment";
-  // A timepoint whose curves are equal for every participant (e.g. identical pre-stimulus model
-  // RDMs on tiny data) has no t statistic: the test is then not run (a warning says why; no
-  // /significant).
-  const at::Tensor data = spearman.to(at::kDouble).contiguous();
-  if ((data.var(0) <= 0).any().item<bool>()) {
-    LOG_WARN("alignment {}: a timepoint has zero variance over participants; no cluster test",
-             model);
-    return;
-  }
-  const double threshold = stats::ClusterFormingThreshold(cluster_p, P, stats::Tail::kUpper);
-  const bool exact = stats::UseExactSignFlips(n, P, stats::Tail::kUpper);
-  const at::Tensor flips = stats::SignFlipsFor(n, P, stats::Tail::kUpper, seed);
-  const stats::ClusterTestResult res =
-      stats::ClusterTest(data, threshold, stats::Tail::kUpper, flips);
-  at::Tensor significant = at::zeros({T}, at::kChar);
-  at::Tensor rows = at::zeros({int64_t(res.clusters.size()), 4}, at::kDouble);
-  for (size_t k = 0; k < res.clusters.size(); ++k) {
-    const stats::Cluster& cl = res.clusters[k];
-    rows[int64_t(k)][0] = double(cl.start);
-    rows[int64_t(k)][1] = double(cl.stop);
-    rows[int64_t(k)][2] = cl.mass;
-    rows[int64_t(k)][3] = cl.p;
-    if (cl.p < 0.05) significant.slice(0, cl.start, cl.stop).fill_(1);
-  }
-  store->WriteTensor(g + "/significant", significant);
-  store->SetAttribute(g + "/significant", "threshold", threshold);
-  store->SetAttribute(g + "/significant", "cluster_p_threshold", 0.05);
-  store->SetAttribute(g + "/significant", "n_permutations", flips.size(0) + 1);
-  store->SetAttribute(g + "/significant", "exact", int64_t(exact ? 1 : 0));
-  if (!res.clusters.empty()) store->WriteTensor(g + "/clusters", rows);
+  WriteClusterTest(store, "/meg/" + model + "/alignment", spearman, n, cluster_p, seed,
+                   stats::Tail::kUpper, 0);
 }
 
 // One model's RDMs on the run's objects: per fold, the pairs of its objects as indices into the
@@ -242,6 +245,24 @@ rsa::TimeResolvedCeiling CeilingFolds(const FoldedRdms& f, const at::Tensor& meg
   return {sum.lower / K, sum.upper / K};
 }
 
+// A static baseline on the out-of-sample design of `design`: its objects and folds, the
+// within-fold pairs of the baseline's (m_all) RDM, NaN across folds, the same at every timepoint
+// (a broadcast view: no T copies).
+FoldedRdms StaticOn(const Baseline& b, const FoldedRdms& design, const meg::RdmStack& stack,
+                    int64_t T) {
+  const int64_t n_all = int64_t(stack.names().size()), n = int64_t(design.names.size());
+  const std::vector<int64_t> in_stack =
+      meg::IndicesOfNames(stack.names(), design.names, stack.source(), "the models' objects");
+  at::Tensor sub = b.rdm.index_select(0, rsa::SubsetPairIndices(n_all, in_stack)).clone();
+  const at::Tensor fold = at::tensor(design.fold, at::kLong);
+  const at::Tensor iu = at::triu_indices(n, n, 1);
+  sub.masked_fill_(fold.index({iu[0]}).ne(fold.index({iu[1]})),
+                   std::numeric_limits<double>::quiet_NaN());
+  ModelRdms r{sub.unsqueeze(0).expand({T, sub.numel()}), design.names, design.fold,
+              design.objects.objects};
+  return Fold(b.name, "baseline " + b.name, r, stack, T);
+}
+
 }  // namespace
 
 UnitOutcome AlignmentStage(const StageContext& c) {
@@ -282,6 +303,14 @@ UnitOutcome AlignmentStage(const StageContext& c) {
   const int64_t n_all = int64_t(stack.names().size()), m_all = rsa::NumPairs(n_all);
   std::vector<int64_t> all_idx(static_cast<size_t>(n_all));
   for (int64_t i = 0; i < n_all; ++i) all_idx[size_t(i)] = i;
+  // The static baselines (plain CLIP, CLIP-HBA-Behavior), compared on the same objects, folds and
+  // pairs as the MEG models (collective).
+  const std::vector<Baseline> baselines =
+      cfg.run.compare_bootstrap_n > 0 ? BaselineRdms(cfg, c.run_dir, stack, comm)
+                                      : std::vector<Baseline>{};
+  std::vector<FoldedRdms> statics;
+  for (const Baseline& b : baselines)
+    statics.push_back(StaticOn(b, models[0], stack, T));
 
   // This rank's timepoints, rescaled by meg/'s one rule (meg.rdm.rescale: the whole file's range,
   // as training uses): each rank streams the range of its timepoints, the ranks combine them.
@@ -305,7 +334,7 @@ UnitOutcome AlignmentStage(const StageContext& c) {
   std::vector<at::Tensor> parts;  // each (count, P)
   if (count > 0) {
     OneThread one;
-    for (const std::vector<FoldedRdms>* set : {&models, &insample})
+    for (const std::vector<FoldedRdms>* set : {&models, &insample, &statics})
       for (const FoldedRdms& f : *set) {
         const rsa::TimeResolvedAlignment a =
             AlignFolds(f, f.rdm.slice(0, r.begin, r.end).contiguous(), meg);
@@ -318,7 +347,8 @@ UnitOutcome AlignmentStage(const StageContext& c) {
       parts.push_back(ceil.upper.t());
     }
   }
-  const int64_t Q = 2 * int64_t(models.size() + insample.size()) + (P >= 2 ? 2 : 0);
+  const int64_t Q =
+      2 * int64_t(models.size() + insample.size() + statics.size()) + (P >= 2 ? 2 : 0);
   at::Tensor rows = at::zeros({T, Q * P}, at::kDouble);
   if (count > 0) rows.slice(0, r.begin, r.end).copy_(at::cat(parts, 1));
   std::vector<int64_t> counts;
@@ -360,9 +390,27 @@ UnitOutcome AlignmentStage(const StageContext& c) {
       WriteMegAlignment(&store, insample[i].name, {block(q), block(q + 1)}, times, labels,
                         insample[i].objects, "alignment_insample");
     }
+    std::map<std::string, at::Tensor> curves;  // out of sample, for the comparisons
+    for (size_t i = 0; i < models.size(); ++i) curves[models[i].name] = block(2 * int64_t(i));
+    for (size_t i = 0; i < statics.size(); ++i) {
+      const int64_t q = 2 * int64_t(models.size() + insample.size() + i);
+      const FoldedRdms& f = statics[i];
+      WriteMegAlignment(&store, f.name, {block(q), block(q + 1)}, times, labels, f.objects);
+      if (P >= 2 && cfg.run.cluster_n > 1)
+        WriteAlignmentClusters(&store, f.name, block(q), cfg.run.cluster_n, cfg.run.cluster_p,
+                               uint64_t(cfg.run.seed));
+      store.WriteTensor("/meg/" + f.name + "/rdm", baselines[i].rdm);
+      store.SetAttribute("/meg/" + f.name + "/rdm", "source", baselines[i].source);
+      store.SetAttribute("/meg/" + f.name + "/rdm", "definition",
+                         std::string("static baseline: correlation distance of the HBA logits "
+                                     "over every object of meg.rdm (its order), the same RDM at "
+                                     "every timepoint"));
+      curves[f.name] = block(q);
+    }
     if (P >= 2) {
-      const int64_t q = 2 * int64_t(models.size() + insample.size());
+      const int64_t q = 2 * int64_t(models.size() + insample.size() + statics.size());
       WriteCeiling(&store, {block(q), block(q + 1)}, times, labels, models[0].objects);
+      WriteMegComparisons(&store, curves, labels, times, cfg.run, models[0].objects);
     }
     if (individual_spearman.size() >= 2) {
       const at::Tensor matrix =
@@ -382,6 +430,9 @@ UnitOutcome AlignmentStage(const StageContext& c) {
     std::vector<std::string> names;
     for (const FoldedRdms& f : models) names.push_back(f.name);
     store.WriteStrings("/run/models", names);
+    names.clear();
+    for (const FoldedRdms& f : statics) names.push_back(f.name);
+    if (!names.empty()) store.WriteStrings("/run/baselines", names);
     store.Commit();
   });
   // Every rank returns the root's key numbers (the record is written by the root).
@@ -407,7 +458,7 @@ void CopyMegAlignment(io::ResultsStore* store, const std::string& path) {
       for (const char* attr : {"threshold", "cluster_p_threshold"})
         store->SetAttribute(g + "/significant", attr,
                             in.ReadDoubleAttribute(g + "/significant", attr));
-      for (const char* attr : {"n_permutations", "exact"})
+      for (const char* attr : {"n_permutations", "exact", "tail", "first_timepoint"})
         store->SetAttribute(g + "/significant", attr,
                             in.ReadIntAttribute(g + "/significant", attr));
       if (in.Exists(g + "/clusters"))
@@ -429,6 +480,11 @@ void CopyMegAlignment(io::ResultsStore* store, const std::string& path) {
     WriteObjectsAttributes(store, "/meg/own_vs_other",
                            ReadObjectsAttributes(in, "/meg/own_vs_other"));
   }
+  // The static baselines and the comparisons, as written (groups copied whole).
+  if (in.Exists("/run/baselines"))
+    for (const std::string& name : in.ReadStrings("/run/baselines"))
+      store->CopyObject(path, "/meg/" + name);
+  if (in.Exists("/compare/meg")) store->CopyObject(path, "/compare/meg");
 }
 
 }  // namespace cliphba::pipeline

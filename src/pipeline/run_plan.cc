@@ -144,8 +144,8 @@ std::vector<Stage> Upstream(Stage stage) {
       return {Stage::kBehavior};
     case Stage::kPredict:
       return {Stage::kBehavior, Stage::kGroup, Stage::kIndividual};
-    case Stage::kAlignment:
-      return {Stage::kGroup, Stage::kIndividual};
+    case Stage::kAlignment:  // the MEG models, and the behaviour model as a baseline
+      return {Stage::kBehavior, Stage::kGroup, Stage::kIndividual};
     case Stage::kReport:
       return {Stage::kBehavior, Stage::kAlignment};
   }

@@ -73,6 +73,28 @@ train::MegImages MegImagesOf(const ImageSet& set, int threads) {
   return m;
 }
 
+// Every rank's chunks of HBA logits, all-gathered: (N, K) float32 on every rank. Collective; a
+// rank whose images fail to decode stops every rank (parallel::RunOnAll).
+at::Tensor EmbedShards(BehaviorModel& bm, const train::MegImages& images, int64_t batch,
+                       const parallel::Comm& comm) {
+  const int64_t n = images.size(), k = int64_t(bm.prompts.size());
+  const Range mine = train::PredictImageShard(n, batch, comm.size(), comm.rank());
+  at::Tensor local = at::zeros({mine.size(), k}, at::kFloat);
+  parallel::RunOnAll(comm, [&] {
+    at::NoGradGuard no_grad;
+    train::ForEachImageChunk(
+        images, bm.normalization, bm.clip->config().image_resolution, mine, batch,
+        [&](int64_t b, int64_t e, const at::Tensor& px) {
+          local.slice(0, b - mine.begin, e - mine.begin)
+              .copy_(bm.clip->HbaLogits(bm.clip->EncodeImage(px).features, bm.text_features));
+        });
+  });
+  at::Tensor all = at::zeros({n, k}, at::kFloat);
+  all.slice(0, mine.begin, mine.end).copy_(local);
+  comm.AllgatherRows(all, train::PredictShardSizes(n, batch, comm.size()));
+  return all;
+}
+
 std::string JoinLines(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& x : v) s += (s.empty() ? "" : "\n") + x;
@@ -88,25 +110,9 @@ at::Tensor WriteBehavior(io::ResultsStore& store, const std::string& root,
                          const parallel::Comm& comm) {
   const int64_t n = set.size(), k = int64_t(bm.prompts.size());
   const int64_t batch = batch_opt > 0 ? batch_opt : bm.batch > 0 ? bm.batch : 32;
-  // This rank's chunks: HBA logits (n_rank, K).
   const Range mine = train::PredictImageShard(n, batch, comm.size(), comm.rank());
-  at::Tensor local = at::zeros({mine.size(), k}, at::kFloat);
-  // A rank's own images may fail to decode: every rank stops together (the store is open).
-  parallel::RunOnAll(comm, [&] {
-    at::NoGradGuard no_grad;
-    train::ForEachImageChunk(
-        MegImagesOf(set, threads), bm.normalization, bm.clip->config().image_resolution, mine,
-        batch, [&](int64_t b, int64_t e, const at::Tensor& px) {
-          local.slice(0, b - mine.begin, e - mine.begin)
-              .copy_(bm.clip->HbaLogits(bm.clip->EncodeImage(px).features, bm.text_features));
-        });
-  });
-  // Everyone's rows, for the RDMs and the CSV: (N, K).
-  at::Tensor all = at::zeros({n, k}, at::kFloat);
-  all.slice(0, mine.begin, mine.end).copy_(local);
-  const std::vector<int64_t> counts = train::PredictShardSizes(n, batch, comm.size());
-  comm.AllgatherRows(all, counts);
-
+  const at::Tensor all = EmbedShards(bm, MegImagesOf(set, threads), batch, comm);
+  const at::Tensor local = all.slice(0, mine.begin, mine.end);
   store.WriteStrings(root + "/labels", bm.labels);
   store.WriteRows(root + "/embedding", {n, k}, at::kFloat, mine.begin, local);
   const int64_t m = n * (n - 1) / 2;
@@ -431,6 +437,14 @@ PredictRunResult PredictRun(const PredictRunOptions& o, const parallel::Comm& co
   store.Commit();
   res.n_images = set.size();
   return res;
+}
+
+at::Tensor BehaviorEmbeddings(BehaviorModel& bm, const std::vector<std::string>& paths,
+                              int threads, const parallel::Comm& comm) {
+  train::MegImages images;
+  images.paths = paths;
+  images.threads = threads;
+  return EmbedShards(bm, images, bm.batch > 0 ? bm.batch : 32, comm);
 }
 
 }  // namespace cliphba::predict

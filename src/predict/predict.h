@@ -57,6 +57,13 @@ struct PredictBehaviorResult {
 // LoadBehaviorModel, ResolveImageSet; an existing OUT without force, OUT over an input).
 PredictBehaviorResult PredictBehavior(const PredictBehaviorOptions& o, const parallel::Comm& comm);
 
+// The HBA logits (N, K) float32 of a behaviour model for image files, on every rank: chunks of
+// the model's training batch (32 for plain CLIP) sharded over ranks (so rank-count invariant),
+// decoded with `threads` loader threads, all-gathered. Collective. Throws DataError naming an
+// image that does not decode (every rank stops).
+at::Tensor BehaviorEmbeddings(BehaviorModel& model, const std::vector<std::string>& paths,
+                              int threads, const parallel::Comm& comm);
+
 struct PredictMegOptions {
   std::string model;  // --model: a `train meg` folder, or a `cliphba run` folder with unit/all
   std::string unit;   // --unit group | individual/<p> (run folders)

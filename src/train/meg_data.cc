@@ -48,34 +48,6 @@ void Require(const std::string& value, const char* key) { RequireKey(value, "tra
 
 }  // namespace
 
-// name -> image_dir/name, or name + one of the usual extensions. ONE DataError for all missing.
-std::vector<std::string> ResolveImages(const std::vector<std::string>& names,
-                                       const std::string& image_dir, const std::string& source) {
-  if (!fs::is_directory(image_dir))
-    throw IoError(image_dir + ": train.meg.image_dir is not a folder");
-  std::vector<std::string> paths, missing;
-  for (const auto& n : names) {
-    std::string found;
-    for (const char* ext : {"", ".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG"}) {
-      const std::string p = image_dir + "/" + n + ext;
-      if (fs::is_regular_file(p)) {
-        found = p;
-        break;
-      }
-    }
-    if (found.empty()) missing.push_back(n);
-    paths.push_back(found);
-  }
-  if (!missing.empty()) {
-    std::string list;
-    for (size_t i = 0; i < missing.size() && i < 20; ++i) list += (i ? ", " : "") + missing[i];
-    throw DataError(std::to_string(missing.size()) + " of the " + std::to_string(names.size()) +
-                    " objects of " + source + " have no image in " + image_dir +
-                    " (train.meg.image_dir; expected NAME, NAME.jpg, NAME.jpeg or NAME.png): " +
-                    list + (missing.size() > 20 ? ", ..." : ""));
-  }
-  return paths;
-}
 
 // Batches [begin, begin + size) of n items; a last batch of fewer than 3 objects (no Pearson RDM)
 // is merged into the one before. Throws DataError if n < 3.
@@ -340,3 +312,37 @@ Stage BuildStage(const TrainMegOptions& o) {
 }
 
 }  // namespace cliphba::train::meg_detail
+
+namespace cliphba::train {
+
+namespace fs = std::filesystem;
+
+std::vector<std::string> ResolveImages(const std::vector<std::string>& names,
+                                       const std::string& image_dir, const std::string& source) {
+  if (!fs::is_directory(image_dir))
+    throw IoError(image_dir + ": train.meg.image_dir is not a folder");
+  std::vector<std::string> paths, missing;
+  for (const auto& n : names) {
+    std::string found;
+    for (const char* ext : {"", ".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG"}) {
+      const std::string p = image_dir + "/" + n + ext;
+      if (fs::is_regular_file(p)) {
+        found = p;
+        break;
+      }
+    }
+    if (found.empty()) missing.push_back(n);
+    paths.push_back(found);
+  }
+  if (!missing.empty()) {
+    std::string list;
+    for (size_t i = 0; i < missing.size() && i < 20; ++i) list += (i ? ", " : "") + missing[i];
+    throw DataError(std::to_string(missing.size()) + " of the " + std::to_string(names.size()) +
+                    " objects of " + source + " have no image in " + image_dir +
+                    " (train.meg.image_dir; expected NAME, NAME.jpg, NAME.jpeg or NAME.png): " +
+                    list + (missing.size() > 20 ? ", ..." : ""));
+  }
+  return paths;
+}
+
+}  // namespace cliphba::train

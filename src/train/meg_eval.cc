@@ -30,7 +30,6 @@ using config::TrainMegOptions;
 
 namespace {
 
-using meg_detail::ResolveImages;
 using meg_detail::ResolveParticipants;
 
 // Model RDMs (T, m) float64 of `names` (see PredictMegRdms).

@@ -20,6 +20,7 @@
 #include "model/clip.h"
 #include "model/meg_head.h"
 #include "parallel/comm.h"
+#include "train/meg_predictor.h"
 #include "train/common.h"
 #include "train/meg.h"
 #include "train/meg_loss.h"
@@ -34,9 +35,7 @@ inline constexpr uint64_t kEvalStream = uint64_t(1) << 62;  // jitter streams of
 
 // ---- meg_data.cc: images, batches, generators -------------------------------------------------
 
-// name -> image_dir/name, or name + one of the usual extensions. ONE DataError for all missing.
-std::vector<std::string> ResolveImages(const std::vector<std::string>& names,
-                                       const std::string& image_dir, const std::string& source);
+using train::ResolveImages;  // meg_predictor.h
 
 // Batches [begin, begin + size) of n items; a last batch of fewer than 3 objects (no Pearson RDM)
 // is merged into the one before. Throws DataError if n < 3.

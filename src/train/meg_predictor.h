@@ -65,6 +65,11 @@ class MegPredictor {
   std::unique_ptr<Impl> impl_;
 };
 
+// name -> image_dir/name, or name + one of the usual extensions (.jpg .jpeg .png, either case).
+// Throws ONE DataError naming `source` and listing (up to 20 of) the missing names.
+std::vector<std::string> ResolveImages(const std::vector<std::string>& names,
+                                       const std::string& image_dir, const std::string& source);
+
 // The images of a prediction: image files (decoded with `threads` loader threads) or an
 // in-memory (N, 3, R, R) float32 tensor of normalised images. Exactly one is set.
 struct MegImages {

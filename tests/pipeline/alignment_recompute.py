@@ -17,6 +17,9 @@ For every model of /meg (group, individual/<label>), from <RUN_DIR>/<model>/mode
     pearsonr of the model's and participant p's within-fold pairs at t; likewise
     alignment_insample from model_rdms_insample.h5 (one set of objects);
   * the attributes objects, n_objects, n_pairs, n_folds match the files;
+  * the static baselines /meg/{clip,behavior}/alignment from /meg/<b>/rdm on the same folds;
+  * every /compare/meg/<a>_vs_<b>: difference = A - B of the written curves (individual: each
+    participant's own model), mean, delta_auc, delta_peak_ms, CIs that bracket them;
   * /meg/ceiling/{lower, upper} = the mean over the same folds of the Spearman of participant p's
     within-fold pairs with the mean of the others / of all participants.
 Exit 1 with the first mismatch; prints the largest difference.
@@ -149,6 +152,52 @@ def main(run, results, stack_path, names_txt=None):
             sp, pe = align(rdm_i, sets_i)
             same(f[f"/meg/{model}/alignment_insample/spearman"][()], sp, f"{model} in-sample")
             attrs_match(f"/meg/{model}/alignment_insample", "insample", sets_i)
+    # The static baselines (clip, behavior): /meg/<b>/rdm over every stack object, compared on the
+    # models' objects, folds and within-fold pairs.
+    baselines = [b for b in ("clip", "behavior") if f"/meg/{b}/rdm" in f]
+    for b in baselines:
+        full = f[f"/meg/{b}/rdm"][()]
+        if full.shape != (stack.shape[2],):
+            sys.exit(f"FAIL: /meg/{b}/rdm has shape {full.shape}, not ({stack.shape[2]},)")
+        T_rdm = np.repeat(full[None, :], T, 0)
+        static_sets = [(sidx, sidx, objs) for _, sidx, objs in first_sets]
+        sp, pe = align(T_rdm, static_sets)
+        same(f[f"/meg/{b}/alignment/spearman"][()], sp, f"{b} spearman")
+        same(f[f"/meg/{b}/alignment/pearson"][()], pe, f"{b} pearson")
+    # The comparisons: differences of the written curves, their means, delta AUC (trapezoid from
+    # 0 ms of the mean difference) and delta peak (peak of A's mean curve minus B's); the CIs
+    # bracket the estimates.
+    times = f["/meg/times_ms"][()]
+    labels = [x.decode() for x in f["/meg/participants"][()]]
+    keep = times >= 0
+    n_cmp = 0
+    for name in (f["/compare/meg"] if "/compare/meg" in f else []):
+        g = f["/compare/meg/" + name]
+        a, b = (g.attrs[k].decode() if isinstance(g.attrs[k], bytes) else str(g.attrs[k])
+                for k in ("model_a", "model_b"))
+        if a == "individual":
+            A = np.stack([f[f"/meg/individual/{p}/alignment/spearman"][()][i]
+                          for i, p in enumerate(labels)])
+        else:
+            A = f[f"/meg/{a}/alignment/spearman"][()]
+        B = f[f"/meg/{b}/alignment/spearman"][()]
+        same(g["difference"][()], A - B, f"{name} difference")
+        same(g["mean"][()], (A - B).mean(0), f"{name} mean")
+        md = (A - B).mean(0)
+        auc = float(np.sum((md[keep][1:] + md[keep][:-1]) / 2 * np.diff(times[keep] / 1000)))
+        same(np.array(g.attrs["delta_auc"]), np.array(auc), f"{name} delta_auc")
+        peak = lambda c: times[keep][int(np.argmax(c[keep]))]
+        same(np.array(g.attrs["delta_peak_ms"]), np.array(peak(A.mean(0)) - peak(B.mean(0))),
+             f"{name} delta_peak_ms")
+        if not (g.attrs["delta_auc_lower"] <= auc <= g.attrs["delta_auc_upper"]) or \
+                not np.all(g["ci_lower"][()] <= md + 1e-12) or \
+                not np.all(md <= g["ci_upper"][()] + 1e-12):
+            sys.exit(f"FAIL: {name}: a CI does not bracket its estimate")
+        attrs_match("/compare/meg/" + name,
+                    f[f"/meg/{models[0]}/alignment"].attrs["objects"].decode()
+                    if isinstance(f[f"/meg/{models[0]}/alignment"].attrs["objects"], bytes)
+                    else str(f[f"/meg/{models[0]}/alignment"].attrs["objects"]), first_sets)
+        n_cmp += 1
     if "/meg/ceiling/lower" in f:
         lo, up = np.zeros((P, T)), np.zeros((P, T))
         for _, idx, _ in first_sets:
@@ -163,8 +212,9 @@ def main(run, results, stack_path, names_txt=None):
         kind = f[f"/meg/{models[0]}/alignment"].attrs["objects"]
         attrs_match("/meg/ceiling", kind.decode() if isinstance(kind, bytes) else str(kind),
                     first_sets)
-    print(f"alignment recomputed with scipy for {len(models)} model(s) on "
-          f"{len(first_sets)} fold(s): largest difference {worst:.1e}")
+    print(f"alignment recomputed with scipy for {len(models)} model(s) and "
+          f"{len(baselines)} baseline(s) on {len(first_sets)} fold(s), {n_cmp} comparison(s) "
+          f"from the written curves: largest difference {worst:.1e}")
     return 0
 
 

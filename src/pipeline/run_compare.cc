@@ -1,0 +1,144 @@
+// The model comparisons of `cliphba run` (pipeline/run.h, "Comparisons"): the static baselines
+// plain CLIP and CLIP-HBA-Behavior on the MEG objects, and the differences between models'
+// out-of-sample alignment curves with bootstrap CIs and cluster tests over participants.
+//
+// Dimension legend: P participants, T timepoints, n objects of the MEG RDM stack,
+// m = n (n - 1) / 2, K prompts, B bootstrap samples.
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "config/config.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "io/results_store.h"
+#include "meg/rdm_stack.h"
+#include "pipeline/run.h"
+#include "predict/behavior_model.h"
+#include "predict/predict.h"
+#include "rsa/rdm.h"
+#include "stats/bootstrap.h"
+#include "train/meg_predictor.h"
+
+namespace cliphba::pipeline {
+
+namespace fs = std::filesystem;
+
+std::vector<Baseline> BaselineRdms(const config::Config& cfg, const std::string& run_dir,
+                                   const meg::RdmStack& stack, const parallel::Comm& comm) {
+  std::vector<Baseline> out;
+  const config::TrainMegOptions& t = cfg.train_meg;
+  if (t.checkpoint.empty() || t.image_dir.empty()) return out;
+  const std::vector<std::string> paths =
+      train::ResolveImages(stack.names(), t.image_dir, "meg.rdm's objects");
+  auto add = [&](const std::string& name, const std::string& model,
+                 const predict::TextArgs& text) {
+    predict::BehaviorModel bm = predict::LoadBehaviorModel(model, text, /*strict=*/false);
+    const at::Tensor emb =
+        predict::BehaviorEmbeddings(bm, paths, int(std::max<int64_t>(1, t.loader_threads)), comm);
+    out.push_back({name, model, rsa::ComputeRdm(emb.to(at::kDouble), rsa::RdmMetric::kCorrelation)
+                                    .values.contiguous()});
+  };
+  predict::TextArgs text;
+  text.prompts = t.prompts;
+  text.vocab = t.vocab;
+  text.vocab_remap = config::Name(t.vocab_remap);
+  text.labels = t.labels;
+  add("clip", t.checkpoint, text);
+  const std::string behavior = run_dir + "/behavior";
+  const auto& stages = cfg.run.stages;
+  if (std::find(stages.begin(), stages.end(), "behavior") != stages.end() &&
+      fs::exists(behavior + "/best.safetensors"))
+    add("behavior", behavior, {});
+  return out;
+}
+
+namespace {
+
+// One comparison: A - B per participant.
+struct Pair {
+  std::string name, a, b;
+  at::Tensor curves_a, curves_b;  // (P, T)
+};
+
+std::vector<Pair> ComparisonPairs(const std::map<std::string, at::Tensor>& curves,
+                                  const std::vector<std::string>& participants) {
+  std::vector<Pair> out;
+  auto has = [&](const std::string& m) { return curves.count(m) > 0; };
+  for (const auto& [a, b] : std::vector<std::pair<std::string, std::string>>{
+           {"group", "clip"}, {"group", "behavior"}, {"behavior", "clip"}})
+    if (has(a) && has(b)) out.push_back({a + "_vs_" + b, a, b, curves.at(a), curves.at(b)});
+  // Each participant's own individual model against the group model, on that participant.
+  bool all = has("group");
+  for (const auto& p : participants) all = all && has("individual/" + p);
+  if (all && !participants.empty()) {
+    std::vector<at::Tensor> rows;
+    for (size_t p = 0; p < participants.size(); ++p)
+      rows.push_back(curves.at("individual/" + participants[p])[int64_t(p)]);
+    out.push_back({"individual_vs_group", "individual", "group", at::stack(rows),
+                   curves.at("group")});
+  }
+  return out;
+}
+
+}  // namespace
+
+void WriteMegComparisons(io::ResultsStore* store, const std::map<std::string, at::Tensor>& curves,
+                         const std::vector<std::string>& participants, const at::Tensor& times_ms,
+                         const config::RunOptions& run, const AlignmentObjects& objects) {
+  const int64_t P = int64_t(participants.size()), B = run.compare_bootstrap_n;
+  if (B < 1 || P < 2) return;
+  const at::Tensor times = times_ms.to(at::kDouble).contiguous();
+  // The cluster tests cover the timepoints from 0 ms (before the stimulus, models trained from
+  // 0 ms can be identical, and a difference with no variance has no t).
+  const int64_t first = (times < 0).sum().item<int64_t>();
+  // The same resamples of participants for every comparison and for both models of one.
+  const at::Tensor idx = stats::ResampleIndices(uint64_t(run.seed),
+                                                stats::kBootstrapParticipantsStream, 0, B, P);
+  for (const Pair& c : ComparisonPairs(curves, participants)) {
+    const std::string g = "/compare/meg/" + c.name;
+    const at::Tensor diff = (c.curves_a - c.curves_b).contiguous();  // (P, T)
+    const stats::CurveCi ci = stats::BootstrapParticipants(diff, times, idx, 0.95);
+    // Peak latency difference (from 0 ms, as the alignment's peak_ms): of the two mean curves, on
+    // the same resamples.
+    const at::Tensor t0 = times.slice(0, first);
+    const at::Tensor a0 = c.curves_a.slice(1, first).contiguous();
+    const at::Tensor b0 = c.curves_b.slice(1, first).contiguous();
+    const at::Tensor dpeak = stats::BootstrapParticipantsBlock(a0, t0, idx).peak_ms -
+                             stats::BootstrapParticipantsBlock(b0, t0, idx).peak_ms;
+    const double peak =
+        stats::PeakLatency(a0.mean(0), t0) - stats::PeakLatency(b0.mean(0), t0);
+    store->WriteTensor(g + "/difference", diff);
+    store->WriteTensor(g + "/mean", ci.estimate);
+    store->WriteTensor(g + "/ci_lower", ci.lower);
+    store->WriteTensor(g + "/ci_upper", ci.upper);
+    store->SetAttribute(g, "model_a", c.a);
+    store->SetAttribute(g, "model_b", c.b);
+    store->SetAttribute(
+        g, "definition",
+        std::string("difference[p, t] = Spearman of model_a minus Spearman of model_b with "
+                    "participant p's MEG RDM at t (out of sample; individual: each "
+                    "participant's own model); mean over participants with its percentile "
+                    "bootstrap CI over participants (ci_lower, ci_upper); delta_auc: area from 0 "
+                    "ms of the mean difference (rho x s); delta_peak_ms: peak latency (from 0 "
+                    "ms) of model_a's mean curve minus model_b's, CIs on the same resamples; "
+                    "significant: two-sided sign-flip cluster test of the difference over the "
+                    "timepoints from 0 ms"));
+    store->SetAttribute(g, "delta_auc", ci.auc);
+    store->SetAttribute(g, "delta_auc_lower", ci.auc_lower);
+    store->SetAttribute(g, "delta_auc_upper", ci.auc_upper);
+    store->SetAttribute(g, "delta_peak_ms", peak);
+    store->SetAttribute(g, "delta_peak_lower", stats::Percentile(dpeak, 2.5).item<double>());
+    store->SetAttribute(g, "delta_peak_upper", stats::Percentile(dpeak, 97.5).item<double>());
+    store->SetAttribute(g, "level", 0.95);
+    store->SetAttribute(g, "n_boot", B);
+    store->SetAttribute(g, "participants", participants);
+    WriteObjectsAttributes(store, g, objects);
+    if (run.cluster_n > 1)
+      WriteClusterTest(store, g, diff, run.cluster_n, run.cluster_p, uint64_t(run.seed),
+                       stats::Tail::kTwo, first);
+  }
+}
+
+}  // namespace cliphba::pipeline
