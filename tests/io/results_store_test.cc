@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "io/h5.h"
+#include "io/results_reader.h"
 
 namespace cliphba::io {
 namespace {
@@ -306,6 +307,42 @@ TEST(H5Test, CheckReportsHdf5ErrorStack) {
   H5PropertyList b = std::move(a);
   EXPECT_FALSE(a.valid());
   EXPECT_TRUE(b.valid());
+}
+
+// CopyObject copies a group tree (datasets, nested groups, attributes) from another file to the
+// same path, creating the missing parents; a missing source object or an existing target is an
+// IoError, and the store still commits what it had.
+TEST(ResultsStoreTest, CopyObjectCopiesAGroupTreeWithItsAttributes) {
+  const std::string dir = TestDir();
+  const std::string src = dir + "/src.h5", dst = dir + "/dst.h5";
+  {
+    ResultsStore s = ResultsStore::Create(src);
+    s.WriteTensor("/compare/meg/a_vs_b/mean", Pattern(at::kDouble, {5}));
+    s.WriteTensor("/compare/meg/a_vs_b/significant", Pattern(at::kChar, {5}));
+    s.SetAttribute("/compare/meg/a_vs_b", "delta_auc", 0.25);
+    s.SetAttribute("/compare/meg/a_vs_b", "model_a", std::string("group"));
+    s.WriteStrings("/compare/meg/c_vs_d/names", {"x", "y"});
+    s.WriteTensor("/other", Pattern(at::kFloat, {2}));
+    s.Commit();
+  }
+  {
+    ResultsStore d = ResultsStore::Create(dst);
+    d.WriteTensor("/kept", Pattern(at::kLong, {3}));
+    d.CopyObject(src, "/compare/meg");
+    EXPECT_THROW(d.CopyObject(src, "/compare/meg"), IoError);    // exists
+    EXPECT_THROW(d.CopyObject(src, "/not/there"), IoError);      // missing
+    EXPECT_THROW(d.CopyObject(dir + "/none.h5", "/other"), IoError);  // no file
+    d.Commit();
+  }
+  ResultsReader r(dst);
+  EXPECT_TRUE(at::equal(r.ReadTensor("/compare/meg/a_vs_b/mean"), Pattern(at::kDouble, {5})));
+  EXPECT_TRUE(
+      at::equal(r.ReadTensor("/compare/meg/a_vs_b/significant"), Pattern(at::kChar, {5})));
+  EXPECT_EQ(r.ReadDoubleAttribute("/compare/meg/a_vs_b", "delta_auc"), 0.25);
+  EXPECT_EQ(r.ReadStringAttribute("/compare/meg/a_vs_b", "model_a"), "group");
+  EXPECT_EQ(r.ReadStrings("/compare/meg/c_vs_d/names"), (std::vector<std::string>{"x", "y"}));
+  EXPECT_TRUE(at::equal(r.ReadTensor("/kept"), Pattern(at::kLong, {3})));
+  EXPECT_FALSE(r.Exists("/other"));
 }
 
 }  // namespace
