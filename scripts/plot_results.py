@@ -74,6 +74,17 @@ def model_names(f):
     return out
 
 
+def behavior_comparison(f):
+    """/compare/behavior: plain CLIP vs CLIP-HBA-Behavior on held-out objects, or None."""
+    if "/compare/behavior" not in f:
+        return None
+    a = f["/compare/behavior"].attrs
+    return {k: (float(a[k]) if k not in ("objects", "reference") else _str(a[k]))
+            for k in ("spearman_clip", "spearman_behavior", "delta", "delta_lower",
+                      "delta_upper", "p_value", "n_permutations", "n_objects", "n_pairs",
+                      "objects", "reference") if k in a}
+
+
 def comparisons(f):
     """The MEG model comparisons (/compare/meg/<a>_vs_<b>): list of dicts with the mean difference
     curve, its CI, the significance mask and the deltas with their CIs."""
@@ -321,6 +332,7 @@ def plot_all(path, outdir):
             plt.close(fig)
 
         summary["comparisons"] = comparisons(f)
+        summary["behavior_comparison"] = behavior_comparison(f)
         for cmp in summary["comparisons"]:
             t = cmp["times"]
             fig, ax = plt.subplots(figsize=(7, 4))

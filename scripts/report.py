@@ -145,6 +145,19 @@ def build(summary, written, outdir):
         image("own_vs_other", "Own vs other matrix")
 
     beh = summary.get("behavior")
+    bc = summary.get("behavior_comparison")
+    if bc is not None:
+        heading("Behaviour: CLIP-HBA-Behavior vs plain CLIP")
+        para(f"Spearman of each model's RDM with the reference RDM ({bc['reference']}) on "
+             f"{int(bc['n_objects'])} held-out objects ({int(bc['n_pairs'])} pairs; out of "
+             "sample). Delta with its 95 % bootstrap CI over objects and a two-sided "
+             f"object-swap permutation p ({int(bc['n_permutations'])} permutations).")
+        table(["model", "Spearman with reference"],
+              [["clip (plain CLIP, no adapters)", f"{bc['spearman_clip']:.3f}"],
+               ["behavior (CLIP-HBA-Behavior)", f"{bc['spearman_behavior']:.3f}"],
+               ["delta (behavior - clip)",
+                f"{bc['delta']:+.3f} [{bc['delta_lower']:+.3f}, {bc['delta_upper']:+.3f}], "
+                f"p = {bc['p_value']:.4g}"]])
     if beh is not None:
         heading("Behaviour")
         rows = [[k, f"{v:.3f}"] for k, v in beh["spearman"].items()]
@@ -154,7 +167,7 @@ def build(summary, written, outdir):
             para(f"Triplet accuracy: {beh['triplet_accuracy']:.3f}")
         image("behavior", "Behaviour RDM comparison")
 
-    if not summary["models"] and ovo is None and beh is None:
+    if not summary["models"] and ovo is None and beh is None and bc is None:
         para("The file holds no MEG alignment, own-vs-other or behaviour results.")
     return md, body
 

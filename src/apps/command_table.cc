@@ -155,7 +155,7 @@ void DeclareRun(CLI::App* cmd, ParsedArgs* parsed) {
   AddCommon(cmd, parsed);
   RunCommandArgs* r = &parsed->run;
   cmd->add_option("--only", r->only,
-                  "run only this stage: behavior|group|individual|alignment|report "
+                  "run only this stage: behavior|group|individual|predict|alignment|report "
                   "(repeatable)");
   cmd->add_option("--participants", r->participants,
                   "individual stage: these participants (labels or indices, e.g. 3,4)");

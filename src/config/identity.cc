@@ -68,6 +68,16 @@ Config IdentityConfig(const Config& cfg, ResultKind kind) {
     case ResultKind::kReport:
       c.run.results = cfg.run.results;
       c.run.report_script = cfg.run.report_script;
+      // The behaviour comparison (plain CLIP on the held-out objects, its statistics).
+      c.run.seed = cfg.run.seed;
+      c.run.compare_bootstrap_n = cfg.run.compare_bootstrap_n;
+      c.train_behavior.checkpoint = cfg.train_behavior.checkpoint;
+      c.train_behavior.vocab = cfg.train_behavior.vocab;
+      c.train_behavior.vocab_remap = cfg.train_behavior.vocab_remap;
+      c.train_behavior.prompts = cfg.train_behavior.prompts;
+      c.train_behavior.labels = cfg.train_behavior.labels;
+      c.train_behavior.image_dir = cfg.train_behavior.image_dir;
+      c.train_behavior.normalization = cfg.train_behavior.normalization;
       break;
   }
   return c;

@@ -294,6 +294,15 @@ struct Baseline {
 std::vector<Baseline> BaselineRdms(const config::Config& config, const std::string& run_dir,
                                    const meg::RdmStack& stack, const parallel::Comm& comm);
 
+// Root only (serial): /compare/behavior -- plain CLIP (train.behavior.checkpoint with the
+// stage's prompts, no adapters) vs CLIP-HBA-Behavior (evaluation.h5's /behavior/predicted) on the
+// behaviour stage's held-out objects: each model's RDM Spearman with the reference RDM, delta =
+// behavior - clip with a 95 % bootstrap CI over objects and a two-sided object-swap permutation
+// p (run.compare_bootstrap_n each, run.seed). Nothing without <run>/behavior/evaluation.h5 or
+// with run.compare_bootstrap_n 0. Throws as predict does (model, images).
+void WriteBehaviorComparison(io::ResultsStore* store, const config::Config& config,
+                             const std::string& run_dir);
+
 // Root only: /compare/meg/<a>_vs_<b> for each pair of models with curves (model name -> (P, T)
 // Spearman, out of sample): group_vs_clip, group_vs_behavior, behavior_vs_clip, and
 // individual_vs_group (participant p's row: individual/<p> minus group). Each: difference

@@ -169,8 +169,10 @@ UnitOutcome ReportStage(const StageContext& c) {
     store.SetAttribute("/", "run_dir", c.run_dir);
     const std::string eval = c.run_dir + "/behavior/evaluation.h5";
     auto b = manifest.find("behavior");
-    if (b != manifest.end() && b->second.state == UnitState::kDone && fs::exists(eval))
+    if (b != manifest.end() && b->second.state == UnitState::kDone && fs::exists(eval)) {
       CopyBehavior(&store, eval, &b->second);
+      WriteBehaviorComparison(&store, cfg, c.run_dir);
+    }
     const std::string align = c.run_dir + "/alignment/alignment.h5";
     auto a = manifest.find("alignment");
     if (a != manifest.end() && a->second.state == UnitState::kDone && fs::exists(align))

@@ -318,9 +318,9 @@ namespace cliphba::train {
 namespace fs = std::filesystem;
 
 std::vector<std::string> ResolveImages(const std::vector<std::string>& names,
-                                       const std::string& image_dir, const std::string& source) {
-  if (!fs::is_directory(image_dir))
-    throw IoError(image_dir + ": train.meg.image_dir is not a folder");
+                                       const std::string& image_dir, const std::string& source,
+                                       const std::string& key) {
+  if (!fs::is_directory(image_dir)) throw IoError(image_dir + ": " + key + " is not a folder");
   std::vector<std::string> paths, missing;
   for (const auto& n : names) {
     std::string found;
@@ -339,7 +339,7 @@ std::vector<std::string> ResolveImages(const std::vector<std::string>& names,
     for (size_t i = 0; i < missing.size() && i < 20; ++i) list += (i ? ", " : "") + missing[i];
     throw DataError(std::to_string(missing.size()) + " of the " + std::to_string(names.size()) +
                     " objects of " + source + " have no image in " + image_dir +
-                    " (train.meg.image_dir; expected NAME, NAME.jpg, NAME.jpeg or NAME.png): " +
+                    " (" + key + "; expected NAME, NAME.jpg, NAME.jpeg or NAME.png): " +
                     list + (missing.size() > 20 ? ", ..." : ""));
   }
   return paths;

@@ -66,9 +66,11 @@ class MegPredictor {
 };
 
 // name -> image_dir/name, or name + one of the usual extensions (.jpg .jpeg .png, either case).
-// Throws ONE DataError naming `source` and listing (up to 20 of) the missing names.
+// Throws IoError when image_dir is not a folder, ONE DataError naming `source` and listing (up
+// to 20 of) the missing names; both name the config key the folder came from.
 std::vector<std::string> ResolveImages(const std::vector<std::string>& names,
-                                       const std::string& image_dir, const std::string& source);
+                                       const std::string& image_dir, const std::string& source,
+                                       const std::string& key = "train.meg.image_dir");
 
 // The images of a prediction: image files (decoded with `threads` loader threads) or an
 // in-memory (N, 3, R, R) float32 tensor of normalised images. Exactly one is set.

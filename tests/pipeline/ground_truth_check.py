@@ -74,6 +74,16 @@ def main(results, cohort, report_only, selected):
           f"{'pass' if ok else 'FAIL'}")
     if not ok:
         failures.append("behaviour")
+    if "/compare/behavior" in f:  # reported, not a check (see configs/quickstart.yaml)
+        c = f["/compare/behavior"].attrs
+        print(f"behaviour vs plain CLIP (held-out, {int(c['n_objects'])} objects; reported): "
+              f"clip {c['spearman_clip']:.4f}, behavior {c['spearman_behavior']:.4f}, delta "
+              f"{c['delta']:+.4f} [{c['delta_lower']:+.4f}, {c['delta_upper']:+.4f}], "
+              f"object-swap p {c['p_value']:.4g}")
+    for name in (f["/compare/meg"] if "/compare/meg" in f else []):
+        c = f["/compare/meg/" + name].attrs
+        print(f"compare {name} (reported): delta AUC {c['delta_auc']:+.4f} "
+              f"[{c['delta_auc_lower']:+.4f}, {c['delta_auc_upper']:+.4f}]")
 
     times = f["/meg/times_ms"][()]
     step = float(times[1] - times[0])

@@ -33,7 +33,9 @@ MPLBACKEND=Agg "$MPIEXEC" -np 2 --oversubscribe "$CLIPHBA" run --config "$OUT/qu
   || { tail -40 "$OUT/run.log"; fail "cliphba run"; }
 cat "$OUT/run.out"
 for f in report/report.md report/report.html report/plots/alignment_group.png \
-  report/plots/alignment_group.svg report/plots/own_vs_other.png report/plots/behavior.png; do
+  report/plots/alignment_group.svg report/plots/own_vs_other.png report/plots/behavior.png \
+  report/plots/alignment_clip.png report/plots/compare_group_vs_clip.png \
+  report/plots/compare_individual_vs_group.png; do
   [ -s "$OUT/run/$f" ] || fail "no $OUT/run/$f"
 done
 "$PY" "$SRC/tests/pipeline/ground_truth_check.py" "$OUT/run/results.h5" "$OUT/cohort" --report-only
@@ -41,6 +43,11 @@ done
 # the objects and folds the file says (and no fold model saw its fold).
 "$PY" "$SRC/tests/pipeline/alignment_recompute.py" "$OUT/run" "$OUT/run/results.h5" \
   "$OUT/cohort/meg/rdm.h5" || fail "alignment recomputation"
+# The behaviour comparison (plain CLIP vs CLIP-HBA-Behavior, held-out objects) recomputed.
+"$PY" "$SRC/tests/pipeline/behavior_compare_check.py" "$OUT/run" "$OUT/run/results.h5" "$CLIPHBA" \
+  "$OUT/model/clip_vit_6blocks.safetensors" "$OUT/cohort/behavior/prompts.json" \
+  "$SHARED/data/clip/bpe_simple_vocab_16e6.txt.gz" "$OUT/cohort/images" 1 \
+  || fail "behaviour comparison recomputation"
 # The alignment cluster tests (sign flips over participants) find MNE's clusters.
 "$PY" "$SRC/tests/pipeline/alignment_clusters_check.py" "$OUT/run/results.h5" || fail "alignment clusters"
 echo "run: pass"
