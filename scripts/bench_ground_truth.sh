@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The out-of-sample ground truth over many synthetic cohorts (issue 17, slow benchmark, not CI):
+# the quickstart configuration (configs/quickstart.yaml: the same base model) run through the whole
+# pipeline for N cohort seeds, then tests/pipeline/ground_truth_check.py on each, as one table.
+#   scripts/bench_ground_truth.sh seeds [N]   cohort seeds 1..N (default 10) as configured
+#   scripts/bench_ground_truth.sh null [N]    N null cohorts (default 100): no planted individual
+#                                             differences (synth.cohort.weight_spread 0,
+#                                             latency_jitter_ms 0), seeds 1001..1000+N; prints
+#                                             the rate at which the out-of-sample own-vs-other
+#                                             test rejects at alpha 0.05, with its binomial
+#                                             (Clopper-Pearson) 95 % CI
+# ~80 s per cohort on 2 cores (np 2). Environment: CLIPHBA_BUILD_DIR (default build), NP (2),
+# EXTRA_SETS (more --set KEY=VALUE arguments for every cohort and run, space-separated).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${CLIPHBA_BUILD_DIR:-$ROOT/build}"
+MODE="${1:-seeds}"
+N="${2:-$([ "$MODE" = null ] && echo 100 || echo 10)}"
+NP="${NP:-2}"
+PY=/usr/bin/python3
+CLIPHBA="$BUILD_DIR/src/apps/cliphba"
+SHARED="${CLIPHBA_SHARED_DIR:-$ROOT/../shared}"
+case "$MODE" in seeds | null) ;; *) echo "usage: $0 seeds|null [N]" >&2; exit 2 ;; esac
+cmake --build "$BUILD_DIR" --target cliphba > /dev/null
+# shellcheck source=scripts/env.sh
+. "$ROOT/scripts/env.sh"
+W="$BUILD_DIR/bench/ground_truth_$MODE"
+rm -rf "$W" && mkdir -p "$W"
+sed -e "s#\"results/quickstart/#\"$W/#g" -e "s#\"\.\./shared/#\"$SHARED/#g" \
+  "$ROOT/configs/quickstart.yaml" > "$W/q.yaml"
+extra=()
+for kv in ${EXTRA_SETS:-}; do extra+=(--set "$kv"); done
+"$CLIPHBA" synth model --config "$W/q.yaml" --force "${extra[@]}" > /dev/null 2>&1
+null=()
+[ "$MODE" = null ] && null=(--set synth.cohort.weight_spread=0 --set synth.cohort.latency_jitter_ms=0)
+first=$([ "$MODE" = null ] && echo 1001 || echo 1)
+for ((s = first; s < first + N; ++s)); do
+  d="$W/seed$s"
+  mkdir -p "$d"
+  sed -e "s#\"$W/cohort/#\"$d/cohort/#g" -e "s#\"$W/cohort\"#\"$d/cohort\"#g" \
+    -e "s#\"$W/run\"#\"$d/run\"#g" "$W/q.yaml" > "$d/q.yaml"
+  "$CLIPHBA" synth cohort --config "$d/q.yaml" --force --set synth.cohort.seed=$s "${null[@]}" \
+    "${extra[@]}" > "$d/cohort.log" 2>&1
+  mpirun -np "$NP" --oversubscribe "$CLIPHBA" run --config "$d/q.yaml" --set run.report_script= \
+    --set 'run.stages=["behavior","group","individual","alignment","report"]' "${extra[@]}" \
+    > "$d/run.out" 2> "$d/run.log" \
+    || { echo "seed $s: run failed (see $d/run.log)"; continue; }
+  "$PY" "$ROOT/tests/pipeline/ground_truth_check.py" "$d/run/results.h5" "$d/cohort" \
+    --report-only > "$d/check.txt" 2>&1 || true
+  echo "seed $s: $(grep -c ': pass' "$d/check.txt") pass; $(grep '^ground truth checks' "$d/check.txt")"
+done
+
+# The table: one row per cohort.
+"$PY" - "$W" "$MODE" <<'EOF'
+import glob, re, sys
+import h5py
+from scipy import stats
+w, mode = sys.argv[1:3]
+rows = []
+for d in sorted(glob.glob(f"{w}/seed*"), key=lambda p: int(p.rsplit("seed", 1)[1])):
+    try:
+        f = h5py.File(f"{d}/run/results.h5", "r")
+    except OSError:
+        continue
+    text = open(f"{d}/check.txt").read()
+    get = lambda pat: (re.search(pat, text) or [None, "nan"])[1]
+    o = f["/meg/own_vs_other/matrix"].attrs
+    b = f["/compare/behavior"].attrs if "/compare/behavior" in f else None
+    rows.append(dict(seed=d.rsplit("seed", 1)[1],
+                     behaviour="pass" in (re.search(r"behaviour: held-out.*: (\w+)", text) or [0, ""])[1],
+                     centre=float(get(r"centre ([-0-9.]+) ms, argmax")),
+                     latency=bool(re.search(r"\|diff\|.*: pass", text)),
+                     own_p=float(o["p_value"]), own=float(o["statistic"]),
+                     individual=bool(re.search(r"individual \(.*: pass", text)),
+                     delta=float(b["delta"]) if b is not None else float("nan"),
+                     delta_lo=float(b["delta_lower"]) if b is not None else float("nan")))
+print(f"\n{'seed':>5} {'beh':>5} {'centre ms':>9} {'lat':>5} {'own-oth':>8} {'p':>7} {'ind':>5} "
+      f"{'d rho':>7} {'lower':>7}")
+for r in rows:
+    print(f"{r['seed']:>5} {str(r['behaviour']):>5} {r['centre']:9.1f} {str(r['latency']):>5} "
+          f"{r['own']:8.4f} {r['own_p']:7.4f} {str(r['individual']):>5} {r['delta']:7.3f} "
+          f"{r['delta_lo']:7.3f}")
+n = len(rows)
+if mode == "seeds":
+    allp = sum(r["behaviour"] and r["latency"] and r["individual"] for r in rows)
+    print(f"\n{n} cohorts: behaviour {sum(r['behaviour'] for r in rows)}, latency "
+          f"{sum(r['latency'] for r in rows)}, individual {sum(r['individual'] for r in rows)}; "
+          f"all three {allp}")
+else:
+    k = sum(r["own_p"] < 0.05 for r in rows)
+    lo = stats.beta.ppf(0.025, k, n - k + 1) if k > 0 else 0.0
+    hi = stats.beta.ppf(0.975, k + 1, n - k) if k < n else 1.0
+    print(f"\n{n} null cohorts: the out-of-sample own-vs-other test rejects at 0.05 in {k} "
+          f"({k / max(n, 1):.3f}, Clopper-Pearson 95 % CI {lo:.3f}..{hi:.3f})")
+EOF
