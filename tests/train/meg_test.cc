@@ -373,6 +373,19 @@ TEST(TrainMegTest, Stage1TextTowerIsUsed) {
   o.out_dir = kOut + "/stage1/b";
   MegTrainResult tuned = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
   EXPECT_GT(std::fabs(tuned.p0 - base.p0), 1e-6);
+  // The identity adapter (m = the column norms, delta 0) reproduces the base text features: the
+  // same initial losses (so the change above comes from the adapter, not from loading one).
+  const std::string s0 = kOut + "/data_stage1/identity";
+  fs::create_directories(s0);
+  sd.entries[0].second = mag.clone();
+  model::SaveSafetensors(s0 + "/best.safetensors", sd);
+  std::ofstream(s0 + "/best.json") << R"({"dora": {"rank": 4, "alpha": 16, "vision_blocks": 0,
+    "text_blocks": 1, "train_magnitude": true}})";
+  o.behavior_checkpoint = s0 + "/best.safetensors";
+  o.out_dir = kOut + "/stage1/identity";
+  MegTrainResult same = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
+  EXPECT_NEAR(same.p0, base.p0, 1e-6);
+  EXPECT_NEAR(same.m0, base.m0, 1e-6);
 }
 
 }  // namespace
