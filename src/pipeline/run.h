@@ -251,6 +251,9 @@ std::vector<int64_t> MegFolds(const config::Config& config, const meg::RdmStack&
 // Collective over the unit's communicator; see run_meg.cc.
 UnitOutcome MegStage(const StageContext& context);
 
+// True when run.stages names `stage` (configured for the run, whether or not this call runs it).
+bool StageConfigured(const config::Config& config, const std::string& stage);
+
 // The cohort: meg.rdm's participant labels (run.participants, when set, selects among them by
 // label or index), or run.participants when meg.rdm.path is empty.
 std::vector<std::string> CohortParticipants(const config::Config& config);

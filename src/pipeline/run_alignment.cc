@@ -129,6 +129,10 @@ ModelRdms ReadModelRdms(const std::string& path) {
   return m;
 }
 
+bool StageConfigured(const config::Config& cfg, const std::string& stage) {
+  return std::find(cfg.run.stages.begin(), cfg.run.stages.end(), stage) != cfg.run.stages.end();
+}
+
 std::vector<std::string> CohortParticipants(const config::Config& cfg) {
   if (cfg.meg_rdm.path.empty()) return cfg.run.participants;
   if (!fs::exists(cfg.meg_rdm.path))
@@ -155,10 +159,6 @@ std::vector<std::string> CohortParticipants(const config::Config& cfg) {
 }
 
 namespace {
-
-bool Configured(const config::Config& cfg, const std::string& stage) {
-  return std::find(cfg.run.stages.begin(), cfg.run.stages.end(), stage) != cfg.run.stages.end();
-}
 
 // Single-threaded ATen within a scope: per-timepoint reductions then do not depend on how many
 // timepoints a rank holds or on the thread count (bit-identical for any number of ranks).
@@ -291,9 +291,9 @@ UnitOutcome AlignmentStage(const StageContext& c) {
     const std::string in_path = ModelRdmInsamplePath(c.run_dir + "/" + name);
     if (fs::exists(in_path)) insample.push_back(Fold(name, in_path, ReadModelRdms(in_path), stack, T));
   };
-  if (Configured(cfg, "group")) add_model("group");
+  if (StageConfigured(cfg, "group")) add_model("group");
   std::vector<int64_t> own;  // individual models: column of their participant
-  if (Configured(cfg, "individual"))
+  if (StageConfigured(cfg, "individual"))
     for (int64_t p = 0; p < P; ++p) {
       add_model(UnitName(Stage::kIndividual, labels[size_t(p)]));
       own.push_back(p);
@@ -453,17 +453,8 @@ void CopyMegAlignment(io::ResultsStore* store, const std::string& path) {
       WriteMegAlignment(store, name,
                         {in.ReadTensor(gi + "/spearman"), in.ReadTensor(gi + "/pearson")}, times,
                         labels, ReadObjectsAttributes(in, gi), "alignment_insample");
-    if (in.Exists(g + "/significant")) {
-      store->WriteTensor(g + "/significant", in.ReadTensor(g + "/significant"));
-      for (const char* attr : {"threshold", "cluster_p_threshold"})
-        store->SetAttribute(g + "/significant", attr,
-                            in.ReadDoubleAttribute(g + "/significant", attr));
-      for (const char* attr : {"n_permutations", "exact", "tail", "first_timepoint"})
-        store->SetAttribute(g + "/significant", attr,
-                            in.ReadIntAttribute(g + "/significant", attr));
-      if (in.Exists(g + "/clusters"))
-        store->WriteTensor(g + "/clusters", in.ReadTensor(g + "/clusters"));
-    }
+    for (const char* part : {"/significant", "/clusters"})
+      if (in.Exists(g + part)) store->CopyObject(path, g + part);
   }
   if (in.Exists("/meg/ceiling/lower"))
     WriteCeiling(store, {in.ReadTensor("/meg/ceiling/lower"), in.ReadTensor("/meg/ceiling/upper")},

@@ -29,6 +29,21 @@ namespace cliphba::pipeline {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// Plain CLIP's text options: a training section's prompts, vocabulary, remap and labels.
+template <typename Options>
+predict::TextArgs TextArgsOf(const Options& o) {
+  predict::TextArgs text;
+  text.prompts = o.prompts;
+  text.vocab = o.vocab;
+  text.vocab_remap = config::Name(o.vocab_remap);
+  text.labels = o.labels;
+  return text;
+}
+
+}  // namespace
+
 std::vector<Baseline> BaselineRdms(const config::Config& cfg, const std::string& run_dir,
                                    const meg::RdmStack& stack, const parallel::Comm& comm) {
   std::vector<Baseline> out;
@@ -45,16 +60,9 @@ std::vector<Baseline> BaselineRdms(const config::Config& cfg, const std::string&
     out.push_back({name, model, rsa::ComputeRdm(emb.to(at::kDouble), rsa::RdmMetric::kCorrelation)
                                     .values.contiguous()});
   };
-  predict::TextArgs text;
-  text.prompts = t.prompts;
-  text.vocab = t.vocab;
-  text.vocab_remap = config::Name(t.vocab_remap);
-  text.labels = t.labels;
-  add("clip", t.checkpoint, text);
+  add("clip", t.checkpoint, TextArgsOf(t));
   const std::string behavior = run_dir + "/behavior";
-  const auto& stages = cfg.run.stages;
-  if (std::find(stages.begin(), stages.end(), "behavior") != stages.end() &&
-      fs::exists(behavior + "/best.safetensors"))
+  if (StageConfigured(cfg, "behavior") && fs::exists(behavior + "/best.safetensors"))
     add("behavior", behavior, {});
   return out;
 }
@@ -171,12 +179,8 @@ void WriteBehaviorComparison(io::ResultsStore* store, const config::Config& cfg,
   if (n < 3) return;
   // Plain CLIP on the same held-out images: the base checkpoint, the stage's prompts, no
   // adapters, the stage's image normalisation.
-  predict::TextArgs text;
-  text.prompts = t.prompts;
-  text.vocab = t.vocab;
-  text.vocab_remap = config::Name(t.vocab_remap);
-  text.labels = t.labels;
-  predict::BehaviorModel bm = predict::LoadBehaviorModel(t.checkpoint, text, /*strict=*/false);
+  predict::BehaviorModel bm =
+      predict::LoadBehaviorModel(t.checkpoint, TextArgsOf(t), /*strict=*/false);
   bm.normalization = t.normalization;
   const std::vector<std::string> paths = train::ResolveImages(
       names, t.image_dir, "the behaviour evaluation's objects", "train.behavior.image_dir");

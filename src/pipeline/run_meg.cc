@@ -28,10 +28,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool Configured(const config::Config& cfg, const std::string& stage) {
-  return std::find(cfg.run.stages.begin(), cfg.run.stages.end(), stage) != cfg.run.stages.end();
-}
-
 // The names of `all` (stack order) that are (keep = true) or are not in `list`.
 std::vector<std::string> Select(const std::vector<std::string>& all,
                                 const std::vector<std::string>& list, bool keep) {
@@ -39,13 +35,6 @@ std::vector<std::string> Select(const std::vector<std::string>& all,
   for (const auto& name : all)
     if ((std::find(list.begin(), list.end(), name) != list.end()) == keep) out.push_back(name);
   return out;
-}
-
-void AddTrainingMetrics(const train::MegTrainResult& r, const std::string& prefix,
-                        UnitOutcome* out) {
-  out->metrics[prefix + "best_val_loss"] = r.best_val_loss;
-  out->metrics[prefix + "best_epoch"] = double(r.best_epoch);
-  out->metrics[prefix + "epochs_done"] = double(r.epochs_done);
 }
 
 }  // namespace
@@ -64,7 +53,7 @@ std::vector<std::string> MegHeldoutObjects(const config::Config& cfg, const meg:
 
 std::vector<int64_t> MegFolds(const config::Config& cfg, const meg::RdmStack& stack) {
   return ObjectFolds(stack.names(), cfg.run.cv_folds, uint64_t(cfg.train_meg.seed), 3,
-                           "run.cv_folds");
+                     "run.cv_folds");
 }
 
 // Stages 2 and 3, in three steps:
@@ -93,7 +82,7 @@ UnitOutcome MegStage(const StageContext& c) {
     o.participants = {c.participant};
   }
   const std::string behavior_best = c.run_dir + "/behavior/best.safetensors";
-  if (Configured(cfg, "behavior") && fs::exists(behavior_best))
+  if (StageConfigured(cfg, "behavior") && fs::exists(behavior_best))
     o.behavior_checkpoint = behavior_best;
   const train::RunInfo info{c.config_hash, config::DumpConfig(cfg),
                             c.participant.empty() ? "run group" : "run individual"};
@@ -117,7 +106,9 @@ UnitOutcome MegStage(const StageContext& c) {
         c.unit);
   out.metric_name = "best_val_pearson_loss";
   out.metric = r.best_val_pearson;
-  AddTrainingMetrics(r, "", &out);
+  out.metrics["best_val_loss"] = r.best_val_loss;
+  out.metrics["best_epoch"] = double(r.best_epoch);
+  out.metrics["epochs_done"] = double(r.epochs_done);
   out.metrics["phase1_epochs"] = double(r.phase1_epochs);
 
   // 2. In-sample RDMs (diagnostic): the objects the model trained (and validated) on.

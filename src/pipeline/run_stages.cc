@@ -54,16 +54,12 @@ UnitOutcome BehaviorStage(const StageContext& c) {
   return out;
 }
 
-bool Configured(const config::Config& cfg, const std::string& stage) {
-  return std::find(cfg.run.stages.begin(), cfg.run.stages.end(), stage) != cfg.run.stages.end();
-}
-
 // Every model of the run on run.predict.images (default: the MEG stages' images, else the
 // behaviour images) into <run>/predictions.h5, replaced when the unit is redone. Collective.
 UnitOutcome PredictStage(const StageContext& c) {
   const config::Config& cfg = *c.config;
   std::string images = cfg.run.predict_images;
-  const bool meg = Configured(cfg, "group") || Configured(cfg, "individual");
+  const bool meg = StageConfigured(cfg, "group") || StageConfigured(cfg, "individual");
   if (images.empty()) images = meg ? cfg.train_meg.image_dir : cfg.train_behavior.image_dir;
   if (images.empty())
     throw ConfigError("stage predict: set run.predict.images (no image_dir of a trained stage)");
