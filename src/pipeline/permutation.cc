@@ -1,5 +1,9 @@
 #include "pipeline/permutation.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -21,6 +25,7 @@
 #include "io/npy.h"
 #include "io/results_store.h"
 #include "meg/rdm_series.h"
+#include "parallel/collectives.h"
 #include "pipeline/permutation_output.h"
 #include "rsa/behavior.h"
 #include "rsa/rdm.h"
@@ -36,6 +41,7 @@ namespace cliphba::pipeline {
 using detail::CheckExistingOutput;
 using detail::CheckOutputPath;
 using detail::CheckpointPath;
+using detail::NullMaxPath;
 using detail::WriteResults;
 
 namespace {
@@ -100,23 +106,89 @@ rsa::CondensedRdm AlignModel(const rsa::CondensedRdm& model, const config::Mante
 // ---------------------------------------------------------------------------------------------
 // Checkpoints
 
+// The checkpoint (OUT.ckpt, rewritten atomically after every round) holds only O(T) numbers, so
+// its cost does not grow with N: the position, the uncorrected and family-wise exceedance counts,
+// the observed statistics and the running sum of the null maxima (added in permutation order, so
+// the mean is the same bits for any rank count, round size or resume point). Per-permutation null
+// maxima are kept only where they must be (NullMaxFile).
 struct MantelCheckpoint {
   int64_t next_chunk = 0;  // chunk to continue in
   int64_t next_perm = 0;   // first permutation not yet processed in that chunk
 };
 
+struct MantelState {
+  at::Tensor exceed;       // (T) int64: #{k : null_k(t) >= obs(t)}
+  at::Tensor fwer_exceed;  // (T) int64: #{k : max_t' null_k(t') >= obs(t)}, permutations finished
+  double null_max_sum = 0;  // sum of the finished permutations' maxima, in permutation order
+};
+
 void WriteCheckpoint(const std::string& path, const std::string& hash, const MantelCheckpoint& pos,
-                     const stats::MantelCounts& counts, const at::Tensor& observed) {
+                     const MantelState& state, const at::Tensor& observed, bool null_max_file) {
   io::ResultsStore store = io::ResultsStore::Create(path);
   store.SetAttribute("/", "results_hash", hash);
   store.SetAttribute("/", "cliphba_version", std::string(Version()));
   store.SetAttribute("/", "next_chunk", pos.next_chunk);
   store.SetAttribute("/", "next_perm", pos.next_perm);
-  store.WriteTensor("/mantel/exceed", counts.exceed);
-  store.WriteTensor("/mantel/null_max", counts.null_max);
+  store.SetAttribute("/", "null_max_sum", state.null_max_sum);
+  store.SetAttribute("/", "null_max_file", int64_t(null_max_file ? 1 : 0));
+  store.WriteTensor("/mantel/exceed", state.exceed);
+  store.WriteTensor("/mantel/fwer_exceed", state.fwer_exceed);
   store.WriteTensor("/mantel/observed", observed);
   store.Commit();
 }
+
+// Every permutation's null maximum, N float64 in native byte order, kept beside the checkpoint
+// when the sweep needs them later: timepoints in more than one chunk (a permutation's maximum is
+// final only after the last chunk) or permute.save_null. Each round writes its own slice in place
+// (pwrite + fdatasync, before the checkpoint that counts it is committed), so a checkpoint costs
+// O(round) whatever N. A round redone after a crash recomputes its slice: the maximum with a
+// value already written is the same value, so a slice written before the crash does no harm.
+class NullMaxFile {
+ public:
+  NullMaxFile(std::string path, bool truncate) : path_(std::move(path)) {
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | (truncate ? O_TRUNC : 0), 0644);
+    if (fd_ < 0) throw IoError(path_ + ": cannot open for writing: " + std::strerror(errno));
+  }
+  ~NullMaxFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  NullMaxFile(const NullMaxFile&) = delete;
+  NullMaxFile& operator=(const NullMaxFile&) = delete;
+
+  // values (R) float64 contiguous -> elements [first, first + R).
+  void Write(int64_t first, const at::Tensor& values) {
+    const char* p = reinterpret_cast<const char*>(values.data_ptr<double>());
+    size_t left = size_t(values.numel()) * sizeof(double);
+    off_t at = off_t(first) * off_t(sizeof(double));
+    while (left > 0) {
+      ssize_t w = ::pwrite(fd_, p, left, at);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) throw IoError(path_ + ": write failed: " + std::strerror(errno));
+      p += w, at += w, left -= size_t(w);
+    }
+    if (::fdatasync(fd_) != 0) throw IoError(path_ + ": fdatasync failed: " + std::strerror(errno));
+  }
+
+  // Elements [0, count) into out (N) float64; DataError when the file holds fewer.
+  void Read(int64_t count, at::Tensor& out) const {
+    char* p = reinterpret_cast<char*>(out.data_ptr<double>());
+    size_t left = size_t(count) * sizeof(double);
+    off_t at = 0;
+    while (left > 0) {
+      ssize_t r = ::pread(fd_, p, left, at);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0)
+        throw DataError(path_ + ": holds fewer than the " + std::to_string(count) +
+                        " null maxima its checkpoint counts (truncated?); rerun with --force "
+                        "to start over");
+      p += r, at += r, left -= size_t(r);
+    }
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
 
 // ---------------------------------------------------------------------------------------------
 // Progress
@@ -201,10 +273,17 @@ MantelOutcome RunMantel(const config::Config& cfg, const parallel::Comm& comm,
   const int64_t n_chunks = (T + tc_max - 1) / tc_max;
   const int64_t round = ((po.checkpoint_every + batch - 1) / batch) * batch;  // perms per round
 
-  stats::MantelCounts counts = stats::MakeMantelCounts(T, n_perm);
+  // Every permutation's maximum is kept (memory and NullMaxFile) only where it must be: with more
+  // than one chunk it is final only after the last chunk; save_null writes them all.
+  const bool keep_null_max = n_chunks > 1 || po.save_null;
+  MantelState state{at::zeros({T}, at::kLong), at::zeros({T}, at::kLong), 0.0};
+  at::Tensor null_max = keep_null_max
+                            ? at::full({n_perm}, -std::numeric_limits<double>::infinity(), at::kDouble)
+                            : at::Tensor();
   at::Tensor observed = at::zeros({T}, at::kDouble);  // float64 observed, filled chunk by chunk
   MantelCheckpoint pos;
   const std::string ckpt = po.out.empty() ? "" : CheckpointPath(po.out);
+  bool resumed = false;
   if (flags.resume && !ckpt.empty() && std::filesystem::exists(ckpt)) {
     io::ResultsReader r(ckpt);
     std::string ckpt_hash = r.ReadStringAttribute("/", "results_hash");
@@ -212,20 +291,39 @@ MantelOutcome RunMantel(const config::Config& cfg, const parallel::Comm& comm,
       throw ConfigError(ckpt + " was written under different settings (results hash " + ckpt_hash +
                         ", now " + hash + "); refusing to resume. Use --force to start over.");
     if (ckpt_hash == hash) {
+      if (keep_null_max && r.ReadIntAttribute("/", "null_max_file") == 0)
+        throw ConfigError(ckpt +
+                          " was written without every permutation's null maximum "
+                          "(permute.save_null was false), which permute.save_null: true needs; "
+                          "resume with save_null false, or use --force to start over");
       pos.next_chunk = r.ReadIntAttribute("/", "next_chunk");
       pos.next_perm = r.ReadIntAttribute("/", "next_perm");
-      counts.exceed = r.ReadTensor("/mantel/exceed");
-      counts.null_max = r.ReadTensor("/mantel/null_max");
+      state.exceed = r.ReadTensor("/mantel/exceed");
+      state.fwer_exceed = r.ReadTensor("/mantel/fwer_exceed");
+      state.null_max_sum = r.ReadDoubleAttribute("/", "null_max_sum");
       observed = r.ReadTensor("/mantel/observed");
+      resumed = true;
       LOG_INFO("resuming from {}: chunk {}/{}, permutation {}/{}", ckpt, pos.next_chunk, n_chunks,
                pos.next_perm, n_perm);
     }
   }
+  std::unique_ptr<NullMaxFile> null_file;
+  if (keep_null_max && !ckpt.empty() && comm.is_root()) {
+    null_file = std::make_unique<NullMaxFile>(NullMaxPath(po.out), /*truncate=*/!resumed);
+  }
+  if (keep_null_max && resumed) {
+    // Chunk 0 has written [0, next_perm); any later chunk needs all N.
+    if (comm.is_root())
+      null_file->Read(pos.next_chunk > 0 ? n_perm : pos.next_perm, null_max);
+    comm.Broadcast(null_max);
+  }
 
-  // Reusable buffers (first touch of fresh memory is slow: allocate once).
+  // Reusable buffers (first touch of fresh memory is slow: allocate once). `local` holds one
+  // round's counts on this rank (its null maxima indexed from the round's first permutation).
   at::Tensor gather = at::empty({batch, m}, square.options());
   at::Tensor stats_buf = at::empty({batch, tc_max}, square.options());
   at::Tensor chunk_z = at::empty({tc_max, m}, square.options().device(at::kCPU));  // host rows
+  stats::MantelCounts local = stats::MakeMantelCounts(T, std::min(round, n_perm));
 
   const int64_t total_work = n_chunks * n_perm;
   Progress progress(comm, po.progress_seconds, total_work);
@@ -235,21 +333,36 @@ MantelOutcome RunMantel(const config::Config& cfg, const parallel::Comm& comm,
 
   for (int64_t c = pos.next_chunk; c < n_chunks; ++c) {
     const int64_t t0 = c * tc_max, tc = std::min(tc_max, T - t0);
+    const bool last_chunk = c == n_chunks - 1;
     // Stream and standardise this chunk: each rank ranks its share of the timepoints (the slow
     // part: ~0.1 s per 1854-object RDM), then the standardised rows are shared by all ranks.
     const Range own = ShardRange(tc, comm.size(), comm.rank());
     at::Tensor obs_chunk = at::zeros({tc}, at::kDouble);
-    for (int64_t t = own.begin; t < own.end; ++t) {
-      at::Tensor z =
-          stats::StandardizeRows(neural.Row(t0 + t).unsqueeze(0), kind, at::kDouble)[0];
-      // Sequential dot product: BLAS ddot splits long vectors over threads, and the thread count
-      // (hence the summation order) differs between rank counts.
-      const double* zp = z.data_ptr<double>();
-      const double* mp = model_z64.data_ptr<double>();
-      double r = 0;
-      for (int64_t k = 0; k < m; ++k) r += zp[k] * mp[k];
-      obs_chunk[t] = r;
-      chunk_z[t].copy_(z);
+    try {
+      // A bad row (NaN, constant) on one rank stops every rank with its message (RunOnAll).
+      parallel::RunOnAll(comm, [&] {
+        for (int64_t t = own.begin; t < own.end; ++t) {
+          at::Tensor z =
+              stats::StandardizeRows(neural.Row(t0 + t).unsqueeze(0), kind, at::kDouble)[0];
+          // Sequential dot product: BLAS ddot splits long vectors over threads, and the thread
+          // count (hence the summation order) differs between rank counts.
+          const double* zp = z.data_ptr<double>();
+          const double* mp = model_z64.data_ptr<double>();
+          double r = 0;
+          for (int64_t k = 0; k < m; ++k) r += zp[k] * mp[k];
+          obs_chunk[t] = r;
+          chunk_z[t].copy_(z);
+        }
+      });
+    } catch (const DataError&) {
+      // Invalid data found mid-sweep: this sweep can never finish. The checkpoint a fresh run
+      // wrote is removed (nothing half-done is left); one the run resumed from stays.
+      if (!resumed && !ckpt.empty() && comm.is_root()) {
+        std::error_code ec;
+        std::filesystem::remove(ckpt, ec);
+        std::filesystem::remove(NullMaxPath(po.out), ec);
+      }
+      throw;
     }
     std::vector<int64_t> owned(comm.size());
     for (int r = 0; r < comm.size(); ++r) owned[r] = ShardRange(tc, comm.size(), r).size();
@@ -267,7 +380,8 @@ MantelOutcome RunMantel(const config::Config& cfg, const parallel::Comm& comm,
       // batch whatever checkpoint_every is; the blocks done are always a prefix [0, done) of the
       // round, which is what the checkpoint records. Local deltas, reduced exactly below (sums
       // and maxima: the result does not depend on which rank did which block).
-      stats::MantelCounts local = stats::MakeMantelCounts(T, n_perm);
+      local.exceed.zero_();
+      local.null_max.fill_(-std::numeric_limits<double>::infinity());
       int64_t done = 0;  // blocks of this round done by all ranks together
       bool stop = false;
       for (int64_t step = 0; step * comm.size() < n_blocks && !stop; ++step) {
@@ -277,21 +391,34 @@ MantelOutcome RunMantel(const config::Config& cfg, const parallel::Comm& comm,
           at::Tensor perms = explicit_perms.defined()
                                  ? explicit_perms.narrow(0, first, count)
                                  : stats::DrawPermutations(uint64_t(o.seed), first, count, n);
-          stats::MantelAccumulate(square, nz, obs_kernel, perms, first, t0, tail, gather,
+          stats::MantelAccumulate(square, nz, obs_kernel, perms, first - r0, t0, tail, gather,
                                   stats_buf, &local);
         }
         done = std::min(n_blocks, (step + 1) * comm.size());
         stop = comm.AnyTrue(TerminationRequested());
       }
+      const int64_t reached = std::min(r1, r0 + done * batch);  // permutations done: [0, reached)
       comm.AllreduceSum(local.exceed);
       comm.AllreduceMax(local.null_max);
-      counts.exceed += local.exceed;
-      at::maximum_out(counts.null_max, counts.null_max, local.null_max);
-      const int64_t reached = std::min(r1, r0 + done * batch);  // permutations done: [0, reached)
+      state.exceed += local.exceed;
+      // The round's maxima so far: this chunk's, with the earlier chunks' where they exist.
+      at::Tensor round_max = local.null_max.narrow(0, 0, reached - r0);
+      if (keep_null_max) {
+        at::Tensor slot = null_max.narrow(0, r0, reached - r0);
+        if (c > 0) at::maximum_out(slot, slot, round_max);
+        else slot.copy_(round_max);
+        round_max = slot;
+        if (null_file) null_file->Write(r0, slot);
+      }
+      if (last_chunk) {  // these permutations are finished: count them family-wise
+        stats::MantelCountFwer(observed, round_max, tail, &state.fwer_exceed);
+        const double* v = round_max.data_ptr<double>();
+        for (int64_t k = 0; k < reached - r0; ++k) state.null_max_sum += v[k];
+      }
       MantelCheckpoint next{reached < n_perm ? c : c + 1, reached < n_perm ? reached : 0};
       const bool last = next.next_chunk == n_chunks;
       if (!ckpt.empty() && comm.is_root() && (stop || !last))
-        WriteCheckpoint(ckpt, hash, next, counts, observed);
+        WriteCheckpoint(ckpt, hash, next, state, observed, keep_null_max);
       progress.Update(c * n_perm + reached, "mantel permutations x chunks", stop);
       if (stop) {
         comm.Barrier();
@@ -309,11 +436,12 @@ MantelOutcome RunMantel(const config::Config& cfg, const parallel::Comm& comm,
   out.n = n_perm;
   out.n_objects = n;
   out.observed = observed;
-  stats::MantelPValues pv = stats::MantelFinish(observed, counts, tail);
+  stats::MantelPValues pv = stats::MantelPValuesFromCounts(state.exceed, state.fwer_exceed, n_perm);
   out.p = pv.p;
   out.p_fwer = pv.p_fwer;
   out.p_fdr = stats::FdrBh(pv.p);
-  out.null_max = counts.null_max;
+  if (po.save_null) out.null_max = null_max;
+  out.null_max_mean = state.null_max_sum / double(n_perm);
   if (po.bootstrap_n > 0) {
     // Resampling objects needs every timepoint at once: (T x m) float64 in memory.
     std::vector<at::Tensor> rows;
@@ -325,12 +453,6 @@ MantelOutcome RunMantel(const config::Config& cfg, const parallel::Comm& comm,
                                                   : rsa::Comparison::kPearson);
     out.has_ci = true;
   }
-  // A sequential sum: at::mean's reduction order follows the thread count, which differs between
-  // rank counts, and the result must not.
-  const double* nm = counts.null_max.data_ptr<double>();
-  double sum = 0;
-  for (int64_t k = 0; k < n_perm; ++k) sum += nm[k];
-  out.null_max_mean = sum / double(n_perm);
   return out;
 }
 
@@ -444,6 +566,7 @@ PermuteOutcome RunPermute(const config::Config& cfg, const parallel::Comm& comm,
     if (comm.is_root()) {
       std::error_code ec;
       std::filesystem::remove(CheckpointPath(po.out), ec);  // superseded by the committed file
+      std::filesystem::remove(NullMaxPath(po.out), ec);
     }
   }
   return res;

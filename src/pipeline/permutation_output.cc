@@ -119,7 +119,7 @@ void CheckOutputPath(const config::PermuteOptions& po, const RunFlags& flags) {
   const std::string& out = po.out;
   if (out.empty()) return;
   io::RefuseOutputOverInputs(
-      "permute.out", out, {CheckpointPath(out)},
+      "permute.out", out, {CheckpointPath(out), NullMaxPath(out)},
       {po.mantel.model_rdm, po.mantel.neural_rdm, po.mantel.model_names, po.mantel.neural_names,
        po.mantel.permutations, po.cluster.data, po.cluster.flips});
   namespace fs = std::filesystem;

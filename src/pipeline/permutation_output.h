@@ -13,6 +13,10 @@ namespace cliphba::pipeline::detail {
 // The checkpoint beside a results file: OUT.ckpt.
 inline std::string CheckpointPath(const std::string& out) { return out + ".ckpt"; }
 
+// Beside the checkpoint, when a sweep must keep every permutation's null maximum (timepoints in
+// more than one chunk, or permute.save_null): OUT.ckpt.null_max, N float64 written in place.
+inline std::string NullMaxPath(const std::string& out) { return CheckpointPath(out) + ".null_max"; }
+
 // Before any work (the output policy of README.md): permute.out (and its checkpoint) must not be
 // one of the inputs, nor a folder; without --resume an existing result or checkpoint is replaced
 // only with --force. Throws ConfigError (exit 2) naming the file and the flag.

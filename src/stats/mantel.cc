@@ -202,17 +202,29 @@ void MantelAccumulate(const at::Tensor& square, const at::Tensor& neural_z,
   slot.copy_(at::maximum(slot, chunk_max));
 }
 
-MantelPValues MantelFinish(const at::Tensor& observed, const MantelCounts& counts, Tail tail) {
-  const double n = double(counts.null_max.numel());
+void MantelCountFwer(const at::Tensor& observed, const at::Tensor& null_max, Tail tail,
+                     at::Tensor* fwer_exceed) {
   at::Tensor obs = observed.to(at::kDouble);
   if (tail == Tail::kTwo) obs = obs.abs();
-  MantelPValues out;
-  out.p = (counts.exceed.to(at::kDouble) + 1.0) / (n + 1.0);
-  // For each t: #{k : null_max[k] >= obs[t]} via a sorted null.
-  at::Tensor sorted = std::get<0>(counts.null_max.sort());
+  // #{k : null_max[k] >= obs[t]} = R - #{k : null_max[k] < obs[t]}, via the sorted maxima.
+  at::Tensor sorted = std::get<0>(null_max.to(at::kDouble).sort());
   at::Tensor below = at::searchsorted(sorted, obs, /*out_int32=*/false, /*right=*/false);
-  out.p_fwer = ((n - below.to(at::kDouble)) + 1.0) / (n + 1.0);
+  *fwer_exceed += null_max.numel() - below;
+}
+
+MantelPValues MantelPValuesFromCounts(const at::Tensor& exceed, const at::Tensor& fwer_exceed,
+                                      int64_t n_permutations) {
+  const double n = double(n_permutations);
+  MantelPValues out;
+  out.p = (exceed.to(at::kDouble) + 1.0) / (n + 1.0);
+  out.p_fwer = (fwer_exceed.to(at::kDouble) + 1.0) / (n + 1.0);
   return out;
+}
+
+MantelPValues MantelFinish(const at::Tensor& observed, const MantelCounts& counts, Tail tail) {
+  at::Tensor fwer = at::zeros({observed.numel()}, at::kLong);
+  MantelCountFwer(observed, counts.null_max, tail, &fwer);
+  return MantelPValuesFromCounts(counts.exceed, fwer, counts.null_max.numel());
 }
 
 }  // namespace cliphba::stats

@@ -94,4 +94,16 @@ struct MantelPValues {
 // p-values from complete counts. observed: (T) float64.
 MantelPValues MantelFinish(const at::Tensor& observed, const MantelCounts& counts, Tail tail);
 
+// The streaming form, for sweeps too long to keep every null maximum (what MantelFinish does in
+// one call). For final per-permutation maxima null_max (R) float64 (the maximum over all T
+// timepoints, |r| when two-sided) of any R permutations, adds #{k : null_max[k] >= obs[t]} to
+// fwer_exceed (T) int64; summed over disjoint sets of permutations these are MantelFinish's
+// family-wise counts, whatever the split.
+void MantelCountFwer(const at::Tensor& observed, const at::Tensor& null_max, Tail tail,
+                     at::Tensor* fwer_exceed);
+
+// p-values from exceed (T) and fwer_exceed (T) int64 counts over n_permutations.
+MantelPValues MantelPValuesFromCounts(const at::Tensor& exceed, const at::Tensor& fwer_exceed,
+                                      int64_t n_permutations);
+
 }  // namespace cliphba::stats

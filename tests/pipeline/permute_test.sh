@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # End-to-end tests of `cliphba permute` with real processes:
 #   ranks   : the same sweep under mpirun -np 1, 2, 3 gives identical results (h5diff) and JSON
-#   kill    : kill -9 of a 2-rank run midway, --resume, result equals an uninterrupted run
-#   sigterm : SIGTERM (Slurm preemption) -> checkpoint + exit 75, --resume, equal result
+#   kill    : kill -9 of a 2-rank run midway, --resume, result equals an uninterrupted run (no
+#             save_null, one chunk: the checkpoint holds counts only, no per-permutation maxima)
+#   sigterm : SIGTERM (Slurm preemption) -> checkpoint + exit 75, --resume, equal result (save_null
+#             and 3 timepoint chunks: every permutation's maximum kept in OUT.ckpt.null_max)
+#   ckptsize: the checkpoint of a 10^6 and of a 10^8 sweep (no save_null) are the same size
 #   sigfast : the same with checkpoint_every > N: exit 75 within 5 s of the signal
 #   refuse  : resuming under different settings is refused (exit 2) and leaves files intact
 #   cluster : `permute cluster --flips` equals MNE's permutation_cluster_1samp_test fixture
@@ -50,6 +53,8 @@ PYEOF
   ;;
 kill|sigterm)
   big=(--n 4000000 --seed 5 --set permute.checkpoint_every=200000)
+  if [ "$CASE" = kill ]; then big+=(--set permute.save_null=false)
+  else big+=(--set permute.chunk_timepoints=4); fi
   "$CLIPHBA" "${mantel_args[@]}" "${big[@]}" --out "$OUT/full.h5" > /dev/null
   setsid "$MPIEXEC" -np 2 --oversubscribe "$CLIPHBA" "${mantel_args[@]}" "${big[@]}" \
     --out "$OUT/run.h5" > "$OUT/first.log" 2>&1 &
@@ -69,12 +74,37 @@ kill|sigterm)
     grep -q "rerun with --resume" "$OUT/first.log" || fail "no resume hint after SIGTERM"
   fi
   [ -f "$OUT/run.h5.ckpt" ] || fail "checkpoint lost"
+  if [ "$CASE" = kill ]; then
+    [ ! -e "$OUT/run.h5.ckpt.null_max" ] || fail "per-permutation maxima kept without need"
+  else
+    [ -s "$OUT/run.h5.ckpt.null_max" ] || fail "no per-permutation maxima beside the checkpoint"
+  fi
   "$MPIEXEC" -np 3 --oversubscribe "$CLIPHBA" "${mantel_args[@]}" "${big[@]}" --resume \
     --out "$OUT/run.h5" > "$OUT/resume.log" 2>&1 || { cat "$OUT/resume.log"; fail "resume failed"; }
   grep -q "resuming from" "$OUT/resume.log" || fail "the rerun did not resume from the checkpoint"
   [ ! -f "$OUT/run.h5.ckpt" ] || fail "checkpoint not removed after completion"
+  [ ! -e "$OUT/run.h5.ckpt.null_max" ] || fail "OUT.ckpt.null_max not removed after completion"
   same_results "$OUT/full.h5" "$OUT/run.h5"
   echo "$CASE: resumed result equals the uninterrupted run"
+  ;;
+ckptsize)
+  # The checkpoint holds O(T) numbers whatever N (no save_null, one chunk): stop a 10^6 and a 10^8
+  # sweep after their first checkpoint and compare the files' sizes.
+  for n in 1000000 100000000; do
+    setsid "$CLIPHBA" "${mantel_args[@]}" --n $n --seed 7 --set permute.save_null=false \
+      --set permute.checkpoint_every=2000 --set permute.batch=1000 --out "$OUT/n$n.h5" \
+      > "$OUT/n$n.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 600); do [ -f "$OUT/n$n.h5.ckpt" ] && break; sleep 0.05; done
+    [ -f "$OUT/n$n.h5.ckpt" ] || fail "no checkpoint appeared for N = $n"
+    kill -TERM "$pid"
+    rc=0; wait "$pid" || rc=$?
+    [ "$rc" -eq 75 ] || { cat "$OUT/n$n.log"; fail "SIGTERM exit code $rc, expected 75"; }
+    [ ! -e "$OUT/n$n.h5.ckpt.null_max" ] || fail "per-permutation maxima kept without need"
+  done
+  a=$(stat -c %s "$OUT/n1000000.h5.ckpt") b=$(stat -c %s "$OUT/n100000000.h5.ckpt")
+  [ "$a" -eq "$b" ] || fail "checkpoint of N = 10^6 is $a bytes, of N = 10^8 $b bytes"
+  echo "ckptsize: $a bytes for N = 10^6 and for N = 10^8"
   ;;
 sigfast)
   # checkpoint_every larger than N (one round for the whole run): SIGTERM is still honoured within

@@ -108,6 +108,28 @@ TEST(MantelTest, BatchAndChunkSizesDoNotChangeCounts) {
   EXPECT_TRUE(at::allclose(a.null_max, b.null_max, 0, 1e-6));
 }
 
+// The streaming family-wise counts (what a long sweep keeps instead of every null maximum): the
+// maxima counted in uneven pieces give MantelFinish's p_fwer exactly, for both tails.
+TEST(MantelTest, StreamedFwerCountsEqualTheWholeNull) {
+  Case c = Load();
+  for (Tail tail : {Tail::kUpper, Tail::kTwo}) {
+    at::Tensor observed;
+    MantelCounts counts;
+    MantelPValues whole = RunMantelCase(c, CorrelationKind::kSpearman, tail, at::kDouble, 16, 4,
+                                        &observed, &counts);
+    const int64_t N = counts.null_max.numel();
+    at::Tensor fwer = at::zeros({observed.numel()}, at::kLong);
+    for (int64_t first = 0, piece = 1; first < N; first += piece, piece = piece * 3 + 1)
+      MantelCountFwer(observed, counts.null_max.narrow(0, first, std::min(piece, N - first)),
+                      tail, &fwer);
+    MantelPValues streamed = MantelPValuesFromCounts(counts.exceed, fwer, N);
+    EXPECT_TRUE(at::equal(streamed.p, whole.p));
+    EXPECT_TRUE(at::equal(streamed.p_fwer, whole.p_fwer));
+    // A case where the counts differ between timepoints (else equal counts would prove little).
+    EXPECT_GT((whole.p_fwer.max() - whole.p_fwer.min()).item<double>(), 0.0);
+  }
+}
+
 TEST(MantelTest, GatherMatchesPermutedSquare) {
   const int64_t n = 9;
   at::Tensor z = at::randn({n * (n - 1) / 2}, at::kDouble);
