@@ -76,8 +76,8 @@ int main(int argc, char** argv) {
   }
   parsed.common.overrides.insert(parsed.common.overrides.end(), parsed.flag_overrides.begin(),
                                  parsed.flag_overrides.end());
-  // MPI outlives the command so that an error can abort every rank (a failing rank must not leave
-  // the others waiting in a collective).
+  // MPI outlives the command so that an error ends every rank: cleanly with one message when all
+  // ranks failed, by MPI_Abort when one failed alone (parallel::EndAfterError).
   std::unique_ptr<cliphba::parallel::MpiEnvironment> mpi;
   int code = 0;
   try {
@@ -91,14 +91,16 @@ int main(int argc, char** argv) {
     }
     return selected->run_collective(parsed, comm);
   } catch (const cliphba::Error& e) {
-    std::fprintf(stderr, "cliphba: error: %s\n", e.what());
+    // Preemption (exit 75) is collective too: every rank checkpointed and stops together.
     code = static_cast<int>(e.code());
-    // Preemption is collective (every rank checkpointed and stops together): exit normally.
-    if (mpi && e.code() != cliphba::ExitCode::kPreempted) cliphba::parallel::AbortWorld(code);
+    const std::string line = std::string("cliphba: error: ") + e.what();
+    if (mpi) cliphba::parallel::EndAfterError(line, code);
+    else std::fprintf(stderr, "%s\n", line.c_str());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "cliphba: internal error: %s\n", e.what());
     code = static_cast<int>(cliphba::ExitCode::kInternal);
-    if (mpi) cliphba::parallel::AbortWorld(code);
+    const std::string line = std::string("cliphba: internal error: ") + e.what();
+    if (mpi) cliphba::parallel::EndAfterError(line, code);
+    else std::fprintf(stderr, "%s\n", line.c_str());
   }
   return code;
 }

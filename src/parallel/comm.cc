@@ -1,6 +1,9 @@
 #include "parallel/comm.h"
 
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <thread>
 #include <vector>
 
 #include "core/error.h"
@@ -23,6 +26,8 @@ MPI_Datatype TypeOf(const at::Tensor& t) {
   if (t.scalar_type() == at::kFloat) return MPI_FLOAT;
   TORCH_CHECK(false, "MPI collectives support int64, float32 and float64 tensors");
 }
+// EndAfterError's communicator (a duplicate of MPI_COMM_WORLD made by MpiEnvironment).
+MPI_Comm g_error_comm = MPI_COMM_NULL;
 }  // namespace
 
 MpiEnvironment::MpiEnvironment(int* argc, char*** argv) {
@@ -33,12 +38,54 @@ MpiEnvironment::MpiEnvironment(int* argc, char*** argv) {
     Check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
     owns_ = true;
   }
+  if (g_error_comm == MPI_COMM_NULL)
+    Check(MPI_Comm_dup(MPI_COMM_WORLD, &g_error_comm), "MPI_Comm_dup");
 }
 
 MpiEnvironment::~MpiEnvironment() {
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (owns_ && !finalized) MPI_Finalize();
+  if (finalized) return;
+  if (g_error_comm != MPI_COMM_NULL) MPI_Comm_free(&g_error_comm);
+  if (owns_) MPI_Finalize();
+}
+
+void EndAfterError(const std::string& line, int code, double grace_s) {
+  int initialized = 0, finalized = 0, size = 1;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (initialized && !finalized) MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (!initialized || finalized || size == 1 || g_error_comm == MPI_COMM_NULL) {
+    std::fprintf(stderr, "%s\n", line.c_str());
+    return;
+  }
+  // Did every rank fail? A non-blocking barrier on the error communicator, polled until grace_s.
+  MPI_Request request;
+  int all_failed = 0;
+  MPI_Ibarrier(g_error_comm, &request);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(grace_s);
+  while (true) {
+    MPI_Test(&request, &all_failed, MPI_STATUS_IGNORE);
+    if (all_failed || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  if (!all_failed) {
+    std::fprintf(stderr, "%s\n", line.c_str());
+    std::fflush(stderr);
+    AbortWorld(code);  // does not return
+    return;
+  }
+  // Rank 0's line to every rank; each prints only what rank 0 has not said.
+  int rank = 0;
+  MPI_Comm_rank(g_error_comm, &rank);
+  int len = int(line.size());
+  MPI_Bcast(&len, 1, MPI_INT, 0, g_error_comm);
+  std::string root_line = rank == 0 ? line : std::string(size_t(len), '\0');
+  MPI_Bcast(root_line.data(), len, MPI_CHAR, 0, g_error_comm);
+  if (rank == 0 || line != root_line) std::fprintf(stderr, "%s\n", line.c_str());
+  std::fflush(stderr);
+  MPI_Comm_free(&g_error_comm);
+  MPI_Finalize();
 }
 
 std::string MpiLibraryVersion() {

@@ -96,6 +96,18 @@ std::string MpiLibraryVersion();
 // MPI not initialised).
 void AbortWorld(int code);
 
+// Ends this rank's MPI part after an error, printing `line` (one line, no newline) to stderr:
+// - every rank failed within grace_s (the usual case: all ranks read and check the same inputs,
+//   or all stop together on SIGTERM): rank 0 prints its line, another rank only a line that
+//   differs from rank 0's, and MPI is finalised; the caller then exits with its own code. The
+//   user sees one line (under `mpirun -q`; plain mpirun adds its note on the non-zero exit,
+//   srun one line per task);
+// - some rank carries on (this rank failed alone): this rank prints its line and calls
+//   AbortWorld(code), which ends every rank (with Open MPI's MPI_ABORT banner).
+// The agreement runs on a communicator of its own (MpiEnvironment's), so it never matches a
+// collective that another rank is in. Serial or MPI not initialised: prints the line.
+void EndAfterError(const std::string& line, int code, double grace_s = 5.0);
+
 // True if an MPI launcher (mpirun/mpiexec, srun with several tasks) started this process, i.e.
 // MPI_Init is needed; a plain `cliphba ...` runs without MPI (saves ~0.4 s of start-up).
 bool LaunchedByMpi();
