@@ -14,6 +14,7 @@
 #include "apps/commands.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/staged_folder.h"
 #include "data/image.h"
 #include "data/prompts.h"
 #include "io/csv.h"
@@ -142,22 +143,10 @@ int RunEncode(const CommonArgs& args, const EncodeArgs& e) {
   at::Tensor image_features = at::cat(features);      // (N, E)
   at::Tensor block_cls = at::cat(blocks, /*dim=*/1);  // (blocks, N, E)
 
-  // Staging: the files are written into a hidden folder beside --out and only then moved into
-  // place. A new --out appears by one rename, complete; an existing one (--force) loses the
-  // earlier encode's files and receives the new ones file by file (each rename atomic). A crash
-  // leaves only the staging folder behind (removed by the next encode into the same --out).
-  namespace fs = std::filesystem;
-  const fs::path out_path = fs::path(e.out_dir).lexically_normal();
-  const fs::path staging =
-      (out_path.has_parent_path() ? out_path.parent_path() : fs::path(".")) /
-      ("." + out_path.filename().string() + ".encode.partial");
-  {
-    std::error_code ec;
-    fs::remove_all(staging, ec);
-    fs::create_directories(staging, ec);
-    if (ec) throw IoError(staging.string() + ": cannot create the staging folder: " + ec.message());
-  }
-  auto path = [&](const char* f) { return (staging / f).string(); };
+  // Staging (core/staged_folder.h): a new --out appears complete by one rename; an existing one
+  // (--force) gets the new files, and loses the earlier encode's files not written again.
+  StagedFolder staged(e.out_dir, "encode");
+  auto path = [&](const char* f) { return staged.path() + "/" + f; };
   io::WriteNpy(path("image_features.npy"), image_features.contiguous());
   io::WriteNpy(path("block_cls_proj.npy"), block_cls.contiguous());
   if (text_features.defined()) {
@@ -165,22 +154,7 @@ int RunEncode(const CommonArgs& args, const EncodeArgs& e) {
     io::WriteNpy(path("hba_logits.npy"), at::cat(logits).contiguous());
   }
   if (!names.empty()) io::WriteNameList(path("image_names.txt"), names);
-  {
-    std::error_code ec;
-    if (!fs::exists(out_path, ec)) {
-      fs::rename(staging, out_path, ec);
-      if (ec) throw IoError(e.out_dir + ": cannot move the finished output into place: " + ec.message());
-    } else {
-      for (const char* f : kEncodeOutputs) {  // no stale file of an earlier encode stays
-        fs::remove(out_path / f, ec);
-        if (fs::exists(staging / f)) {
-          fs::rename(staging / f, out_path / f, ec);
-          if (ec) throw IoError((out_path / f).string() + ": cannot move into place: " + ec.message());
-        }
-      }
-      fs::remove_all(staging, ec);
-    }
-  }
+  staged.Commit(std::vector<std::string>(std::begin(kEncodeOutputs), std::end(kEncodeOutputs)));
   if (args.json) {
     fmt::print("{}\n",
                nlohmann::json{{"n_images", image_features.size(0)},

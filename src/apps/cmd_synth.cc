@@ -1,19 +1,32 @@
 // `cliphba synth behavior`: writes a synthetic behaviour set (see data/synth_behavior.h).
 #include <fmt/core.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
 #include "config/config.h"
+#include "core/error.h"
 #include "core/log.h"
 #include "data/synth_behavior.h"
 #include "data/synth_cohort.h"
 
 namespace cliphba::apps {
 
-int RunSynthBehavior(const CommonArgs& args) {
+void RefuseNonEmptyOutDir(const std::string& dir, const std::string& key, bool force) {
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec) && !std::filesystem::is_directory(dir, ec))
+    throw ConfigError(dir + ": " + key + " exists and is not a folder");
+  if (!force && std::filesystem::exists(dir, ec) && !std::filesystem::is_empty(dir, ec))
+    throw ConfigError(dir + ": " + key +
+                      " is not empty: refusing to write over it (pass --force to replace what "
+                      "this command writes there, or choose another " + key + ")");
+}
+
+int RunSynthBehavior(const CommonArgs& args, bool force) {
   config::Config cfg = config::LoadConfig(args.config_file, args.overrides);
   ApplyRuntime(cfg.log.level, cfg.runtime.threads);
+  RefuseNonEmptyOutDir(cfg.synth_behavior.out_dir, "synth.behavior.out_dir", force);
   LOG_INFO("generating {} objects x {} dims into {}", cfg.synth_behavior.n_objects,
            cfg.synth_behavior.n_dims, cfg.synth_behavior.out_dir);
   data::SynthBehaviorSummary s = data::GenerateSynthBehavior(cfg.synth_behavior);

@@ -29,7 +29,8 @@ int RunSynthModel(const CommonArgs& args, bool force) {
   const config::SynthModelOptions& o = cfg.synth_model;
   if (o.out.empty()) throw ConfigError("synth.model.out is empty: name the safetensors file");
   if (fs::exists(o.out) && !force)
-    throw IoError(o.out + ": exists (synth.model.out); pass --force to replace it");
+    throw ConfigError(o.out + ": exists (synth.model.out): refusing to replace it; pass --force "
+                      "to replace it");
   const model::ClipConfig c = model::MakeClipConfig(
       o.image_resolution, o.vision_patch_size, o.vision_width, o.vision_layers, o.embed_dim,
       o.text_width, o.text_layers, o.vocab_size, o.context_length);

@@ -214,9 +214,10 @@ int RunEvaluateMeg(const CommonArgs& args, const parallel::Comm& comm) {
   return 0;
 }
 
-int RunSynthImages(const CommonArgs& args) {
+int RunSynthImages(const CommonArgs& args, bool force) {
   config::Config cfg = config::LoadConfig(args.config_file, args.overrides);
   ApplyRuntime(cfg.log.level, cfg.runtime.threads);
+  RefuseNonEmptyOutDir(cfg.synth_images.out_dir, "synth.images.out_dir", force);
   data::SynthImagesSummary s = data::WriteSynthImages(cfg.synth_images);
   if (args.json) {
     nlohmann::json j = {{"n_images", s.n_images},

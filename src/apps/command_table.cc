@@ -143,7 +143,7 @@ void DeclareTrain(CLI::App* cmd, ParsedArgs* parsed, const KeyOption& out_dir) {
   AddKeyOptions(cmd, parsed, {out_dir});
 }
 
-// `synth cohort|model`: the commands that refuse to write over an existing output unless --force.
+// `synth *`: the commands that refuse to write over an existing output unless --force.
 void DeclareForced(CLI::App* cmd, ParsedArgs* parsed, const char* force_help,
                    std::initializer_list<KeyOption> options) {
   AddCommon(cmd, parsed);
@@ -247,18 +247,19 @@ const std::vector<Command>& CommandTable() {
       {"synth behavior",
        "a behaviour set: sparse embedding + triplet-derived human RDM (SPoSE rule)",
        [](CLI::App* c, P* p) {
-         DeclareKeyed(c, p,
-                      {{"--out-dir", "synth.behavior.out_dir", "output folder"},
-                       {"--n-objects", "synth.behavior.n_objects", "number of objects"},
-                       {"--seed", "synth.behavior.seed", "random seed"}});
+         DeclareForced(c, p, "write over a non-empty out_dir (its files of this name are replaced)",
+                       {{"--out-dir", "synth.behavior.out_dir", "output folder"},
+                        {"--n-objects", "synth.behavior.n_objects", "number of objects"},
+                        {"--seed", "synth.behavior.seed", "random seed"}});
        },
-       [](const P& p) { return RunSynthBehavior(p.common); }, nullptr},
+       [](const P& p) { return RunSynthBehavior(p.common, p.force); }, nullptr},
       // A stage-1 demo set (apps/train_commands.h).
       {"synth images", "coloured shapes with learnable targets (a stage-1 demo set)",
        [](CLI::App* c, P* p) {
-         DeclareKeyed(c, p, {{"--out-dir", "synth.images.out_dir", "output folder"}});
+         DeclareForced(c, p, "write over a non-empty out_dir (its files of this name are replaced)",
+                       {{"--out-dir", "synth.images.out_dir", "output folder"}});
        },
-       [](const P& p) { return RunSynthImages(p.common); }, nullptr},
+       [](const P& p) { return RunSynthImages(p.common, p.force); }, nullptr},
       // Issue 6: the synthetic THINGS-like cohort with MEG epochs.
       {"synth cohort", "images, behaviour and per-participant MEG epochs with known ground truth",
        [](CLI::App* c, P* p) {

@@ -43,7 +43,9 @@ int RunEncode(const CommonArgs& args, const EncodeArgs& encode_args);
 int RunTokenize(const CommonArgs& args, const std::string& vocab);
 // Collective over comm (MPI_COMM_WORLD under a launcher, else the serial communicator).
 int RunPermute(const CommonArgs& args, const PermuteArgs& permute_args, const parallel::Comm& comm);
-int RunSynthBehavior(const CommonArgs& args);
+// Refuses (ConfigError, exit 2) an out_dir that is a file, or a non-empty folder unless force.
+void RefuseNonEmptyOutDir(const std::string& dir, const std::string& key, bool force);
+int RunSynthBehavior(const CommonArgs& args, bool force);
 // force: replace an existing rsa.behavior.out (refused otherwise, exit 2).
 int RunRsaBehavior(const CommonArgs& args, bool force);
 int RunConfigShow(const CommonArgs& args);

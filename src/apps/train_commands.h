@@ -29,6 +29,6 @@ int RunTrainMeg(const CommonArgs& args, bool resume, bool force, const parallel:
 int RunEvaluateMeg(const CommonArgs& args, const parallel::Comm& comm);
 
 // Writes the synthetic image set of the synth.images section (data/behavior_dataset.h).
-int RunSynthImages(const CommonArgs& args);
+int RunSynthImages(const CommonArgs& args, bool force);
 
 }  // namespace cliphba::apps

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "core/staged_folder.h"
 #include "io/csv.h"
 
 namespace cliphba::data {
@@ -129,10 +130,12 @@ SynthImagesSummary WriteSynthImages(const config::SynthImagesOptions& o) {
   SynthImagesSummary s;
   s.n_images = o.n_images;
   s.n_dims = o.n_dims;
-  s.image_dir = o.out_dir + "/images";
-  s.targets_csv = o.out_dir + "/targets.csv";
-  s.prompts = o.out_dir + "/prompts.json";
-  s.heldout_names = o.out_dir + "/heldout.txt";
+  // Written into a staging folder, moved into place complete at the end (core/staged_folder.h).
+  StagedFolder staged(o.out_dir, "synth");
+  s.image_dir = staged.path() + "/images";
+  s.targets_csv = staged.path() + "/targets.csv";
+  s.prompts = staged.path() + "/prompts.json";
+  s.heldout_names = staged.path() + "/heldout.txt";
   std::error_code ec;
   fs::create_directories(s.image_dir, ec);
   if (ec) throw IoError(s.image_dir + ": cannot create the folder: " + ec.message());
@@ -203,6 +206,9 @@ SynthImagesSummary WriteSynthImages(const config::SynthImagesOptions& o) {
   if (fp == nullptr) throw IoError(s.prompts + ": cannot create the file");
   const bool ok = std::fwrite(json.data(), 1, json.size(), fp) == json.size();
   if (std::fclose(fp) != 0 || !ok) throw IoError(s.prompts + ": cannot write the file");
+  staged.Commit();
+  for (std::string* p : {&s.image_dir, &s.targets_csv, &s.prompts, &s.heldout_names})
+    *p = staged.Final(*p);
   return s;
 }
 

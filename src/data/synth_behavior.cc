@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "core/staged_folder.h"
 #include "io/csv.h"
 #include "io/npy.h"
 #include "io/text_file.h"
@@ -81,9 +82,7 @@ at::Tensor SimulateTripletRdm(const at::Tensor& x, int64_t repeats, uint64_t see
 SynthBehaviorSummary GenerateSynthBehavior(const config::SynthBehaviorOptions& o) {
   const int64_t n = o.n_objects, d = o.n_dims;
   const uint64_t seed = uint64_t(o.seed);
-  std::error_code ec;
-  std::filesystem::create_directories(o.out_dir, ec);
-  if (ec) throw IoError(o.out_dir + ": cannot create the output folder: " + ec.message());
+  StagedFolder staged(o.out_dir, "synth");  // in place, complete, only at the end
 
   // Embedding: n_active random dimensions per object.
   at::Tensor x = at::zeros({n, d}, at::kDouble);  // (n, d)
@@ -148,7 +147,7 @@ SynthBehaviorSummary GenerateSynthBehavior(const config::SynthBehaviorOptions& o
   out.mean_dissimilarity = rdm.sum().item<double>() / double(n * (n - 1));
   auto path = [&](const char* f) {
     out.files.push_back((std::filesystem::path(o.out_dir) / f).string());
-    return out.files.back();
+    return staged.path() + "/" + f;
   };
   io::WriteEmbeddingCsv(path("embedding.csv"), {names, x});
   io::WriteEmbeddingCsv(path("model_embedding.csv"), {names, model});
@@ -169,6 +168,7 @@ SynthBehaviorSummary GenerateSynthBehavior(const config::SynthBehaviorOptions& o
   truth["active_dims"] = active;
   const std::string truth_path = path("ground_truth.json");
   io::WriteTextFileAtomically(truth_path, truth.dump(2) + "\n");
+  staged.Commit();
   return out;
 }
 

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/rng.h"
+#include "core/staged_folder.h"
 #include "data/synth_behavior.h"
 #include "io/csv.h"
 #include "io/epochs_h5.h"
@@ -273,13 +274,14 @@ json TensorJson(const at::Tensor& t) {  // (rows, cols) float64 -> nested lists
   return rows;
 }
 
-// Refuses a folder holding anything but a cohort of the same options (unless force); removes a
-// previous manifest (and with force, the files it lists) so that a half-written rewrite shows.
-void PrepareOutDir(const config::SynthCohortOptions& o, bool force) {
+// Refuses a folder holding anything but a cohort of the same options (unless force). Nothing is
+// removed here: the cohort is written into a staging folder and replaces the earlier one's
+// entries only when complete (StagedFolder).
+void CheckOutDir(const config::SynthCohortOptions& o, bool force) {
   const fs::path dir(o.out_dir);
   std::error_code ec;
   if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
-    throw IoError(o.out_dir + ": synth.cohort.out_dir exists and is not a folder");
+    throw ConfigError(o.out_dir + ": synth.cohort.out_dir exists and is not a folder");
   const fs::path manifest = dir / "cohort.json";
   json previous;
   if (fs::exists(manifest, ec)) {
@@ -298,19 +300,6 @@ void PrepareOutDir(const config::SynthCohortOptions& o, bool force) {
                            ? std::string("holds a cohort made with other settings")
                            : std::string("holds no finished cohort (no cohort.json)")) +
                       "; pass --force to write over it, or choose another synth.cohort.out_dir");
-  }
-  if (previous.is_object() && force && previous.contains("files")) {
-    for (const auto& f : previous["files"]) {
-      if (!f.is_object() || !f.contains("path") || !f["path"].is_string()) continue;
-      const fs::path rel(f["path"].get<std::string>());
-      if (rel.is_absolute() || rel.string().find("..") != std::string::npos) continue;
-      fs::remove(dir / rel, ec);
-    }
-  }
-  fs::remove(manifest, ec);
-  for (const char* sub : {"images", "behavior", "meg"}) {
-    fs::create_directories(dir / sub, ec);
-    if (ec) throw IoError((dir / sub).string() + ": cannot create the folder: " + ec.message());
   }
 }
 
@@ -344,8 +333,14 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
     throw ConfigError("synth.cohort.n_dims: expected 1.." +
                       std::to_string(CohortDimensionPrompts().size()) + ", got " +
                       std::to_string(d));
-  PrepareOutDir(o, force);
-  const fs::path dir(o.out_dir);
+  CheckOutDir(o, force);
+  StagedFolder staged(o.out_dir, "synth");
+  const fs::path dir(staged.path());
+  for (const char* sub : {"images", "behavior", "meg"}) {
+    std::error_code ec;
+    fs::create_directories(dir / sub, ec);
+    if (ec) throw IoError((dir / sub).string() + ": cannot create the folder: " + ec.message());
+  }
   SynthCohortSummary out;
   out.out_dir = o.out_dir;
   out.n_objects = n;
@@ -558,6 +553,7 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
   manifest["files"] = files;
   WriteText(dir / "cohort.json", manifest.dump(1) + "\n");
   out.files.push_back("cohort.json");
+  staged.Commit();
   return out;
 }
 

@@ -149,7 +149,7 @@ TEST_F(SynthCohortCliTest, ModelRefusesAnExistingFileAndBadShapes) {
   const std::string a = (base_ / "m.safetensors").string();
   std::ofstream(a) << "precious\n";
   Outcome r = Cli({"synth", "model", "--out", a});
-  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(r.code, kUsage) << r.err;  // the output policy: a refusal is exit 2
   EXPECT_NE(r.err.find(a), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
   EXPECT_EQ(ReadFile(a), "precious\n");
