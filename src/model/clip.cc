@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "model/precision.h"
 
 namespace cliphba::model {
 namespace {
@@ -183,7 +184,7 @@ at::Tensor ResidualAttentionBlockImpl::forward(const at::Tensor& input, const at
   const int64_t head_dim = width_ / heads_;
 
   // Self-attention as torch.nn.functional.multi_head_attention_forward (PyTorch 1.13, slow path).
-  const at::Tensor h = ln_1(input);  // (L, N, W)
+  const at::Tensor h = ln_1(AsFloat32(input));  // (L, N, W)
   auto qkv = at::linear(h, attn->in_proj_weight, attn->in_proj_bias).chunk(3, /*dim=*/-1);
   auto heads_first = [&](const at::Tensor& t) {  // (L, N, W) -> (N*H, L, head_dim)
     return t.contiguous().view({L, N * heads_, head_dim}).transpose(0, 1);
@@ -193,13 +194,13 @@ at::Tensor ResidualAttentionBlockImpl::forward(const at::Tensor& input, const at
   const at::Tensor v = heads_first(qkv[2]);
   at::Tensor scores = mask.defined() ? at::baddbmm(mask, q, k.transpose(1, 2))
                                      : at::bmm(q, k.transpose(1, 2));  // (N*H, L, L)
-  scores = at::softmax(scores, /*dim=*/-1);
+  scores = at::softmax(AsFloat32(scores), /*dim=*/-1);  // float32 also under bf16 autocast
   at::Tensor a = at::bmm(scores, v);                         // (N*H, L, head_dim)
   a = a.transpose(0, 1).contiguous().view({L * N, width_});  // (L*N, W)
   a = at::linear(a, OutProjWeight(), OutProjBias()).view({L, N, width_});
 
   at::Tensor x = input + a;
-  x = x + mlp->forward(ln_2(x));
+  x = x + mlp->forward(ln_2(AsFloat32(x)));
   return x;  // (L, N, W)
 }
 
@@ -268,13 +269,16 @@ VisionTransformerImpl::Outputs VisionTransformerImpl::forward(const at::Tensor& 
                .squeeze(0);
     x = x + pe.to(x.dtype());
   }
-  x = ln_pre(x);
+  x = ln_pre(AsFloat32(x));
   x = x.permute({1, 0, 2});  // (L, N, W)
   Outputs out;
   std::vector<at::Tensor> block_outputs;
   x = transformer->forward(x, /*attn_mask=*/{}, &block_outputs);                 // (L, N, W)
   for (const auto& b : block_outputs) out.cls_blocks.push_back(b.select(0, 0));  // (N, W)
-  out.features = at::matmul(ln_post(x.select(0, 0)), proj);                      // (N, E)
+  {
+    NoAutocastScope float32;  // the output projection in float32 (a small N x W by W x E product)
+    out.features = at::matmul(ln_post(AsFloat32(x.select(0, 0))), proj);  // (N, E)
+  }
   return out;
 }
 
@@ -319,8 +323,10 @@ ImageOutputs ClipImpl::EncodeImage(const at::Tensor& images, bool pos_embedding)
   auto v = visual->forward(images, pos_embedding);
   ImageOutputs out;
   out.features = v.features;  // (N, E)
+  NoAutocastScope float32;  // the projections in float32 (small: L products N x W by W x E)
   for (const auto& cls : v.cls_blocks) {
-    out.block_cls_proj.push_back(at::matmul(cls, visual->proj));  // (N, W) @ (W, E) -> (N, E)
+    // (N, W) @ (W, E) -> (N, E)
+    out.block_cls_proj.push_back(at::matmul(AsFloat32(cls), visual->proj));
   }
   return out;
 }
@@ -345,9 +351,10 @@ at::Tensor ClipImpl::EncodeText(const at::Tensor& ids) {
       at::full({L, L}, -std::numeric_limits<float>::infinity(), x.options()).triu_(1);
   x = transformer->forward(x, mask);
   x = x.permute({1, 0, 2});  // (K, L, W)
-  x = ln_final(x);
+  x = ln_final(AsFloat32(x));
   x = x.gather(/*dim=*/1, eot.view({K, 1, 1}).expand({K, 1, W})).squeeze(1);  // (K, W)
-  return at::matmul(x, text_projection);                                      // (K, E)
+  NoAutocastScope float32;  // the output projection in float32 (a small K x W by W x E product)
+  return at::matmul(x, text_projection);  // (K, E)
 }
 
 at::Tensor ClipImpl::HbaLogits(const at::Tensor& image_features,
@@ -356,8 +363,11 @@ at::Tensor ClipImpl::HbaLogits(const at::Tensor& image_features,
                   image_features.size(1) == text_features.size(1),
               "HbaLogits: need (N, E) and (K, E), got ", image_features.sizes(), " and ",
               text_features.sizes());
-  const at::Tensor img = image_features / image_features.norm(2, {-1}, /*keepdim=*/true);
-  const at::Tensor txt = text_features / text_features.norm(2, {-1}, /*keepdim=*/true);
+  // Float32 whatever the features' dtype (a K x E by E x N product: the head, not the tower).
+  NoAutocastScope float32;
+  const at::Tensor fi = AsFloat32(image_features), ft = AsFloat32(text_features);
+  const at::Tensor img = fi / fi.norm(2, {-1}, /*keepdim=*/true);
+  const at::Tensor txt = ft / ft.norm(2, {-1}, /*keepdim=*/true);
   return logit_scale.exp() * at::matmul(img, txt.t());  // (N, K)
 }
 

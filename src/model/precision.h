@@ -1,0 +1,69 @@
+// Mixed precision for the model's GEMMs (issue 18): float32 | bfloat16.
+//
+// bfloat16 is autocast-style mixed precision through ATen's autocast (LibTorch 1.13: the
+// AutocastCPU / AutocastCUDA dispatch keys): inside an AutocastScope, matmul, linear, conv,
+// bmm and baddbmm run in bfloat16 (weights cast once per scope and cached), while the master
+// weights, their gradients, the optimizer state, LayerNorm, softmax, the loss and every statistic
+// stay float32 (ATen's fp32 autocast list; the model runs LayerNorm and softmax on float32 input and
+// its output projections - features, per-block CLS projections, text features - and the HBA head
+// under NoAutocastScope, so what leaves the towers is float32).
+// Statistics (Pearson RDMs, Mantel/cluster kernels) never run under a scope.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+
+namespace cliphba::model {
+
+enum class Precision { kFloat32, kBFloat16 };
+
+// "float32" | "bfloat16"; `key` names the option in the error. Throws ConfigError.
+Precision ParsePrecision(const std::string& name, const std::string& key);
+const char* PrecisionName(Precision p);
+
+// RAII: autocast to bfloat16 on `device` (CPU or CUDA) for the scope's lifetime when p is
+// kBFloat16; a no-op for kFloat32. On exit the previous state is restored and the cast-weight
+// cache cleared (the weights change at every optimizer step). Not copyable; not nestable with a
+// different precision (an inner scope restores the outer state on exit).
+class AutocastScope {
+ public:
+  AutocastScope(Precision p, at::DeviceType device = at::kCPU);
+  ~AutocastScope();
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool active_ = false;
+  at::DeviceType device_ = at::kCPU;
+  bool prev_enabled_ = false;
+  at::ScalarType prev_dtype_ = at::kBFloat16;
+};
+
+// RAII: no autocast (CPU or CUDA) inside, whatever the enclosing scope: for the small products
+// that must stay float32 (the HBA head, the MEG head's mixing and RDMs).
+class NoAutocastScope {
+ public:
+  NoAutocastScope();
+  ~NoAutocastScope();
+  NoAutocastScope(const NoAutocastScope&) = delete;
+  NoAutocastScope& operator=(const NoAutocastScope&) = delete;
+
+ private:
+  bool prev_cpu_ = false, prev_gpu_ = false;
+};
+
+// A bfloat16/half tensor as float32; any other tensor (float32, float64) itself. For LayerNorm's
+// input under bf16 autocast (LibTorch 1.13's CPU kernel needs input and weight of one dtype) and
+// the heads, which compute in full precision.
+inline at::Tensor AsFloat32(const at::Tensor& x) {
+  const at::ScalarType t = x.scalar_type();
+  return t == at::kBFloat16 || t == at::kHalf ? x.to(at::kFloat) : x;
+}
+
+// Whether this CPU multiplies bfloat16 matrices in hardware (x86 AMX-BF16 or AVX512-BF16, read
+// from /proc/cpuinfo's flags; false where the file is missing): without it, bfloat16 is emulated
+// and slower than float32.
+bool CpuHasFastBf16();
+
+}  // namespace cliphba::model
