@@ -22,6 +22,7 @@
 #include "model/checkpoint.h"
 #include "model/clip.h"
 #include "model/known_checkpoints.h"
+#include "model/precision.h"
 #include "model/tokenizer.h"
 
 namespace cliphba::apps {
@@ -103,9 +104,15 @@ int RunEncode(const CommonArgs& args, const EncodeArgs& e) {
 
   std::vector<at::Tensor> features, blocks, logits;
   // Per batch, as `predict behavior` does: the logits do not depend on how many images there are.
+  // The image tower in --precision; the outputs are written as float32 whatever it is.
+  const model::Precision precision = model::ParsePrecision(e.precision, "--precision");
+  auto encode = [&](const at::Tensor& images) {
+    model::AutocastScope autocast(precision);
+    return clip->EncodeImage(images);
+  };
   auto add = [&](const model::ImageOutputs& out) {
-    features.push_back(out.features);
-    blocks.push_back(at::stack(out.block_cls_proj));
+    features.push_back(model::AsFloat32(out.features));
+    blocks.push_back(model::AsFloat32(at::stack(out.block_cls_proj)));
     if (text_features.defined()) logits.push_back(clip->HbaLogits(out.features, text_features));
   };
   std::vector<std::string> names;
@@ -127,7 +134,7 @@ int RunEncode(const CommonArgs& args, const EncodeArgs& e) {
                       " in all) contains NaN or Inf values; expected finite normalised pixels");
     }
     for (int64_t i = 0; i < images.size(0); i += batch) {
-      add(clip->EncodeImage(images.narrow(0, i, std::min(batch, images.size(0) - i))));
+      add(encode(images.narrow(0, i, std::min(batch, images.size(0) - i))));
     }
   } else {
     std::vector<std::string> files = ImageFiles(e.images_dir);
@@ -136,7 +143,7 @@ int RunEncode(const CommonArgs& args, const EncodeArgs& e) {
     for (int64_t i = 0; i < loader.size(); i += batch) {
       std::vector<int64_t> idx;
       for (int64_t k = i; k < std::min(loader.size(), i + batch); ++k) idx.push_back(k);
-      add(clip->EncodeImage(loader.Batch(idx)));
+      add(encode(loader.Batch(idx)));
     }
     for (const auto& f : files) names.push_back(std::filesystem::path(f).filename().string());
   }

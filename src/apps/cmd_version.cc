@@ -15,6 +15,7 @@
 #include "apps/commands.h"
 #include "core/version.h"
 #include "io/library_info.h"
+#include "model/precision.h"
 #include "parallel/comm.h"
 
 namespace cliphba::apps {
@@ -52,6 +53,8 @@ int RunVersion(const CommonArgs& args) {
   j["hdf5_parallel"] = h5.parallel;
   j["blas"] = blas;
   j["openblas_config"] = openblas_config;
+  const bool bf16 = model::CpuHasFastBf16();
+  j["bf16_matmul"] = bf16 ? "accelerated" : "emulated";
   j["aten_threads"] = at::get_num_threads();
   const char* wait = std::getenv("OMP_WAIT_POLICY");
   j["omp_wait_policy"] = wait ? wait : "";
@@ -66,6 +69,9 @@ int RunVersion(const CommonArgs& args) {
   for (const auto& b : blas) fmt::print("BLAS      {}\n", b);
   if (blas.empty()) fmt::print("BLAS      (none loaded)\n");
   if (!openblas_config.empty()) fmt::print("OpenBLAS  {}\n", openblas_config);
+  fmt::print("bfloat16  {}\n", bf16 ? "accelerated (AMX-BF16 / AVX512-BF16): precision bfloat16 "
+                                      "is the fast path"
+                                    : "emulated (no AMX-BF16 / AVX512-BF16): keep float32");
   fmt::print("threads   {} (ATen), OMP_WAIT_POLICY={}\n", at::get_num_threads(),
              wait ? wait : "(unset)");
   return 0;

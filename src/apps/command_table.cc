@@ -107,6 +107,9 @@ void DeclareEncode(CLI::App* cmd, ParsedArgs* parsed) {
   cmd->add_option("--out", e->out_dir, "output folder for the .npy files");
   cmd->add_option("--normalization", e->normalization,
                   "image mean/std for --images: things (default) or openai");
+  cmd->add_option("--precision", e->precision,
+                  "float32 | bfloat16: the image tower's GEMMs in bf16 (mixed precision; "
+                  "default float32)");
   cmd->add_flag("--force", e->force,
                 "write over an earlier encode's files in --out (its stale files are removed)");
 }
@@ -193,6 +196,9 @@ void DeclarePredictBehavior(CLI::App* cmd, ParsedArgs* parsed) {
   cmd->add_flag("--force", o->force, "replace an existing --out / --csv");
   cmd->add_flag("--strict", o->strict,
                 "refuse a known OpenAI checkpoint name whose SHA-256 differs (else a warning)");
+  cmd->add_option("--precision", o->precision,
+                  "float32 | bfloat16: the image tower's GEMMs in bf16 (mixed precision; "
+                  "default float32)");
 }
 
 void DeclarePredictMeg(CLI::App* cmd, ParsedArgs* parsed) {

@@ -33,6 +33,7 @@ struct EncodeArgs {
   std::string vocab_remap;  // --vocab-remap tiny (the reduced-vocabulary fixture models)
   std::string out_dir;      // --out
   std::string normalization = "things";  // --normalization things | openai (image mean/std)
+  std::string precision = "float32";     // --precision float32 | bfloat16 (the image tower)
   bool force =
       false;  // --force: write over an earlier encode's files in --out (stale ones removed)
 };

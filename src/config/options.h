@@ -156,6 +156,7 @@ struct TrainBehaviorOptions {
   int64_t dora_text_blocks = 1;      // YAML dora.text_blocks: last M text blocks adapted
   bool dora_train_magnitude = true;  // YAML dora.train_magnitude
   int64_t loader_threads = 2;        // image decoding threads per rank
+  std::string precision = "float32";  // float32 | bfloat16 (mixed: GEMMs in bf16, model/precision.h)
   DistBackend dist_backend = DistBackend::kAuto;  // YAML dist.backend: auto | mpi | nccl
   double dist_bucket_mb = 25;         // YAML dist.bucket_mb: gradient all-reduce bucket (MiB)
   double progress_seconds = 10;       // rank-0 progress line interval (s)
@@ -334,6 +335,7 @@ struct TrainMegOptions {
   double m_weight = 0.1;    // YAML loss.m_weight: MSE term
   double g_weight = 0.15;   // YAML loss.g_weight: time-generalisation term
   int64_t loader_threads = 2;         // image decoding threads per rank
+  std::string precision = "float32";  // float32 | bfloat16 (phase 2's image tower in bf16)
   DistBackend dist_backend = DistBackend::kAuto;  // YAML dist.backend
   double dist_bucket_mb = 25;         // YAML dist.bucket_mb
   double progress_seconds = 10;       // rank-0 progress line interval (s)

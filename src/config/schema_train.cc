@@ -49,6 +49,10 @@ void AddTrainBehaviorKeys(TrainBehaviorOptions* o, std::vector<Field>* fields) {
            "train the DoRA magnitude m"),
       Int("train.behavior.loader_threads", &o->loader_threads, "image decoding threads per rank", 1,
           256),
+      Str("train.behavior.precision", &o->precision,
+          "float32 | bfloat16 (mixed precision: the towers' GEMMs in bf16, weights, optimizer, "
+          "loss in float32)",
+          {"float32", "bfloat16"}),
       Choice("train.behavior.dist.backend", &o->dist_backend, "gradient all-reduce backend",
              {DistBackend::kAuto, DistBackend::kMpi, DistBackend::kNccl}),
       Num("train.behavior.dist.bucket_mb", &o->dist_bucket_mb, "all-reduce bucket size (MiB)",
@@ -129,6 +133,10 @@ void AddTrainMegKeys(TrainMegOptions* o, std::vector<Field>* fields) {
       Num("train.meg.loss.g_weight", &o->g_weight, "weight of the generalisation loss", 0, 1e6),
       Int("train.meg.loader_threads", &o->loader_threads, "image decoding threads per rank", 1,
           256),
+      Str("train.meg.precision", &o->precision,
+          "float32 | bfloat16 (mixed precision: phase 2's image tower in bf16; the head, RDMs and "
+          "loss in float32)",
+          {"float32", "bfloat16"}),
       Choice("train.meg.dist.backend", &o->dist_backend, "gradient all-reduce backend",
              {DistBackend::kAuto, DistBackend::kMpi, DistBackend::kNccl}),
       Num("train.meg.dist.bucket_mb", &o->dist_bucket_mb, "all-reduce bucket size (MiB)", 0.001,

@@ -16,6 +16,7 @@
 #include "io/output_policy.h"
 #include "io/results_store.h"
 #include "io/text_file.h"
+#include "model/precision.h"
 #include "parallel/collectives.h"
 #include "predict/convert.h"
 #include "predict/model_files.h"
@@ -76,7 +77,8 @@ train::MegImages MegImagesOf(const ImageSet& set, int threads) {
 // Every rank's chunks of HBA logits, all-gathered: (N, K) float32 on every rank. Collective; a
 // rank whose images fail to decode stops every rank (parallel::RunOnAll).
 at::Tensor EmbedShards(BehaviorModel& bm, const train::MegImages& images, int64_t batch,
-                       const parallel::Comm& comm) {
+                       const parallel::Comm& comm,
+                       model::Precision precision = model::Precision::kFloat32) {
   const int64_t n = images.size(), k = int64_t(bm.prompts.size());
   const Range mine = train::PredictImageShard(n, batch, comm.size(), comm.rank());
   at::Tensor local = at::zeros({mine.size(), k}, at::kFloat);
@@ -85,8 +87,13 @@ at::Tensor EmbedShards(BehaviorModel& bm, const train::MegImages& images, int64_
     train::ForEachImageChunk(
         images, bm.normalization, bm.clip->config().image_resolution, mine, batch,
         [&](int64_t b, int64_t e, const at::Tensor& px) {
+          at::Tensor features;
+          {
+            model::AutocastScope autocast(precision);  // the tower; HbaLogits is float32
+            features = bm.clip->EncodeImage(px).features;
+          }
           local.slice(0, b - mine.begin, e - mine.begin)
-              .copy_(bm.clip->HbaLogits(bm.clip->EncodeImage(px).features, bm.text_features));
+              .copy_(bm.clip->HbaLogits(features, bm.text_features));
         });
   });
   at::Tensor all = at::zeros({n, k}, at::kFloat);
@@ -107,11 +114,12 @@ std::string JoinLines(const std::vector<std::string>& v) {
 at::Tensor WriteBehavior(io::ResultsStore& store, const std::string& root,
                          const std::string& model_arg, BehaviorModel& bm,
                          const ImageSet& set, int64_t batch_opt, int threads, bool rdm,
-                         const parallel::Comm& comm) {
+                         const parallel::Comm& comm,
+                         model::Precision precision = model::Precision::kFloat32) {
   const int64_t n = set.size(), k = int64_t(bm.prompts.size());
   const int64_t batch = batch_opt > 0 ? batch_opt : bm.batch > 0 ? bm.batch : 32;
   const Range mine = train::PredictImageShard(n, batch, comm.size(), comm.rank());
-  const at::Tensor all = EmbedShards(bm, MegImagesOf(set, threads), batch, comm);
+  const at::Tensor all = EmbedShards(bm, MegImagesOf(set, threads), batch, comm, precision);
   const at::Tensor local = all.slice(0, mine.begin, mine.end);
   store.WriteStrings(root + "/labels", bm.labels);
   store.WriteRows(root + "/embedding", {n, k}, at::kFloat, mine.begin, local);
@@ -159,6 +167,7 @@ PredictBehaviorResult PredictBehavior(const PredictBehaviorOptions& o,
     throw ConfigError("--csv and --out name the same file " + o.out);
 
   const ImageSet set = ResolveImageSet(o.images, 0);  // before the model: cheap checks first
+  const model::Precision precision = model::ParsePrecision(o.precision, "--precision");
   BehaviorModel bm = LoadBehaviorModel(o.model, o.text, o.strict);
   CheckImageResolution(set, o.images, bm.clip->config().image_resolution);
   for (const auto& s : set.skipped) LOG_WARN("skipped (does not decode): {}", s);
@@ -170,8 +179,10 @@ PredictBehaviorResult PredictBehavior(const PredictBehaviorOptions& o,
   io::WriteProvenance(&store, "predict behavior", "", "");
   store.WriteStrings("/predict/image_names", set.names);
   const at::Tensor all =
-      WriteBehavior(store, "/predict", o.model, bm, set, o.batch, o.loader_threads, true, comm);
+      WriteBehavior(store, "/predict", o.model, bm, set, o.batch, o.loader_threads, true, comm,
+                    precision);
   store.SetAttribute("/predict", "n_images", n);
+  store.SetAttribute("/predict", "precision", std::string(model::PrecisionName(precision)));
   store.SetAttribute("/predict", "skipped_images", JoinLines(set.skipped));
   store.Commit();  // then the CSV: a failure before this point leaves neither file
   if (!o.csv.empty())  // on rank 0; a failure there fails every rank

@@ -41,6 +41,7 @@ struct PredictBehaviorOptions {
   std::string csv;  // --csv OUT.csv: image_name + one column per label ("" = none)
   bool force = false;
   bool strict = false;     // --strict: refuse a known OpenAI file whose SHA-256 differs
+  std::string precision = "float32";  // --precision float32 | bfloat16 (the image tower)
   int64_t batch = 0;  // images per chunk; 0 = a stage-1 model's training batch (then the
                       // predictions equal `evaluate behavior`'s bit for bit), else 32
   int loader_threads = 2;

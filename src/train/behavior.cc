@@ -30,6 +30,7 @@
 #include "model/clip.h"
 #include "model/dora.h"
 #include "model/known_checkpoints.h"
+#include "model/precision.h"
 #include "model/tokenizer.h"
 #include "parallel/grad_sync.h"
 #include "rsa/behavior.h"
@@ -72,6 +73,7 @@ struct Stage {
   at::Tensor token_ids;  // (K, context_length) int64
   int64_t n_prompts = 0;
   data::ImageOptions image_options;
+  model::Precision precision = model::Precision::kFloat32;  // the towers' forward (autocast)
   Named trainable;  // (name, parameter) with requires_grad, named_parameters() order
   bool text_trainable = false;
   data::BehaviorDataset ds;
@@ -117,6 +119,10 @@ Stage BuildStage(const TrainBehaviorOptions& o) {
                       o.checkpoint + " takes " + std::to_string(cfg.image_resolution) + " x " +
                       std::to_string(cfg.image_resolution) + " images (use 0)");
   s.image_options = data::ImageOptionsFor(o.normalization, cfg.image_resolution);
+  s.precision = model::ParsePrecision(o.precision, "train.behavior.precision");
+  if (s.precision == model::Precision::kBFloat16 && !model::CpuHasFastBf16())
+    LOG_WARN("train.behavior.precision is bfloat16, but this CPU has no AMX-BF16/AVX512-BF16: "
+             "bfloat16 is emulated here and slower than float32");
 
   s.token_ids = PromptTokenIds(prompts, o.vocab, o.vocab_remap, cfg, o.checkpoint,
                                "train.behavior");  // (K, L), once
@@ -133,12 +139,22 @@ Stage BuildStage(const TrainBehaviorOptions& o) {
   return s;
 }
 
-// (K, E) text features of the prompts, all in one batch.
-at::Tensor TextFeatures(Stage& s) { return s.clip->EncodeText(s.token_ids); }
+// (K, E) text features of the prompts, all in one batch (bfloat16 under train.behavior.precision
+// bfloat16; HbaLogits takes either).
+at::Tensor TextFeatures(Stage& s) {
+  model::AutocastScope autocast(s.precision);
+  return s.clip->EncodeText(s.token_ids);
+}
 
-// images (b, 3, R, R), text (K, E) -> HBA logits (b, K).
+// images (b, 3, R, R), text (K, E) -> HBA logits (b, K), float32 (the tower in s.precision; the
+// backward runs outside the autocast scope, as autocast prescribes).
 at::Tensor Predict(Stage& s, const at::Tensor& images, const at::Tensor& text) {
-  return s.clip->HbaLogits(s.clip->EncodeImage(images).features, text);
+  at::Tensor features;
+  {
+    model::AutocastScope autocast(s.precision);
+    features = s.clip->EncodeImage(images).features;
+  }
+  return s.clip->HbaLogits(features, text);
 }
 
 // Predictions (len(items), K) for dataset items, in order, without gradients.

@@ -278,7 +278,7 @@ void Trainer::Epoch() {
       if (r.size() > 0) {
         std::vector<int64_t> idx;
         for (int64_t j = 0; j < r.size(); ++j) idx.push_back(consumed++);
-        own = BlockFeatures(s.m.clip, loader->Batch(idx));
+        own = BlockFeatures(s.m.clip, loader->Batch(idx), s.m.precision);
         all.slice(0, r.begin, r.end).copy_(own.detach().permute({1, 0, 2}));
       }
       std::vector<int64_t> counts;

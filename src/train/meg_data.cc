@@ -130,6 +130,10 @@ ModelParts BuildModel(const TrainMegOptions& o) {
   Require(o.vocab, "vocab");
   Require(o.prompts, "prompts");
   ModelParts m;
+  m.precision = model::ParsePrecision(o.precision, "train.meg.precision");
+  if (m.precision == model::Precision::kBFloat16 && !model::CpuHasFastBf16())
+    LOG_WARN("train.meg.precision is bfloat16, but this CPU has no AMX-BF16/AVX512-BF16: "
+             "bfloat16 is emulated here and slower than float32");
   const std::vector<std::string> prompts = ReadPrompts(o.prompts, "train.meg.prompts");
   m.n_prompts = int64_t(prompts.size());
   m.record = detail::ModelRecord(o.checkpoint, o.prompts, prompts, o.vocab, o.vocab_remap,
@@ -184,9 +188,14 @@ int64_t VisionDoraBlocks(const TrainMegOptions& o, const model::ClipConfig& cfg)
 
 }  // namespace
 
-// (L, N, E) per-block CLS projections of a batch of images.
-at::Tensor BlockFeatures(model::Clip& clip, const at::Tensor& images) {
-  return at::stack(clip->EncodeImage(images).block_cls_proj, 0);
+// (L, N, E) float32 per-block CLS projections of a batch of images (the tower in `precision`).
+at::Tensor BlockFeatures(model::Clip& clip, const at::Tensor& images, model::Precision precision) {
+  at::Tensor f;
+  {
+    model::AutocastScope autocast(precision);
+    f = at::stack(clip->EncodeImage(images).block_cls_proj, 0);
+  }
+  return model::AsFloat32(f);
 }
 
 // Collective, no gradient: (L, len(paths), E) for the given image files; each rank encodes its

@@ -19,6 +19,7 @@
 #include "model/checkpoint.h"
 #include "model/clip.h"
 #include "model/meg_head.h"
+#include "model/precision.h"
 #include "parallel/comm.h"
 #include "train/meg_predictor.h"
 #include "train/common.h"
@@ -51,6 +52,7 @@ struct ModelParts {
   model::ClipConfig cfg;
   model::StateDict base;  // the base checkpoint's tensors (released once the text is encoded)
   data::ImageOptions image_options;
+  model::Precision precision = model::Precision::kFloat32;  // phase 2's image tower (autocast)
   at::Tensor text_norm;  // (K, E) normalised text features, computed once
   double scale_exp = 1;
   int64_t n_prompts = 0;
@@ -64,7 +66,8 @@ struct ModelParts {
 ModelParts BuildModel(const TrainMegOptions& o);
 
 // (L, N, E) per-block CLS projections of a batch of images.
-at::Tensor BlockFeatures(model::Clip& clip, const at::Tensor& images);
+at::Tensor BlockFeatures(model::Clip& clip, const at::Tensor& images,
+                         model::Precision precision = model::Precision::kFloat32);
 
 // Collective, no gradient: (L, len(paths), E) for the given image files; each rank encodes its
 // shard (in chunks of `chunk`), the rows are all-gathered.

@@ -123,7 +123,7 @@ at::Tensor MegPredictor::Wfr() const { return impl_->head->wfr.detach().clone();
 
 at::Tensor MegPredictor::BlockFeatures(const at::Tensor& images) const {
   at::NoGradGuard no_grad;
-  return meg_detail::BlockFeatures(impl_->m.clip, images);
+  return meg_detail::BlockFeatures(impl_->m.clip, images, impl_->m.precision);
 }
 
 at::Tensor MegPredictor::Raw(const at::Tensor& block_features, int64_t t0, int64_t count) const {

@@ -51,7 +51,9 @@ class MegPredictor {
   const std::string& normalization() const;  // things | openai
   at::Tensor Wfr() const;                // (T, L) float32 copy
 
-  // (L, b, E) per-block CLS projections of normalised images (b, 3, R, R); no gradient.
+  // (L, b, E) float32 per-block CLS projections of normalised images (b, 3, R, R); no gradient.
+  // The tower runs in the model's train.meg.precision (a bfloat16-trained model predicts in
+  // bfloat16 mixed precision, as it was validated).
   at::Tensor BlockFeatures(const at::Tensor& images) const;
   // (count, b, K) relu(scale * mix @ text^T) of timepoints [t0, t0 + count) (MegHeadImpl::Raw).
   at::Tensor Raw(const at::Tensor& block_features, int64_t t0, int64_t count) const;
