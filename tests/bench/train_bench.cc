@@ -11,12 +11,14 @@
 // text_sequential = the 66 prompts one EncodeText call each, then concatenated (the reference's
 // structure, to separate the gain of batching from the rest); cached_prefix = only the
 // DoRA-adapted blocks run per step, on cached outputs of the frozen prefixes (what a trainer with
-// fixed images and prompts could do).
+// fixed images and prompts could do). `_bf16` names: the same step in bfloat16 mixed precision
+// (model/precision.h: the towers' forward under autocast, loss, backward and AdamW in float32).
 // Counters (ms per step): image_fwd, text_fwd, loss (logits + MSE), backward, optimizer (incl.
 // zero_grad); peak_rss_GB = the process's peak RSS so far (run one config per process for a
 // per-config figure).
 // Before timing, main() checks that the three variants give the same losses over 3 steps
 // (tiny, and ViT-B/32 b2; skip with CLIPHBA_SKIP_LOSS_CHECK=1).
+// CLIPHBA_BF16_CURVE=STEPS first compares STEPS training steps (tiny, b16) in bfloat16 and float32.
 // Threads: 2 (ATen and OpenBLAS), or $CLIPHBA_THREADS.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -41,6 +43,7 @@
 #include "bench_threads.h"
 #include "model/clip.h"
 #include "model/dora.h"
+#include "model/precision.h"
 #include "model/tokenizer.h"
 
 namespace cliphba::model {
@@ -163,13 +166,20 @@ double Ms(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-float Step(Setup& s, Mode mode, PhaseTimes* t) {
+float Step(Setup& s, Mode mode, PhaseTimes* t, Precision precision = Precision::kFloat32) {
   const auto t0 = Clock::now();
-  const at::Tensor img = s.EncodeImage(mode);
-  const auto t1 = Clock::now();
-  const at::Tensor txt = s.EncodeText(mode);
-  const auto t2 = Clock::now();
-  const at::Tensor loss = torch::nn::functional::mse_loss(s.clip->HbaLogits(img, txt), s.targets);
+  at::Tensor img, txt, loss;
+  Clock::time_point t1, t2;
+  {
+    // bfloat16: the forward under autocast (GEMMs in bf16), the loss in float32; the backward
+    // outside the scope, as autocast prescribes.
+    AutocastScope autocast(precision);
+    img = s.EncodeImage(mode);
+    t1 = Clock::now();
+    txt = s.EncodeText(mode);
+    t2 = Clock::now();
+    loss = torch::nn::functional::mse_loss(s.clip->HbaLogits(img, txt).to(at::kFloat), s.targets);
+  }
   const float value = loss.item<float>();
   const auto t3 = Clock::now();
   loss.backward();
@@ -193,12 +203,13 @@ double PeakRssGb() {
   return double(u.ru_maxrss) / (1024.0 * 1024.0);  // ru_maxrss in KiB
 }
 
-void BM_TrainStep(benchmark::State& state, ClipConfig config, int64_t batch, Mode mode) {
+void BM_TrainStep(benchmark::State& state, ClipConfig config, int64_t batch, Mode mode,
+                  Precision precision) {
   Setup s(config, batch, mode);
-  Step(s, mode, nullptr);  // warm-up: allocator, AdamW state
+  Step(s, mode, nullptr, precision);  // warm-up: allocator, AdamW state
   PhaseTimes t;
   float loss = 0;
-  for (auto _ : state) loss = Step(s, mode, &t);
+  for (auto _ : state) loss = Step(s, mode, &t, precision);
   const double n = double(state.iterations());
   state.counters["image_fwd_ms"] = t.image_fwd / n;
   state.counters["text_fwd_ms"] = t.text_fwd / n;
@@ -232,11 +243,40 @@ bool CheckEqualLoss(const char* name, const ClipConfig& config, int64_t batch) {
   return ok;
 }
 
-#define CLIPHBA_TRAIN(name, config, batch, batched, iters)      \
-  BENCHMARK_CAPTURE(BM_TrainStep, name, config, batch, batched) \
-      ->UseRealTime()                                           \
-      ->Unit(benchmark::kMillisecond)                           \
+// bfloat16 against float32 over a training curve (issue 18): `steps` steps of the same set-up
+// (same weights, data and AdamW) in each precision; prints the first-step and the largest
+// relative loss difference. CLIPHBA_BF16_CURVE=STEPS runs it before the timings (tiny, b16).
+bool CheckBf16Curve(const char* name, const ClipConfig& config, int64_t batch, int64_t steps) {
+  std::vector<double> curve[2];
+  for (int p = 0; p < 2; ++p) {
+    Setup s(config, batch, Mode::kBatched);
+    for (int64_t i = 0; i < steps; ++i)
+      curve[p].push_back(Step(s, Mode::kBatched, nullptr,
+                              p == 0 ? Precision::kFloat32 : Precision::kBFloat16));
+  }
+  double worst = 0;
+  int64_t at = 0;
+  for (int64_t i = 0; i < steps; ++i) {
+    const double rel = std::abs(curve[1][i] - curve[0][i]) / std::abs(curve[0][i]);
+    if (rel > worst) worst = rel, at = i;
+  }
+  const double first = std::abs(curve[1][0] - curve[0][0]) / std::abs(curve[0][0]);
+  std::fprintf(stderr,
+               "bf16 curve %s b%lld, %lld steps: loss %.5g -> %.5g (float32) vs %.5g -> %.5g "
+               "(bfloat16); first-step rel diff %.2e, largest %.2e at step %lld\n",
+               name, static_cast<long long>(batch), static_cast<long long>(steps), curve[0][0],
+               curve[0].back(), curve[1][0], curve[1].back(), first, worst,
+               static_cast<long long>(at + 1));
+  return first < 0.01 && worst < 0.02;
+}
+
+#define CLIPHBA_TRAIN_P(name, config, batch, batched, precision, iters) \
+  BENCHMARK_CAPTURE(BM_TrainStep, name, config, batch, batched, precision) \
+      ->UseRealTime()                                                      \
+      ->Unit(benchmark::kMillisecond)                                      \
       ->Iterations(iters)
+#define CLIPHBA_TRAIN(name, config, batch, batched, iters) \
+  CLIPHBA_TRAIN_P(name, config, batch, batched, Precision::kFloat32, iters)
 
 CLIPHBA_TRAIN(tiny_b16_text_batched, TinyConfig(), 16, Mode::kBatched, 50);
 CLIPHBA_TRAIN(tiny_b16_text_sequential, TinyConfig(), 16, Mode::kSequential, 20);
@@ -246,6 +286,13 @@ CLIPHBA_TRAIN(vitb32_b32_text_batched, VitB32Config(), 32, Mode::kBatched, 3);
 CLIPHBA_TRAIN(vitb32_b16_text_sequential, VitB32Config(), 16, Mode::kSequential, 2);
 CLIPHBA_TRAIN(vitb32_b16_cached_prefix, VitB32Config(), 16, Mode::kCachedPrefix, 5);
 CLIPHBA_TRAIN(vitb32_b32_cached_prefix, VitB32Config(), 32, Mode::kCachedPrefix, 5);
+// Issue 18: the same steps in bfloat16 mixed precision (model/precision.h).
+CLIPHBA_TRAIN_P(tiny_b16_text_batched_bf16, TinyConfig(), 16, Mode::kBatched, Precision::kBFloat16,
+                50);
+CLIPHBA_TRAIN_P(vitb32_b16_text_batched_bf16, VitB32Config(), 16, Mode::kBatched,
+                Precision::kBFloat16, 3);
+CLIPHBA_TRAIN_P(vitb32_b32_text_batched_bf16, VitB32Config(), 32, Mode::kBatched,
+                Precision::kBFloat16, 3);
 
 }  // namespace
 }  // namespace cliphba::model
@@ -254,6 +301,11 @@ int main(int argc, char** argv) {
   return cliphba::bench::BenchMain(argc, argv, [] {
     const char* omp_wait = std::getenv("OMP_WAIT_POLICY");
     benchmark::AddCustomContext("OMP_WAIT_POLICY", omp_wait ? omp_wait : "(unset)");
+    if (const char* steps = std::getenv("CLIPHBA_BF16_CURVE")) {
+      if (!cliphba::model::CheckBf16Curve("tiny", cliphba::model::TinyConfig(), 16,
+                                          std::atoll(steps)))
+        std::fprintf(stderr, "bf16 curve: outside 1%% (first step) / 2%% (any step)\n");
+    }
     if (std::getenv("CLIPHBA_SKIP_LOSS_CHECK")) return 0;
     bool ok = cliphba::model::CheckEqualLoss("tiny", cliphba::model::TinyConfig(), 16);
     ok = cliphba::model::CheckEqualLoss("vitb32", cliphba::model::VitB32Config(), 2) && ok;
