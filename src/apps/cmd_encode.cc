@@ -68,6 +68,7 @@ int RunEncode(const CommonArgs& args, const EncodeArgs& e) {
   }
   if (e.images_dir.empty() == e.images_npy.empty())
     throw ConfigError("give exactly one of --images DIR and --images-npy ARRAY.npy");
+  const model::Precision precision = model::ParsePrecision(e.precision, "--precision");
   if (!e.prompts.empty() && e.vocab.empty())
     throw ConfigError("--prompts needs --vocab BPE.gz (bpe_simple_vocab_16e6.txt.gz)");
   if (!e.vocab_remap.empty() && e.vocab_remap != "tiny")
@@ -105,7 +106,6 @@ int RunEncode(const CommonArgs& args, const EncodeArgs& e) {
   std::vector<at::Tensor> features, blocks, logits;
   // Per batch, as `predict behavior` does: the logits do not depend on how many images there are.
   // The image tower in --precision; the outputs are written as float32 whatever it is.
-  const model::Precision precision = model::ParsePrecision(e.precision, "--precision");
   auto encode = [&](const at::Tensor& images) {
     model::AutocastScope autocast(precision);
     return clip->EncodeImage(images);

@@ -4,12 +4,13 @@
 // beside the final one (".NAME.<what>.partial") and Commit() moves them into place:
 // - the final folder does not exist: one rename, so it appears complete or not at all;
 // - it exists (the command was told it may write over it: --force, or the same cohort again):
-//   each top-level entry of the staging folder replaces the entry of that name (a file, or a
-//   whole sub-folder: no stale file of an earlier run stays inside it), and the names listed
-//   in `stale` (this command's outputs that this run did not write) are removed; anything else
-//   the user keeps there is left alone. Each replacement is a rename.
+//   the staged files are merged into it, each replacing the file of its name (a rename; folders
+//   merge recursively), and the relative paths listed in `stale` (this command's earlier outputs
+//   that this run did not write) are removed; nothing else there is touched. If a move fails,
+//   the staging folder is kept and named in the error.
 // Destroyed without Commit() (an exception mid-write), the staging folder is removed. A killed
-// process leaves only the staging folder, which the next run into the same folder removes.
+// process leaves only the staging folder, which the next run into the same folder removes. When
+// the final folder is on another file system (a mount point), files are copied, then removed.
 #pragma once
 
 #include <string>
@@ -30,8 +31,8 @@ class StagedFolder {
   const std::string& path() const { return staging_; }
   const std::string& final_path() const { return final_; }
 
-  // Moves the staged files into place (above). Throws IoError naming the file that could not
-  // be moved. REQUIRES: not committed.
+  // Moves the staged files into place (above). `stale`: paths relative to the folder. Throws
+  // IoError naming the file that could not be moved. REQUIRES: not committed.
   void Commit(const std::vector<std::string>& stale = {});
 
   // `p` with the staging folder's prefix replaced by the final folder's (for listing what was

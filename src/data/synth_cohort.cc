@@ -275,9 +275,10 @@ json TensorJson(const at::Tensor& t) {  // (rows, cols) float64 -> nested lists
 }
 
 // Refuses a folder holding anything but a cohort of the same options (unless force). Nothing is
-// removed here: the cohort is written into a staging folder and replaces the earlier one's
-// entries only when complete (StagedFolder).
-void CheckOutDir(const config::SynthCohortOptions& o, bool force) {
+// removed here: the cohort is written into a staging folder and replaces the earlier one's files
+// only when complete (StagedFolder). Returns the files the earlier cohort's manifest lists
+// (relative paths), which the commit removes where this cohort does not write them again.
+std::vector<std::string> CheckOutDir(const config::SynthCohortOptions& o, bool force) {
   const fs::path dir(o.out_dir);
   std::error_code ec;
   if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
@@ -301,6 +302,16 @@ void CheckOutDir(const config::SynthCohortOptions& o, bool force) {
                            : std::string("holds no finished cohort (no cohort.json)")) +
                       "; pass --force to write over it, or choose another synth.cohort.out_dir");
   }
+  std::vector<std::string> earlier;
+  if (previous.is_object() && previous.contains("files")) {
+    for (const auto& f : previous["files"]) {
+      if (!f.is_object() || !f.contains("path") || !f["path"].is_string()) continue;
+      const fs::path rel(f["path"].get<std::string>());
+      if (rel.is_absolute() || rel.string().find("..") != std::string::npos) continue;
+      earlier.push_back(rel.string());
+    }
+  }
+  return earlier;
 }
 
 }  // namespace
@@ -333,7 +344,7 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
     throw ConfigError("synth.cohort.n_dims: expected 1.." +
                       std::to_string(CohortDimensionPrompts().size()) + ", got " +
                       std::to_string(d));
-  CheckOutDir(o, force);
+  const std::vector<std::string> earlier = CheckOutDir(o, force);
   StagedFolder staged(o.out_dir, "synth");
   const fs::path dir(staged.path());
   for (const char* sub : {"images", "behavior", "meg"}) {
@@ -510,7 +521,9 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
   rdm_options.method = "correlation";
   rdm_options.out = (dir / "meg/rdm.h5").string();
   const std::string options_text = OptionsJson(o).dump();
-  meg::WriteMegRdms(rdm_options, HashHex(options_text), options_text);
+  std::vector<std::string> sources;  // the epochs files under their final names
+  for (const auto& f : rdm_options.files) sources.push_back(staged.Final(f));
+  meg::WriteMegRdms(rdm_options, HashHex(options_text), options_text, &sources);
   record("meg/rdm.h5",
          "MEG RDM stack (P x T x m condensed, correlation method); its provenance attributes carry "
          "the creation time, so its bytes (not its data) differ between runs: not hashed",
@@ -553,7 +566,7 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
   manifest["files"] = files;
   WriteText(dir / "cohort.json", manifest.dump(1) + "\n");
   out.files.push_back("cohort.json");
-  staged.Commit();
+  staged.Commit(earlier);
   return out;
 }
 

@@ -248,7 +248,7 @@ at::Tensor EpochsRdms(const EpochsInfo& info, const EpochsPlan& plan, const std:
 }
 
 MegRdmSummary WriteMegRdms(const config::MegEpochsOptions& o, const std::string& config_hash,
-                           const std::string& config_yaml) {
+                           const std::string& config_yaml, const std::vector<std::string>* sources) {
   if (o.files.empty())
     throw ConfigError("meg.epochs.files is required: one epochs HDF5 per participant");
   if (o.out.empty())
@@ -328,7 +328,7 @@ MegRdmSummary WriteMegRdms(const config::MegEpochsOptions& o, const std::string&
   store.SetAttribute("/meg", "window_ms", o.window_ms);
   store.SetAttribute("/meg", "window_samples", plan.window);
   store.SetAttribute("/meg", "sfreq", ref.sfreq);
-  store.SetAttribute("/meg", "sources", o.files);
+  store.SetAttribute("/meg", "sources", sources != nullptr ? *sources : o.files);
   store.Commit();
   return summary;
 }

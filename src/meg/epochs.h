@@ -73,8 +73,11 @@ struct MegRdmSummary {
 
 // The whole `cliphba meg rdm`: every file of o.files -> o.out (MEG RDM HDF5, written as
 // OUT.partial and renamed), with provenance attributes (config hash and YAML). All files must
-// share condition names, sfreq, tmin_ms and sample count (DataError otherwise).
+// share condition names, sfreq, tmin_ms and sample count (DataError otherwise). `sources`, when
+// given, is what the /meg@sources attribute records instead of o.files (files read from a staging
+// folder are recorded under their final names).
 MegRdmSummary WriteMegRdms(const config::MegEpochsOptions& o, const std::string& config_hash,
-                           const std::string& config_yaml);
+                           const std::string& config_yaml,
+                           const std::vector<std::string>* sources = nullptr);
 
 }  // namespace cliphba::meg

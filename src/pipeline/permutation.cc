@@ -291,31 +291,38 @@ MantelOutcome RunMantel(const config::Config& cfg, const parallel::Comm& comm,
       throw ConfigError(ckpt + " was written under different settings (results hash " + ckpt_hash +
                         ", now " + hash + "); refusing to resume. Use --force to start over.");
     if (ckpt_hash == hash) {
-      if (keep_null_max && r.ReadIntAttribute("/", "null_max_file") == 0)
+      if (keep_null_max && r.HasAttribute("/", "null_max_file") &&
+          r.ReadIntAttribute("/", "null_max_file") == 0)
         throw ConfigError(ckpt +
                           " was written without every permutation's null maximum "
                           "(permute.save_null was false), which permute.save_null: true needs; "
                           "resume with save_null false, or use --force to start over");
-      pos.next_chunk = r.ReadIntAttribute("/", "next_chunk");
-      pos.next_perm = r.ReadIntAttribute("/", "next_perm");
-      state.exceed = r.ReadTensor("/mantel/exceed");
-      state.fwer_exceed = r.ReadTensor("/mantel/fwer_exceed");
-      state.null_max_sum = r.ReadDoubleAttribute("/", "null_max_sum");
-      observed = r.ReadTensor("/mantel/observed");
+      try {
+        pos.next_chunk = r.ReadIntAttribute("/", "next_chunk");
+        pos.next_perm = r.ReadIntAttribute("/", "next_perm");
+        state.exceed = r.ReadTensor("/mantel/exceed");
+        state.fwer_exceed = r.ReadTensor("/mantel/fwer_exceed");
+        state.null_max_sum = r.ReadDoubleAttribute("/", "null_max_sum");
+        observed = r.ReadTensor("/mantel/observed");
+      } catch (const DataError& e) {
+        throw ConfigError(ckpt + " cannot be resumed (" + e.what() +
+                          "): a checkpoint of an earlier cliphba version? Use --force to start "
+                          "over");
+      }
       resumed = true;
       LOG_INFO("resuming from {}: chunk {}/{}, permutation {}/{}", ckpt, pos.next_chunk, n_chunks,
                pos.next_perm, n_perm);
     }
   }
   std::unique_ptr<NullMaxFile> null_file;
-  if (keep_null_max && !ckpt.empty() && comm.is_root()) {
-    null_file = std::make_unique<NullMaxFile>(NullMaxPath(po.out), /*truncate=*/!resumed);
-  }
-  if (keep_null_max && resumed) {
-    // Chunk 0 has written [0, next_perm); any later chunk needs all N.
-    if (comm.is_root())
-      null_file->Read(pos.next_chunk > 0 ? n_perm : pos.next_perm, null_max);
-    comm.Broadcast(null_max);
+  if (keep_null_max && !ckpt.empty()) {
+    // Opened and read on the root; a failure there stops every rank with its message.
+    parallel::RunOnRoot(comm, [&] {
+      null_file = std::make_unique<NullMaxFile>(NullMaxPath(po.out), /*truncate=*/!resumed);
+      // Chunk 0 has written [0, next_perm); any later chunk needs all N.
+      if (resumed) null_file->Read(pos.next_chunk > 0 ? n_perm : pos.next_perm, null_max);
+    });
+    if (resumed) comm.Broadcast(null_max);
   }
 
   // Reusable buffers (first touch of fresh memory is slow: allocate once). `local` holds one

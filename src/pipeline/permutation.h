@@ -31,7 +31,8 @@ struct MantelOutcome {
   at::Tensor p;         // (T) uncorrected
   at::Tensor p_fwer;    // (T) max-statistic corrected over timepoints
   at::Tensor p_fdr;     // (T) Benjamini-Hochberg adjusted uncorrected p
-  at::Tensor null_max;  // (N) per-permutation maximum over timepoints (|r| when two-sided)
+  at::Tensor null_max;  // (N) per-permutation maximum over timepoints (|r| when two-sided);
+                        // defined only with permute.save_null
   double null_max_mean = 0;
   int64_t n = 0;  // permutations
   int64_t n_objects = 0;

@@ -139,8 +139,8 @@ Stage BuildStage(const TrainBehaviorOptions& o) {
   return s;
 }
 
-// (K, E) text features of the prompts, all in one batch (bfloat16 under train.behavior.precision
-// bfloat16; HbaLogits takes either).
+// (K, E) float32 text features of the prompts, all in one batch (the tower's GEMMs in
+// train.behavior.precision).
 at::Tensor TextFeatures(Stage& s) {
   model::AutocastScope autocast(s.precision);
   return s.clip->EncodeText(s.token_ids);

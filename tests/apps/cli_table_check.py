@@ -41,13 +41,16 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
 USAGE, IO, DATA = 2, 3, 4
 
 
-def run(args, mpi=0, sig=None):
-    """The command's CompletedProcess; with `sig`, the signal is sent once the sweep has begun."""
+def run(args, mpi=0, sig=None, wait_for=None):
+    """The command's CompletedProcess; with `sig`, the signal is sent once `wait_for` exists."""
     cmd = ([MPIEXEC, "-q", "-np", str(mpi), "--oversubscribe"] if mpi else []) + [CLIPHBA] + args
     if sig is None:
         return subprocess.run(cmd, capture_output=True, env=ENV, timeout=300, cwd=W)
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=W)
-    time.sleep(2.0)
+    for _ in range(1200):  # the first checkpoint: the sweep is running, its handler installed
+        if os.path.exists(wait_for) or p.poll() is not None:
+            break
+        time.sleep(0.05)
     p.send_signal(sig)
     out, err = p.communicate(timeout=60)
     return subprocess.CompletedProcess(cmd, p.returncode, out, err)
@@ -223,7 +226,8 @@ CASES = [
                                           "--participants", "[a]", "--out", f"{W}/meg.h5"], IO,
      ["none.h5", "meg.epochs.files"], {}),
     ("Ctrl-C: checkpoint, exit 75", mantel + ["--n", "100000000", "--out", f"{W}/sig.h5"], 75,
-     ["sig.h5.ckpt", "--resume"], {"signal": signal.SIGINT, "creates": ["sig.h5.ckpt"]}),
+     ["sig.h5.ckpt", "--resume"], {"signal": signal.SIGINT, "wait_for": f"{W}/sig.h5.ckpt",
+                                   "creates": ["sig.h5.ckpt"]}),
     # passing rows: only the declared outputs appear
     ("Fortran-order NPY is read", ["permute", "mantel", "--model-rdm", f"{W}/model_f.npy",
                                    "--neural-rdm", f"{W}/neural.npy", "--n", "50", "--seed", "1",
@@ -250,7 +254,7 @@ def snapshot():
 failures = []
 for name, args, code, needles, extra in CASES:
     before = snapshot()
-    r = run(args, mpi=extra.get("mpi", 0), sig=extra.get("signal"))
+    r = run(args, mpi=extra.get("mpi", 0), sig=extra.get("signal"), wait_for=extra.get("wait_for"))
     err = r.stderr.decode(errors="replace")
     out = r.stdout
     after = snapshot()

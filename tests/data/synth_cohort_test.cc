@@ -274,6 +274,25 @@ TEST_F(CohortTest, EpochsFilesFollowTheContractsFormat) {
   }
 }
 
+// The cohort was written in a staging folder and moved into place (core/staged_folder.h): no file
+// may record the staging path (meg/rdm.h5's /meg@sources names the epochs files).
+TEST_F(CohortTest, NoFileRecordsTheStagingFolder) {
+  int files = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(*dir_)) {
+    if (!e.is_regular_file()) continue;
+    ++files;
+    std::ifstream in(e.path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(bytes.find(".synth.partial"), std::string::npos) << e.path();
+  }
+  EXPECT_GT(files, 5);
+  const std::string rdm = (*dir_ / "meg/rdm.h5").string();
+  std::ifstream in(rdm, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(bytes.find((*dir_ / "meg/").string()), std::string::npos)
+      << rdm << " does not name the epochs files under their final folder";
+}
+
 // meg/rdm.h5 (meg::WriteMegRdms) holds the correlation RDMs of the condition means computed here.
 TEST_F(CohortTest, MegRdmStackEqualsTheConditionMeanRdmsOfTheEpochs) {
   const config::SynthCohortOptions o = Options(*dir_);

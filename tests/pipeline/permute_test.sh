@@ -4,7 +4,8 @@
 #   kill    : kill -9 of a 2-rank run midway, --resume, result equals an uninterrupted run (no
 #             save_null, one chunk: the checkpoint holds counts only, no per-permutation maxima)
 #   sigterm : SIGTERM (Slurm preemption) -> checkpoint + exit 75, --resume, equal result (save_null
-#             and 3 timepoint chunks: every permutation's maximum kept in OUT.ckpt.null_max)
+#             and 3 timepoint chunks, stopped past the first chunk: every permutation's maximum
+#             kept in OUT.ckpt.null_max and read back)
 #   ckptsize: the checkpoint of a 10^6 and of a 10^8 sweep (no save_null) are the same size
 #   sigfast : the same with checkpoint_every > N: exit 75 within 5 s of the signal
 #   refuse  : resuming under different settings is refused (exit 2) and leaves files intact
@@ -62,6 +63,23 @@ kill|sigterm)
   for _ in $(seq 1 600); do [ -f "$OUT/run.h5.ckpt" ] && break; sleep 0.05; done
   [ -f "$OUT/run.h5.ckpt" ] || fail "no checkpoint appeared"
   sleep 0.3
+  if [ "$CASE" = sigterm ]; then
+    # Past the first of the 3 chunks: the resume then reads every permutation's maximum back
+    # from OUT.ckpt.null_max and merges the next chunks into them.
+    $PY - "$OUT/run.h5.ckpt" <<'PYEOF' || fail "the sweep did not reach its second chunk"
+import sys, time
+import h5py
+for _ in range(1200):
+    try:
+        with h5py.File(sys.argv[1], "r") as f:
+            if f["/"].attrs["next_chunk"] >= 1:
+                sys.exit(0)
+    except (OSError, KeyError):
+        pass  # between two atomic rewrites
+    time.sleep(0.1)
+sys.exit(1)
+PYEOF
+  fi
   if [ "$CASE" = kill ]; then
     kill -9 -- -"$pid"  # the whole process group: mpirun and both ranks
     wait "$pid" || true
