@@ -105,14 +105,11 @@ int RunEncode(const CommonArgs& args, const EncodeArgs& e) {
 
   std::vector<at::Tensor> features, blocks, logits;
   // Per batch, as `predict behavior` does: the logits do not depend on how many images there are.
-  // The image tower in --precision; the outputs are written as float32 whatever it is.
-  auto encode = [&](const at::Tensor& images) {
-    model::AutocastScope autocast(precision);
-    return clip->EncodeImage(images);
-  };
+  // The image tower in --precision; its outputs are float32 whatever it is.
+  auto encode = [&](const at::Tensor& images) { return clip->EncodeImage(images, true, precision); };
   auto add = [&](const model::ImageOutputs& out) {
-    features.push_back(model::AsFloat32(out.features));
-    blocks.push_back(model::AsFloat32(at::stack(out.block_cls_proj)));
+    features.push_back(out.features);
+    blocks.push_back(at::stack(out.block_cls_proj));
     if (text_features.defined()) logits.push_back(clip->HbaLogits(out.features, text_features));
   };
   std::vector<std::string> names;

@@ -319,7 +319,9 @@ ClipImpl::ClipImpl(const ClipConfig& c) : config_(c) {
   }
 }
 
-ImageOutputs ClipImpl::EncodeImage(const at::Tensor& images, bool pos_embedding) {
+ImageOutputs ClipImpl::EncodeImage(const at::Tensor& images, bool pos_embedding,
+                                   Precision precision) {
+  AutocastScope autocast(precision);
   auto v = visual->forward(images, pos_embedding);
   ImageOutputs out;
   out.features = v.features;  // (N, E)
@@ -331,11 +333,12 @@ ImageOutputs ClipImpl::EncodeImage(const at::Tensor& images, bool pos_embedding)
   return out;
 }
 
-at::Tensor ClipImpl::EncodeText(const at::Tensor& ids) {
+at::Tensor ClipImpl::EncodeText(const at::Tensor& ids, Precision precision) {
   TORCH_CHECK(
       ids.dim() == 2 && ids.size(1) == config_.context_length && ids.scalar_type() == at::kLong,
       "token ids must be int64 (K, ", config_.context_length, "), got ", ids.sizes(), " ",
       ids.scalar_type());
+  AutocastScope autocast(precision);
   const int64_t K = ids.size(0);
   const int64_t W = config_.transformer_width;
   const at::Tensor eot = ids.argmax(/*dim=*/-1);  // (K) EOT positions (the largest id)

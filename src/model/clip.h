@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "model/dora.h"
+#include "model/precision.h"
 
 namespace cliphba::model {
 
@@ -168,12 +169,15 @@ class ClipImpl : public torch::nn::Module {
  public:
   explicit ClipImpl(const ClipConfig& config);
 
-  // images: (N, 3, R, R), normalised. Returns features (N, E) and per-block CLS projections.
-  ImageOutputs EncodeImage(const at::Tensor& images, bool pos_embedding = true);
+  // images: (N, 3, R, R), normalised. Returns features (N, E) and per-block CLS projections,
+  // float32 whatever `precision` (the blocks' GEMMs under it: model/precision.h).
+  ImageOutputs EncodeImage(const at::Tensor& images, bool pos_embedding = true,
+                           Precision precision = Precision::kFloat32);
 
   // ids: (K, context_length) int64 token ids (< vocab_size; EOT must be the row maximum).
-  // Returns (K, E): ln_final(x[k, argmax(ids[k])]) @ text_projection. All K texts in one batch.
-  at::Tensor EncodeText(const at::Tensor& ids);
+  // Returns (K, E) float32: ln_final(x[k, argmax(ids[k])]) @ text_projection, the blocks' GEMMs
+  // in `precision`. All K texts in one batch.
+  at::Tensor EncodeText(const at::Tensor& ids, Precision precision = Precision::kFloat32);
 
   // image_features (N, E), text_features (K, E) -> (N, K) =
   // logit_scale.exp() * normalize(img) @ normalize(txt)^T (L2 along the last dim; no softmax).

@@ -42,6 +42,7 @@ using detail::CheckExistingOutput;
 using detail::CheckOutputPath;
 using detail::CheckpointPath;
 using detail::NullMaxPath;
+using detail::RemoveCheckpoint;
 using detail::WriteResults;
 
 namespace {
@@ -364,11 +365,7 @@ MantelOutcome RunMantel(const config::Config& cfg, const parallel::Comm& comm,
     } catch (const DataError&) {
       // Invalid data found mid-sweep: this sweep can never finish. The checkpoint a fresh run
       // wrote is removed (nothing half-done is left); one the run resumed from stays.
-      if (!resumed && !ckpt.empty() && comm.is_root()) {
-        std::error_code ec;
-        std::filesystem::remove(ckpt, ec);
-        std::filesystem::remove(NullMaxPath(po.out), ec);
-      }
+      if (!resumed && !ckpt.empty() && comm.is_root()) RemoveCheckpoint(po.out);
       throw;
     }
     std::vector<int64_t> owned(comm.size());
@@ -570,11 +567,7 @@ PermuteOutcome RunPermute(const config::Config& cfg, const parallel::Comm& comm,
   }
   if (!po.out.empty()) {
     WriteResults(cfg, comm, hash, res, n_timepoints);
-    if (comm.is_root()) {
-      std::error_code ec;
-      std::filesystem::remove(CheckpointPath(po.out), ec);  // superseded by the committed file
-      std::filesystem::remove(NullMaxPath(po.out), ec);
-    }
+    if (comm.is_root()) RemoveCheckpoint(po.out);  // superseded by the committed file
   }
   return res;
 }

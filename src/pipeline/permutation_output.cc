@@ -133,6 +133,12 @@ void CheckOutputPath(const config::PermuteOptions& po, const RunFlags& flags) {
                       " holds an unfinished run: --resume continues it, --force discards it");
 }
 
+void RemoveCheckpoint(const std::string& out) {
+  std::error_code ec;
+  std::filesystem::remove(CheckpointPath(out), ec);
+  std::filesystem::remove(NullMaxPath(out), ec);
+}
+
 // On --resume: an existing finished OUT must come from the same settings.
 void CheckExistingOutput(const std::string& out, const std::string& hash, const RunFlags& flags) {
   if (out.empty() || !std::filesystem::exists(out) || flags.force) return;

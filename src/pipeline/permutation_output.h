@@ -17,6 +17,9 @@ inline std::string CheckpointPath(const std::string& out) { return out + ".ckpt"
 // more than one chunk, or permute.save_null): OUT.ckpt.null_max, N float64 written in place.
 inline std::string NullMaxPath(const std::string& out) { return CheckpointPath(out) + ".null_max"; }
 
+// Removes OUT.ckpt and OUT.ckpt.null_max (those that exist). Never throws. Call on one rank.
+void RemoveCheckpoint(const std::string& out);
+
 // Before any work (the output policy of README.md): permute.out (and its checkpoint) must not be
 // one of the inputs, nor a folder; without --resume an existing result or checkpoint is replaced
 // only with --force. Throws ConfigError (exit 2) naming the file and the flag.

@@ -87,13 +87,9 @@ at::Tensor EmbedShards(BehaviorModel& bm, const train::MegImages& images, int64_
     train::ForEachImageChunk(
         images, bm.normalization, bm.clip->config().image_resolution, mine, batch,
         [&](int64_t b, int64_t e, const at::Tensor& px) {
-          at::Tensor features;
-          {
-            model::AutocastScope autocast(precision);  // the tower; HbaLogits is float32
-            features = bm.clip->EncodeImage(px).features;
-          }
           local.slice(0, b - mine.begin, e - mine.begin)
-              .copy_(bm.clip->HbaLogits(features, bm.text_features));
+              .copy_(bm.clip->HbaLogits(bm.clip->EncodeImage(px, true, precision).features,
+                                        bm.text_features));
         });
   });
   at::Tensor all = at::zeros({n, k}, at::kFloat);

@@ -141,20 +141,12 @@ Stage BuildStage(const TrainBehaviorOptions& o) {
 
 // (K, E) float32 text features of the prompts, all in one batch (the tower's GEMMs in
 // train.behavior.precision).
-at::Tensor TextFeatures(Stage& s) {
-  model::AutocastScope autocast(s.precision);
-  return s.clip->EncodeText(s.token_ids);
-}
+at::Tensor TextFeatures(Stage& s) { return s.clip->EncodeText(s.token_ids, s.precision); }
 
 // images (b, 3, R, R), text (K, E) -> HBA logits (b, K), float32 (the tower in s.precision; the
 // backward runs outside the autocast scope, as autocast prescribes).
 at::Tensor Predict(Stage& s, const at::Tensor& images, const at::Tensor& text) {
-  at::Tensor features;
-  {
-    model::AutocastScope autocast(s.precision);
-    features = s.clip->EncodeImage(images).features;
-  }
-  return s.clip->HbaLogits(features, text);
+  return s.clip->HbaLogits(s.clip->EncodeImage(images, true, s.precision).features, text);
 }
 
 // Predictions (len(items), K) for dataset items, in order, without gradients.

@@ -190,12 +190,7 @@ int64_t VisionDoraBlocks(const TrainMegOptions& o, const model::ClipConfig& cfg)
 
 // (L, N, E) float32 per-block CLS projections of a batch of images (the tower in `precision`).
 at::Tensor BlockFeatures(model::Clip& clip, const at::Tensor& images, model::Precision precision) {
-  at::Tensor f;
-  {
-    model::AutocastScope autocast(precision);
-    f = at::stack(clip->EncodeImage(images).block_cls_proj, 0);
-  }
-  return model::AsFloat32(f);
+  return at::stack(clip->EncodeImage(images, true, precision).block_cls_proj, 0);
 }
 
 // Collective, no gradient: (L, len(paths), E) for the given image files; each rank encodes its

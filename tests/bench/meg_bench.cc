@@ -84,12 +84,9 @@ struct MegSetup {
 
   // bfloat16: the image tower under autocast; the head, Pearson RDMs and loss in float32.
   double Step(int64_t step, Precision precision = Precision::kFloat32) {
-    at::Tensor feats = cache;
-    if (!feats.defined()) {
-      AutocastScope autocast(precision);
-      feats = at::stack(clip->EncodeImage(images).block_cls_proj, 0);
-    }
-    feats = AsFloat32(feats);
+    at::Tensor feats = cache.defined()
+                           ? cache
+                           : at::stack(clip->EncodeImage(images, true, precision).block_cls_proj, 0);
     at::Tensor emb = head->Embeddings(feats, text_norm, scale, true,
                                       at::detail::createCPUGenerator(uint64_t(step)));
     train::MegLossTerms l = loss(train::PearsonRdm(emb), target);

@@ -353,8 +353,18 @@ TEST(TrainMegTest, Stage1TextTowerIsUsed) {
   config::TrainMegOptions o = m.options;
   o.epochs = 0;
   MegTrainResult base = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
-  const std::string s1 = kOut + "/data_stage1/stage1";
-  fs::create_directories(s1);
+  // A stage-1 folder (best.safetensors + best.json with its DoRA placement) holding `sd`; trains
+  // a MEG model on it into kOut/stage1/<name> and returns the result.
+  auto train_on_stage1 = [&](const std::string& name, const model::StateDict& sd) {
+    const std::string dir = kOut + "/data_stage1/" + name;
+    fs::create_directories(dir);
+    model::SaveSafetensors(dir + "/best.safetensors", sd);
+    std::ofstream(dir + "/best.json") << R"({"dora": {"rank": 4, "alpha": 16, "vision_blocks": 0,
+    "text_blocks": 1, "train_magnitude": true}})";
+    o.behavior_checkpoint = dir + "/best.safetensors";
+    o.out_dir = kOut + "/stage1/" + name;
+    return TrainMeg(o, kInfo, false, parallel::Comm::Serial());
+  };
   // Build the adapter tensors from the base checkpoint's last text block out_proj.
   model::StateDict ck = model::LoadSafetensors(o.checkpoint);
   const std::string p = "transformer.resblocks.1.attn.out_proj.";
@@ -366,24 +376,12 @@ TEST(TrainMegTest, Stage1TextTowerIsUsed) {
                 {p + "delta_D_A", at::zeros({4, 64})},
                 {p + "delta_D_B", at::zeros({64, 4})},
                 {p + "bias", bias.clone()}};
-  model::SaveSafetensors(s1 + "/best.safetensors", sd);
-  std::ofstream(s1 + "/best.json") << R"({"dora": {"rank": 4, "alpha": 16, "vision_blocks": 0,
-    "text_blocks": 1, "train_magnitude": true}})";
-  o.behavior_checkpoint = s1 + "/best.safetensors";
-  o.out_dir = kOut + "/stage1/b";
-  MegTrainResult tuned = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
+  MegTrainResult tuned = train_on_stage1("stage1", sd);
   EXPECT_GT(std::fabs(tuned.p0 - base.p0), 1e-6);
   // The identity adapter (m = the column norms, delta 0) reproduces the base text features: the
   // same initial losses (so the change above comes from the adapter, not from loading one).
-  const std::string s0 = kOut + "/data_stage1/identity";
-  fs::create_directories(s0);
   sd.entries[0].second = mag.clone();
-  model::SaveSafetensors(s0 + "/best.safetensors", sd);
-  std::ofstream(s0 + "/best.json") << R"({"dora": {"rank": 4, "alpha": 16, "vision_blocks": 0,
-    "text_blocks": 1, "train_magnitude": true}})";
-  o.behavior_checkpoint = s0 + "/best.safetensors";
-  o.out_dir = kOut + "/stage1/identity";
-  MegTrainResult same = TrainMeg(o, kInfo, false, parallel::Comm::Serial());
+  MegTrainResult same = train_on_stage1("identity", sd);
   EXPECT_NEAR(same.p0, base.p0, 1e-6);
   EXPECT_NEAR(same.m0, base.m0, 1e-6);
 }
