@@ -321,7 +321,7 @@ ClipImpl::ClipImpl(const ClipConfig& c) : config_(c) {
 
 ImageOutputs ClipImpl::EncodeImage(const at::Tensor& images, bool pos_embedding,
                                    Precision precision) {
-  AutocastScope autocast(precision);
+  AutocastScope autocast(precision, images.device().type());  // CPU or CUDA autocast
   auto v = visual->forward(images, pos_embedding);
   ImageOutputs out;
   out.features = v.features;  // (N, E)
@@ -338,7 +338,7 @@ at::Tensor ClipImpl::EncodeText(const at::Tensor& ids, Precision precision) {
       ids.dim() == 2 && ids.size(1) == config_.context_length && ids.scalar_type() == at::kLong,
       "token ids must be int64 (K, ", config_.context_length, "), got ", ids.sizes(), " ",
       ids.scalar_type());
-  AutocastScope autocast(precision);
+  AutocastScope autocast(precision, ids.device().type());
   const int64_t K = ids.size(0);
   const int64_t W = config_.transformer_width;
   const at::Tensor eot = ids.argmax(/*dim=*/-1);  // (K) EOT positions (the largest id)

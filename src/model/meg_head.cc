@@ -119,7 +119,7 @@ void MegHeadImpl::SetWfr(const at::Tensor& values) {
 }
 
 at::Tensor MegHeadImpl::BlockWeights() const {
-  at::Tensor mix = at::mm(averaging_.to(wfr.scalar_type()), wfr);  // (T, L)
+  at::Tensor mix = at::mm(averaging_.to(wfr.device(), wfr.scalar_type()), wfr);  // (T, L)
   // min/max over dim (not amin/amax), as the reference: at a tie the gradient goes to the first
   // index alone instead of being split evenly, which decides the Wfr gradient at the one-hot start.
   at::Tensor lo = std::get<0>(mix.min(1, true)), hi = std::get<0>(mix.max(1, true));
@@ -128,7 +128,7 @@ at::Tensor MegHeadImpl::BlockWeights() const {
 }
 
 at::Tensor MegHeadImpl::MixWeights() const {
-  const at::Tensor s = at::mv(averaging_.to(wfr.scalar_type()), visual_scaler);  // (T)
+  const at::Tensor s = at::mv(averaging_.to(wfr.device(), wfr.scalar_type()), visual_scaler);  // (T)
   return BlockWeights() * s.unsqueeze(1);                                       // (T, L)
 }
 
@@ -166,12 +166,13 @@ at::Tensor MegHeadImpl::Finish(const at::Tensor& raw, int64_t t_begin, const at:
   TORCH_CHECK(!normal.defined() || normal.sizes() == raw.sizes(), "MegHead: normal draws ",
               normal.sizes(), ", expected ", raw.sizes());
   const auto dt = raw.scalar_type();
-  const at::Tensor a = averaging_.narrow(0, t_begin, count).to(dt);
+  const at::Tensor a = averaging_.narrow(0, t_begin, count).to(raw.device(), dt);
   const at::Tensor bt = at::mv(a, beta.to(dt)).view({count, 1, 1});  // (count, 1, 1)
   at::Tensor pre = raw;
   if (normal.defined()) {
     const at::Tensor level =
-        noise_level.to(dt).index_select(0, centre_.narrow(0, t_begin, count)).view({count, 1, 1});
+        noise_level.to(dt).index_select(0, centre_.narrow(0, t_begin, count).to(raw.device()))
+            .view({count, 1, 1});
     pre = raw + normal.to(dt) * raw.std({1}, /*unbiased=*/true, /*keepdim=*/true) * level;
   }
   return at::relu(bt * pre) + (uniform.to(dt) * 1e-5 + 1e-6);
@@ -189,10 +190,12 @@ at::Tensor MegHeadImpl::Embeddings(const at::Tensor& block_cls, const at::Tensor
                                    double logit_scale_exp, bool noise,
                                    at::Generator generator) const {
   const std::vector<int64_t> draws{timepoints(), block_cls.size(1), text_norm.size(0)};
-  const auto opts = block_cls.options().requires_grad(false);
+  // Drawn on the generator's device (the trainers' generators are CPU ones, a function of (seed,
+  // step)) and moved to the features' device: the same draws on CPU and GPU.
+  const auto opts = block_cls.options().requires_grad(false).device(generator.device());
   at::Tensor normal;
-  if (noise) normal = at::randn(draws, generator, opts);
-  at::Tensor uniform = at::rand(draws, generator, opts);
+  if (noise) normal = at::randn(draws, generator, opts).to(block_cls.device());
+  at::Tensor uniform = at::rand(draws, generator, opts).to(block_cls.device());
   return Forward(block_cls, text_norm, logit_scale_exp, normal, uniform).embedding;
 }
 

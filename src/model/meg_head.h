@@ -95,8 +95,9 @@ class MegHeadImpl : public torch::nn::Module {
   Outputs Forward(const at::Tensor& block_cls, const at::Tensor& text_norm, double logit_scale_exp,
                   const at::Tensor& normal, const at::Tensor& uniform) const;
 
-  // Forward with draws from `generator`: N first (only if `noise`), then U, each (T, B, K).
-  // Returns the embeddings (T, B, K).
+  // Forward with draws from `generator`: N first (only if `noise`), then U, each (T, B, K), drawn
+  // on the generator's device and moved to block_cls's (a CPU generator gives the same draws for
+  // CPU and CUDA features). Returns the embeddings (T, B, K).
   at::Tensor Embeddings(const at::Tensor& block_cls, const at::Tensor& text_norm,
                         double logit_scale_exp, bool noise, at::Generator generator) const;
 

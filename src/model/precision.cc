@@ -1,6 +1,7 @@
 #include "model/precision.h"
 
 #include <ATen/autocast_mode.h>
+#include <torch/version.h>
 
 #include <fstream>
 #include <sstream>
@@ -19,44 +20,63 @@ const char* PrecisionName(Precision p) {
   return p == Precision::kBFloat16 ? "bfloat16" : "float32";
 }
 
+// LibTorch 2.4 replaced the per-device autocast functions (is_cpu_enabled, set_enabled for CUDA,
+// get_autocast_gpu_dtype, ...) by ones that take the device type; later releases drop the old ones.
+namespace {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+bool AutocastEnabled(at::DeviceType d) { return at::autocast::is_autocast_enabled(d); }
+void SetAutocastEnabled(at::DeviceType d, bool on) { at::autocast::set_autocast_enabled(d, on); }
+at::ScalarType AutocastDtype(at::DeviceType d) { return at::autocast::get_autocast_dtype(d); }
+void SetAutocastDtype(at::DeviceType d, at::ScalarType t) { at::autocast::set_autocast_dtype(d, t); }
+#else
+bool AutocastEnabled(at::DeviceType d) {
+  return d == at::kCUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+}
+void SetAutocastEnabled(at::DeviceType d, bool on) {
+  if (d == at::kCUDA)
+    at::autocast::set_enabled(on);
+  else
+    at::autocast::set_cpu_enabled(on);
+}
+at::ScalarType AutocastDtype(at::DeviceType d) {
+  return d == at::kCUDA ? at::autocast::get_autocast_gpu_dtype()
+                        : at::autocast::get_autocast_cpu_dtype();
+}
+void SetAutocastDtype(at::DeviceType d, at::ScalarType t) {
+  if (d == at::kCUDA)
+    at::autocast::set_autocast_gpu_dtype(t);
+  else
+    at::autocast::set_autocast_cpu_dtype(t);
+}
+#endif
+}  // namespace
+
 AutocastScope::AutocastScope(Precision p, at::DeviceType device) : device_(device) {
   if (p != Precision::kBFloat16) return;
   active_ = true;
-  if (device_ == at::kCUDA) {
-    prev_enabled_ = at::autocast::is_enabled();
-    prev_dtype_ = at::autocast::get_autocast_gpu_dtype();
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
-  } else {
-    prev_enabled_ = at::autocast::is_cpu_enabled();
-    prev_dtype_ = at::autocast::get_autocast_cpu_dtype();
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    at::autocast::set_cpu_enabled(true);
-  }
+  prev_enabled_ = AutocastEnabled(device_);
+  prev_dtype_ = AutocastDtype(device_);
+  SetAutocastDtype(device_, at::kBFloat16);
+  SetAutocastEnabled(device_, true);
   at::autocast::increment_nesting();
 }
 
 AutocastScope::~AutocastScope() {
   if (!active_) return;
-  if (device_ == at::kCUDA) {
-    at::autocast::set_enabled(prev_enabled_);
-    at::autocast::set_autocast_gpu_dtype(prev_dtype_);
-  } else {
-    at::autocast::set_cpu_enabled(prev_enabled_);
-    at::autocast::set_autocast_cpu_dtype(prev_dtype_);
-  }
+  SetAutocastEnabled(device_, prev_enabled_);
+  SetAutocastDtype(device_, prev_dtype_);
   if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
 }
 
 NoAutocastScope::NoAutocastScope()
-    : prev_cpu_(at::autocast::is_cpu_enabled()), prev_gpu_(at::autocast::is_enabled()) {
-  at::autocast::set_cpu_enabled(false);
-  at::autocast::set_enabled(false);
+    : prev_cpu_(AutocastEnabled(at::kCPU)), prev_gpu_(AutocastEnabled(at::kCUDA)) {
+  SetAutocastEnabled(at::kCPU, false);
+  SetAutocastEnabled(at::kCUDA, false);
 }
 
 NoAutocastScope::~NoAutocastScope() {
-  at::autocast::set_cpu_enabled(prev_cpu_);
-  at::autocast::set_enabled(prev_gpu_);
+  SetAutocastEnabled(at::kCPU, prev_cpu_);
+  SetAutocastEnabled(at::kCUDA, prev_gpu_);
 }
 
 bool CpuHasFastBf16() {

@@ -1,6 +1,8 @@
 // PearsonMSELongLoss and the batched Pearson RDM; see meg_loss.h.
 #include "train/meg_loss.h"
 
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard (ATen.h no longer brings it in LibTorch 2.x)
+
 namespace cliphba::train {
 
 at::Tensor PearsonRdm(const at::Tensor& emb) {
