@@ -4,6 +4,7 @@
 #
 #   scripts/setup.sh            # as root, or as a user with sudo
 #   CLIPHBA_BUILD_DIR=/scratch/cliphba-build scripts/setup.sh
+#   CLIPHBA_TORCH_DIR=/opt/libtorch-cu130/share/cmake scripts/setup.sh   # another (CUDA) LibTorch
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -52,8 +53,13 @@ esac
 # ccache (when installed) keys on relative paths below the checkout, so a second clone of the
 # project (CI's fresh clone) reuses the objects of the first.
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}"
-if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
-  cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
+# Another LibTorch (a CUDA one): CLIPHBA_TORCH_DIR=<prefix holding Torch/TorchConfig.cmake>, e.g.
+# $(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)'); CLIPHBA_NCCL_DIR likewise.
+EXTRA=()
+[ -n "${CLIPHBA_TORCH_DIR:-}" ] && EXTRA+=(-DCLIPHBA_TORCH_DIR="$CLIPHBA_TORCH_DIR")
+[ -n "${CLIPHBA_NCCL_DIR:-}" ] && EXTRA+=(-DCLIPHBA_NCCL_DIR="$CLIPHBA_NCCL_DIR")
+if [ ! -f "$BUILD_DIR/CMakeCache.txt" ] || ((${#EXTRA[@]})); then
+  cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release "${EXTRA[@]}"
 fi
 cmake --build "$BUILD_DIR" -j "$JOBS"
 echo "setup.sh: built $BUILD_DIR/src/apps/cliphba"
