@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <fmt/core.h>
 #include <link.h>
+#include <torch/cuda.h>
 #include <torch/version.h>
 
 #include <climits>
@@ -17,6 +18,7 @@
 #include "io/library_info.h"
 #include "model/precision.h"
 #include "parallel/comm.h"
+#include "parallel/grad_sync.h"
 
 namespace cliphba::apps {
 
@@ -55,6 +57,15 @@ int RunVersion(const CommonArgs& args) {
   j["openblas_config"] = openblas_config;
   const bool bf16 = model::CpuHasFastBf16();
   j["bf16_matmul"] = bf16 ? "accelerated" : "emulated";
+  // CUDA as LibTorch sees it (0 GPUs for a CPU-only LibTorch such as Debian's) and NCCL as this
+  // build has it (the gradient backend; scripts/gpu_check.sh exercises both).
+  const bool torch_cuda = torch::cuda::is_available();
+  const int64_t torch_gpus = torch_cuda ? int64_t(torch::cuda::device_count()) : 0;
+  const parallel::NcclInfo nccl = parallel::QueryNccl();
+  j["cuda"] = {{"libtorch_cuda", at::hasCUDA()},      {"libtorch_gpus", torch_gpus},
+               {"nccl_backend", nccl.built},          {"nccl", nccl.nccl},
+               {"cuda_runtime", nccl.cuda_runtime},   {"cuda_driver", nccl.cuda_driver},
+               {"gpus", nccl.gpus},                   {"error", nccl.error}};
   j["aten_threads"] = at::get_num_threads();
   const char* wait = std::getenv("OMP_WAIT_POLICY");
   j["omp_wait_policy"] = wait ? wait : "";
@@ -72,6 +83,17 @@ int RunVersion(const CommonArgs& args) {
   fmt::print("bfloat16  {}\n", bf16 ? "accelerated (AMX-BF16 / AVX512-BF16): precision bfloat16 "
                                       "is the fast path"
                                     : "emulated (no AMX-BF16 / AVX512-BF16): keep float32");
+  fmt::print("CUDA      {}\n", at::hasCUDA() ? fmt::format("LibTorch built with CUDA, {} GPU(s) visible",
+                                                          torch_gpus)
+                                             : std::string("LibTorch without CUDA (CPU only)"));
+  if (nccl.built) {
+    fmt::print("NCCL      {} (CUDA runtime {}, driver {})\n", nccl.nccl, nccl.cuda_runtime,
+               nccl.cuda_driver.empty() ? "none" : nccl.cuda_driver);
+    for (size_t d = 0; d < nccl.gpus.size(); ++d) fmt::print("GPU {}     {}\n", d, nccl.gpus[d]);
+    if (!nccl.error.empty()) fmt::print("GPUs      none: {}\n", nccl.error);
+  } else {
+    fmt::print("NCCL      not built (CMake found no CUDA toolkit + NCCL): dist.backend mpi only\n");
+  }
   fmt::print("threads   {} (ATen), OMP_WAIT_POLICY={}\n", at::get_num_threads(),
              wait ? wait : "(unset)");
   return 0;

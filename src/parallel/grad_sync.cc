@@ -32,6 +32,7 @@ std::unique_ptr<AllreduceBackend> MakeMpiBackend(const Comm& comm) {
 
 #ifndef CLIPHBA_WITH_NCCL
 bool HaveNccl() { return false; }
+NcclInfo QueryNccl() { return NcclInfo{}; }
 std::unique_ptr<AllreduceBackend> MakeNcclBackend(const Comm&, int) {
   throw ConfigError(
       "dist.backend is nccl, but this cliphba was built without CUDA/NCCL "
@@ -45,7 +46,12 @@ std::unique_ptr<AllreduceBackend> MakeBackend(BackendKind kind, const Comm& comm
     case BackendKind::kMpi:
       return MakeMpiBackend(comm);
     case BackendKind::kNccl:
-      return MakeNcclBackend(comm, device.is_cuda() ? device.index() : 0);
+      // NCCL sums GPU tensors: refused at set-up rather than at the first all-reduce.
+      if (!device.is_cuda())
+        throw ConfigError(
+            "dist.backend is nccl, but the gradients to sum live on the CPU (cliphba's trainers "
+            "run on the CPU; NCCL sums GPU tensors): use dist.backend: mpi or auto");
+      return MakeNcclBackend(comm, device.index());
     case BackendKind::kAuto:
       break;
   }

@@ -36,11 +36,24 @@ std::unique_ptr<AllreduceBackend> MakeNcclBackend(const Comm& comm, int device_i
 // True if this build has the NCCL backend.
 bool HaveNccl();
 
+// What this build and machine offer for NCCL (`cliphba version`, scripts/gpu_check.sh): the NCCL
+// and CUDA runtime/driver versions and the GPUs the CUDA runtime sees. Fields stay empty when the
+// build has no NCCL; `error` says why the GPUs could not be listed (no driver, no device).
+struct NcclInfo {
+  bool built = false;         // HaveNccl()
+  std::string nccl;           // "2.27.7"
+  std::string cuda_runtime;   // "13.0"
+  std::string cuda_driver;    // "13.0": the newest CUDA the driver supports
+  std::vector<std::string> gpus;  // "NVIDIA H200, 139.8 GiB, sm_90"
+  std::string error;
+};
+NcclInfo QueryNccl();
+
 // The `dist.backend` choice. kAuto: NCCL for CUDA tensors when this build has it, else MPI.
 enum class BackendKind { kAuto, kMpi, kNccl };
 
 // A backend of `kind` for tensors on `device`. Collective over comm for NCCL. Throws ConfigError
-// (kNccl in a build without NCCL).
+// (kNccl in a build without NCCL, or for a CPU device).
 std::unique_ptr<AllreduceBackend> MakeBackend(BackendKind kind, const Comm& comm,
                                               const at::Device& device);
 

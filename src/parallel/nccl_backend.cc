@@ -3,7 +3,9 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "core/error.h"
 #include "parallel/grad_sync.h"
@@ -60,6 +62,35 @@ class NcclBackend : public AllreduceBackend {
 }  // namespace
 
 bool HaveNccl() { return true; }
+
+NcclInfo QueryNccl() {
+  NcclInfo info;
+  info.built = true;
+  auto dotted = [](int v, int major_div) {  // CUDA: 13000 -> "13.0"
+    return std::to_string(v / major_div) + "." + std::to_string(v % major_div / 10);
+  };
+  int v = 0;
+  if (ncclGetVersion(&v) == ncclSuccess)  // 22707 -> 2.27.7 (NCCL_VERSION_CODE layout)
+    info.nccl = std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." +
+                std::to_string(v % 100);
+  if (cudaRuntimeGetVersion(&v) == cudaSuccess) info.cuda_runtime = dotted(v, 1000);
+  if (cudaDriverGetVersion(&v) == cudaSuccess && v > 0) info.cuda_driver = dotted(v, 1000);
+  int n = 0;
+  const cudaError_t rc = cudaGetDeviceCount(&n);
+  if (rc != cudaSuccess) {
+    info.error = cudaGetErrorString(rc);
+    return info;
+  }
+  for (int d = 0; d < n; ++d) {
+    cudaDeviceProp p{};
+    if (cudaGetDeviceProperties(&p, d) != cudaSuccess) continue;
+    char mem[32];
+    std::snprintf(mem, sizeof mem, "%.1f GiB", double(p.totalGlobalMem) / double(1 << 30));
+    info.gpus.push_back(std::string(p.name) + ", " + mem + ", sm_" + std::to_string(p.major) +
+                        std::to_string(p.minor));
+  }
+  return info;
+}
 
 std::unique_ptr<AllreduceBackend> MakeNcclBackend(const Comm& comm, int device_index) {
   return std::make_unique<NcclBackend>(comm, device_index);

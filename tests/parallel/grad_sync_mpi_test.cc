@@ -5,7 +5,9 @@
 #include <mpi.h>
 
 #include <cstdio>
+#include <string>
 
+#include "core/error.h"
 #include "core/shard.h"
 #include "parallel/comm.h"
 #include "parallel/grad_sync.h"
@@ -55,6 +57,16 @@ int main(int argc, char** argv) {
   comm.AllreduceMax(maxv);
   comm.AllreduceMax(minv);
   expect(at::equal(maxv, -minv), "gradients identical on all ranks");
+
+  // NCCL for CPU tensors (what a CPU trainer with dist.backend: nccl would ask for) is refused at
+  // set-up with a ConfigError that names the key, not at the first all-reduce.
+  try {
+    parallel::MakeBackend("nccl", comm, at::Device(at::kCPU));
+    expect(false, "nccl for CPU tensors is refused");
+  } catch (const ConfigError& e) {
+    expect(std::string(e.what()).find("dist.backend is nccl") != std::string::npos,
+           "the refusal names dist.backend");
+  }
 
   int total = failures;
   MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
