@@ -1,0 +1,574 @@
+// cliphba_gpu_check: cliphba's GPU paths against their CPU counterparts (issue 19). Run by
+// scripts/gpu_check.sh on a machine with a GPU and a CUDA LibTorch; ctest runs it with
+// --device cpu as a self-test of the harness (both sides on the CPU; the NCCL check then compares
+// the MPI backend with itself).
+//
+//   cliphba_gpu_check [--device cuda|cpu] [--models tiny,vitb32] [--throughput vitb32,vitl14|none]
+//                     [--peak-tflops 989.4] [--steps 10] [--json FILE]
+//
+// Checks (one line each on stdout, one record each in --json; exit 0 when every check passes, 1
+// when one fails, 2 for bad arguments or no CUDA device):
+//   nccl        the NCCL gradient backend (chosen by dist.backend auto for GPU tensors; its
+//               communicator set up from MPI, the bucketed all-reduce, averaging over ranks,
+//               teardown, a second set-up) and the MPI backend's GPU staging path against the MPI
+//               backend on CPU copies of the same gradients: max |diff| <= 1e-6. Ranks share out the GPUs
+//               (device = rank); NCCL refuses two ranks on one GPU, so with one GPU this is one
+//               rank and rings of several GPUs stay untested.
+//   stage1/..   two Stage-1 training steps (image + text towers with DoRA, HBA logits, MSE,
+//               backward, AdamW) on the device, float32 and bfloat16, against the same steps on the
+//               CPU in float32 from the same weights and data: |dloss| / |loss| <= 1e-4 (float32),
+//               <= 1e-2 (bfloat16), for each step.
+//   meg2/..     two MEG phase-2 steps (DoRA on every vision block, the MEG head and its noise drawn
+//               from a CPU generator of (step), Pearson RDMs, PearsonMSELongLoss), likewise.
+//   mantel      the Mantel kernel (permuted gather + GEMM, float32) on the device against the CPU:
+//               every null statistic within 1e-5; p and p_fwer equal except at timepoints where a
+//               null statistic and the observed one fall on different sides of each other on the
+//               two devices (ties within float32 rounding, counted).
+//   throughput  bfloat16 Stage-1 and MEG phase-2 steps: images/s and model FLOP utilisation (MFU)
+//               against the card's dense bf16 peak (--peak-tflops) and the bf16 matmul rate
+//               measured in the same run (8192^3). FLOPs counted: the towers' GEMMs (24 L W^2 +
+//               4 L^2 W per block and token sequence, the patch projection), forward through every
+//               block and backward (2x forward) through the blocks that carry DoRA.
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/optim/adamw.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "model/clip.h"
+#include "model/dora.h"
+#include "model/meg_head.h"
+#include "model/precision.h"
+#include "parallel/comm.h"
+#include "parallel/grad_sync.h"
+#include "stats/mantel.h"
+#include "train/meg_loss.h"
+
+namespace cliphba {
+namespace {
+
+using model::Clip;
+using model::ClipConfig;
+using model::Precision;
+
+struct Args {
+  std::string device = "cuda";
+  std::vector<std::string> models{"tiny", "vitb32"};
+  std::vector<std::string> throughput{"vitb32", "vitl14"};
+  double peak_tflops = 989.4;  // H100/H200 SXM dense bf16
+  int steps = 10;
+  std::string json;
+};
+
+std::vector<std::string> SplitList(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ','))
+    if (!item.empty() && item != "none") out.push_back(item);
+  return out;
+}
+
+ClipConfig ConfigNamed(const std::string& name) {
+  if (name == "tiny") return model::MakeClipConfig(32, 8, 64, 2, 32, 64, 2, 4096);
+  if (name == "vitb32") return model::MakeClipConfig(224, 32, 768, 12, 512, 512, 12, 49408);
+  if (name == "vitl14") return model::MakeClipConfig(224, 14, 1024, 24, 768, 768, 12, 49408);
+  throw std::invalid_argument("unknown model '" + name + "' (tiny, vitb32, vitl14)");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results: one JSON record per check; `pass` decides the exit code.
+
+struct Report {
+  nlohmann::json records = nlohmann::json::array();
+  bool all_pass = true;
+  bool print = true;  // rank 0 prints
+  void Add(const std::string& name, bool pass, nlohmann::json numbers, const std::string& line) {
+    numbers["check"] = name;
+    numbers["pass"] = pass;
+    records.push_back(numbers);
+    all_pass = all_pass && pass;
+    if (print) std::printf("%-28s %s  %s\n", name.c_str(), pass ? "PASS" : "FAIL", line.c_str());
+    std::fflush(stdout);
+  }
+  void Info(const std::string& name, nlohmann::json numbers, const std::string& line) {
+    numbers["check"] = name;
+    records.push_back(numbers);
+    if (print) std::printf("%-28s info  %s\n", name.c_str(), line.c_str());
+    std::fflush(stdout);
+  }
+};
+
+template <typename... V>
+std::string Fmt(const char* f, V... values) {  // printf into a string; values are doubles
+  char buf[320];
+  std::snprintf(buf, sizeof buf, f, double(values)...);
+  return buf;
+}
+
+// Random token ids of K prompts: 12 tokens then the EOT (the largest id), zeros after.
+at::Tensor PromptIds(const ClipConfig& cfg, int64_t k) {
+  at::Tensor ids = at::zeros({k, cfg.context_length}, at::kLong);
+  ids.slice(1, 0, 12).copy_(at::randint(1, cfg.vocab_size - 1, {k, 12}));
+  ids.select(1, 12).fill_(cfg.vocab_size - 1);
+  return ids;
+}
+
+// The same weights on every device: seeded construction, then moved.
+Clip SeededClip(const ClipConfig& cfg, int64_t vision_dora, int64_t text_dora, double alpha,
+                bool magnitude, const at::Device& device) {
+  at::manual_seed(1);
+  Clip clip(cfg);
+  model::ApplyDora(clip, vision_dora, text_dora, 32, alpha, magnitude);
+  clip->to(device);
+  return clip;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stage 1 (CLIP-HBA-Behavior) and MEG phase 2 steps, device-agnostic.
+
+struct Stage1 {
+  Stage1(const ClipConfig& cfg, int64_t batch, const at::Device& d, Precision p)
+      : clip(SeededClip(cfg, 2, 1, 32.0, true, d)), precision(p) {
+    std::vector<at::Tensor> trainable;
+    for (const auto& t : clip->parameters())
+      if (t.requires_grad()) trainable.push_back(t);
+    opt = std::make_unique<torch::optim::AdamW>(trainable, torch::optim::AdamWOptions(3e-4));
+    at::manual_seed(2);
+    images = at::randn({batch, 3, cfg.image_resolution, cfg.image_resolution}).to(d);
+    ids = PromptIds(cfg, 66).to(d);
+    targets = (at::rand({batch, 66}) * 2.0).to(d);
+  }
+  double Step() {
+    at::Tensor img = clip->EncodeImage(images, true, precision).features;
+    at::Tensor txt = clip->EncodeText(ids, precision);
+    at::Tensor loss = torch::nn::functional::mse_loss(clip->HbaLogits(img, txt), targets);
+    opt->zero_grad();
+    loss.backward();
+    opt->step();
+    return loss.item<double>();
+  }
+  Clip clip;
+  Precision precision;
+  std::unique_ptr<torch::optim::AdamW> opt;
+  at::Tensor images, ids, targets;
+};
+
+struct MegPhase2 {
+  MegPhase2(const ClipConfig& cfg, int64_t batch, const at::Device& d, Precision p)
+      : clip(SeededClip(cfg, cfg.vision_layers, 0, 16.0, false, d)), precision(p) {
+    clip->eval();
+    at::manual_seed(3);
+    const int64_t t_full = 281;
+    model::MegHeadOptions o;
+    o.axis_start_ms = -100;
+    o.axis_step_ms = 5;
+    o.axis_size = t_full;
+    o.train_start_ms = 0;
+    o.train_end_ms = 700;
+    o.train_step_ms = 25;  // T 29
+    o.window_ms = 10;
+    head = model::MegHead(o, cfg.vision_layers, at::rand({t_full}), at::rand({t_full}),
+                          at::rand({t_full}));
+    head->to(d);
+    {
+      at::NoGradGuard no_grad;
+      at::Tensor text = clip->EncodeText(PromptIds(cfg, 66).to(d));  // once: the text tower is frozen
+      text_norm = text / text.norm(2, {1}, true);
+      scale = clip->logit_scale.exp().item<double>();
+    }
+    images = at::randn({batch, 3, cfg.image_resolution, cfg.image_resolution}).to(d);
+    at::Tensor u = at::rand({head->timepoints(), batch, batch});
+    target = ((u + u.transpose(1, 2)) / 2 * (1 - at::eye(batch))).to(d);
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(std::vector<at::Tensor>{head->wfr},
+                        std::make_unique<torch::optim::AdamWOptions>(3e-3));
+    std::vector<at::Tensor> dora;
+    for (const auto& t : clip->parameters())
+      if (t.requires_grad()) dora.push_back(t);
+    groups.emplace_back(dora, std::make_unique<torch::optim::AdamWOptions>(3e-5));
+    opt = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(3e-3));
+    loss.p_weight = 1;
+    loss.m_weight = 0.1;
+    loss.g_weight = 0.15;
+  }
+  double Step() {
+    at::Tensor feats = at::stack(clip->EncodeImage(images, true, precision).block_cls_proj, 0);
+    // The noise of step k from a CPU generator of k, as the trainer draws it.
+    at::Tensor emb = head->Embeddings(feats, text_norm, scale, true,
+                                      at::detail::createCPUGenerator(uint64_t(step++)));
+    train::MegLossTerms l = loss(train::PearsonRdm(emb), target);
+    opt->zero_grad();
+    l.total.backward();
+    opt->step();
+    return l.total.item<double>();
+  }
+  Clip clip;
+  Precision precision;
+  model::MegHead head{nullptr};
+  at::Tensor text_norm, images, target;
+  double scale = 1;
+  int64_t step = 0;
+  std::unique_ptr<torch::optim::AdamW> opt;
+  train::PearsonMSELongLoss loss;
+};
+
+// ---------------------------------------------------------------------------------------------
+// (a) NCCL against MPI on the same gradients.
+
+void CheckNccl(const parallel::Comm& comm, const at::Device& device, Report* report) {
+  // --device cpu: the same code, `auto` choosing the MPI backend on both sides (the harness's
+  // self-test; no NCCL).
+  if (device.is_cuda() && !parallel::HaveNccl()) {
+    report->Add("nccl", false, {{"error", "built without NCCL"}},
+                "this build has no NCCL backend (CMake found no CUDA toolkit + NCCL)");
+    return;
+  }
+  // Gradients of one tiny Stage-1 step, different on every rank (seeded by rank).
+  const ClipConfig cfg = ConfigNamed("tiny");
+  Clip clip = SeededClip(cfg, 2, 1, 32.0, true, at::kCPU);
+  at::manual_seed(100 + comm.rank());
+  at::Tensor img = clip->EncodeImage(at::randn({4, 3, 32, 32})).features;
+  at::Tensor loss = torch::nn::functional::mse_loss(
+      clip->HbaLogits(img, clip->EncodeText(PromptIds(cfg, 66))), at::rand({4, 66}));
+  loss.backward();
+  // Three copies: CPU tensors for the MPI backend; GPU tensors for NCCL; GPU tensors for the MPI
+  // backend's staging path (device -> host -> device).
+  std::vector<at::Tensor> host, dev, staged;
+  int64_t bytes = 0;
+  for (const auto& p : clip->parameters()) {
+    if (!p.requires_grad() || !p.grad().defined()) continue;
+    at::Tensor h = p.detach().clone().requires_grad_(true);
+    h.mutable_grad() = p.grad().clone();
+    // Copies, also for --device cpu (where .to() would return the same tensor).
+    at::Tensor g = p.detach().to(device).clone().requires_grad_(true);
+    g.mutable_grad() = p.grad().to(device).clone();
+    at::Tensor s = p.detach().to(device).clone().requires_grad_(true);
+    s.mutable_grad() = p.grad().to(device).clone();
+    host.push_back(h);
+    dev.push_back(g);
+    staged.push_back(s);
+    bytes += p.numel() * 4;
+  }
+  const int64_t bucket = 8 << 10;  // 8 KiB: several buckets
+  auto mpi = parallel::MakeBackend("mpi", comm, at::kCPU);
+  parallel::AllreduceGradients(host, *mpi, bucket);
+  parallel::AllreduceGradients(staged, *mpi, bucket);
+  double max_diff = 0, max_staged = 0, check_sum = 0;
+  std::string chosen;
+  {
+    auto nccl = parallel::MakeBackend("auto", comm, device);  // auto: NCCL for CUDA tensors
+    chosen = nccl->name();
+    parallel::AllreduceGradients(dev, *nccl, bucket);
+    for (size_t i = 0; i < host.size(); ++i) {
+      at::Tensor a = host[i].grad() / double(comm.size());  // the average over ranks
+      at::Tensor b = dev[i].grad().div(double(comm.size())).cpu();
+      at::Tensor c = staged[i].grad().div(double(comm.size())).cpu();
+      max_diff = std::max(max_diff, (a - b).abs().max().item<double>());
+      max_staged = std::max(max_staged, (a - c).abs().max().item<double>());
+    }
+  }  // teardown: the communicator is destroyed here
+  {
+    auto again = parallel::MakeBackend("auto", comm, device);  // a second set-up works
+    at::Tensor ones = at::ones({1000}, at::TensorOptions(device).dtype(at::kFloat));
+    again->SumInPlace(ones);
+    check_sum = ones.mean().item<double>();
+  }
+  const std::string expected = device.is_cuda() ? "nccl" : "mpi";
+  const bool pass = chosen == expected && max_diff <= 1e-6 && max_staged <= 1e-6 &&
+                    check_sum == double(comm.size());
+  report->Add(device.is_cuda() ? "nccl" : "nccl (cpu: mpi vs mpi)", pass,
+              {{"ranks", comm.size()}, {"tensors", host.size()}, {"bytes", bytes},
+               {"buckets", (bytes + bucket - 1) / bucket}, {"auto_backend", chosen},
+               {"max_abs_diff", max_diff}, {"max_abs_diff_mpi_staged", max_staged},
+               {"second_setup_sum", check_sum}},
+              "auto -> " + chosen +
+                  Fmt(", %.0f rank(s), %.0f buckets: max |NCCL - MPI| %.2e, |MPI staged from "
+                      "GPU - MPI| %.2e (<= 1e-6); second set-up sum %.0f",
+                      comm.size(), double((bytes + bucket - 1) / bucket), max_diff, max_staged,
+                      check_sum));
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b) steps on the device against the CPU.
+
+template <typename StepT>
+void CheckSteps(const std::string& kind, const std::string& name, int64_t batch,
+                const at::Device& device, Report* report) {
+  const ClipConfig cfg = ConfigNamed(name);
+  std::vector<double> ref;
+  {
+    StepT cpu(cfg, batch, at::kCPU, Precision::kFloat32);
+    ref = {cpu.Step(), cpu.Step()};
+  }
+  for (Precision p : {Precision::kFloat32, Precision::kBFloat16}) {
+    StepT dev(cfg, batch, device, p);
+    const std::vector<double> got{dev.Step(), dev.Step()};
+    double worst = 0;
+    for (size_t i = 0; i < got.size(); ++i)
+      worst = std::max(worst, std::abs(got[i] - ref[i]) / std::max(std::abs(ref[i]), 1e-12));
+    const double tol = p == Precision::kFloat32 ? 1e-4 : 1e-2;
+    const std::string check = kind + "/" + name + "/" + model::PrecisionName(p);
+    report->Add(check, worst <= tol,
+                {{"batch", batch}, {"cpu_losses", ref}, {"device_losses", got},
+                 {"max_rel_diff", worst}, {"tolerance", tol}},
+                Fmt("b%.0f losses %.6g %.6g vs CPU float32 %.6g %.6g", double(batch), got[0],
+                    got[1], ref[0], ref[1]) +
+                    Fmt(": max rel diff %.2e (<= %.0e)", worst, tol));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// (c) the Mantel kernel on the device against the CPU.
+
+struct MantelRun {
+  at::Tensor observed, nulls;  // (T) float64, (N, T) float64
+  stats::MantelPValues p;
+};
+
+MantelRun RunMantel(const at::Tensor& model_z, const at::Tensor& neural_z, int64_t n,
+                    int64_t n_perm, int64_t batch, const at::Device& d) {
+  const int64_t T = neural_z.size(0), m = neural_z.size(1);
+  at::Tensor square = stats::SquareFromCondensed(model_z.to(at::kFloat), n).to(d);
+  at::Tensor nz = neural_z.to(d, at::kFloat);
+  at::Tensor gather = at::empty({batch, m}, square.options());
+  at::Tensor buf = at::empty({batch, T}, square.options());
+  MantelRun r;
+  r.observed = stats::MantelObserved(square, nz, gather, buf);
+  stats::MantelCounts counts = stats::MakeMantelCounts(T, n_perm);
+  std::vector<at::Tensor> nulls;
+  for (int64_t first = 0; first < n_perm; first += batch) {
+    const int64_t count = std::min(batch, n_perm - first);
+    at::Tensor perms = stats::DrawPermutations(7, first, count, n);
+    stats::MantelAccumulate(square, nz, r.observed, perms, first, 0, stats::Tail::kUpper, gather,
+                            buf, &counts);
+    nulls.push_back(buf.view({-1}).narrow(0, 0, count * T).view({count, T}).to(at::kCPU,
+                                                                                at::kDouble));
+  }
+  r.nulls = at::cat(nulls, 0);
+  r.p = stats::MantelFinish(r.observed, counts, stats::Tail::kUpper);
+  return r;
+}
+
+void CheckMantel(const at::Device& device, Report* report) {
+  const int64_t n = 80, m = n * (n - 1) / 2, T = 40, n_perm = 2000, batch = 250;
+  at::manual_seed(4);
+  at::Tensor model = at::rand({m}, at::kDouble);
+  at::Tensor neural = at::rand({T, m}, at::kDouble);
+  // A signal that rises and falls over time, so the p-values span the whole range.
+  at::Tensor w = at::linspace(0, 3.14159, T, at::kDouble).sin().mul(0.08).unsqueeze(1);
+  neural = neural + w * model.unsqueeze(0);
+  const auto kind = stats::CorrelationKind::kPearson;
+  at::Tensor mz = stats::StandardizeRows(model.unsqueeze(0), kind, at::kDouble)[0];
+  at::Tensor nz = stats::StandardizeRows(neural, kind, at::kDouble);
+  MantelRun cpu = RunMantel(mz, nz, n, n_perm, batch, at::kCPU);
+  MantelRun dev = RunMantel(mz, nz, n, n_perm, batch, device);
+  const double max_null = (cpu.nulls - dev.nulls).abs().max().item<double>();
+  const double max_obs = (cpu.observed - dev.observed).abs().max().item<double>();
+  // Ties: (permutation, timepoint) where null >= observed holds on one device and not the other.
+  at::Tensor flip = (cpu.nulls >= cpu.observed.unsqueeze(0)) != (dev.nulls >= dev.observed.unsqueeze(0));
+  at::Tensor flip_t = flip.any(0);
+  const int64_t ties = flip.sum().item<int64_t>();
+  at::Tensor p_diff = cpu.p.p != dev.p.p;
+  at::Tensor fwer_diff = cpu.p.p_fwer != dev.p.p_fwer;
+  const int64_t p_unexplained = (p_diff & ~flip_t).sum().item<int64_t>();
+  // A family-wise difference needs a tie of some permutation's maximum with an observed value.
+  const int64_t fwer_diffs = fwer_diff.sum().item<int64_t>();
+  const bool fwer_ok = fwer_diffs == 0 || ties > 0;
+  const bool pass = max_null <= 1e-5 && max_obs <= 1e-5 && p_unexplained == 0 && fwer_ok;
+  report->Add("mantel", pass,
+              {{"objects", n}, {"timepoints", T}, {"permutations", n_perm},
+               {"max_abs_null_diff", max_null}, {"max_abs_observed_diff", max_obs},
+               {"ties", ties}, {"timepoints_p_differ", p_diff.sum().item<int64_t>()},
+               {"timepoints_p_fwer_differ", fwer_diffs},
+               {"p_differences_without_tie", p_unexplained}},
+              Fmt("max |null diff| %.2e, |obs diff| %.2e; %.0f ties; p differ at %.0f",
+                  max_null, max_obs, double(ties), p_diff.sum().item<double>()) +
+                  Fmt(" timepoints (%.0f without a tie), p_fwer at %.0f", double(p_unexplained),
+                      double(fwer_diffs)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// (d) throughput and model FLOP utilisation.
+
+double BlockFlops(int64_t tokens, int64_t width) {  // one sequence through one block, forward
+  const double l = double(tokens), w = double(width);
+  return 24 * l * w * w + 4 * l * l * w;
+}
+double VisionForwardFlops(const ClipConfig& c) {  // one image, every block
+  const int64_t grid = c.image_resolution / c.vision_patch_size, tokens = grid * grid + 1;
+  const double patch = 2.0 * double(grid * grid) * 3 * c.vision_patch_size * c.vision_patch_size *
+                       double(c.vision_width);
+  return patch + double(c.vision_layers) * BlockFlops(tokens, c.vision_width);
+}
+double VisionBlockFlops(const ClipConfig& c) {
+  const int64_t grid = c.image_resolution / c.vision_patch_size;
+  return BlockFlops(grid * grid + 1, c.vision_width);
+}
+
+// The bf16 matmul rate: n^3, n = 8192 on a GPU (1024 on the CPU, the harness's self-test).
+int64_t MatmulSize(const at::Device& d) { return d.is_cuda() ? 8192 : 1024; }
+double MeasureMatmulTflops(const at::Device& d) {
+  const int64_t n = MatmulSize(d);
+  at::Tensor a = at::randn({n, n}, at::TensorOptions(d).dtype(at::kBFloat16));
+  at::Tensor b = at::randn({n, n}, at::TensorOptions(d).dtype(at::kBFloat16));
+  at::Tensor c = at::mm(a, b);
+  c.sum().item<double>();
+  const auto t0 = std::chrono::steady_clock::now();
+  const int reps = 10;
+  for (int i = 0; i < reps; ++i) at::mm_out(c, a, b);
+  c.sum().item<double>();
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return 2.0 * double(n) * double(n) * double(n) * reps / s / 1e12;
+}
+
+template <typename StepT>
+double SecondsPerStep(StepT& s, int steps) {
+  for (int i = 0; i < 3; ++i) s.Step();  // warm-up (allocator, cuBLAS heuristics)
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < steps; ++i) s.Step();  // each step ends in loss.item(): synchronised
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / steps;
+}
+
+void Throughput(const Args& a, const at::Device& d, Report* report) {
+  if (a.throughput.empty()) return;
+  const double measured = MeasureMatmulTflops(d);
+  report->Info("matmul_bf16", {{"tflops", measured}, {"n", MatmulSize(d)}},
+               Fmt("%.0f^3 bf16 matmul %.3g TFLOP/s (spec %.0f)", double(MatmulSize(d)), measured,
+                   a.peak_tflops));
+  for (const auto& name : a.throughput) {
+    const ClipConfig c = ConfigNamed(name);
+    const int64_t batch = name == "vitl14" ? 64 : name == "tiny" ? 16 : 128;
+    const double fwd = VisionForwardFlops(c), block = VisionBlockFlops(c);
+    // Stage 1: forward everywhere; backward (2x) through the last 2 vision blocks and the last
+    // text block; 66 prompts of 13 tokens through the text tower every step.
+    const double text_fwd = 66.0 * double(c.transformer_layers) * BlockFlops(13, c.transformer_width);
+    const double text_bwd = 66.0 * 2.0 * BlockFlops(13, c.transformer_width);
+    for (int kind = 0; kind < 2; ++kind) {
+      double seconds, flops;
+      if (kind == 0) {
+        Stage1 s(c, batch, d, Precision::kBFloat16);
+        seconds = SecondsPerStep(s, a.steps);
+        flops = double(batch) * (fwd + 2.0 * 2.0 * block) + text_fwd + text_bwd;
+      } else {
+        MegPhase2 s(c, batch, d, Precision::kBFloat16);
+        seconds = SecondsPerStep(s, a.steps);
+        flops = double(batch) * (fwd + 2.0 * double(c.vision_layers) * block);
+      }
+      const double tflops = flops / seconds / 1e12;
+      const std::string check = std::string(kind == 0 ? "stage1" : "meg2") + "_bf16/" + name;
+      report->Info(check,
+                   {{"batch", batch}, {"seconds_per_step", seconds},
+                    {"images_per_s", double(batch) / seconds}, {"model_tflops", tflops},
+                    {"mfu_spec", tflops / a.peak_tflops}, {"mfu_measured_peak", tflops / measured}},
+                   Fmt("b%.0f %.1f ms/step, %.0f images/s, %.3g TFLOP/s", double(batch),
+                       seconds * 1e3, double(batch) / seconds, tflops) +
+                       Fmt(" = %.1f%% MFU of spec, %.1f%% of measured matmul", 100 * tflops / a.peak_tflops,
+                           100 * tflops / measured));
+    }
+  }
+}
+
+int Run(const Args& a, const parallel::Comm& comm) {
+  if (a.device != "cuda" && a.device != "cpu") {
+    std::fprintf(stderr, "cliphba_gpu_check: --device must be cuda or cpu, got '%s'\n",
+                 a.device.c_str());
+    return 2;
+  }
+  at::Device device(at::kCPU);
+  if (a.device == "cuda") {
+    if (!torch::cuda::is_available()) {
+      std::fprintf(stderr,
+                   "cliphba_gpu_check: LibTorch sees no CUDA device (LibTorch built with CUDA: "
+                   "%s); build against a CUDA LibTorch on a GPU machine (scripts/gpu_check.sh)\n",
+                   at::hasCUDA() ? "yes" : "no");
+      return 2;
+    }
+    const int64_t gpus = int64_t(torch::cuda::device_count());
+    if (comm.size() > gpus) {
+      std::fprintf(stderr, "cliphba_gpu_check: %d ranks but %lld GPU(s): NCCL needs one GPU per rank\n",
+                   comm.size(), static_cast<long long>(gpus));
+      return 2;
+    }
+    device = at::Device(at::kCUDA, c10::DeviceIndex(comm.rank()));
+    // The float32 comparisons are with IEEE float32 GEMMs and convolutions, not TF32.
+    at::globalContext().setAllowTF32CuBLAS(false);
+    at::globalContext().setAllowTF32CuDNN(false);
+  }
+  Report report;
+  report.print = comm.is_root();
+  const parallel::NcclInfo info = parallel::QueryNccl();
+  report.Info("environment",
+              {{"device", a.device}, {"ranks", comm.size()}, {"nccl", info.nccl},
+               {"cuda_runtime", info.cuda_runtime}, {"cuda_driver", info.cuda_driver},
+               {"gpus", info.gpus}, {"aten_threads", at::get_num_threads()}},
+              a.device + ", " + std::to_string(comm.size()) + " rank(s), NCCL " +
+                  (info.built ? info.nccl : std::string("not built")) +
+                  (info.gpus.empty() ? std::string() : ", " + info.gpus[0]));
+  CheckNccl(comm, device, &report);
+  at::Tensor failed = at::full({1}, report.all_pass ? 0.0 : 1.0, at::kDouble);
+  comm.AllreduceSum(failed);  // a failure on any rank fails the run
+  report.all_pass = failed.item<double>() == 0;
+  if (comm.is_root()) {  // the rest is per device: rank 0's
+    for (const auto& name : a.models) {
+      CheckSteps<Stage1>("stage1", name, name == "tiny" ? 8 : 4, device, &report);
+      CheckSteps<MegPhase2>("meg2", name, name == "tiny" ? 8 : 4, device, &report);
+    }
+    CheckMantel(device, &report);
+    Throughput(a, device, &report);
+    std::printf("%s\n", report.all_pass ? "gpu_check: every check passed"
+                                        : "gpu_check: a check FAILED");
+    if (!a.json.empty()) {
+      std::ofstream out(a.json);
+      out << report.records.dump(1) << "\n";
+    }
+  }
+  return report.all_pass ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace cliphba
+
+int main(int argc, char** argv) {
+  using namespace cliphba;
+  parallel::MpiEnvironment mpi(&argc, &argv);
+  Args a;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      const std::string k = argv[i];
+      if (i + 1 >= argc) throw std::invalid_argument(k + " needs a value");
+      const std::string v = argv[++i];
+      if (k == "--device") a.device = v;
+      else if (k == "--models") a.models = SplitList(v);
+      else if (k == "--throughput") a.throughput = SplitList(v);
+      else if (k == "--peak-tflops") a.peak_tflops = std::stod(v);
+      else if (k == "--steps") a.steps = std::stoi(v);
+      else if (k == "--json") a.json = v;
+      else throw std::invalid_argument("unknown option " + k);
+    }
+    for (const auto& m : a.models) ConfigNamed(m);
+    for (const auto& m : a.throughput) ConfigNamed(m);
+    const int threads = int(std::max(1u, std::thread::hardware_concurrency()));
+    if (!std::getenv("OMP_NUM_THREADS")) at::set_num_threads(threads);
+    return Run(a, parallel::Comm::World());
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "cliphba_gpu_check: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cliphba_gpu_check: %s\n", e.what());
+    return 1;
+  }
+}
