@@ -11,6 +11,8 @@ Figures (each part is skipped when its datasets are absent):
   own_vs_other.{png,svg}       the individual models x participants matrix with its p-value
   behavior.{png,svg}           model-vs-reference RDM comparison (Spearman bars; scatter of the
                                condensed RDMs when stored)
+  block_weights_<model>.{png,svg}  a MEG model's learned block weights over time
+                               (/meg/<model>/block_weights) as a heatmap
 Exit status: 0 on success (also when there is nothing to plot), 3 when the file cannot be read,
 4 when it is not a cliphba results file (no cliphba root attributes).
 Needs Debian's python3-h5py and python3-matplotlib (Agg backend; no display).
@@ -230,7 +232,7 @@ def behavior(f):
     if "behavior" not in f:
         return None
     b = f["behavior"]
-    out = {"spearman": {}, "scatter": None}
+    out = {"spearman": {}, "scatter": None, "objects_label": objects_of(b)[1]}
     if "scores" in b:
         s = np.asarray(b["scores"][()], dtype=float)
         rows = [_str(v) for v in b["scores"].attrs.get("rows", [str(i) for i in range(s.shape[0])])]
@@ -331,6 +333,30 @@ def plot_all(path, outdir):
             _save(fig, outdir, "alignment_overview", written)
             plt.close(fig)
 
+        summary["block_weights"] = []
+        for model in models:
+            d = "/meg/" + model + "/block_weights"
+            if d not in f:
+                continue
+            w = np.asarray(f[d][()], dtype=float)  # (T, L)
+            a = f[d].attrs
+            t = float(a.get("time_start_ms", 0)) + float(a.get("time_step_ms", 1)) * np.arange(w.shape[0])
+            centre = (w * np.arange(w.shape[1])).sum(1)  # weighted mean block per timepoint
+            summary["block_weights"].append({"model": model, "weights": w, "times": t})
+            fig, ax = plt.subplots(figsize=(7, 3.2))
+            im = ax.imshow(w.T, aspect="auto", origin="lower", cmap="magma",
+                           extent=[t[0], t[-1], -0.5, w.shape[1] - 0.5], vmin=0)
+            ax.plot(t, centre, color="tab:cyan", lw=1, label="weighted mean block")
+            fig.colorbar(im, ax=ax, label="weight")
+            ax.axvline(0, color="0.8", lw=0.8, ls=":")
+            ax.set_xlabel("time (ms)")
+            ax.set_ylabel("vision block")
+            ax.set_title(f"Learned block weights (Wfr): {model}\nmodel parameter fitted on its "
+                         "training objects (in-sample; not an evaluation)", fontsize=9)
+            ax.legend(loc="upper right", fontsize=7)
+            _save(fig, outdir, "block_weights_" + slug(model), written)
+            plt.close(fig)
+
         summary["comparisons"] = comparisons(f)
         summary["behavior_comparison"] = behavior_comparison(f)
         for cmp in summary["comparisons"]:
@@ -393,7 +419,7 @@ def plot_all(path, outdir):
                 for k, v in enumerate(vals):
                     ax.text(k, v, f"{v:.3f}", ha="center", va="bottom", fontsize=8)
             ax.set_ylabel("Spearman rho with the reference RDM")
-            ax.set_title("Behaviour: model vs reference RDM")
+            ax.set_title("Behaviour: model vs reference RDM\n" + beh["objects_label"], fontsize=10)
             if beh["scatter"] is not None:
                 name, model_rdm, ref_rdm = beh["scatter"]
                 ax = axes[0][1]

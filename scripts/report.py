@@ -99,10 +99,22 @@ def build(summary, written, outdir):
                  "large gap means the model fits its training objects' noise.")
             table(["model", "in-sample max (diagnostic)", "out-of-sample max"], rows)
         if "alignment_overview" in pngs:
-            image("alignment_overview", "Alignment of every model")
+            image("alignment_overview",
+                  f"Alignment of every model ({summary['models'][0]['objects_label']})")
         for s in summary["models"]:
             image("alignment_" + plot_results.slug(s["model"]),
                   f"Alignment: {s['model']} ({s['objects_label']})")
+
+    bws = summary.get("block_weights") or []
+    if bws:
+        heading("Learned block weights (Wfr)")
+        para("How each MEG model mixes the vision blocks' CLS features at each timepoint (rows "
+             "of /meg/<model>/block_weights sum to 1; the line is the weighted mean block). A "
+             "parameter of the unit's own model, fitted on its training objects: it describes "
+             "the model, it is not an out-of-sample result.")
+        for b in bws:
+            image("block_weights_" + plot_results.slug(b["model"]),
+                  f"Block weights over time: {b['model']} (model parameter, in-sample fit)")
 
     cmps = summary.get("comparisons") or []
     if cmps:
@@ -142,7 +154,8 @@ def build(summary, written, outdir):
              f"{', ' + ovo['objects_label'] if ovo.get('objects_label') else ''}): "
              f"own - other = {fmt(ovo['statistic'], '.4f')}, p = {fmt(ovo['p_value'], '.4g')}, "
              f"{fmt(ovo['n_permutations'], 'd')} permutations{kind}.")
-        image("own_vs_other", "Own vs other matrix")
+        image("own_vs_other",
+              f"Own vs other matrix ({ovo.get('objects_label') or 'objects not recorded'})")
 
     beh = summary.get("behavior")
     bc = summary.get("behavior_comparison")
@@ -165,7 +178,7 @@ def build(summary, written, outdir):
             table(["model RDM", "Spearman with reference"], rows)
         if "triplet_accuracy" in beh:
             para(f"Triplet accuracy: {beh['triplet_accuracy']:.3f}")
-        image("behavior", "Behaviour RDM comparison")
+        image("behavior", f"Behaviour RDM comparison ({beh['objects_label']})")
 
     if not summary["models"] and ovo is None and beh is None and bc is None:
         para("The file holds no MEG alignment, own-vs-other or behaviour results.")

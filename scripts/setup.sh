@@ -24,6 +24,7 @@ PACKAGES=(
   slurmctld slurmd slurm-client munge   # one-node Slurm for tests/slurm (munge: hard dependency)
   python3-matplotlib      # scripts/plot_results.py, scripts/report.py (Agg backend)
   python3-mne             # scripts/fif_to_h5.py (MNE -epo.fif -> epochs HDF5) and its test
+  chromium chromium-driver python3-selenium  # the report opened in a real headless browser (a test)
 )
 
 missing=()

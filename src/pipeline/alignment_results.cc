@@ -161,6 +161,30 @@ void WriteMegAlignment(io::ResultsStore* store, const std::string& model_name,
   WriteObjectsAttributes(store, g, objects);
 }
 
+void WriteBlockWeights(io::ResultsStore* store, const std::string& model_name,
+                       const at::Tensor& weights, const at::Tensor& times_ms) {
+  CheckModelName(model_name);
+  const AlignmentAxis axis = AxisFromTimes(times_ms);
+  const at::Tensor w = weights.to(at::kDouble).contiguous();
+  if (w.dim() != 2 || w.size(0) != times_ms.numel() || w.size(1) < 1 ||
+      !at::isfinite(w).all().item<bool>() || (w < 0).any().item<bool>())
+    throw DataError("MEG block weights of " + model_name + ": expected finite weights >= 0 of "
+                    "shape (" + std::to_string(times_ms.numel()) + ", L), got " +
+                    c10::str(w.sizes()));
+  const std::string d = "/meg/" + model_name + "/block_weights";
+  store->WriteTensor(d, w);
+  store->SetAttribute(d, "time_start_ms", axis.start_ms);
+  store->SetAttribute(d, "time_step_ms", axis.step_ms);
+  store->SetAttribute(d, "n_blocks", w.size(1));
+  store->SetAttribute(
+      d, "definition",
+      std::string("the model's learned mix of vision blocks per timepoint (rows: timepoints of "
+                  "/meg/times_ms, columns: vision blocks 0..L-1, each row sums to 1): Wfr "
+                  "min-max scaled and normalised per timepoint, as the MEG head mixes the "
+                  "blocks' CLS features; a parameter of the unit's own model, fitted on its "
+                  "training objects (not an out-of-sample evaluation)"));
+}
+
 void WriteCeiling(io::ResultsStore* store, const rsa::TimeResolvedCeiling& ceiling,
                   const at::Tensor& times_ms, const std::vector<std::string>& participants,
                   const AlignmentObjects& objects) {

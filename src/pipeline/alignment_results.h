@@ -72,6 +72,14 @@ void WriteMegAlignment(io::ResultsStore* store, const std::string& model_name,
                        const std::vector<std::string>& participants,
                        const AlignmentObjects& objects, const std::string& block = "alignment");
 
+// /meg/<model>/block_weights (T, L) float64: a MEG model's learned block weights over time
+// (train::MegPredictor::BlockWeights of the unit's own model: each row >= 0, summing to 1), with
+// attrs time_start_ms, time_step_ms, n_blocks and definition. A model parameter fitted on the
+// unit's training objects, not an evaluation. Throws DataError for a bad model name or a shape
+// that does not match times_ms (T) or has a negative or non-finite weight.
+void WriteBlockWeights(io::ResultsStore* store, const std::string& model_name,
+                       const at::Tensor& weights, const at::Tensor& times_ms);
+
 // /meg/ceiling/{lower, upper} (P, T) Spearman, attrs participants, definition, mean_lower and
 // mean_upper (float64 arrays (T): mean over participants), and the objects attributes (the same
 // objects, pairs and folds as the out-of-sample curves it bounds). Throws DataError for shapes.

@@ -230,6 +230,8 @@ struct ModelRdms {
   std::vector<std::string> names;
   std::vector<int64_t> fold;    // (n) in [0, n_folds); all 0 for one set of objects
   std::string objects = "insample";  // "heldout" | "cross_validated" | "insample"
+  at::Tensor block_weights;  // (T, L) the unit's own model's block weights over time (the in-sample
+                             // file, written by the unit that trained it); undefined if absent
 };
 // Atomic (ResultsStore). Throws DataError for shapes (rdm (T, m) with m = n (n - 1) / 2, fold
 // (n)), an unknown `objects`, a within-fold pair that is not finite or a cross-fold one that is.

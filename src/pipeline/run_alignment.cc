@@ -105,6 +105,8 @@ void WriteModelRdms(const std::string& path, const ModelRdms& m) {
   const int64_t n_folds =
       m.fold.empty() ? 0 : *std::max_element(m.fold.begin(), m.fold.end()) + 1;
   store.SetAttribute("/model", "n_folds", n_folds);
+  if (m.block_weights.defined())
+    store.WriteTensor("/model/block_weights", m.block_weights.to(at::kDouble).contiguous());
   store.Commit();
 }
 
@@ -125,6 +127,12 @@ ModelRdms ReadModelRdms(const std::string& path) {
   // A file without the attribute (written before the out-of-sample design) is not presented as
   // out-of-sample.
   if (in.HasAttribute("/model", "objects")) m.objects = in.ReadStringAttribute("/model", "objects");
+  if (in.Exists("/model/block_weights")) {
+    m.block_weights = in.ReadTensor("/model/block_weights").to(at::kDouble).contiguous();
+    if (m.block_weights.dim() != 2 || m.block_weights.size(0) != m.rdm.size(0))
+      throw DataError(path + ": /model/block_weights must be (T, L) with T = " +
+                      std::to_string(m.rdm.size(0)) + " timepoints");
+  }
   CheckModelRdms(path, m);
   return m;
 }
@@ -188,6 +196,7 @@ struct FoldedRdms {
   AlignmentObjects objects;
   std::vector<std::string> names;
   std::vector<int64_t> fold;
+  at::Tensor block_weights;  // (T, L) or undefined (ModelRdms::block_weights)
 };
 
 FoldedRdms Fold(const std::string& name, const std::string& path, const ModelRdms& r,
@@ -199,7 +208,7 @@ FoldedRdms Fold(const std::string& name, const std::string& path, const ModelRdm
       meg::IndicesOfNames(stack.names(), r.names, stack.source(), path + " /model/names");
   const int64_t n = int64_t(r.names.size()), n_all = int64_t(stack.names().size());
   const int64_t K = *std::max_element(r.fold.begin(), r.fold.end()) + 1;
-  FoldedRdms f{name, r.rdm, {}, {}, {r.objects, n, 0, K}, r.names, r.fold};
+  FoldedRdms f{name, r.rdm, {}, {}, {r.objects, n, 0, K}, r.names, r.fold, r.block_weights};
   for (int64_t k = 0; k < K; ++k) {
     std::vector<int64_t> local, global;
     for (int64_t i = 0; i < n; ++i)
@@ -259,7 +268,7 @@ FoldedRdms StaticOn(const Baseline& b, const FoldedRdms& design, const meg::RdmS
   sub.masked_fill_(fold.index({iu[0]}).ne(fold.index({iu[1]})),
                    std::numeric_limits<double>::quiet_NaN());
   ModelRdms r{sub.unsqueeze(0).expand({T, sub.numel()}), design.names, design.fold,
-              design.objects.objects};
+              design.objects.objects, {}};
   return Fold(b.name, "baseline " + b.name, r, stack, T);
 }
 
@@ -389,6 +398,8 @@ UnitOutcome AlignmentStage(const StageContext& c) {
       const int64_t q = 2 * int64_t(models.size() + i);
       WriteMegAlignment(&store, insample[i].name, {block(q), block(q + 1)}, times, labels,
                         insample[i].objects, "alignment_insample");
+      if (insample[i].block_weights.defined())
+        WriteBlockWeights(&store, insample[i].name, insample[i].block_weights, times);
     }
     std::map<std::string, at::Tensor> curves;  // out of sample, for the comparisons
     for (size_t i = 0; i < models.size(); ++i) curves[models[i].name] = block(2 * int64_t(i));
@@ -455,6 +466,8 @@ void CopyMegAlignment(io::ResultsStore* store, const std::string& path) {
                         labels, ReadObjectsAttributes(in, gi), "alignment_insample");
     for (const char* part : {"/significant", "/clusters"})
       if (in.Exists(g + part)) store->CopyObject(path, g + part);
+    if (in.Exists("/meg/" + name + "/block_weights"))
+      store->CopyObject(path, "/meg/" + name + "/block_weights");
   }
   if (in.Exists("/meg/ceiling/lower"))
     WriteCeiling(store, {in.ReadTensor("/meg/ceiling/lower"), in.ReadTensor("/meg/ceiling/upper")},

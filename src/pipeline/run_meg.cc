@@ -113,10 +113,12 @@ UnitOutcome MegStage(const StageContext& c) {
 
   // 2. In-sample RDMs (diagnostic): the objects the model trained (and validated) on.
   const std::vector<std::string> trained = Select(all, heldout, false);
-  const at::Tensor insample = train::PredictMegRdms(o, trained, comm);
+  at::Tensor block_weights;  // (T, L) of the unit's own model, for the report's heatmaps
+  const at::Tensor insample = train::PredictMegRdms(o, trained, comm, &block_weights);
   parallel::RunOnRoot(comm, [&] {
     WriteModelRdms(ModelRdmInsamplePath(c.out_dir),
-                   {insample, trained, std::vector<int64_t>(trained.size(), 0), "insample"});
+                   {insample, trained, std::vector<int64_t>(trained.size(), 0), "insample",
+                    block_weights});
   });
 
   // 3. Out-of-sample RDMs.
@@ -124,7 +126,7 @@ UnitOutcome MegStage(const StageContext& c) {
     const at::Tensor rdms = train::PredictMegRdms(o, heldout, comm);
     parallel::RunOnRoot(comm, [&] {
       WriteModelRdms(ModelRdmPath(c.out_dir),
-                     {rdms, heldout, std::vector<int64_t>(heldout.size(), 0), "heldout"});
+                     {rdms, heldout, std::vector<int64_t>(heldout.size(), 0), "heldout", {}});
     });
     return out;
   }
@@ -162,7 +164,7 @@ UnitOutcome MegStage(const StageContext& c) {
       const at::Tensor rk = train::PredictMegRdms(fo, fold_names, comm);
       parallel::RunOnRoot(comm, [&] {
         WriteModelRdms(done, {rk, fold_names, std::vector<int64_t>(fold_names.size(), k),
-                              "heldout"});
+                              "heldout", {}});
       });
     }
     if (comm.is_root()) {
@@ -178,7 +180,7 @@ UnitOutcome MegStage(const StageContext& c) {
   }
   out.metrics["cv_folds"] = double(K);
   parallel::RunOnRoot(comm, [&] {
-    WriteModelRdms(ModelRdmPath(c.out_dir), {cv, all, folds, "cross_validated"});
+    WriteModelRdms(ModelRdmPath(c.out_dir), {cv, all, folds, "cross_validated", {}});
   });
   return out;
 }

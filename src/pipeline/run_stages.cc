@@ -131,6 +131,11 @@ void CopyBehavior(io::ResultsStore* store, const std::string& eval_path, const U
        {"/behavior/predicted", "/behavior/model_rdm/correlation", "/behavior/reference_rdm"})
     store->WriteTensor(d, in.ReadTensor(d));
   store->SetAttribute("/behavior", "reference", in.ReadStringAttribute("/behavior", "reference"));
+  // The evaluation is on the behaviour stage's held-out objects (train/behavior.cc): out of sample.
+  const int64_t n = int64_t(in.ReadStrings("/behavior/object_names").size());
+  store->SetAttribute("/behavior", "objects", std::string("heldout"));
+  store->SetAttribute("/behavior", "n_objects", n);
+  store->SetAttribute("/behavior", "n_pairs", n * (n - 1) / 2);
   for (const char* a : {"spearman", "pearson", "target_mse", "triplet_accuracy"})
     store->SetAttribute("/behavior", a, in.ReadDoubleAttribute("/behavior", a));
   for (const char* a : {"n_triplets", "n_triplets_tied"})

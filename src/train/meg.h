@@ -102,9 +102,10 @@ MegTrainResult TrainMeg(const config::TrainMegOptions& o, const RunInfo& info, b
 // Model RDMs (no noise) of the best checkpoint in o.out_dir for the objects `names` (image files
 // in o.image_dir) at every timepoint of the MEG axis: (T_full, m) float64 condensed (m = k(k-1)/2,
 // row-major i < j). Collective (images sharded over ranks). Throws IoError without a checkpoint,
-// DataError for names without images or a checkpoint that does not fit the model.
+// DataError for names without images or a checkpoint that does not fit the model. With
+// block_weights: also the model's MegPredictor::BlockWeights (T_full, L) float32.
 at::Tensor PredictMegRdms(const config::TrainMegOptions& o, const std::vector<std::string>& names,
-                          const parallel::Comm& comm);
+                          const parallel::Comm& comm, at::Tensor* block_weights = nullptr);
 
 struct MegEvaluation {
   bool done = false;  // false with fewer than 3 held-out objects

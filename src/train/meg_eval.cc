@@ -51,8 +51,10 @@ at::Tensor Predict(const MegPredictor& p, const TrainMegOptions& o,
 }  // namespace
 
 at::Tensor PredictMegRdms(const TrainMegOptions& o, const std::vector<std::string>& names,
-                          const parallel::Comm& comm) {
-  return Predict(MegPredictor(o), o, names, comm);
+                          const parallel::Comm& comm, at::Tensor* block_weights) {
+  const MegPredictor p(o);
+  if (block_weights) *block_weights = p.BlockWeights();
+  return Predict(p, o, names, comm);
 }
 
 MegEvaluation EvaluateMeg(const TrainMegOptions& o, const RunInfo& info,

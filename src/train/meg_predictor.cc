@@ -120,6 +120,10 @@ int64_t MegPredictor::prompts() const { return impl_->m.n_prompts; }
 int64_t MegPredictor::image_resolution() const { return impl_->m.cfg.image_resolution; }
 const std::string& MegPredictor::normalization() const { return impl_->normalization; }
 at::Tensor MegPredictor::Wfr() const { return impl_->head->wfr.detach().clone(); }
+at::Tensor MegPredictor::BlockWeights() const {
+  at::NoGradGuard no_grad;
+  return impl_->head->BlockWeights().detach().clone();
+}
 
 at::Tensor MegPredictor::BlockFeatures(const at::Tensor& images) const {
   at::NoGradGuard no_grad;

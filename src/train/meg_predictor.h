@@ -50,6 +50,9 @@ class MegPredictor {
   int64_t image_resolution() const;      // pixels (square)
   const std::string& normalization() const;  // things | openai
   at::Tensor Wfr() const;                // (T, L) float32 copy
+  // (T, L) float32: the normalised block weights over time that the head mixes with
+  // (MegHeadImpl::BlockWeights: Wfr min-max scaled and normalised per timepoint; rows sum to 1).
+  at::Tensor BlockWeights() const;
 
   // (L, b, E) float32 per-block CLS projections of normalised images (b, 3, R, R); no gradient.
   // The tower runs in the model's train.meg.precision (a bfloat16-trained model predicts in

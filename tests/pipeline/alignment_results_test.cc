@@ -60,6 +60,7 @@ TEST(AlignmentResultsTest, WritesAndReadsBackTheSchema) {
     WriteCeiling(&store, ceiling, Times(), kLabels, kCv);
     WriteOwnVsOther(&store, ovo, test, {"individual/p01", "individual/p02"}, {"p01", "p02"},
                     {0, 1});
+    WriteBlockWeights(&store, "group", at::full({5, 3}, 1.0 / 3, at::kFloat), Times());
     store.Commit();
   }
   io::ResultsReader r(path);
@@ -105,6 +106,10 @@ TEST(AlignmentResultsTest, WritesAndReadsBackTheSchema) {
   EXPECT_DOUBLE_EQ(r.ReadDoubleAttribute("/meg/own_vs_other/matrix", "p_value"), 0.5);
   EXPECT_EQ(r.ReadIntAttribute("/meg/own_vs_other/matrix", "n_permutations"), 2);
   EXPECT_EQ(r.ReadIntAttribute("/meg/own_vs_other/matrix", "exact"), 1);
+  EXPECT_TRUE(at::allclose(r.ReadTensor("/meg/group/block_weights"),
+                           at::full({5, 3}, 1.0 / 3, at::kDouble)));
+  EXPECT_EQ(r.ReadIntAttribute("/meg/group/block_weights", "n_blocks"), 3);
+  EXPECT_DOUBLE_EQ(r.ReadDoubleAttribute("/meg/group/block_weights", "time_step_ms"), 10.0);
 }
 
 TEST(AlignmentResultsTest, BadInputIsRefusedAndNothingIsWritten) {
@@ -148,6 +153,11 @@ TEST(AlignmentResultsTest, BadInputIsRefusedAndNothingIsWritten) {
     EXPECT_THROW(WriteOwnVsOther(&store, at::zeros({2, 3}), {0, 1, 1, true}, {"individual/p01"},
                                  kLabels, {0}),
                  DataError);
+    // Block weights: rows != timepoints, a negative or NaN weight, a bad model name.
+    EXPECT_THROW(WriteBlockWeights(&store, "group", at::ones({4, 3}), Times()), DataError);
+    EXPECT_THROW(WriteBlockWeights(&store, "group", -at::ones({5, 3}), Times()), DataError);
+    EXPECT_THROW(WriteBlockWeights(&store, "group", at::full({5, 3}, NAN), Times()), DataError);
+    EXPECT_THROW(WriteBlockWeights(&store, "nope", at::ones({5, 3}), Times()), DataError);
     // Nothing was committed: no file under the final name.
   }
   EXPECT_FALSE(std::filesystem::exists(path));

@@ -8,12 +8,19 @@
 #             with scipy (alignment_recompute.py)
 #   CHECK   : behaviour | individual -- one check of ground_truth_check.py on the run (latency:
 #             printed by `run`, not enforced; see tests/pipeline/CMakeLists.txt)
+#   browser : the run's report.html opened in headless chromium (report_browser_check.py): it
+#             renders, every image loads, every figure says which objects it is on
 # usage: ground_truth_test.sh run|CHECK CLIPHBA MPIEXEC SHARED_DIR SOURCE_DIR OUT_DIR
 set -euo pipefail
 CASE=$1 CLIPHBA=$2 MPIEXEC=$3 SHARED=$4 SRC=$5 OUT=$6
 PY=/usr/bin/python3
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+if [ "$CASE" = browser ]; then
+  [ -f "$OUT/run/report/report.html" ] || fail "no report.html: the fixture test pipeline_ground_truth_run failed"
+  exec "$PY" "$SRC/tests/pipeline/report_browser_check.py" "$OUT/run/report/report.html" \
+    --min-figures 10
+fi
 if [ "$CASE" != run ]; then
   [ -f "$OUT/run/results.h5" ] || fail "no $OUT/run/results.h5: the fixture test pipeline_ground_truth_run failed"
   exec "$PY" "$SRC/tests/pipeline/ground_truth_check.py" "$OUT/run/results.h5" "$OUT/cohort" --check "$CASE"
@@ -38,7 +45,30 @@ for f in report/report.md report/report.html report/plots/alignment_group.png \
   report/plots/compare_individual_vs_group.png; do
   [ -s "$OUT/run/$f" ] || fail "no $OUT/run/$f"
 done
+[ -s "$OUT/run/report/plots/block_weights_group.png" ] || fail "no block-weights heatmap"
 "$PY" "$SRC/tests/pipeline/ground_truth_check.py" "$OUT/run/results.h5" "$OUT/cohort" --report-only
+# Every MEG model's learned block weights (/meg/<model>/block_weights): one row per timepoint of
+# the axis and one column per vision block of the base model, rows of weights >= 0 summing to 1,
+# and learned (the head starts one-hot on the last block; training moves some timepoint off it).
+"$PY" - "$OUT/run/results.h5" "$OUT/model/clip_vit_6blocks.safetensors" <<'PYEOF' || fail "block weights"
+import json, struct, sys
+import h5py, numpy as np
+with open(sys.argv[2], "rb") as fh:  # the base model's vision block count, from its header
+    header = json.loads(fh.read(struct.unpack("<Q", fh.read(8))[0]))
+L = len({k.split(".")[3] for k in header if k.startswith("visual.transformer.resblocks.")})
+with h5py.File(sys.argv[1], "r") as f:
+    T = f["/meg/times_ms"].shape[0]
+    models = ["group"] + ["individual/" + p.decode() if isinstance(p, bytes) else "individual/" + p
+                          for p in f["/meg/participants"][()]]
+    for m in models:
+        w = f[f"/meg/{m}/block_weights"][()]
+        assert w.shape == (T, L), (m, w.shape, (T, L))
+        assert np.isfinite(w).all() and (w >= 0).all(), m
+        assert np.allclose(w.sum(1), 1, atol=1e-5), (m, w.sum(1)[:5])
+        onehot = np.zeros(L); onehot[-1] = 1
+        assert not np.allclose(w, onehot, atol=1e-6), f"{m}: block weights never left the one-hot start"
+print(f"block weights: {len(models)} models, ({T}, {L}) each, rows sum to 1, learned")
+PYEOF
 # Every alignment value recomputed with scipy from the written model RDMs and the MEG stack, on
 # the objects and folds the file says (and no fold model saw its fold).
 "$PY" "$SRC/tests/pipeline/alignment_recompute.py" "$OUT/run" "$OUT/run/results.h5" \

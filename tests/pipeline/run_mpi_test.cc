@@ -120,7 +120,7 @@ void CheckAlignment(const parallel::Comm& world, const std::string& base) {
       std::vector<std::string> names;
       for (int64_t i = 0; i < n; ++i) names.push_back("obj" + std::to_string(i));
       pipeline::WriteModelRdms(pipeline::ModelRdmPath(c.out_dir),
-                               {rdm, names, std::vector<int64_t>(size_t(n), 0), "heldout"});
+                               {rdm, names, std::vector<int64_t>(size_t(n), 0), "heldout", {}});
     }
     c.comm->Barrier();
     return pipeline::UnitOutcome{};
