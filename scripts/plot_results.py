@@ -11,6 +11,9 @@ Figures (each part is skipped when its datasets are absent):
   own_vs_other.{png,svg}       the individual models x participants matrix with its p-value
   behavior.{png,svg}           model-vs-reference RDM comparison (Spearman bars; scatter of the
                                condensed RDMs when stored)
+  time_generalization.{png,svg} time-generalisation matrices (mean over participants): the group
+                               model x MEG (/meg/group/time_generalization) and MEG x MEG
+                               (/meg/time_generalization)
   block_weights_<model>.{png,svg}  a MEG model's learned block weights over time
                                (/meg/<model>/block_weights) as a heatmap
 Exit status: 0 on success (also when there is nothing to plot), 3 when the file cannot be read,
@@ -355,6 +358,32 @@ def plot_all(path, outdir):
                          "training objects (in-sample; not an evaluation)", fontsize=9)
             ax.legend(loc="upper right", fontsize=7)
             _save(fig, outdir, "block_weights_" + slug(model), written)
+            plt.close(fig)
+
+        panels = [(d, title) for d, title in
+                  (("/meg/group/time_generalization", "group model (time i) x MEG (time j)"),
+                   ("/meg/time_generalization", "MEG (time i) x MEG (time j)")) if d in f]
+        summary["time_generalization"] = None
+        if panels:
+            fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4),
+                                     squeeze=False, constrained_layout=True)
+            label = objects_of(f[panels[0][0]])[1]
+            summary["time_generalization"] = {"objects_label": label, "panels": []}
+            for ax, (d, title) in zip(axes[0], panels):
+                m = np.asarray(f[d][()], dtype=float).mean(0)  # (T, T): mean over participants
+                a = f[d].attrs
+                t = float(a["time_start_ms"]) + float(a["time_step_ms"]) * np.arange(m.shape[0])
+                lim = max(float(np.nanmax(np.abs(m))), 1e-6)
+                im = ax.imshow(m, origin="lower", cmap="RdBu_r", vmin=-lim, vmax=lim,
+                               extent=[t[0], t[-1], t[0], t[-1]], aspect="auto")
+                ax.plot([t[0], t[-1]], [t[0], t[-1]], color="0.3", lw=0.6, ls=":")
+                fig.colorbar(im, ax=ax, label="Spearman rho")
+                ax.set_xlabel("MEG time j (ms)")
+                ax.set_ylabel("time i (ms)")
+                ax.set_title(title + ", mean over participants", fontsize=9)
+                summary["time_generalization"]["panels"].append({"path": d, "mean": m, "times": t})
+            fig.suptitle("Time generalisation (" + label + ")", fontsize=10)
+            _save(fig, outdir, "time_generalization", written)
             plt.close(fig)
 
         summary["comparisons"] = comparisons(f)

@@ -105,6 +105,15 @@ def build(summary, written, outdir):
             image("alignment_" + plot_results.slug(s["model"]),
                   f"Alignment: {s['model']} ({s['objects_label']})")
 
+    tg = summary.get("time_generalization")
+    if tg is not None:
+        heading("Time generalisation")
+        para("Spearman of the RDM at time i with the MEG RDM at time j, per participant then "
+             "averaged (" + tg["objects_label"] + "; the same objects and pairs as the curves): "
+             "the group model against the MEG, and the MEG against itself. Off-diagonal "
+             "structure shows codes that persist or recur over time.")
+        image("time_generalization", f"Time generalisation ({tg['objects_label']})")
+
     bws = summary.get("block_weights") or []
     if bws:
         heading("Learned block weights (Wfr)")

@@ -161,6 +161,24 @@ void WriteMegAlignment(io::ResultsStore* store, const std::string& model_name,
   WriteObjectsAttributes(store, g, objects);
 }
 
+void WriteTimeGeneralization(io::ResultsStore* store, const std::string& path,
+                             const at::Tensor& matrix, const at::Tensor& times_ms,
+                             const std::vector<std::string>& participants,
+                             const AlignmentObjects& objects, const std::string& definition) {
+  const AlignmentAxis axis = AxisFromTimes(times_ms);
+  const int64_t P = int64_t(participants.size()), T = times_ms.numel();
+  if (matrix.dim() != 3 || matrix.size(0) != P || matrix.size(1) != T || matrix.size(2) != T)
+    throw DataError("time generalisation " + path + ": expected (" + std::to_string(P) + ", " +
+                    std::to_string(T) + ", " + std::to_string(T) + "), got " +
+                    c10::str(matrix.sizes()));
+  store->WriteTensor(path, matrix.to(at::kDouble).contiguous());
+  store->SetAttribute(path, "participants", participants);
+  store->SetAttribute(path, "time_start_ms", axis.start_ms);
+  store->SetAttribute(path, "time_step_ms", axis.step_ms);
+  store->SetAttribute(path, "definition", definition);
+  WriteObjectsAttributes(store, path, objects);
+}
+
 void WriteBlockWeights(io::ResultsStore* store, const std::string& model_name,
                        const at::Tensor& weights, const at::Tensor& times_ms) {
   CheckModelName(model_name);

@@ -72,6 +72,16 @@ void WriteMegAlignment(io::ResultsStore* store, const std::string& model_name,
                        const std::vector<std::string>& participants,
                        const AlignmentObjects& objects, const std::string& block = "alignment");
 
+// A time-generalisation matrix (P, T, T) float64 at `path` (/meg/group/time_generalization:
+// [p, i, j] = Spearman of the model RDM at timepoint i with participant p's MEG RDM at j;
+// /meg/time_generalization: participant p's MEG RDMs at i and j), with attrs participants,
+// time_start_ms, time_step_ms, definition and the objects attributes (the same objects, folds and
+// pairs as the curves). Throws DataError for shapes that do not match times_ms and participants.
+void WriteTimeGeneralization(io::ResultsStore* store, const std::string& path,
+                             const at::Tensor& matrix, const at::Tensor& times_ms,
+                             const std::vector<std::string>& participants,
+                             const AlignmentObjects& objects, const std::string& definition);
+
 // /meg/<model>/block_weights (T, L) float64: a MEG model's learned block weights over time
 // (train::MegPredictor::BlockWeights of the unit's own model: each row >= 0, summing to 1), with
 // attrs time_start_ms, time_step_ms, n_blocks and definition. A model parameter fitted on the

@@ -254,6 +254,68 @@ rsa::TimeResolvedCeiling CeilingFolds(const FoldedRdms& f, const at::Tensor& meg
   return {sum.lower / K, sum.upper / K};
 }
 
+// Time generalisation on the out-of-sample design of `design` (its objects, folds and within-fold
+// pairs; means over folds): model[p, i, j] = Spearman of the group model's RDM at timepoint i with
+// participant p's MEG RDM at j; meg[p, i, j] of participant p's MEG RDMs at i and j. meg_own
+// (P, count, m_all) holds this rank's timepoints [r.begin, r.end); each rank computes the columns j
+// of its timepoints, then the columns are gathered (every entry is computed alone: the same
+// numbers for any rank count). The MEG x MEG matrix needs every timepoint's within-fold MEG rows
+// on every rank: computed only when they fit in kTimeGenBytes (else undefined, logged). Collective.
+struct TimeGen {
+  at::Tensor model, meg;  // (P, T, T) float64 or undefined
+};
+constexpr int64_t kTimeGenBytes = int64_t(1) << 30;
+
+TimeGen TimeGeneralizationFolds(const FoldedRdms* group, const FoldedRdms& design,
+                                const at::Tensor& meg_own, const Range& r, int64_t T,
+                                const parallel::Comm& comm) {
+  const int64_t P = meg_own.size(0), count = r.end - r.begin, K = int64_t(design.stack_pairs.size());
+  int64_t m_total = 0;
+  for (const at::Tensor& s : design.stack_pairs) m_total += s.numel();
+  const bool do_meg = P * T * m_total * int64_t(sizeof(double)) <= kTimeGenBytes;
+  if (!do_meg && comm.is_root())
+    LOG_WARN("alignment: the MEG x MEG time generalisation is skipped ({} participants x {} "
+             "timepoints x {} pairs exceed {} GiB on every rank)", P, T, m_total,
+             kTimeGenBytes >> 30);
+  at::Tensor part_model = at::zeros({P, count, T}, at::kDouble);
+  at::Tensor part_meg = at::zeros({P, count, T}, at::kDouble);
+  std::vector<int64_t> counts;
+  for (int k = 0; k < comm.size(); ++k) {
+    const Range rk = ShardRange(T, comm.size(), k);
+    counts.push_back(rk.end - rk.begin);
+  }
+  for (int64_t k = 0; k < K; ++k) {
+    const at::Tensor own = meg_own.index_select(2, design.stack_pairs[size_t(k)]);  // (P, count, m_k)
+    const int64_t mk = own.size(2);
+    at::Tensor all;  // (T, P * m_k): every timepoint's within-fold rows
+    if (do_meg) {
+      all = at::zeros({T, P * mk}, at::kDouble);
+      if (count > 0) all.slice(0, r.begin, r.end).copy_(own.permute({1, 0, 2}).reshape({count, P * mk}));
+      comm.AllgatherRows(all, counts);
+    }
+    at::Tensor model_k;
+    if (group) model_k = group->rdm.index_select(1, group->model_pairs[size_t(k)]).contiguous();
+    for (int64_t p = 0; p < P && count > 0; ++p) {
+      const at::Tensor own_p = own[p].contiguous();  // (count, m_k)
+      if (group) part_model[p] += rsa::TimeGeneralization(own_p, model_k);
+      if (do_meg)
+        part_meg[p] += rsa::TimeGeneralization(own_p, all.view({T, P, mk}).select(1, p).contiguous());
+    }
+  }
+  // Gathered by rows (this rank's MEG timepoints j), then [p, i, j].
+  at::Tensor rows = at::zeros({T, 2 * P * T}, at::kDouble);
+  if (count > 0)
+    rows.slice(0, r.begin, r.end)
+        .copy_(at::cat({part_model, part_meg}, 0).permute({1, 0, 2}).reshape({count, 2 * P * T}) /
+               double(K));
+  comm.AllgatherRows(rows, counts);
+  const at::Tensor both = rows.view({T, 2 * P, T}).permute({1, 2, 0}).contiguous();  // (2P, i, j)
+  TimeGen out;
+  if (group) out.model = both.slice(0, 0, P).contiguous();
+  if (do_meg) out.meg = both.slice(0, P, 2 * P).contiguous();
+  return out;
+}
+
 // A static baseline on the out-of-sample design of `design`: its objects and folds, the
 // within-fold pairs of the baseline's (m_all) RDM, NaN across folds, the same at every timepoint
 // (a broadcast view: no T copies).
@@ -367,6 +429,12 @@ UnitOutcome AlignmentStage(const StageContext& c) {
   }
   comm.AllgatherRows(rows, counts);
   auto block = [&](int64_t q) { return rows.slice(1, q * P, (q + 1) * P).t().contiguous(); };
+  TimeGen tg;  // time-generalisation matrices (collective)
+  {
+    OneThread one;  // thread-count-free reductions, as above
+    tg = TimeGeneralizationFolds(models[0].name == "group" ? &models[0] : nullptr, models[0], meg,
+                                 r, T, comm);
+  }
 
   const meg::TimeAxis& axis = stack.time();
   at::Tensor times = at::arange(T, at::kDouble) * axis.step_ms + axis.start_ms;
@@ -438,6 +506,17 @@ UnitOutcome AlignmentStage(const StageContext& c) {
         out.metric = test.statistic;
       }
     }
+    if (tg.model.defined())
+      WriteTimeGeneralization(
+          &store, "/meg/group/time_generalization", tg.model, times, labels, models[0].objects,
+          "time generalisation of the group model: [p, i, j] = Spearman of the model RDM at "
+          "timepoint i with participant p's MEG RDM at timepoint j (mean over folds of the "
+          "within-fold pairs)");
+    if (tg.meg.defined())
+      WriteTimeGeneralization(
+          &store, "/meg/time_generalization", tg.meg, times, labels, models[0].objects,
+          "MEG time generalisation: [p, i, j] = Spearman of participant p's MEG RDMs at "
+          "timepoints i and j (mean over folds of the within-fold pairs)");
     std::vector<std::string> names;
     for (const FoldedRdms& f : models) names.push_back(f.name);
     store.WriteStrings("/run/models", names);
@@ -469,6 +548,8 @@ void CopyMegAlignment(io::ResultsStore* store, const std::string& path) {
     if (in.Exists("/meg/" + name + "/block_weights"))
       store->CopyObject(path, "/meg/" + name + "/block_weights");
   }
+  for (const char* tg : {"/meg/group/time_generalization", "/meg/time_generalization"})
+    if (in.Exists(tg)) store->CopyObject(path, tg);
   if (in.Exists("/meg/ceiling/lower"))
     WriteCeiling(store, {in.ReadTensor("/meg/ceiling/lower"), in.ReadTensor("/meg/ceiling/upper")},
                  times, labels, ReadObjectsAttributes(in, "/meg/ceiling"));

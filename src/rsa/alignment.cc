@@ -159,6 +159,23 @@ TimeResolvedAlignment AlignTimeResolved(const at::Tensor& model_in, const at::Te
   return a;
 }
 
+at::Tensor TimeGeneralization(const at::Tensor& a_in, const at::Tensor& b_in) {
+  if (a_in.dim() != 2 || b_in.dim() != 2 || a_in.size(1) != b_in.size(1) || a_in.size(1) < 2 ||
+      a_in.size(0) < 1 || b_in.size(0) < 1)
+    throw DataError("time generalisation: expected condensed RDMs (T1, m) and (T2, m) with equal "
+                    "m >= 2; got " + ShapeOf(a_in) + " and " + ShapeOf(b_in));
+  const at::Tensor a = CheckedFinite(a_in, "time generalisation: first RDMs");
+  const at::Tensor b = CheckedFinite(b_in, "time generalisation: second RDMs");
+  for (const auto& [x, which] : {std::pair<const at::Tensor&, const char*>{a, "first"}, {b, "second"}})
+    if (int64_t t = FirstConstantRow(x); t >= 0)
+      throw DataError(std::string("time generalisation: the ") + which + " RDM at timepoint " +
+                      std::to_string(t) + " is constant (correlation undefined)");
+  const at::Tensor za = Standardize(RankRows(a)), zb = Standardize(RankRows(b));
+  at::Tensor out = at::empty({a.size(0), b.size(0)}, at::kDouble);
+  for (int64_t i = 0; i < a.size(0); ++i) out[i].copy_(Dot(za[i].unsqueeze(0), zb));
+  return out;
+}
+
 TimeResolvedCeiling CeilingTimeResolved(const at::Tensor& meg_in) {
   if (meg_in.dim() != 3 || meg_in.size(0) < 2 || meg_in.size(1) < 1 || meg_in.size(2) < 2)
     throw DataError(

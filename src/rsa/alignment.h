@@ -34,6 +34,13 @@ struct TimeResolvedAlignment {
 // undefined; the message names the participant and timepoint).
 TimeResolvedAlignment AlignTimeResolved(const at::Tensor& model, const at::Tensor& meg);
 
+// Time generalisation: out[i, j] = spearmanr(a[i], b[j]) for condensed RDMs a (T1, m) and
+// b (T2, m) -> (T1, T2) float64. Each entry is the dot product of two standardised rank rows (as
+// AlignTimeResolved), so it does not depend on which other rows are computed with it (results are
+// the same for any split of the rows over ranks). Cost T1 * T2 * m. Throws DataError for shapes,
+// m < 2, NaN/Inf or a constant row.
+at::Tensor TimeGeneralization(const at::Tensor& a, const at::Tensor& b);
+
 struct TimeResolvedCeiling {
   at::Tensor lower;  // (P, T) Spearman of meg[p, t] with the mean of the other participants at t
   at::Tensor upper;  // (P, T) Spearman of meg[p, t] with the mean of all participants at t

@@ -21,7 +21,10 @@ For every model of /meg (group, individual/<label>), from <RUN_DIR>/<model>/mode
   * every /compare/meg/<a>_vs_<b>: difference = A - B of the written curves (individual: each
     participant's own model), mean, delta_auc, delta_peak_ms, CIs that bracket them;
   * /meg/ceiling/{lower, upper} = the mean over the same folds of the Spearman of participant p's
-    within-fold pairs with the mean of the others / of all participants.
+    within-fold pairs with the mean of the others / of all participants;
+  * /meg/group/time_generalization and /meg/time_generalization [p, i, j] = the mean over the
+    same folds of the Spearman of the group model's (or participant p's) RDM at i with
+    participant p's MEG RDM at j.
 Exit 1 with the first mismatch; prints the largest difference.
 """
 import json
@@ -212,9 +215,33 @@ def main(run, results, stack_path, names_txt=None):
         kind = f[f"/meg/{models[0]}/alignment"].attrs["objects"]
         attrs_match("/meg/ceiling", kind.decode() if isinstance(kind, bytes) else str(kind),
                     first_sets)
+    # Time generalisation: [p, i, j] = mean over the same folds of spearmanr(A[i], MEG_p[j]) on the
+    # within-fold pairs, A = the group model's RDMs (/meg/group/time_generalization) or participant
+    # p's own MEG RDMs (/meg/time_generalization). Spearman = Pearson of scipy's average ranks.
+    def tg_of(rows_a, rows_b):  # (T, m), (T, m) -> (T, T)
+        ra = stats.rankdata(rows_a, axis=1); rb = stats.rankdata(rows_b, axis=1)
+        return np.corrcoef(ra, rb)[:T, T:]
+    n_tg = 0
+    group_rdm = read_model(f"{run}/group/model_rdms.h5")[0] if "group" in models else None
+    for path, first in (("/meg/group/time_generalization", "group"),
+                        ("/meg/time_generalization", "meg")):
+        if path not in f:
+            if first == "meg" or group_rdm is not None:
+                sys.exit(f"FAIL: {path} is missing")
+            continue
+        want = np.zeros((P, T, T))
+        for mp, sp_idx, _ in first_sets:
+            for p in range(P):
+                a = group_rdm[:, mp] if first == "group" else stack[p][:, sp_idx]
+                want[p] += tg_of(a, stack[p][:, sp_idx])
+        same(f[path][()], want / len(first_sets), path)
+        kind = f[f"/meg/{models[0]}/alignment"].attrs["objects"]
+        attrs_match(path, kind.decode() if isinstance(kind, bytes) else str(kind), first_sets)
+        n_tg += 1
     print(f"alignment recomputed with scipy for {len(models)} model(s) and "
           f"{len(baselines)} baseline(s) on {len(first_sets)} fold(s), {n_cmp} comparison(s) "
-          f"from the written curves: largest difference {worst:.1e}")
+          f"from the written curves, {n_tg} time-generalisation matrices: largest difference "
+          f"{worst:.1e}")
     return 0
 
 

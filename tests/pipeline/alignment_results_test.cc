@@ -61,6 +61,8 @@ TEST(AlignmentResultsTest, WritesAndReadsBackTheSchema) {
     WriteOwnVsOther(&store, ovo, test, {"individual/p01", "individual/p02"}, {"p01", "p02"},
                     {0, 1});
     WriteBlockWeights(&store, "group", at::full({5, 3}, 1.0 / 3, at::kFloat), Times());
+    WriteTimeGeneralization(&store, "/meg/time_generalization", at::ones({3, 5, 5}), Times(),
+                            kLabels, kCv, "test");
     store.Commit();
   }
   io::ResultsReader r(path);
@@ -109,6 +111,8 @@ TEST(AlignmentResultsTest, WritesAndReadsBackTheSchema) {
   EXPECT_TRUE(at::allclose(r.ReadTensor("/meg/group/block_weights"),
                            at::full({5, 3}, 1.0 / 3, at::kDouble)));
   EXPECT_EQ(r.ReadIntAttribute("/meg/group/block_weights", "n_blocks"), 3);
+  EXPECT_TRUE(at::equal(r.ReadTensor("/meg/time_generalization"), at::ones({3, 5, 5}, at::kDouble)));
+  EXPECT_EQ(ReadObjectsAttributes(r, "/meg/time_generalization").objects, "cross_validated");
   EXPECT_DOUBLE_EQ(r.ReadDoubleAttribute("/meg/group/block_weights", "time_step_ms"), 10.0);
 }
 
@@ -158,6 +162,9 @@ TEST(AlignmentResultsTest, BadInputIsRefusedAndNothingIsWritten) {
     EXPECT_THROW(WriteBlockWeights(&store, "group", -at::ones({5, 3}), Times()), DataError);
     EXPECT_THROW(WriteBlockWeights(&store, "group", at::full({5, 3}, NAN), Times()), DataError);
     EXPECT_THROW(WriteBlockWeights(&store, "nope", at::ones({5, 3}), Times()), DataError);
+    EXPECT_THROW(WriteTimeGeneralization(&store, "/meg/time_generalization", at::ones({3, 5, 4}),
+                                         Times(), kLabels, kCv, "test"),
+                 DataError);
     // Nothing was committed: no file under the final name.
   }
   EXPECT_FALSE(std::filesystem::exists(path));

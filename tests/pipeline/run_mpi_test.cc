@@ -139,7 +139,8 @@ void CheckAlignment(const parallel::Comm& world, const std::string& base) {
     io::ResultsReader a(cfg.run.out_dir + "/results.h5"), b(serial.run.out_dir + "/results.h5");
     for (const char* d : {"/meg/times_ms", "/meg/group/alignment/spearman",
                           "/meg/group/alignment/pearson", "/meg/individual/1/alignment/spearman",
-                          "/meg/ceiling/lower", "/meg/ceiling/upper", "/meg/own_vs_other/matrix"}) {
+                          "/meg/ceiling/lower", "/meg/ceiling/upper", "/meg/own_vs_other/matrix",
+                          "/meg/group/time_generalization", "/meg/time_generalization"}) {
       Expect(a.Exists(d), std::string("results has ") + d);
       if (a.Exists(d) && b.Exists(d))
         Expect(at::equal(a.ReadTensor(d), b.ReadTensor(d)), std::string(d) + " bit-identical");

@@ -51,6 +51,31 @@ TEST(AlignmentTest, TimeResolvedMatchesScipyWithTies) {
   ExpectNear(f.spearman, a.spearman, 1e-6, "float32 spearman");
 }
 
+// Time generalisation: each entry is the Spearman of the two rows (AlignTimeResolved's statistic
+// for equal times); the diagonal of a set with itself is 1 and the matrix symmetric; a row split
+// (what ranks do) gives the same bits; a constant row is a DataError.
+TEST(AlignmentTest, TimeGeneralizationIsRowwiseSpearman) {
+  at::manual_seed(3);
+  const at::Tensor a = at::rand({5, 21}, at::kDouble).round_(2);  // ties
+  const at::Tensor b = at::rand({4, 21}, at::kDouble);
+  const at::Tensor tg = TimeGeneralization(a, b);
+  ASSERT_EQ(tg.sizes(), (std::vector<int64_t>{5, 4}));
+  for (int64_t i = 0; i < 5; ++i)
+    for (int64_t j = 0; j < 4; ++j) {
+      const TimeResolvedAlignment one =
+          AlignTimeResolved(a[i].unsqueeze(0), b[j].view({1, 1, 21}));
+      EXPECT_NEAR(tg[i][j].item<double>(), one.spearman[0][0].item<double>(), 1e-14);
+    }
+  const at::Tensor self = TimeGeneralization(a, a);
+  EXPECT_TRUE(at::allclose(at::diagonal(self), at::ones({5}, at::kDouble), 0, 1e-14));
+  EXPECT_TRUE(at::allclose(self, self.t(), 0, 1e-14));
+  EXPECT_TRUE(at::equal(TimeGeneralization(a.slice(0, 2, 5), b), tg.slice(0, 2, 5)));
+  at::Tensor flat = a.clone();
+  flat[3].fill_(0.5);
+  EXPECT_THROW(TimeGeneralization(flat, b), DataError);
+  EXPECT_THROW(TimeGeneralization(a, b.slice(1, 0, 20)), DataError);
+}
+
 TEST(AlignmentTest, CeilingMatchesScipy) {
   const nlohmann::json ref = Ref();
   const TimeResolvedCeiling c = CeilingTimeResolved(io::ReadNpy(kDir + "meg.npy"));
