@@ -171,8 +171,16 @@ at::Tensor TimeGeneralization(const at::Tensor& a_in, const at::Tensor& b_in) {
       throw DataError(std::string("time generalisation: the ") + which + " RDM at timepoint " +
                       std::to_string(t) + " is constant (correlation undefined)");
   const at::Tensor za = Standardize(RankRows(a)), zb = Standardize(RankRows(b));
-  at::Tensor out = at::empty({a.size(0), b.size(0)}, at::kDouble);
-  for (int64_t i = 0; i < a.size(0); ++i) out[i].copy_(Dot(za[i].unsqueeze(0), zb));
+  const int64_t t2 = b.size(0), m = b.size(1);
+  // Blocks of b's rows, so that the element-wise product stays under ~16M values (THINGS: m = 1.7M
+  // pairs); each entry is still one row's product summed on its own.
+  const int64_t block = std::max<int64_t>(1, (int64_t(1) << 24) / m);
+  at::Tensor out = at::empty({a.size(0), t2}, at::kDouble);
+  for (int64_t i = 0; i < a.size(0); ++i)
+    for (int64_t j0 = 0; j0 < t2; j0 += block) {
+      const int64_t j1 = std::min(t2, j0 + block);
+      out[i].slice(0, j0, j1).copy_(Dot(za[i].unsqueeze(0), zb.slice(0, j0, j1)));
+    }
   return out;
 }
 

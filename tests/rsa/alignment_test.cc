@@ -70,6 +70,7 @@ TEST(AlignmentTest, TimeGeneralizationIsRowwiseSpearman) {
   EXPECT_TRUE(at::allclose(at::diagonal(self), at::ones({5}, at::kDouble), 0, 1e-14));
   EXPECT_TRUE(at::allclose(self, self.t(), 0, 1e-14));
   EXPECT_TRUE(at::equal(TimeGeneralization(a.slice(0, 2, 5), b), tg.slice(0, 2, 5)));
+  EXPECT_TRUE(at::equal(TimeGeneralization(a, b.slice(0, 1, 3)), tg.slice(1, 1, 3)));
   at::Tensor flat = a.clone();
   flat[3].fill_(0.5);
   EXPECT_THROW(TimeGeneralization(flat, b), DataError);
