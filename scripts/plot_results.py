@@ -14,6 +14,8 @@ Figures (each part is skipped when its datasets are absent):
   time_generalization.{png,svg} time-generalisation matrices (mean over participants): the group
                                model x MEG (/meg/group/time_generalization) and MEG x MEG
                                (/meg/time_generalization)
+  participant_<label>.{png,svg} one participant: every model's curve against that participant's
+                               MEG (the individual model: its own), with the participant's ceiling
   block_weights_<model>.{png,svg}  a MEG model's learned block weights over time
                                (/meg/<model>/block_weights) as a heatmap
 Exit status: 0 on success (also when there is nothing to plot), 3 when the file cannot be read,
@@ -359,6 +361,48 @@ def plot_all(path, outdir):
             ax.legend(loc="upper right", fontsize=7)
             _save(fig, outdir, "block_weights_" + slug(model), written)
             plt.close(fig)
+
+        summary["participants"] = []
+        if summary["models"]:
+            first = summary["models"][0]
+            labels, t = first["labels"], first["times"]
+            keep = t >= 0
+            lo = f["/meg/ceiling/lower"][()] if "/meg/ceiling/lower" in f else None
+            up = f["/meg/ceiling/upper"][()] if "/meg/ceiling/upper" in f else None
+            for p, lab in enumerate(labels):
+                fig, ax = plt.subplots(figsize=(7, 4))
+                rows = []
+                for s in summary["models"]:
+                    name = s["model"]
+                    if name.startswith("individual/") and name != "individual/" + lab:
+                        continue
+                    if s["spearman"].shape[0] != len(labels):
+                        continue
+                    c = s["spearman"][p]
+                    own = name == "individual/" + lab
+                    ax.plot(t, c, lw=2 if own else 1,
+                            label=f"{name} (own model)" if own else name)
+                    row = {"model": name + (" (own model)" if own else "")}
+                    if keep.sum() >= 2:
+                        i = int(np.flatnonzero(keep)[np.argmax(c[keep])])
+                        row.update(peak_ms=float(t[i]), max=float(c[i]),
+                                   auc=float(np.sum((c[keep][1:] + c[keep][:-1]) / 2 *
+                                                    np.diff(t[keep] / 1000.0))))
+                    rows.append(row)
+                if lo is not None and up is not None and lo.shape[0] == len(labels):
+                    ax.fill_between(t, lo[p], up[p], color="0.6", alpha=0.4, lw=0,
+                                    label="noise ceiling (lower..upper)")
+                ax.axvline(0, color="0.3", lw=0.8, ls=":")
+                ax.axhline(0, color="0.3", lw=0.8)
+                ax.set_xlabel("time (ms)")
+                ax.set_ylabel("Spearman rho (model vs MEG RDM)")
+                ax.set_title(f"Participant {lab}: every model\n{first['objects_label']}",
+                             fontsize=10)
+                ax.legend(loc="best", fontsize=7)
+                _save(fig, outdir, "participant_" + slug(lab), written)
+                plt.close(fig)
+                summary["participants"].append({"label": lab, "rows": rows,
+                                                "objects_label": first["objects_label"]})
 
         panels = [(d, title) for d, title in
                   (("/meg/group/time_generalization", "group model (time i) x MEG (time j)"),

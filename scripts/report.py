@@ -105,6 +105,34 @@ def build(summary, written, outdir):
             image("alignment_" + plot_results.slug(s["model"]),
                   f"Alignment: {s['model']} ({s['objects_label']})")
 
+    parts = summary.get("participants") or []
+    if parts:
+        heading("Participants")
+        para("One section per participant: every model's curve against this participant's MEG "
+             "(" + parts[0]["objects_label"] + "), the individual model being the participant's "
+             "own, with this participant's noise ceiling; peak, maximum and AUC (rho x s) from "
+             "0 ms of each curve; and the own-vs-other comparison on this participant's data.")
+        for part in parts:
+            heading(f"Participant {part['label']}", 3)
+            table(["model", "peak latency (ms)", "max Spearman", "AUC (rho x s)"],
+                  [[r["model"], fmt(r.get("peak_ms"), ".1f"), fmt(r.get("max"), ".3f"),
+                    fmt(r.get("auc"), ".4f")] for r in part["rows"]])
+            ovo = summary.get("own_vs_other")
+            if ovo is not None and part["label"] in ovo["columns"]:
+                j = ovo["columns"].index(part["label"])
+                col = ovo["matrix"][:, j]
+                name = "individual/" + part["label"]
+                if name in ovo["rows"] and len(col) > 1:
+                    own_row = ovo["rows"].index(name)
+                    others = np.delete(col, own_row)
+                    rank = 1 + int(np.sum(others > col[own_row]))
+                    para(f"Own vs other on {part['label']}'s MEG (mean Spearman from 0 ms): own "
+                         f"model {col[own_row]:.3f}; the other participants' models "
+                         f"{others.mean():.3f} on average (own model ranks {rank} of "
+                         f"{len(col)}).")
+            image("participant_" + plot_results.slug(part["label"]),
+                  f"Participant {part['label']}: every model ({part['objects_label']})")
+
     tg = summary.get("time_generalization")
     if tg is not None:
         heading("Time generalisation")
