@@ -60,6 +60,12 @@ if compgen -G "$DEBS/*.deb" >/dev/null; then
   DEPS="$ROOT/.gpu/root"
   rm -rf "$DEPS"
   for d in "$DEBS"/*.deb; do dpkg -x "$d" "$DEPS"; done
+  # Absolute links (Debian's libz.so -> /lib/x86_64-linux-gnu/libz.so.1.2.13) point into the
+  # unpacked tree instead of the node's /.
+  find "$DEPS" -type l -lname '/*' | while read -r link; do
+    target="$(readlink "$link")"
+    [ -e "$DEPS$target" ] && ln -sfn "$DEPS$target" "$link"
+  done
   ARCH_LIB="$DEPS/usr/lib/x86_64-linux-gnu"
   # Open MPI relocated: OPAL_PREFIX moves every compiled-in path (libdir, components, help files);
   # PMIx (Debian's prefix /usr/lib/x86_64-linux-gnu/pmix2) likewise, and its plugin folder.
@@ -67,8 +73,13 @@ if compgen -G "$DEBS/*.deb" >/dev/null; then
   export PMIX_INSTALL_PREFIX="$ARCH_LIB/pmix2"
   export PMIX_MCA_mca_base_component_path="$ARCH_LIB/pmix2/lib/pmix"
   export PATH="$DEPS/usr/bin:$PATH"
-  export LD_LIBRARY_PATH="$ARCH_LIB:$ARCH_LIB/openmpi/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  CMAKE_EXTRA+=(-DCMAKE_PREFIX_PATH="$DEPS/usr"
+  export LD_LIBRARY_PATH="$ARCH_LIB:$ARCH_LIB/openmpi/lib:$DEPS/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  # Transport plugins of Open MPI whose libraries a GPU node lacks (InfiniBand providers) stay
+  # unloaded quietly: one rank per GPU on one node needs none of them.
+  export OMPI_MCA_mca_base_component_show_load_errors=0
+  # pkg-config would read the carried libcrypto.pc (prefix=/usr, not the unpacked tree): the
+  # library and headers are found by path instead (CMakeLists.txt's fallback).
+  CMAKE_EXTRA+=(-DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=ON -DCMAKE_PREFIX_PATH="$DEPS/usr"
                 -DMPI_C_COMPILER="$DEPS/usr/bin/mpicc.openmpi"
                 -DMPI_CXX_COMPILER="$DEPS/usr/bin/mpicxx.openmpi")
 fi
@@ -103,9 +114,10 @@ cmake --build "$BUILD" -j "$JOBS" --target cliphba_gpu_check >"$OUT/build.log" 2
 BIN="$BUILD/tests/gpu/cliphba_gpu_check"
 
 # ---- run: one rank per GPU (NCCL refuses two ranks on one GPU) ----
+# The GPUs LibTorch sees (CUDA_VISIBLE_DEVICES included, as under Slurm), at least 1.
 GPUS=1
-if [ "$DEVICE" = cuda ] && command -v nvidia-smi >/dev/null; then
-  GPUS=$(nvidia-smi -L | grep -c "^GPU" || echo 1)
+if [ "$DEVICE" = cuda ]; then
+  GPUS="$("$PY" -c 'import torch; print(max(1, torch.cuda.device_count()))' 2>/dev/null || echo 1)"
 fi
 step "cliphba_gpu_check --device $DEVICE on $GPUS rank(s)"
 export OMP_WAIT_POLICY=PASSIVE

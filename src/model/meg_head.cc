@@ -192,7 +192,8 @@ at::Tensor MegHeadImpl::Embeddings(const at::Tensor& block_cls, const at::Tensor
   const std::vector<int64_t> draws{timepoints(), block_cls.size(1), text_norm.size(0)};
   // Drawn on the generator's device (the trainers' generators are CPU ones, a function of (seed,
   // step)) and moved to the features' device: the same draws on CPU and GPU.
-  const auto opts = block_cls.options().requires_grad(false).device(generator.device());
+  const auto opts = block_cls.options().requires_grad(false).device(
+      generator.defined() ? generator.device() : block_cls.device());
   at::Tensor normal;
   if (noise) normal = at::randn(draws, generator, opts).to(block_cls.device());
   at::Tensor uniform = at::rand(draws, generator, opts).to(block_cls.device());

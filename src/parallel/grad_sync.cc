@@ -51,11 +51,12 @@ std::unique_ptr<AllreduceBackend> MakeBackend(BackendKind kind, const Comm& comm
         throw ConfigError(
             "dist.backend is nccl, but the gradients to sum live on the CPU (cliphba's trainers "
             "run on the CPU; NCCL sums GPU tensors): use dist.backend: mpi or auto");
-      return MakeNcclBackend(comm, device.index());
+      return MakeNcclBackend(comm, device.has_index() ? device.index() : 0);
     case BackendKind::kAuto:
       break;
   }
-  if (device.is_cuda() && HaveNccl()) return MakeNcclBackend(comm, device.index());
+  if (device.is_cuda() && HaveNccl())
+    return MakeNcclBackend(comm, device.has_index() ? device.index() : 0);
   return MakeMpiBackend(comm);
 }
 

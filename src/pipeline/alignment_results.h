@@ -83,7 +83,8 @@ void WriteTimeGeneralization(io::ResultsStore* store, const std::string& path,
                              const AlignmentObjects& objects, const std::string& definition);
 
 // /meg/<model>/block_weights (T, L) float64: a MEG model's learned block weights over time
-// (train::MegPredictor::BlockWeights of the unit's own model: each row >= 0, summing to 1), with
+// (train::MegPredictor::BlockWeights of the unit's own model: each row >= 0, summing to 1, or all
+// 0 where the mix is the same for every block), with
 // attrs time_start_ms, time_step_ms, n_blocks and definition. A model parameter fitted on the
 // unit's training objects, not an evaluation. Throws DataError for a bad model name or a shape
 // that does not match times_ms (T) or has a negative or non-finite weight.

@@ -287,21 +287,29 @@ TimeGen TimeGeneralizationFolds(const FoldedRdms* group, const FoldedRdms& desig
   for (int64_t k = 0; k < K; ++k) {
     const at::Tensor own = meg_own.index_select(2, design.stack_pairs[size_t(k)]);  // (P, count, m_k)
     const int64_t mk = own.size(2);
-    at::Tensor all;  // (T, P * m_k): every timepoint's within-fold rows
+    // Standardised ranks: the model's once per fold, this rank's MEG rows once per participant.
+    at::Tensor z_own = at::zeros({P, count, mk}, at::kDouble);
+    for (int64_t p = 0; p < P && count > 0; ++p)
+      z_own[p] = rsa::SpearmanRows(own[p].contiguous(), "time generalisation: MEG RDMs");
+    at::Tensor z_all;  // (T, P * m_k): every timepoint's standardised within-fold ranks
     if (do_meg) {
-      all = at::zeros({T, P * mk}, at::kDouble);
-      if (count > 0) all.slice(0, r.begin, r.end).copy_(own.permute({1, 0, 2}).reshape({count, P * mk}));
-      comm.AllgatherRows(all, counts);
+      z_all = at::zeros({T, P * mk}, at::kDouble);
+      if (count > 0)
+        z_all.slice(0, r.begin, r.end).copy_(z_own.permute({1, 0, 2}).reshape({count, P * mk}));
+      comm.AllgatherRows(z_all, counts);
     }
-    at::Tensor model_k;
-    if (group) model_k = group->rdm.index_select(1, group->model_pairs[size_t(k)]).contiguous();
+    at::Tensor z_model;
+    if (group && count > 0)
+      z_model = rsa::SpearmanRows(
+          group->rdm.index_select(1, group->model_pairs[size_t(k)]).contiguous(),
+          "time generalisation: group model RDMs");
     for (int64_t p = 0; p < P && count > 0; ++p) {
-      const at::Tensor own_p = own[p].contiguous();  // (count, m_k)
-      if (group) part_model[p] += rsa::TimeGeneralization(own_p, model_k);
+      if (group) part_model[p] += rsa::RowDots(z_own[p], z_model);
       if (do_meg)
-        part_meg[p] += rsa::TimeGeneralization(own_p, all.view({T, P, mk}).select(1, p).contiguous());
+        part_meg[p] += rsa::RowDots(z_own[p], z_all.view({T, P, mk}).select(1, p).contiguous());
     }
   }
+  if (!group && !do_meg) return {};  // the same decision on every rank
   // Gathered by rows (this rank's MEG timepoints j), then [p, i, j].
   at::Tensor rows = at::zeros({T, 2 * P * T}, at::kDouble);
   if (count > 0)

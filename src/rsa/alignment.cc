@@ -159,29 +159,38 @@ TimeResolvedAlignment AlignTimeResolved(const at::Tensor& model_in, const at::Te
   return a;
 }
 
-at::Tensor TimeGeneralization(const at::Tensor& a_in, const at::Tensor& b_in) {
-  if (a_in.dim() != 2 || b_in.dim() != 2 || a_in.size(1) != b_in.size(1) || a_in.size(1) < 2 ||
-      a_in.size(0) < 1 || b_in.size(0) < 1)
-    throw DataError("time generalisation: expected condensed RDMs (T1, m) and (T2, m) with equal "
-                    "m >= 2; got " + ShapeOf(a_in) + " and " + ShapeOf(b_in));
-  const at::Tensor a = CheckedFinite(a_in, "time generalisation: first RDMs");
-  const at::Tensor b = CheckedFinite(b_in, "time generalisation: second RDMs");
-  for (const auto& [x, which] : {std::pair<const at::Tensor&, const char*>{a, "first"}, {b, "second"}})
-    if (int64_t t = FirstConstantRow(x); t >= 0)
-      throw DataError(std::string("time generalisation: the ") + which + " RDM at timepoint " +
-                      std::to_string(t) + " is constant (correlation undefined)");
-  const at::Tensor za = Standardize(RankRows(a)), zb = Standardize(RankRows(b));
-  const int64_t t2 = b.size(0), m = b.size(1);
-  // Blocks of b's rows, so that the element-wise product stays under ~16M values (THINGS: m = 1.7M
+at::Tensor SpearmanRows(const at::Tensor& x_in, const std::string& what) {
+  if (x_in.dim() != 2 || x_in.size(0) < 1 || x_in.size(1) < 2)
+    throw DataError(what + ": expected condensed RDMs (T, m >= 2), got " + ShapeOf(x_in));
+  const at::Tensor x = CheckedFinite(x_in, what.c_str());
+  if (int64_t t = FirstConstantRow(x); t >= 0)
+    throw DataError(what + ": the RDM at timepoint " + std::to_string(t) +
+                    " is constant (correlation undefined)");
+  return Standardize(RankRows(x));
+}
+
+at::Tensor RowDots(const at::Tensor& za, const at::Tensor& zb) {
+  TORCH_CHECK(za.dim() == 2 && zb.dim() == 2 && za.size(1) == zb.size(1), "RowDots: shapes ",
+              za.sizes(), " and ", zb.sizes());
+  const int64_t t2 = zb.size(0), m = zb.size(1);
+  // Blocks of zb's rows, so that the element-wise product stays under ~16M values (THINGS: m = 1.7M
   // pairs); each entry is still one row's product summed on its own.
-  const int64_t block = std::max<int64_t>(1, (int64_t(1) << 24) / m);
-  at::Tensor out = at::empty({a.size(0), t2}, at::kDouble);
-  for (int64_t i = 0; i < a.size(0); ++i)
+  const int64_t block = std::max<int64_t>(1, (int64_t(1) << 24) / std::max<int64_t>(m, 1));
+  at::Tensor out = at::empty({za.size(0), t2}, at::kDouble);
+  for (int64_t i = 0; i < za.size(0); ++i)
     for (int64_t j0 = 0; j0 < t2; j0 += block) {
       const int64_t j1 = std::min(t2, j0 + block);
       out[i].slice(0, j0, j1).copy_(Dot(za[i].unsqueeze(0), zb.slice(0, j0, j1)));
     }
   return out;
+}
+
+at::Tensor TimeGeneralization(const at::Tensor& a, const at::Tensor& b) {
+  if (a.dim() != 2 || b.dim() != 2 || a.size(1) != b.size(1))
+    throw DataError("time generalisation: expected condensed RDMs (T1, m) and (T2, m) with equal "
+                    "m; got " + ShapeOf(a) + " and " + ShapeOf(b));
+  return RowDots(SpearmanRows(a, "time generalisation: first RDMs"),
+                 SpearmanRows(b, "time generalisation: second RDMs"));
 }
 
 TimeResolvedCeiling CeilingTimeResolved(const at::Tensor& meg_in) {

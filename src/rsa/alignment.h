@@ -15,6 +15,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace cliphba::rsa {
@@ -40,6 +41,11 @@ TimeResolvedAlignment AlignTimeResolved(const at::Tensor& model, const at::Tenso
 // the same for any split of the rows over ranks). Cost T1 * T2 * m. Throws DataError for shapes,
 // m < 2, NaN/Inf or a constant row.
 at::Tensor TimeGeneralization(const at::Tensor& a, const at::Tensor& b);
+// Its two parts, for callers that reuse rows: SpearmanRows = the standardised average ranks of
+// every row of x (R, m) -> (R, m) float64 (DataError for NaN/Inf or a constant row, naming
+// `what`); RowDots(za (T1, m), zb (T2, m)) -> (T1, T2) their dot products, clamped to [-1, 1].
+at::Tensor SpearmanRows(const at::Tensor& x, const std::string& what);
+at::Tensor RowDots(const at::Tensor& za, const at::Tensor& zb);
 
 struct TimeResolvedCeiling {
   at::Tensor lower;  // (P, T) Spearman of meg[p, t] with the mean of the other participants at t

@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -135,13 +136,23 @@ void GatherPermuted(const at::Tensor& square, const at::Tensor& perms, at::Tenso
     });
     return;
   }
-  // Other devices: flat indices of the upper triangle, one permutation at a time.
-  at::Tensor iu = at::triu_indices(n, n, 1, perms.options().dtype(at::kLong));  // (2, m)
-  at::Tensor flat = square.reshape({-1});
-  for (int64_t b = 0; b < b_count; ++b) {
-    at::Tensor p = perms[b].to(square.device(), at::kLong);
-    at::Tensor idx = p.index_select(0, iu[0]) * n + p.index_select(0, iu[1]);
-    out[b].copy_(flat.index_select(0, idx));
+  GatherPermutedIndexed(square, perms, out);
+}
+
+void GatherPermutedIndexed(const at::Tensor& square, const at::Tensor& perms, at::Tensor& out) {
+  const int64_t n = square.size(0), b_count = perms.size(0), m = n * (n - 1) / 2;
+  TORCH_CHECK(out.size(0) >= b_count && out.size(1) == m, "gather buffer has the wrong shape");
+  // Flat indices of the upper triangle on the square's device (a CPU index into a GPU tensor is
+  // refused), for sub-batches of permutations whose (sub, m) int64 indices stay under 512 MB.
+  const auto on = at::TensorOptions().dtype(at::kLong).device(square.device());
+  const at::Tensor iu = at::triu_indices(n, n, 1, on);  // (2, m)
+  const at::Tensor flat = square.reshape({-1});
+  const int64_t sub = std::max<int64_t>(1, (int64_t(1) << 26) / std::max<int64_t>(m, 1));
+  for (int64_t b0 = 0; b0 < b_count; b0 += sub) {
+    const int64_t b1 = std::min(b_count, b0 + sub);
+    const at::Tensor p = perms.slice(0, b0, b1).to(square.device(), at::kLong);  // (sub, n)
+    const at::Tensor idx = p.index_select(1, iu[0]) * n + p.index_select(1, iu[1]);  // (sub, m)
+    out.slice(0, b0, b1).copy_(flat.index_select(0, idx.reshape({-1})).view({b1 - b0, m}));
   }
 }
 

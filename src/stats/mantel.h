@@ -52,6 +52,11 @@ at::Tensor SquareFromCondensed(const at::Tensor& z, int64_t n);
 // out: (B, m) preallocated, same dtype/device as square.
 void GatherPermuted(const at::Tensor& square, const at::Tensor& perms, at::Tensor& out);
 
+// The gather of GatherPermuted through ATen indexing (what runs on a GPU; on the CPU
+// GatherPermuted uses a cache-friendly row loop instead). Same contract and values; public so
+// that a CPU test can hold the two paths equal.
+void GatherPermutedIndexed(const at::Tensor& square, const at::Tensor& perms, at::Tensor& out);
+
 // Permutation k of n objects for seed s: a pure function of (s, k) (Fisher-Yates over the
 // counter-based stream (s, kMantelStream | k)). out: (count, n) int64 rows for k =
 // first..first+count-1.

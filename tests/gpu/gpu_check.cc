@@ -10,14 +10,17 @@
 // when one fails, 2 for bad arguments or no CUDA device):
 //   nccl        the NCCL gradient backend (chosen by dist.backend auto for GPU tensors; its
 //               communicator set up from MPI, the bucketed all-reduce, averaging over ranks,
-//               teardown, a second set-up) and the MPI backend's GPU staging path against the MPI
-//               backend on CPU copies of the same gradients: max |diff| <= 1e-6. Ranks share out the GPUs
+//               teardown, a second set-up), the MPI backend on CPU copies and its GPU staging path,
+//               each against the average of every rank's gradients recomputed on each rank:
+//               within 1e-6 of each tensor's largest entry. Ranks share out the GPUs
 //               (device = rank); NCCL refuses two ranks on one GPU, so with one GPU this is one
 //               rank and rings of several GPUs stay untested.
 //   stage1/..   two Stage-1 training steps (image + text towers with DoRA, HBA logits, MSE,
-//               backward, AdamW) on the device, float32 and bfloat16, against the same steps on the
-//               CPU in float32 from the same weights and data: |dloss| / |loss| <= 1e-4 (float32),
-//               <= 1e-2 (bfloat16), for each step.
+//               backward, AdamW; eval mode: DoRA's dropout off, as each device draws its own
+//               masks) on the device, float32 and bfloat16, against the same steps on the CPU in
+//               float32 from the same weights and data: |dloss| / |loss| <= 1e-4 (float32), <= 1e-2
+//               (bfloat16), for each step; and in float32 the first step's gradients, each tensor
+//               within 1e-3 of its largest CPU entry (bf16 gradients are reported only).
 //   meg2/..     two MEG phase-2 steps (DoRA on every vision block, the MEG head and its noise drawn
 //               from a CPU generator of (step), Pearson RDMs, PearsonMSELongLoss), likewise.
 //   mantel      the Mantel kernel (permuted gather + GEMM, float32) on the device against the CPU:
@@ -26,9 +29,9 @@
 //               two devices (ties within float32 rounding, counted).
 //   throughput  bfloat16 Stage-1 and MEG phase-2 steps: images/s and model FLOP utilisation (MFU)
 //               against the card's dense bf16 peak (--peak-tflops) and the bf16 matmul rate
-//               measured in the same run (8192^3). FLOPs counted: the towers' GEMMs (24 L W^2 +
-//               4 L^2 W per block and token sequence, the patch projection), forward through every
-//               block and backward (2x forward) through the blocks that carry DoRA.
+//               measured in the same run (8192^3). FLOPs counted: the GEMMs the step needs (forward
+//               24 L W^2 + 4 L^2 W per block and token sequence plus the patch projection; backward
+//               only where a gradient flows: see BlockBackwardFlops), not the "6 N" convention.
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
@@ -143,7 +146,8 @@ Clip SeededClip(const ClipConfig& cfg, int64_t vision_dora, int64_t text_dora, d
 struct Stage1 {
   Stage1(const ClipConfig& cfg, int64_t batch, const at::Device& d, Precision p)
       : clip(SeededClip(cfg, 2, 1, 32.0, true, d)), precision(p) {
-    std::vector<at::Tensor> trainable;
+    // Eval mode: DoRA's dropout off (each device would draw its own dropout mask).
+    clip->eval();
     for (const auto& t : clip->parameters())
       if (t.requires_grad()) trainable.push_back(t);
     opt = std::make_unique<torch::optim::AdamW>(trainable, torch::optim::AdamWOptions(3e-4));
@@ -163,6 +167,7 @@ struct Stage1 {
   }
   Clip clip;
   Precision precision;
+  std::vector<at::Tensor> trainable;  // the optimiser's parameters, in a fixed order
   std::unique_ptr<torch::optim::AdamW> opt;
   at::Tensor images, ids, targets;
 };
@@ -199,6 +204,8 @@ struct MegPhase2 {
     std::vector<at::Tensor> dora;
     for (const auto& t : clip->parameters())
       if (t.requires_grad()) dora.push_back(t);
+    trainable = dora;
+    trainable.insert(trainable.begin(), head->wfr);
     groups.emplace_back(dora, std::make_unique<torch::optim::AdamWOptions>(3e-5));
     opt = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(3e-3));
     loss.p_weight = 1;
@@ -222,12 +229,29 @@ struct MegPhase2 {
   at::Tensor text_norm, images, target;
   double scale = 1;
   int64_t step = 0;
+  std::vector<at::Tensor> trainable;  // Wfr, then the DoRA parameters
   std::unique_ptr<torch::optim::AdamW> opt;
   train::PearsonMSELongLoss loss;
 };
 
 // ---------------------------------------------------------------------------------------------
 // (a) NCCL against MPI on the same gradients.
+
+// The gradients of one tiny Stage-1 step on rank `r`'s data (seeded by r), in parameter order.
+std::vector<at::Tensor> TinyGradients(int r) {
+  const ClipConfig cfg = ConfigNamed("tiny");
+  Clip clip = SeededClip(cfg, 2, 1, 32.0, true, at::kCPU);
+  clip->eval();
+  at::manual_seed(100 + r);
+  at::Tensor img = clip->EncodeImage(at::randn({4, 3, 32, 32})).features;
+  at::Tensor loss = torch::nn::functional::mse_loss(
+      clip->HbaLogits(img, clip->EncodeText(PromptIds(cfg, 66))), at::rand({4, 66}));
+  loss.backward();
+  std::vector<at::Tensor> out;
+  for (const auto& p : clip->parameters())
+    if (p.requires_grad() && p.grad().defined()) out.push_back(p.grad().detach().clone());
+  return out;
+}
 
 void CheckNccl(const parallel::Comm& comm, const at::Device& device, Report* report) {
   // --device cpu: the same code, `auto` choosing the MPI backend on both sides (the harness's
@@ -237,49 +261,54 @@ void CheckNccl(const parallel::Comm& comm, const at::Device& device, Report* rep
                 "this build has no NCCL backend (CMake found no CUDA toolkit + NCCL)");
     return;
   }
-  // Gradients of one tiny Stage-1 step, different on every rank (seeded by rank).
-  const ClipConfig cfg = ConfigNamed("tiny");
-  Clip clip = SeededClip(cfg, 2, 1, 32.0, true, at::kCPU);
-  at::manual_seed(100 + comm.rank());
-  at::Tensor img = clip->EncodeImage(at::randn({4, 3, 32, 32})).features;
-  at::Tensor loss = torch::nn::functional::mse_loss(
-      clip->HbaLogits(img, clip->EncodeText(PromptIds(cfg, 66))), at::rand({4, 66}));
-  loss.backward();
+  // This rank's gradients, and the expected average: every rank's gradients recomputed here
+  // (float64 sum), independent of both backends and of the bucketing.
+  const std::vector<at::Tensor> mine = TinyGradients(comm.rank());
+  std::vector<at::Tensor> expected;
+  for (const at::Tensor& g : mine) expected.push_back(at::zeros_like(g, at::kDouble));
+  for (int r = 0; r < comm.size(); ++r) {
+    const std::vector<at::Tensor> other = r == comm.rank() ? mine : TinyGradients(r);
+    for (size_t i = 0; i < other.size(); ++i) expected[i] += other[i].to(at::kDouble);
+  }
   // Three copies: CPU tensors for the MPI backend; GPU tensors for NCCL; GPU tensors for the MPI
-  // backend's staging path (device -> host -> device).
+  // backend's staging path (device -> host -> device). Copies also for --device cpu.
   std::vector<at::Tensor> host, dev, staged;
   int64_t bytes = 0;
-  for (const auto& p : clip->parameters()) {
-    if (!p.requires_grad() || !p.grad().defined()) continue;
-    at::Tensor h = p.detach().clone().requires_grad_(true);
-    h.mutable_grad() = p.grad().clone();
-    // Copies, also for --device cpu (where .to() would return the same tensor).
-    at::Tensor g = p.detach().to(device).clone().requires_grad_(true);
-    g.mutable_grad() = p.grad().to(device).clone();
-    at::Tensor s = p.detach().to(device).clone().requires_grad_(true);
-    s.mutable_grad() = p.grad().to(device).clone();
-    host.push_back(h);
-    dev.push_back(g);
-    staged.push_back(s);
-    bytes += p.numel() * 4;
+  for (const at::Tensor& g : mine) {
+    auto param = [&](const at::Device& d) {
+      at::Tensor t = at::zeros_like(g).to(d).requires_grad_(true);
+      t.mutable_grad() = g.to(d).clone();
+      return t;
+    };
+    host.push_back(param(at::kCPU));
+    dev.push_back(param(device));
+    staged.push_back(param(device));
+    bytes += g.numel() * 4;
   }
   const int64_t bucket = 8 << 10;  // 8 KiB: several buckets
   auto mpi = parallel::MakeBackend("mpi", comm, at::kCPU);
   parallel::AllreduceGradients(host, *mpi, bucket);
   parallel::AllreduceGradients(staged, *mpi, bucket);
-  double max_diff = 0, max_staged = 0, check_sum = 0;
+  // Each tensor's largest deviation from the expected average, relative to its largest entry.
+  auto deviation = [&](const std::vector<at::Tensor>& got) {
+    double worst = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      const at::Tensor want = expected[i] / double(comm.size());
+      const at::Tensor avg = got[i].grad().to(at::kCPU, at::kDouble) / double(comm.size());
+      const double scale = std::max(want.abs().max().item<double>(), 1e-30);
+      worst = std::max(worst, (avg - want).abs().max().item<double>() / scale);
+    }
+    return worst;
+  };
+  double dev_nccl = 0, dev_mpi = 0, dev_staged = 0, check_sum = 0;
   std::string chosen;
   {
     auto nccl = parallel::MakeBackend("auto", comm, device);  // auto: NCCL for CUDA tensors
     chosen = nccl->name();
     parallel::AllreduceGradients(dev, *nccl, bucket);
-    for (size_t i = 0; i < host.size(); ++i) {
-      at::Tensor a = host[i].grad() / double(comm.size());  // the average over ranks
-      at::Tensor b = dev[i].grad().div(double(comm.size())).cpu();
-      at::Tensor c = staged[i].grad().div(double(comm.size())).cpu();
-      max_diff = std::max(max_diff, (a - b).abs().max().item<double>());
-      max_staged = std::max(max_staged, (a - c).abs().max().item<double>());
-    }
+    dev_nccl = deviation(dev);
+    dev_mpi = deviation(host);
+    dev_staged = deviation(staged);
   }  // teardown: the communicator is destroyed here
   {
     auto again = parallel::MakeBackend("auto", comm, device);  // a second set-up works
@@ -287,19 +316,24 @@ void CheckNccl(const parallel::Comm& comm, const at::Device& device, Report* rep
     again->SumInPlace(ones);
     check_sum = ones.mean().item<double>();
   }
-  const std::string expected = device.is_cuda() ? "nccl" : "mpi";
-  const bool pass = chosen == expected && max_diff <= 1e-6 && max_staged <= 1e-6 &&
-                    check_sum == double(comm.size());
+  const std::string want_backend = device.is_cuda() ? "nccl" : "mpi";
+  const double tol = 1e-6;  // float32 sums of <= a few ranks, relative to each tensor's largest entry
+  const bool pass = chosen == want_backend && dev_nccl <= tol && dev_mpi <= tol &&
+                    dev_staged <= tol && check_sum == double(comm.size());
   report->Add(device.is_cuda() ? "nccl" : "nccl (cpu: mpi vs mpi)", pass,
               {{"ranks", comm.size()}, {"tensors", host.size()}, {"bytes", bytes},
                {"buckets", (bytes + bucket - 1) / bucket}, {"auto_backend", chosen},
-               {"max_abs_diff", max_diff}, {"max_abs_diff_mpi_staged", max_staged},
+               {"rel_dev_nccl", dev_nccl}, {"rel_dev_mpi", dev_mpi},
+               {"rel_dev_mpi_staged", dev_staged}, {"tolerance", tol},
                {"second_setup_sum", check_sum}},
               "auto -> " + chosen +
-                  Fmt(", %.0f rank(s), %.0f buckets: max |NCCL - MPI| %.2e, |MPI staged from "
-                      "GPU - MPI| %.2e (<= 1e-6); second set-up sum %.0f",
-                      comm.size(), double((bytes + bucket - 1) / bucket), max_diff, max_staged,
-                      check_sum));
+                  Fmt(", %.0f rank(s), %.0f buckets; averaged gradients vs every rank's "
+                      "recomputed: ",
+                      comm.size(), double((bytes + bucket - 1) / bucket)) +
+                  chosen +
+                  Fmt(" %.1e, mpi %.1e, mpi staged from the device %.1e (<= 1e-6); second set-up "
+                      "sum %.0f",
+                      dev_nccl, dev_mpi, dev_staged, check_sum));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -309,25 +343,51 @@ template <typename StepT>
 void CheckSteps(const std::string& kind, const std::string& name, int64_t batch,
                 const at::Device& device, Report* report) {
   const ClipConfig cfg = ConfigNamed(name);
+  // The first step's gradients (CPU copies, the optimiser's parameter order), then two losses.
+  auto run = [&](StepT& s, std::vector<at::Tensor>* grads) {
+    std::vector<double> losses{s.Step()};
+    for (const at::Tensor& t : s.trainable)
+      grads->push_back(t.grad().defined() ? t.grad().detach().to(at::kCPU, at::kDouble)
+                                          : at::Tensor());
+    losses.push_back(s.Step());
+    return losses;
+  };
   std::vector<double> ref;
+  std::vector<at::Tensor> ref_grads;
   {
     StepT cpu(cfg, batch, at::kCPU, Precision::kFloat32);
-    ref = {cpu.Step(), cpu.Step()};
+    ref = run(cpu, &ref_grads);
   }
   for (Precision p : {Precision::kFloat32, Precision::kBFloat16}) {
     StepT dev(cfg, batch, device, p);
-    const std::vector<double> got{dev.Step(), dev.Step()};
-    double worst = 0;
+    std::vector<at::Tensor> grads;
+    const std::vector<double> got = run(dev, &grads);
+    double worst = 0, worst_grad = 0;
     for (size_t i = 0; i < got.size(); ++i)
       worst = std::max(worst, std::abs(got[i] - ref[i]) / std::max(std::abs(ref[i]), 1e-12));
-    const double tol = p == Precision::kFloat32 ? 1e-4 : 1e-2;
+    // Each gradient tensor relative to its largest CPU entry (tensors without a gradient skipped).
+    for (size_t i = 0; i < ref_grads.size(); ++i) {
+      if (!ref_grads[i].defined() || !grads[i].defined()) continue;
+      const double scale = ref_grads[i].abs().max().item<double>();
+      if (scale > 0)
+        worst_grad = std::max(worst_grad, (grads[i] - ref_grads[i]).abs().max().item<double>() / scale);
+    }
+    // Gradients are held to float32's tolerance only: bf16 rounding moves them by several per
+    // cent against float32 (measured on the CPU: DoRA factors 5-13 %), and the head's min/max
+    // over blocks can route Wfr's gradient to another block. For bf16 they are reported.
+    const bool f32 = p == Precision::kFloat32;
+    const double tol = f32 ? 1e-4 : 1e-2, tol_grad = 1e-3;
+    const bool grads_ok = !f32 || worst_grad <= tol_grad;
     const std::string check = kind + "/" + name + "/" + model::PrecisionName(p);
-    report->Add(check, worst <= tol,
+    report->Add(check, worst <= tol && grads_ok,
                 {{"batch", batch}, {"cpu_losses", ref}, {"device_losses", got},
-                 {"max_rel_diff", worst}, {"tolerance", tol}},
+                 {"max_rel_diff", worst}, {"tolerance", tol}, {"max_rel_grad_diff", worst_grad},
+                 {"grad_tolerance", f32 ? tol_grad : -1.0}, {"grad_tensors", ref_grads.size()}},
                 Fmt("b%.0f losses %.6g %.6g vs CPU float32 %.6g %.6g", double(batch), got[0],
                     got[1], ref[0], ref[1]) +
-                    Fmt(": max rel diff %.2e (<= %.0e)", worst, tol));
+                    Fmt(": max rel diff %.2e (<= %.0e); step-1 gradients %.2e", worst, tol,
+                        worst_grad) +
+                    (f32 ? Fmt(" (<= %.0e)", tol_grad) : std::string(" (reported, not held)")));
   }
 }
 
@@ -336,6 +396,7 @@ void CheckSteps(const std::string& kind, const std::string& name, int64_t batch,
 
 struct MantelRun {
   at::Tensor observed, nulls;  // (T) float64, (N, T) float64
+  at::Tensor null_max;         // (N) float64: each permutation's maximum over the timepoints
   stats::MantelPValues p;
 };
 
@@ -359,6 +420,7 @@ MantelRun RunMantel(const at::Tensor& model_z, const at::Tensor& neural_z, int64
                                                                                 at::kDouble));
   }
   r.nulls = at::cat(nulls, 0);
+  r.null_max = counts.null_max.clone();
   r.p = stats::MantelFinish(r.observed, counts, stats::Tail::kUpper);
   return r;
 }
@@ -385,9 +447,13 @@ void CheckMantel(const at::Device& device, Report* report) {
   at::Tensor p_diff = cpu.p.p != dev.p.p;
   at::Tensor fwer_diff = cpu.p.p_fwer != dev.p.p_fwer;
   const int64_t p_unexplained = (p_diff & ~flip_t).sum().item<int64_t>();
-  // A family-wise difference needs a tie of some permutation's maximum with an observed value.
+  // A family-wise difference at t needs a permutation whose maximum reaches obs[t] on one device
+  // and not on the other.
+  const at::Tensor max_flip =
+      ((cpu.null_max.unsqueeze(1) >= cpu.observed.unsqueeze(0)) !=
+       (dev.null_max.unsqueeze(1) >= dev.observed.unsqueeze(0))).any(0);  // (T)
   const int64_t fwer_diffs = fwer_diff.sum().item<int64_t>();
-  const bool fwer_ok = fwer_diffs == 0 || ties > 0;
+  const bool fwer_ok = (fwer_diff & ~max_flip).sum().item<int64_t>() == 0;
   const bool pass = max_null <= 1e-5 && max_obs <= 1e-5 && p_unexplained == 0 && fwer_ok;
   report->Add("mantel", pass,
               {{"objects", n}, {"timepoints", T}, {"permutations", n_perm},
@@ -414,9 +480,18 @@ double VisionForwardFlops(const ClipConfig& c) {  // one image, every block
                        double(c.vision_width);
   return patch + double(c.vision_layers) * BlockFlops(tokens, c.vision_width);
 }
-double VisionBlockFlops(const ClipConfig& c) {
+int64_t VisionTokens(const ClipConfig& c) {
   const int64_t grid = c.image_resolution / c.vision_patch_size;
-  return BlockFlops(grid * grid + 1, c.vision_width);
+  return grid * grid + 1;
+}
+// Backward FLOPs of one sequence through one block where only attn.out_proj carries DoRA (the
+// other weights frozen): `through` = the gradient continues to the block's input (input gradients
+// of every linear 2 * 12 L W^2, the out_proj weight gradient 2 L W^2, the attention's 8 L^2 W);
+// else (the first adapted block: nothing below it learns) only the MLP's input gradients and the
+// out_proj weight gradient, 18 L W^2.
+double BlockBackwardFlops(int64_t tokens, int64_t width, bool through) {
+  const double l = double(tokens), w = double(width);
+  return through ? 26 * l * w * w + 8 * l * l * w : 18 * l * w * w;
 }
 
 // The bf16 matmul rate: n^3, n = 8192 on a GPU (1024 on the CPU, the harness's self-test).
@@ -452,21 +527,26 @@ void Throughput(const Args& a, const at::Device& d, Report* report) {
   for (const auto& name : a.throughput) {
     const ClipConfig c = ConfigNamed(name);
     const int64_t batch = name == "vitl14" ? 64 : name == "tiny" ? 16 : 128;
-    const double fwd = VisionForwardFlops(c), block = VisionBlockFlops(c);
-    // Stage 1: forward everywhere; backward (2x) through the last 2 vision blocks and the last
+    const double fwd = VisionForwardFlops(c);
+    const int64_t tok = VisionTokens(c), w = c.vision_width;
+    // Stage 1: forward everywhere; backward through the last 2 vision blocks (DoRA) and the last
     // text block; 66 prompts of 13 tokens through the text tower every step.
     const double text_fwd = 66.0 * double(c.transformer_layers) * BlockFlops(13, c.transformer_width);
-    const double text_bwd = 66.0 * 2.0 * BlockFlops(13, c.transformer_width);
+    const double text_bwd = 66.0 * BlockBackwardFlops(13, c.transformer_width, false);
     for (int kind = 0; kind < 2; ++kind) {
       double seconds, flops;
       if (kind == 0) {
         Stage1 s(c, batch, d, Precision::kBFloat16);
         seconds = SecondsPerStep(s, a.steps);
-        flops = double(batch) * (fwd + 2.0 * 2.0 * block) + text_fwd + text_bwd;
+        flops = double(batch) * (fwd + BlockBackwardFlops(tok, w, false) +
+                                 BlockBackwardFlops(tok, w, true)) +
+                text_fwd + text_bwd;
       } else {
         MegPhase2 s(c, batch, d, Precision::kBFloat16);
         seconds = SecondsPerStep(s, a.steps);
-        flops = double(batch) * (fwd + 2.0 * double(c.vision_layers) * block);
+        // Phase 2: DoRA on every vision block; the first learns but passes nothing further down.
+        flops = double(batch) * (fwd + BlockBackwardFlops(tok, w, false) +
+                                 double(c.vision_layers - 1) * BlockBackwardFlops(tok, w, true));
       }
       const double tflops = flops / seconds / 1e12;
       const std::string check = std::string(kind == 0 ? "stage1" : "meg2") + "_bf16/" + name;
@@ -479,6 +559,18 @@ void Throughput(const Args& a, const at::Device& d, Report* report) {
                        Fmt(" = %.1f%% MFU of spec, %.1f%% of measured matmul", 100 * tflops / a.peak_tflops,
                            100 * tflops / measured));
     }
+  }
+}
+
+// Runs one check; an exception (a CUDA path that throws) is that check's FAIL, and the others
+// still run and are reported.
+void Guarded(Report* report, const std::string& name, const std::function<void()>& check) {
+  try {
+    check();
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    report->Add(name, false, {{"error", what}},
+                "threw: " + what.substr(0, what.find('\n')));
   }
 }
 
@@ -518,17 +610,20 @@ int Run(const Args& a, const parallel::Comm& comm) {
               a.device + ", " + std::to_string(comm.size()) + " rank(s), NCCL " +
                   (info.built ? info.nccl : std::string("not built")) +
                   (info.gpus.empty() ? std::string() : ", " + info.gpus[0]));
-  CheckNccl(comm, device, &report);
+  Guarded(&report, "nccl", [&] { CheckNccl(comm, device, &report); });
   at::Tensor failed = at::full({1}, report.all_pass ? 0.0 : 1.0, at::kDouble);
   comm.AllreduceSum(failed);  // a failure on any rank fails the run
   report.all_pass = failed.item<double>() == 0;
   if (comm.is_root()) {  // the rest is per device: rank 0's
     for (const auto& name : a.models) {
-      CheckSteps<Stage1>("stage1", name, name == "tiny" ? 8 : 4, device, &report);
-      CheckSteps<MegPhase2>("meg2", name, name == "tiny" ? 8 : 4, device, &report);
+      const int64_t batch = name == "tiny" ? 8 : 4;
+      Guarded(&report, "stage1/" + name,
+              [&] { CheckSteps<Stage1>("stage1", name, batch, device, &report); });
+      Guarded(&report, "meg2/" + name,
+              [&] { CheckSteps<MegPhase2>("meg2", name, batch, device, &report); });
     }
-    CheckMantel(device, &report);
-    Throughput(a, device, &report);
+    Guarded(&report, "mantel", [&] { CheckMantel(device, &report); });
+    Guarded(&report, "throughput", [&] { Throughput(a, device, &report); });
     std::printf("%s\n", report.all_pass ? "gpu_check: every check passed"
                                         : "gpu_check: a check FAILED");
     if (!a.json.empty()) {

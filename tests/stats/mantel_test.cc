@@ -144,6 +144,14 @@ TEST(MantelTest, GatherMatchesPermutedSquare) {
   }
   // Permutation k is a pure function of (seed, k): a later block drawn alone is identical.
   EXPECT_TRUE(at::equal(DrawPermutations(5, 2, 1, n)[0], perms[2]));
+  // The indexed gather (the GPU path) gives the same values, float32 too.
+  at::Tensor indexed = at::full({4, z.numel()}, -1.0, at::kDouble);
+  GatherPermutedIndexed(sq, perms, indexed);
+  EXPECT_TRUE(at::equal(indexed.slice(0, 0, 3), out));
+  EXPECT_TRUE(at::equal(indexed[3], at::full({z.numel()}, -1.0, at::kDouble)));  // untouched
+  at::Tensor out32 = at::empty({3, z.numel()}, at::kFloat);
+  GatherPermutedIndexed(sq.to(at::kFloat), perms, out32);
+  EXPECT_TRUE(at::equal(out32, out.to(at::kFloat)));
 }
 
 }  // namespace
