@@ -170,6 +170,16 @@ def objects_of(block):
     return kind, label + ": " + ", ".join(parts)
 
 
+def peak_and_auc(t, curve):
+    """(index of the maximum, trapezoid area in rho x s) of curve over the timepoints >= 0 ms, or
+    None when there is none."""
+    keep = t >= 0
+    if not keep.any():
+        return None
+    i = int(np.flatnonzero(keep)[np.argmax(curve[keep])])
+    return i, float(np.sum((curve[keep][1:] + curve[keep][:-1]) / 2 * np.diff(t[keep] / 1000.0)))
+
+
 def model_summary(f, model):
     """Key numbers of one model: the curve shown (group: mean over participants; individual: its
     own participant), the peak of THAT curve, its AUC, the maximum, the ceiling there, and the
@@ -183,17 +193,15 @@ def model_summary(f, model):
         own = labels.index(model.split("/", 1)[1])
     rows = [own] if own is not None else list(range(sp.shape[0]))
     curve = sp[rows].mean(0)
-    keep = t >= 0
     s = {"model": model, "times": t, "curve": curve, "own": own, "labels": labels,
          "n_participants": sp.shape[0], "spearman": sp}
     s["objects"], s["objects_label"] = objects_of(block)
-    if keep.any():
-        i = int(np.flatnonzero(keep)[np.argmax(curve[keep])])
+    pa = peak_and_auc(t, curve)
+    if pa is not None:
+        i, s["auc"] = pa
         s["max_spearman"] = float(curve[i])
         s["max_time_ms"] = float(t[i])
         s["peak_ms"] = float(t[i])  # the peak of the curve shown, as the maximum
-        tk = t[keep] / 1000.0
-        s["auc"] = float(np.sum((curve[keep][1:] + curve[keep][:-1]) / 2 * np.diff(tk)))
     if "peak_ms" in block:
         peaks = np.asarray(block["peak_ms"][()], dtype=float)[rows]
         s["participant_peaks"] = (float(peaks.mean()), float(peaks.std()), len(peaks))
@@ -366,7 +374,6 @@ def plot_all(path, outdir):
         if summary["models"]:
             first = summary["models"][0]
             labels, t = first["labels"], first["times"]
-            keep = t >= 0
             lo = f["/meg/ceiling/lower"][()] if "/meg/ceiling/lower" in f else None
             up = f["/meg/ceiling/upper"][()] if "/meg/ceiling/upper" in f else None
             for p, lab in enumerate(labels):
@@ -383,11 +390,9 @@ def plot_all(path, outdir):
                     ax.plot(t, c, lw=2 if own else 1,
                             label=f"{name} (own model)" if own else name)
                     row = {"model": name + (" (own model)" if own else "")}
-                    if keep.sum() >= 2:
-                        i = int(np.flatnonzero(keep)[np.argmax(c[keep])])
-                        row.update(peak_ms=float(t[i]), max=float(c[i]),
-                                   auc=float(np.sum((c[keep][1:] + c[keep][:-1]) / 2 *
-                                                    np.diff(t[keep] / 1000.0))))
+                    pa = peak_and_auc(t, c)
+                    if pa is not None:
+                        row.update(peak_ms=float(t[pa[0]]), max=float(c[pa[0]]), auc=pa[1])
                     rows.append(row)
                 if lo is not None and up is not None and lo.shape[0] == len(labels):
                     ax.fill_between(t, lo[p], up[p], color="0.6", alpha=0.4, lw=0,

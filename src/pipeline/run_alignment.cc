@@ -259,8 +259,9 @@ rsa::TimeResolvedCeiling CeilingFolds(const FoldedRdms& f, const at::Tensor& meg
 // participant p's MEG RDM at j; meg[p, i, j] of participant p's MEG RDMs at i and j. meg_own
 // (P, count, m_all) holds this rank's timepoints [r.begin, r.end); each rank computes the columns j
 // of its timepoints, then the columns are gathered (every entry is computed alone: the same
-// numbers for any rank count). The MEG x MEG matrix needs every timepoint's within-fold MEG rows
-// on every rank: computed only when they fit in kTimeGenBytes (else undefined, logged). Collective.
+// numbers for any rank count); counts: every rank's timepoint count, as the gathers take them.
+// The MEG x MEG matrix needs every timepoint's within-fold MEG rows on every rank: computed only
+// when they fit in kTimeGenBytes (else undefined, logged). Collective.
 struct TimeGen {
   at::Tensor model, meg;  // (P, T, T) float64 or undefined
 };
@@ -268,7 +269,7 @@ constexpr int64_t kTimeGenBytes = int64_t(1) << 30;
 
 TimeGen TimeGeneralizationFolds(const FoldedRdms* group, const FoldedRdms& design,
                                 const at::Tensor& meg_own, const Range& r, int64_t T,
-                                const parallel::Comm& comm) {
+                                const std::vector<int64_t>& counts, const parallel::Comm& comm) {
   const int64_t P = meg_own.size(0), count = r.end - r.begin, K = int64_t(design.stack_pairs.size());
   int64_t m_total = 0;
   for (const at::Tensor& s : design.stack_pairs) m_total += s.numel();
@@ -279,11 +280,6 @@ TimeGen TimeGeneralizationFolds(const FoldedRdms* group, const FoldedRdms& desig
              kTimeGenBytes >> 30);
   at::Tensor part_model = at::zeros({P, count, T}, at::kDouble);
   at::Tensor part_meg = at::zeros({P, count, T}, at::kDouble);
-  std::vector<int64_t> counts;
-  for (int k = 0; k < comm.size(); ++k) {
-    const Range rk = ShardRange(T, comm.size(), k);
-    counts.push_back(rk.end - rk.begin);
-  }
   for (int64_t k = 0; k < K; ++k) {
     const at::Tensor own = meg_own.index_select(2, design.stack_pairs[size_t(k)]);  // (P, count, m_k)
     const int64_t mk = own.size(2);
@@ -441,7 +437,7 @@ UnitOutcome AlignmentStage(const StageContext& c) {
   {
     OneThread one;  // thread-count-free reductions, as above
     tg = TimeGeneralizationFolds(models[0].name == "group" ? &models[0] : nullptr, models[0], meg,
-                                 r, T, comm);
+                                 r, T, counts, comm);
   }
 
   const meg::TimeAxis& axis = stack.time();

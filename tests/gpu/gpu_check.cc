@@ -21,8 +21,9 @@
 //               float32 from the same weights and data: |dloss| / |loss| <= 1e-4 (float32), <= 1e-2
 //               (bfloat16), for each step; and in float32 the first step's gradients, each tensor
 //               within 1e-3 of its largest CPU entry (bf16 gradients are reported only).
-//   meg2/..     two MEG phase-2 steps (DoRA on every vision block, the MEG head and its noise drawn
-//               from a CPU generator of (step), Pearson RDMs, PearsonMSELongLoss), likewise.
+//   meg2/..     two MEG phase-2 steps of cliphba_bench_meg (tests/bench/meg_step.h: DoRA on every
+//               vision block, the MEG head and its noise drawn from a CPU generator of (step),
+//               Pearson RDMs, PearsonMSELongLoss), likewise.
 //   mantel      the Mantel kernel (permuted gather + GEMM, float32) on the device against the CPU:
 //               every null statistic within 1e-5; p and p_fwer equal except at timepoints where a
 //               null statistic and the observed one fall on different sides of each other on the
@@ -33,7 +34,6 @@
 //               24 L W^2 + 4 L^2 W per block and token sequence plus the patch projection; backward
 //               only where a gradient flows: see BlockBackwardFlops), not the "6 N" convention.
 #include <ATen/ATen.h>
-#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 #include <torch/nn/functional/loss.h>
@@ -51,14 +51,14 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_clip_configs.h"
+#include "bench/meg_step.h"
 #include "model/clip.h"
 #include "model/dora.h"
-#include "model/meg_head.h"
 #include "model/precision.h"
 #include "parallel/comm.h"
 #include "parallel/grad_sync.h"
 #include "stats/mantel.h"
-#include "train/meg_loss.h"
 
 namespace cliphba {
 namespace {
@@ -86,9 +86,9 @@ std::vector<std::string> SplitList(const std::string& s) {
 }
 
 ClipConfig ConfigNamed(const std::string& name) {
-  if (name == "tiny") return model::MakeClipConfig(32, 8, 64, 2, 32, 64, 2, 4096);
-  if (name == "vitb32") return model::MakeClipConfig(224, 32, 768, 12, 512, 512, 12, 49408);
-  if (name == "vitl14") return model::MakeClipConfig(224, 14, 1024, 24, 768, 768, 12, 49408);
+  if (name == "tiny") return model::bench::TinyConfig();
+  if (name == "vitb32") return model::bench::VitB32Config();
+  if (name == "vitl14") return model::bench::VitL14Config();
   throw std::invalid_argument("unknown model '" + name + "' (tiny, vitb32, vitl14)");
 }
 
@@ -172,66 +172,15 @@ struct Stage1 {
   at::Tensor images, ids, targets;
 };
 
+// The MEG phase-2 step of cliphba_bench_meg (bench/meg_step.h), T 29, in this file's interface.
 struct MegPhase2 {
   MegPhase2(const ClipConfig& cfg, int64_t batch, const at::Device& d, Precision p)
-      : clip(SeededClip(cfg, cfg.vision_layers, 0, 16.0, false, d)), precision(p) {
-    clip->eval();
-    at::manual_seed(3);
-    const int64_t t_full = 281;
-    model::MegHeadOptions o;
-    o.axis_start_ms = -100;
-    o.axis_step_ms = 5;
-    o.axis_size = t_full;
-    o.train_start_ms = 0;
-    o.train_end_ms = 700;
-    o.train_step_ms = 25;  // T 29
-    o.window_ms = 10;
-    head = model::MegHead(o, cfg.vision_layers, at::rand({t_full}), at::rand({t_full}),
-                          at::rand({t_full}));
-    head->to(d);
-    {
-      at::NoGradGuard no_grad;
-      at::Tensor text = clip->EncodeText(PromptIds(cfg, 66).to(d));  // once: the text tower is frozen
-      text_norm = text / text.norm(2, {1}, true);
-      scale = clip->logit_scale.exp().item<double>();
-    }
-    images = at::randn({batch, 3, cfg.image_resolution, cfg.image_resolution}).to(d);
-    at::Tensor u = at::rand({head->timepoints(), batch, batch});
-    target = ((u + u.transpose(1, 2)) / 2 * (1 - at::eye(batch))).to(d);
-    std::vector<torch::optim::OptimizerParamGroup> groups;
-    groups.emplace_back(std::vector<at::Tensor>{head->wfr},
-                        std::make_unique<torch::optim::AdamWOptions>(3e-3));
-    std::vector<at::Tensor> dora;
-    for (const auto& t : clip->parameters())
-      if (t.requires_grad()) dora.push_back(t);
-    trainable = dora;
-    trainable.insert(trainable.begin(), head->wfr);
-    groups.emplace_back(dora, std::make_unique<torch::optim::AdamWOptions>(3e-5));
-    opt = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(3e-3));
-    loss.p_weight = 1;
-    loss.m_weight = 0.1;
-    loss.g_weight = 0.15;
-  }
-  double Step() {
-    at::Tensor feats = at::stack(clip->EncodeImage(images, true, precision).block_cls_proj, 0);
-    // The noise of step k from a CPU generator of k, as the trainer draws it.
-    at::Tensor emb = head->Embeddings(feats, text_norm, scale, true,
-                                      at::detail::createCPUGenerator(uint64_t(step++)));
-    train::MegLossTerms l = loss(train::PearsonRdm(emb), target);
-    opt->zero_grad();
-    l.total.backward();
-    opt->step();
-    return l.total.item<double>();
-  }
-  Clip clip;
+      : s(cfg, batch, 29, 2, d), precision(p), trainable(s.trainable) {}
+  double Step() { return s.Step(step++, precision); }
+  model::bench::MegStep s;
   Precision precision;
-  model::MegHead head{nullptr};
-  at::Tensor text_norm, images, target;
-  double scale = 1;
+  const std::vector<at::Tensor>& trainable;  // Wfr, then the DoRA parameters
   int64_t step = 0;
-  std::vector<at::Tensor> trainable;  // Wfr, then the DoRA parameters
-  std::unique_ptr<torch::optim::AdamW> opt;
-  train::PearsonMSELongLoss loss;
 };
 
 // ---------------------------------------------------------------------------------------------
