@@ -92,6 +92,23 @@ def behavior_comparison(f):
                       "objects", "reference") if k in a}
 
 
+def dynamic_behavior(f):
+    """/compare/dynamic_behavior: each model's RDM over time vs the human behaviour RDM, and the
+    models collapsed over time vs plain CLIP, or None."""
+    if "/compare/dynamic_behavior" not in f:
+        return None
+    g = f["/compare/dynamic_behavior"]
+    rows = []
+    for i, m in enumerate(_strings(g["models"])):
+        rows.append({"model": m, "curve": g["spearman"][()][i], "peak_ms": float(g["peak_ms"][i]),
+                     "collapsed": float(g["collapsed"][i]),
+                     "delta": float(g["collapsed_delta_vs_clip"][i]),
+                     "lower": float(g["collapsed_delta_lower"][i]),
+                     "upper": float(g["collapsed_delta_upper"][i])})
+    return {"rows": rows, "times": f["/meg/times_ms"][()].astype(float),
+            "reference": _str(g.attrs["reference"]), "objects_label": objects_of(g)[1]}
+
+
 def comparisons(f):
     """The MEG model comparisons (/compare/meg/<a>_vs_<b>): list of dicts with the mean difference
     curve, its CI, the significance mask and the deltas with their CIs."""
@@ -454,6 +471,24 @@ def plot_all(path, outdir):
             ax.set_title(f"{cmp['a']} vs {cmp['b']}\n{cmp['objects_label']}", fontsize=10)
             ax.legend(loc="best", fontsize=8)
             _save(fig, outdir, "compare_" + cmp["name"], written)
+            plt.close(fig)
+
+        dyn = dynamic_behavior(f)
+        summary["dynamic_behavior"] = dyn
+        if dyn is not None:
+            fig, ax = plt.subplots(figsize=(7, 4))
+            for r in dyn["rows"]:
+                ind = r["model"].startswith("individual/")
+                ax.plot(dyn["times"], r["curve"], lw=0.8 if ind else 2,
+                        alpha=0.6 if ind else 1.0, ls="--" if r["model"] == "clip" else "-",
+                        label=r["model"])
+            ax.axvline(0, color="0.3", lw=0.8, ls=":")
+            ax.axhline(0, color="0.3", lw=0.8)
+            ax.set_xlabel("time (ms)")
+            ax.set_ylabel("Spearman rho with the behaviour RDM")
+            ax.set_title("Dynamic behavioural validation\n" + dyn["objects_label"], fontsize=10)
+            ax.legend(loc="best", fontsize=7, ncol=2)
+            _save(fig, outdir, "dynamic_behavior", written)
             plt.close(fig)
 
         ovo = own_vs_other(f)

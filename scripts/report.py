@@ -185,6 +185,22 @@ def build(summary, written, outdir):
         for c in cmps:
             image("compare_" + c["name"], f"{c['a']} vs {c['b']} ({c['objects_label']})")
 
+    dyn = summary.get("dynamic_behavior")
+    if dyn is not None:
+        heading("Dynamic behavioural validation")
+        para("Each MEG model's RDM at every timepoint against the human behaviour RDM ("
+             + dyn["reference"] + "; " + dyn["objects_label"] + "): the MEG models never saw "
+             "behavioural data, and each object's RDM rows come from a fold model that never "
+             "trained on it. clip = plain CLIP (static). Collapsed: the model's RDM averaged "
+             "over t >= 0 ms; delta vs clip with a 95 % bootstrap CI over objects. "
+             "CLIP-HBA-Behavior is left out: it trained on most of these objects' behaviour.")
+        table(["model", "peak (ms)", "collapsed rho", "delta vs clip [95% CI]"],
+              [[r["model"], f"{r['peak_ms']:.0f}", f"{r['collapsed']:.3f}",
+                "" if r["model"] == "clip" or not np.isfinite(r["delta"]) else
+                f"{r['delta']:+.3f} [{r['lower']:+.3f}, {r['upper']:+.3f}]"]
+               for r in dyn["rows"]])
+        image("dynamic_behavior", f"Dynamic behavioural validation ({dyn['objects_label']})")
+
     ovo = summary.get("own_vs_other")
     if ovo is not None:
         heading("Own vs other")

@@ -319,6 +319,31 @@ void WriteMegComparisons(io::ResultsStore* store, const std::map<std::string, at
                          const std::vector<std::string>& participants, const at::Tensor& times_ms,
                          const config::RunOptions& run, const AlignmentObjects& objects);
 
+// ---- Dynamic behavioural validation (the alignment unit; run_dynamic_behavior.cc) ------------
+// The human behaviour RDM over `names` (condensed (m) float64, names' order): the RDM of
+// train.behavior.reference_rdm (rows named by reference_rdm_names) when set, else the
+// correlation-distance RDM of train.behavior.targets_csv's embedding (as the behaviour
+// evaluation's "targets" reference). Undefined rdm (empty source) when neither is configured.
+// Throws DataError naming the file and key when a name is missing or the RDM is not square.
+struct HumanRdm {
+  at::Tensor rdm;      // (m) float64, or undefined
+  std::string source;  // the file it came from
+};
+HumanRdm HumanRdmOn(const config::Config& config, const std::vector<std::string>& names);
+
+// Root only: /compare/dynamic_behavior -- per model (model_rdms[i]: (T, m) over the design's n
+// objects, finite at least on the within-fold pairs), the Spearman with the human RDM at every
+// timepoint, mean over the K folds of fold_pairs[k] (int64 indices into the condensed (m) RDM of
+// fold k's fold_sizes[k] objects, rsa::SubsetPairIndices); peak_ms from 0 ms; each model collapsed
+// over t >= 0 ms and its difference from the model named "clip" with a bootstrap CI over the
+// objects of each fold (run.compare_bootstrap_n, run.seed). Nothing without a human RDM.
+void WriteDynamicBehavior(io::ResultsStore* store, const std::vector<std::string>& model_names,
+                          const std::vector<at::Tensor>& model_rdms,
+                          const std::vector<at::Tensor>& fold_pairs,
+                          const std::vector<int64_t>& fold_sizes, const HumanRdm& human,
+                          const at::Tensor& times_ms, const config::RunOptions& run,
+                          const AlignmentObjects& objects);
+
 struct SummaryRow {
   std::string unit, state;  // state after this run; "skipped (done)" if nothing was done
   double wall_seconds = 0;

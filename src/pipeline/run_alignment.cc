@@ -510,6 +510,26 @@ UnitOutcome AlignmentStage(const StageContext& c) {
         out.metric = test.statistic;
       }
     }
+    {
+      // Dynamic behavioural validation: the MEG models and plain CLIP against the human
+      // behaviour RDM on the same out-of-sample design.
+      std::vector<std::string> dyn_names;
+      std::vector<at::Tensor> dyn_rdms;
+      for (const FoldedRdms& f : models) {
+        dyn_names.push_back(f.name);
+        dyn_rdms.push_back(f.rdm);
+      }
+      for (const FoldedRdms& f : statics)
+        if (f.name == "clip") {
+          dyn_names.push_back(f.name);
+          dyn_rdms.push_back(f.rdm);
+        }
+      std::vector<int64_t> sizes(models[0].model_pairs.size(), 0);  // objects per fold
+      for (int64_t k : models[0].fold) ++sizes[size_t(k)];
+      OneThread one;
+      WriteDynamicBehavior(&store, dyn_names, dyn_rdms, models[0].model_pairs, sizes,
+                           HumanRdmOn(cfg, models[0].names), times, cfg.run, models[0].objects);
+    }
     if (tg.model.defined())
       WriteTimeGeneralization(
           &store, "/meg/group/time_generalization", tg.model, times, labels, models[0].objects,
@@ -573,7 +593,8 @@ void CopyMegAlignment(io::ResultsStore* store, const std::string& path) {
   if (in.Exists("/run/baselines"))
     for (const std::string& name : in.ReadStrings("/run/baselines"))
       store->CopyObject(path, "/meg/" + name);
-  if (in.Exists("/compare/meg")) store->CopyObject(path, "/compare/meg");
+  for (const char* g : {"/compare/meg", "/compare/dynamic_behavior"})
+    if (in.Exists(g)) store->CopyObject(path, g);
 }
 
 }  // namespace cliphba::pipeline

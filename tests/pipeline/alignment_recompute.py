@@ -24,7 +24,13 @@ For every model of /meg (group, individual/<label>), from <RUN_DIR>/<model>/mode
     within-fold pairs with the mean of the others / of all participants;
   * /meg/group/time_generalization and /meg/time_generalization [p, i, j] = the mean over the
     same folds of the Spearman of the group model's (or participant p's) RDM at i with
-    participant p's MEG RDM at j.
+    participant p's MEG RDM at j;
+  * /compare/dynamic_behavior (when written): the human RDM recomputed from its source (the
+    targets CSV: scipy's correlation distance of the embedding rows of the models' objects;
+    an NPY reference is taken as written), spearman[i, t] = mean over the same folds of
+    spearmanr(model i's RDM at t, human) on the within-fold pairs (clip from /meg/clip/rdm),
+    peak_ms, collapsed = the same on the model's mean RDM over t >= 0 ms, the deltas vs clip;
+    the run must write it whenever the run had a behaviour reference and clip.
 Exit 1 with the first mismatch; prints the largest difference.
 """
 import json
@@ -238,6 +244,57 @@ def main(run, results, stack_path, names_txt=None):
         kind = f[f"/meg/{models[0]}/alignment"].attrs["objects"]
         attrs_match(path, kind.decode() if isinstance(kind, bytes) else str(kind), first_sets)
         n_tg += 1
+    n_dyn = 0
+    g = f.get("/compare/dynamic_behavior")
+    if g is None and "/meg/clip/rdm" in f and "/behavior" in f:
+        sys.exit("FAIL: /compare/dynamic_behavior is missing")
+    if g is not None:
+        from scipy.spatial.distance import pdist
+        names = read_model(f"{run}/{models[0]}/model_rdms.h5")[1]
+        ref = g.attrs["reference"]
+        ref = ref.decode() if isinstance(ref, bytes) else str(ref)
+        human = g["reference_rdm"][()]
+        if ref.startswith("targets: "):
+            import csv
+            rows = {r["image_name"]: [float(v) for k, v in r.items() if k not in ("", "image_name")]
+                    for r in csv.DictReader(open(ref[len("targets: "):]))}
+            same(human, pdist(np.array([rows[x] for x in names]), "correlation"),
+                 "dynamic_behavior reference_rdm")
+        dyn_models = [m.decode() for m in g["models"][()]]
+        curves = g["spearman"][()]
+        coll = g["collapsed"][()]
+        for i, m in enumerate(dyn_models):
+            if m == "clip":
+                full = f["/meg/clip/rdm"][()]
+                rdm = np.repeat(full[None, :], T, 0)
+                sets = [(sidx, mp) for mp, sidx, _ in first_sets]
+            else:
+                rdm = read_model(f"{run}/{m}/model_rdms.h5")[0]
+                sets = [(mp, mp) for mp, _, _ in first_sets]
+            want = np.zeros(T)
+            for idx, hidx in sets:
+                want += np.array([stats.spearmanr(rdm[t, idx], human[hidx])[0] for t in range(T)])
+            same(curves[i], want / len(sets), f"dynamic_behavior {m}")
+            mean_rdm = rdm[keep].mean(0)
+            want_c = np.mean([stats.spearmanr(mean_rdm[idx], human[hidx])[0] for idx, hidx in sets])
+            same(np.array(coll[i]), np.array(want_c), f"dynamic_behavior collapsed {m}")
+            c0 = (want / len(sets))[keep]
+            same(np.array(g["peak_ms"][()][i]), np.array(times[keep][int(np.argmax(c0))]),
+                 f"dynamic_behavior peak_ms {m}")
+        if "clip" in dyn_models:
+            c = coll[dyn_models.index("clip")]
+            d = g["collapsed_delta_vs_clip"][()]
+            for i, m in enumerate(dyn_models):
+                if m == "clip":
+                    continue
+                same(np.array(d[i]), np.array(coll[i] - c), f"dynamic_behavior delta {m}")
+                if not g["collapsed_delta_lower"][()][i] <= g["collapsed_delta_upper"][()][i]:
+                    sys.exit(f"FAIL: dynamic_behavior {m}: CI lower > upper")
+        kind = f[f"/meg/{models[0]}/alignment"].attrs["objects"]
+        attrs_match("/compare/dynamic_behavior",
+                    kind.decode() if isinstance(kind, bytes) else str(kind), first_sets)
+        n_dyn = len(dyn_models)
+    print(f"dynamic behavioural validation recomputed for {n_dyn} model(s)")
     print(f"alignment recomputed with scipy for {len(models)} model(s) and "
           f"{len(baselines)} baseline(s) on {len(first_sets)} fold(s), {n_cmp} comparison(s) "
           f"from the written curves, {n_tg} time-generalisation matrices: largest difference "

@@ -84,6 +84,14 @@ def main(results, cohort, report_only, selected):
         c = f["/compare/meg/" + name].attrs
         print(f"compare {name} (reported): delta AUC {c['delta_auc']:+.4f} "
               f"[{c['delta_auc_lower']:+.4f}, {c['delta_auc_upper']:+.4f}]")
+    if "/compare/dynamic_behavior" in f:  # reported, not a check
+        g = f["/compare/dynamic_behavior"]
+        for i, m in enumerate(x.decode() for x in g["models"][()]):
+            if m in ("group", "clip"):
+                print(f"dynamic behaviour {m} (reported, {objects(g)[1]}): collapsed rho "
+                      f"{g['collapsed'][i]:.4f}, delta vs clip {g['collapsed_delta_vs_clip'][i]:+.4f} "
+                      f"[{g['collapsed_delta_lower'][i]:+.4f}, {g['collapsed_delta_upper'][i]:+.4f}], "
+                      f"curve peak {g['peak_ms'][i]:.0f} ms")
 
     times = f["/meg/times_ms"][()]
     step = float(times[1] - times[0])

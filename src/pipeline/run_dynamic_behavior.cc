@@ -1,0 +1,167 @@
+// Dynamic behavioural validation (issue 17, the reference's notebook analysis; pipeline/run.h):
+// each MEG model's RDM at every timepoint against the human behaviour RDM, on the MEG alignment's
+// out-of-sample design, and the MEG models collapsed over time against plain CLIP.
+//
+// Dimension legend: M models, T timepoints, n objects of the design, m = n (n - 1) / 2, K folds,
+// n_k / m_k objects / pairs of fold k, B bootstrap samples.
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <limits>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "io/csv.h"
+#include "io/npy.h"
+#include "io/results_store.h"
+#include "meg/rdm_stack.h"
+#include "pipeline/run.h"
+#include "rsa/compare.h"
+#include "rsa/rdm.h"
+#include "stats/bootstrap.h"
+
+namespace cliphba::pipeline {
+
+namespace {
+
+constexpr uint64_t kDynamicBehaviorStream = 0xC6ull << 56;  // | fold << 40 | sample
+
+double Nan() { return std::numeric_limits<double>::quiet_NaN(); }
+
+}  // namespace
+
+HumanRdm HumanRdmOn(const config::Config& cfg, const std::vector<std::string>& names) {
+  const config::TrainBehaviorOptions& b = cfg.train_behavior;
+  HumanRdm out;
+  const int64_t n = int64_t(names.size());
+  if (!b.reference_rdm.empty()) {
+    const std::vector<std::string> rdm_names = io::ReadNameList(b.reference_rdm_names);
+    const at::Tensor square = io::ReadNpy(b.reference_rdm).to(at::kDouble);
+    if (square.dim() != 2 || square.size(0) != int64_t(rdm_names.size()) ||
+        square.size(1) != int64_t(rdm_names.size()))
+      throw DataError(b.reference_rdm + " (train.behavior.reference_rdm): expected a square RDM "
+                      "with one row per name of " + b.reference_rdm_names);
+    const std::vector<int64_t> rows = meg::IndicesOfNames(
+        rdm_names, names, b.reference_rdm_names + " (train.behavior.reference_rdm_names)",
+        "meg.rdm's objects");
+    const at::Tensor idx = at::tensor(rows, at::kLong);
+    const at::Tensor sub = square.index_select(0, idx).index_select(1, idx);
+    const at::Tensor iu = at::triu_indices(n, n, 1);
+    out.rdm = sub.index({iu[0], iu[1]}).contiguous();
+    out.source = b.reference_rdm;
+  } else if (!b.targets_csv.empty()) {
+    const io::EmbeddingTable table = io::ReadEmbeddingCsv(b.targets_csv);
+    const std::vector<int64_t> rows = meg::IndicesOfNames(
+        table.names, names, b.targets_csv + " (train.behavior.targets_csv)", "meg.rdm's objects");
+    const at::Tensor x = table.values.index_select(0, at::tensor(rows, at::kLong));
+    out.rdm = rsa::ComputeRdm(x, rsa::RdmMetric::kCorrelation).values.contiguous();
+    out.source = "targets: " + b.targets_csv;
+  }
+  return out;
+}
+
+void WriteDynamicBehavior(io::ResultsStore* store, const std::vector<std::string>& model_names,
+                          const std::vector<at::Tensor>& model_rdms,
+                          const std::vector<at::Tensor>& fold_pairs,
+                          const std::vector<int64_t>& fold_sizes, const HumanRdm& human,
+                          const at::Tensor& times_ms, const config::RunOptions& run,
+                          const AlignmentObjects& objects) {
+  const int64_t M = int64_t(model_names.size()), K = int64_t(fold_pairs.size());
+  const int64_t T = times_ms.size(0), B = run.compare_bootstrap_n;
+  if (M == 0 || !human.rdm.defined() || K == 0) return;
+  const at::Tensor times = times_ms.to(at::kDouble).contiguous();
+  const at::Tensor from0 = times >= 0;
+  const std::string g = "/compare/dynamic_behavior";
+
+  // Curves: mean over folds of the Spearman on each fold's pairs, per timepoint.
+  at::Tensor curves = at::zeros({M, T}, at::kDouble);
+  at::Tensor peak = at::full({M}, Nan(), at::kDouble);
+  std::vector<at::Tensor> collapsed_rdms;  // (m) per model: the mean RDM over t >= 0
+  for (int64_t i = 0; i < M; ++i) {
+    const at::Tensor& rdm = model_rdms[size_t(i)];  // (T, m)
+    TORCH_CHECK(rdm.dim() == 2 && rdm.size(0) == T, "WriteDynamicBehavior: rdm (T, m)");
+    for (int64_t t = 0; t < T; ++t) {
+      double sum = 0;
+      for (int64_t k = 0; k < K; ++k)
+        sum += rsa::Spearman(rdm[t].index_select(0, fold_pairs[size_t(k)]),
+                             human.rdm.index_select(0, fold_pairs[size_t(k)]));
+      curves[i][t] = sum / double(K);
+    }
+    const at::Tensor c0 = curves[i].index({from0});
+    if (c0.numel() > 0 && at::isfinite(c0).all().item<bool>())
+      peak[i] = times.index({from0})[c0.argmax()].item<double>();
+    collapsed_rdms.push_back(rdm.index({from0}).mean(0));  // NaN across folds, as the rows
+  }
+
+  // Collapsed over time: the mean RDM over t >= 0 per model, Spearman on each fold's pairs, mean
+  // over folds; bootstrap over the objects of each fold (the same resamples for every model).
+  const int64_t clip = [&] {
+    for (int64_t i = 0; i < M; ++i)
+      if (model_names[size_t(i)] == "clip") return i;
+    return int64_t(-1);
+  }();
+  at::Tensor collapsed = at::zeros({M}, at::kDouble);
+  at::Tensor samples = at::zeros({M, std::max<int64_t>(B, 0)}, at::kDouble);  // (M, B)
+  const at::Tensor one = at::zeros({1}, at::kDouble);
+  for (int64_t k = 0; k < K; ++k) {
+    const at::Tensor& pairs = fold_pairs[size_t(k)];
+    const at::Tensor h = human.rdm.index_select(0, pairs).unsqueeze(0);  // (1, m_k)
+    at::Tensor idx;
+    if (B > 0)
+      idx = stats::ResampleIndices(uint64_t(run.seed),
+                                   kDynamicBehaviorStream | (uint64_t(k) << 40), 0, B,
+                                   fold_sizes[size_t(k)]);
+    for (int64_t i = 0; i < M; ++i) {
+      const at::Tensor x = collapsed_rdms[size_t(i)].index_select(0, pairs).contiguous();
+      collapsed[i] += rsa::Spearman(x, h[0]) / double(K);
+      if (B > 0)
+        samples[i] += stats::BootstrapObjectsBlock(x, h, one, rsa::Comparison::kSpearman, idx)
+                          .curves.select(1, 0) / double(K);
+    }
+  }
+  at::Tensor delta = at::full({M}, Nan(), at::kDouble);
+  at::Tensor lower = delta.clone(), upper = delta.clone();
+  int64_t n_valid = 0;
+  if (clip >= 0 && B > 0) {
+    for (int64_t i = 0; i < M; ++i) {
+      if (i == clip) continue;
+      delta[i] = collapsed[i] - collapsed[clip];
+      const at::Tensor d = samples[i] - samples[clip];
+      const at::Tensor valid = d.index({at::isfinite(d)});
+      n_valid = valid.numel();
+      if (n_valid > 0) {
+        lower[i] = stats::Percentile(valid, 2.5).item<double>();
+        upper[i] = stats::Percentile(valid, 97.5).item<double>();
+      }
+    }
+  }
+
+  store->WriteStrings(g + "/models", model_names);
+  store->WriteTensor(g + "/spearman", curves);
+  store->WriteTensor(g + "/peak_ms", peak);
+  store->WriteTensor(g + "/reference_rdm", human.rdm);
+  store->WriteTensor(g + "/collapsed", collapsed);
+  store->WriteTensor(g + "/collapsed_delta_vs_clip", delta);
+  store->WriteTensor(g + "/collapsed_delta_lower", lower);
+  store->WriteTensor(g + "/collapsed_delta_upper", upper);
+  store->SetAttribute(g, "reference", human.source);
+  store->SetAttribute(g, "level", 0.95);
+  store->SetAttribute(g, "n_boot", B);
+  store->SetAttribute(g, "n_boot_valid", n_valid);
+  store->SetAttribute(
+      g, "definition",
+      std::string(
+          "dynamic behavioural validation: spearman[i, t] = Spearman of model i's RDM at "
+          "timepoint t with the human behaviour RDM (reference_rdm, over the design's objects "
+          "in /meg/<model>/alignment's order), mean over folds of each fold's within-fold "
+          "pairs (the MEG models' RDMs there come from fold models that never trained on those "
+          "objects; the behaviour data were never used by a MEG model); clip: plain CLIP, the "
+          "same RDM at every timepoint; CLIP-HBA-Behavior is left out (it trained on most of "
+          "these objects' behaviour). peak_ms: first maximum from 0 ms. collapsed[i]: the "
+          "model's RDM averaged over t >= 0 ms, then as above; collapsed_delta_vs_clip with a "
+          "95 % percentile bootstrap CI over the objects of each fold (pairs of distinct "
+          "resampled objects, the same resamples for both models, mean over folds)"));
+  WriteObjectsAttributes(store, g, objects);
+}
+
+}  // namespace cliphba::pipeline
