@@ -278,6 +278,12 @@ double Spearman(const at::Tensor& a, const at::Tensor& b) {
   return PearsonRaw(prx, pry, m, "Spearman correlation");
 }
 
+double SpearmanRaw(const double* x, const double* y, int64_t m, double* ranks) {
+  RankInto(x, m, ranks);
+  RankInto(y, m, ranks + m);
+  return PearsonRaw(ranks, ranks + m, m, "Spearman correlation");
+}
+
 double KendallTauA(const at::Tensor& a, const at::Tensor& b) {
   auto [x, y] = CheckedPair(a, b, "Kendall tau-a");
   const int64_t m = x.numel();

@@ -29,6 +29,11 @@ double Pearson(const at::Tensor& a, const at::Tensor& b);
 // Spearman's rho = Pearson of average ranks. O(m) ranking (radix sort). Throws as Pearson.
 double Spearman(const at::Tensor& a, const at::Tensor& b);
 
+// Spearman of raw float64 arrays without tensors (for per-sample loops such as the bootstrap's):
+// the value Spearman gives on the same numbers. ranks: scratch of 2 m doubles. REQUIRES (not
+// checked): m >= 2, finite, neither input constant.
+double SpearmanRaw(const double* x, const double* y, int64_t m, double* ranks);
+
 // Kendall's tau-a in O(m log m) (Knight's algorithm: lexicographic sort, merge-sort inversion
 // count). Throws DataError on length mismatch, m < 2, NaN/Inf.
 double KendallTauA(const at::Tensor& a, const at::Tensor& b);

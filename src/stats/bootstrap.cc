@@ -195,6 +195,7 @@ double PercentileSorted(const double* sorted, int64_t n, double q) {
 struct ObjectData {
   int64_t n = 0, m = 0, T = 0;
   at::Tensor model, neural, times;
+  at::Tensor model_rows;  // (T, m): a time-resolved model (then `model` is undefined)
 };
 
 int64_t ObjectsFromPairs(int64_t m, const char* what) {
@@ -272,6 +273,26 @@ void ObjectSampleCurve(const ObjectData& d, const int64_t* s, rsa::Comparison co
   at::Tensor mb = at::empty({k}, at::kDouble), nb = at::empty({k}, at::kDouble);
   double* pm = mb.data_ptr<double>();
   double* pn = nb.data_ptr<double>();
+  if (d.model_rows.defined()) {  // one model RDM per timepoint, on the same resampled pairs
+    const double* model = d.model_rows.data_ptr<double>();
+    const double* neural = d.neural.data_ptr<double>();
+    std::vector<double> ranks(size_t(2 * k));
+    for (int64_t t = 0; t < d.T; ++t) {
+      const double* mrow = model + t * d.m;
+      const double* nrow = neural + t * d.m;
+      for (int64_t i = 0; i < k; ++i) {
+        pm[i] = mrow[pairs[i]];
+        pn[i] = nrow[pairs[i]];
+      }
+      if (k < 2 || IsConstant(pm, k) || IsConstant(pn, k))
+        out[t] = kNaN;
+      else  // tensor-free Spearman: the same value, ~10x cheaper on small fold sub-RDMs
+        out[t] = comparison == rsa::Comparison::kSpearman
+                     ? rsa::SpearmanRaw(pm, pn, k, ranks.data())
+                     : rsa::Compare(comparison, mb, nb);
+    }
+    return;
+  }
   const double* model = d.model.data_ptr<double>();
   for (int64_t i = 0; i < k; ++i) pm[i] = model[pairs[i]];
   if (k < 2 || IsConstant(pm, k)) {
@@ -536,6 +557,31 @@ BootstrapSamples BootstrapObjectsBlock(const at::Tensor& model, const at::Tensor
                                        const at::Tensor& times_ms, rsa::Comparison comparison,
                                        const at::Tensor& indices) {
   return ObjectsBlock(PrepareObjects(model, neural, times_ms, comparison), comparison, indices);
+}
+
+BootstrapSamples BootstrapObjectsTimeResolvedBlock(const at::Tensor& model,
+                                                   const at::Tensor& neural,
+                                                   const at::Tensor& times_ms,
+                                                   rsa::Comparison comparison,
+                                                   const at::Tensor& indices) {
+  if (model.dim() != 2 || neural.dim() != 2 || model.sizes() != neural.sizes())
+    throw DataError("bootstrap over objects (time-resolved model): model and neural RDMs must "
+                    "both be condensed (T, m); got " + ShapeOf(model) + " and " +
+                    ShapeOf(neural));
+  // Validate as a static model on the first row, then use every row.
+  ObjectData d = PrepareObjects(model[0].contiguous(), neural, times_ms, comparison);
+  d.model_rows = CheckedFinite(model, "bootstrap model RDMs");
+  d.model = at::Tensor();
+  return ObjectsBlock(d, comparison, indices);
+}
+
+BootstrapSamples SamplesFromCurves(const at::Tensor& curves, const at::Tensor& times_ms) {
+  if (curves.dim() != 2)
+    throw DataError("bootstrap samples: curves must be (B, T); got " + ShapeOf(curves));
+  BootstrapSamples s;
+  s.curves = curves.to(at::kDouble).contiguous();
+  FillCurveStats(s, CheckedTimes(times_ms, curves.size(1), "bootstrap samples"));
+  return s;
 }
 
 CurveCi BootstrapObjects(const at::Tensor& model, const at::Tensor& neural,

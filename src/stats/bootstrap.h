@@ -131,6 +131,20 @@ BootstrapSamples BootstrapObjectsBlock(const at::Tensor& model, const at::Tensor
 BootstrapSamples BootstrapObjectsBlock(const at::Tensor& model, const at::Tensor& neural,
                                        const at::Tensor& times_ms, rsa::Comparison comparison,
                                        const at::Tensor& indices);
+// A time-resolved model (e.g. an MEG model): model (T, m) condensed, row t its RDM at timepoint t;
+// neural (T, m). Sample b's curve at t compares model row t with neural row t on the same
+// resampled pairs; NaN at t where either sub-RDM is constant (or fewer than 2 pairs remain).
+// Otherwise as above (the same indices give the same pairs).
+BootstrapSamples BootstrapObjectsTimeResolvedBlock(const at::Tensor& model,
+                                                   const at::Tensor& neural,
+                                                   const at::Tensor& times_ms,
+                                                   rsa::Comparison comparison,
+                                                   const at::Tensor& indices);
+
+// Samples from their curves (B, T) on times_ms (T), e.g. combined from several blocks (a mean over
+// folds): peak_ms and auc filled as the blocks fill them; first = 0.
+BootstrapSamples SamplesFromCurves(const at::Tensor& curves, const at::Tensor& times_ms);
+
 CurveCi BootstrapObjects(const at::Tensor& model, const at::Tensor& neural,
                          const at::Tensor& times_ms, int64_t n_boot, uint64_t seed, double level,
                          rsa::Comparison comparison = rsa::Comparison::kSpearman);

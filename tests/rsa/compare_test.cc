@@ -28,6 +28,25 @@ TEST(CompareTest, TiesCaseEqualsScipy) {
   EXPECT_NEAR(KendallTauA(a, b), ref["kendall_tau_a"].get<double>(), 1e-12);
 }
 
+// The tensor-free Spearman equals scipy's on the ties case and Spearman on tensors exactly.
+TEST(SpearmanTest, RawEqualsTensorSpearman) {
+  auto ref = Reference()["ties_case"];
+  const int64_t n = ref["n"];
+  std::vector<double> a(n), b(n), scratch(2 * n);
+  for (int64_t i = 0; i < n; ++i) a[i] = double(i % 7), b[i] = double((i * 3) % 11);
+  EXPECT_NEAR(SpearmanRaw(a.data(), b.data(), n, scratch.data()), ref["spearman"].get<double>(),
+              1e-12);
+  CounterRng r(3, 1);
+  for (int64_t m : {2, 3, 28, 500}) {
+    std::vector<double> x(m), y(m), s(2 * m);
+    for (int64_t i = 0; i < m; ++i) x[i] = std::round(4 * r.Normal()), y[i] = r.Normal();
+    x[0] = 1.0, x[m - 1] = -1.0;  // never constant
+    const double want = Spearman(at::tensor(at::ArrayRef<double>(x), at::kDouble),
+                                 at::tensor(at::ArrayRef<double>(y), at::kDouble));
+    EXPECT_EQ(SpearmanRaw(x.data(), y.data(), m, s.data()), want) << m;
+  }
+}
+
 TEST(SpearmanTest, AverageRanksForTies) {
   at::Tensor x = at::tensor({3.0, 1.0, 3.0, 2.0, -0.0, 0.0});
   at::Tensor r = RankAverage(x);

@@ -376,6 +376,44 @@ TEST(BootstrapObjectsTest, CiContainsEstimateForCleanSignal) {
   EXPECT_GT(ci.lower[4].item<double>(), 0.5);  // strong model fit at the peak
 }
 
+// A time-resolved model: timepoint t of every sample equals the static block of model row t
+// against neural row t on the same indices; the curves' peak and area follow SamplesFromCurves.
+TEST(BootstrapObjectsTest, TimeResolvedModelEqualsStaticBlockPerTimepoint) {
+  Objects o = MakeObjects(9, 7);
+  const int64_t T = o.neural.size(0);
+  // Model rows: the static model plus timepoint-specific noise, so every row differs.
+  at::Tensor rows = at::empty({T, o.model.numel()}, at::kDouble);
+  for (int64_t t = 0; t < T; ++t) {
+    CounterRng r(5, uint64_t(t));
+    for (int64_t i = 0; i < o.model.numel(); ++i)
+      rows[t][i] = o.model[i].item<double>() + 0.3 * r.Normal();
+  }
+  const at::Tensor idx = ResampleIndices(4, kBootstrapObjectsStream, 0, 25, 9);
+  const BootstrapSamples s =
+      BootstrapObjectsTimeResolvedBlock(rows, o.neural, o.times, Comparison::kSpearman, idx);
+  ASSERT_EQ(s.curves.sizes(), (at::IntArrayRef{25, T}));
+  for (int64_t t = 0; t < T; ++t) {
+    const BootstrapSamples one =
+        BootstrapObjectsBlock(rows[t].contiguous(), o.neural.slice(0, t, t + 1).contiguous(),
+                              o.times.slice(0, t, t + 1).contiguous(), Comparison::kSpearman, idx);
+    EXPECT_TRUE(at::allclose(s.curves.select(1, t), one.curves.select(1, 0), 0, 1e-15, true))
+        << t;
+  }
+  const BootstrapSamples again = SamplesFromCurves(s.curves, o.times);
+  EXPECT_TRUE(at::allclose(again.peak_ms, s.peak_ms, 0, 0, true));
+  EXPECT_TRUE(at::allclose(again.auc, s.auc, 0, 0, true));
+  // Equal rows: the static model's block.
+  const at::Tensor same = o.model.unsqueeze(0).expand({T, o.model.numel()}).contiguous();
+  EXPECT_TRUE(at::allclose(
+      BootstrapObjectsTimeResolvedBlock(same, o.neural, o.times, Comparison::kPearson, idx).curves,
+      BootstrapObjectsBlock(o.model, o.neural, o.times, Comparison::kPearson, idx).curves, 0, 0,
+      true));
+  EXPECT_THROW(BootstrapObjectsTimeResolvedBlock(rows.slice(0, 0, T - 1), o.neural, o.times,
+                                                 Comparison::kSpearman, idx),
+               DataError);
+  EXPECT_THROW(SamplesFromCurves(s.curves[0], o.times), DataError);
+}
+
 TEST(BootstrapObjectsTest, RejectsBadInput) {
   Objects o = MakeObjects(6, 6);
   EXPECT_THROW(BootstrapObjects(o.model.slice(0, 1), o.neural, o.times, 10, 1, 0.95), DataError);
