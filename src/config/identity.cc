@@ -55,7 +55,12 @@ Config IdentityConfig(const Config& cfg, ResultKind kind) {
       c.run.cluster_p = cfg.run.cluster_p;
       c.run.cv_folds = cfg.run.cv_folds;
       c.run.compare_bootstrap_n = cfg.run.compare_bootstrap_n;
+      c.run.participant_ci_n = cfg.run.participant_ci_n;
       c.meg_rdm = cfg.meg_rdm;
+      // The human behaviour RDM of the dynamic behavioural validation.
+      c.train_behavior.reference_rdm = cfg.train_behavior.reference_rdm;
+      c.train_behavior.reference_rdm_names = cfg.train_behavior.reference_rdm_names;
+      c.train_behavior.targets_csv = cfg.train_behavior.targets_csv;
       // The plain-CLIP baseline of the comparisons: the MEG stages' base model and prompts.
       c.train_meg.checkpoint = cfg.train_meg.checkpoint;
       c.train_meg.vocab = cfg.train_meg.vocab;
