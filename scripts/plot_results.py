@@ -109,6 +109,16 @@ def dynamic_behavior(f):
             "reference": _str(g.attrs["reference"]), "objects_label": objects_of(g)[1]}
 
 
+def participant_ci(f, model, label):
+    """The bootstrap CIs of one participant's peak and AUC with one model
+    (/meg/<model>/alignment/participant_ci), as peak_ci / auc_ci (lower, upper), or {}."""
+    d = f"/meg/{model}/alignment/participant_ci"
+    if d not in f or label not in [_str(x) for x in f[d].attrs["participants"]]:
+        return {}
+    row = f[d][()][[_str(x) for x in f[d].attrs["participants"]].index(label)]
+    return {"peak_ci": (float(row[1]), float(row[2])), "auc_ci": (float(row[4]), float(row[5]))}
+
+
 def comparisons(f):
     """The MEG model comparisons (/compare/meg/<a>_vs_<b>): list of dicts with the mean difference
     curve, its CI, the significance mask and the deltas with their CIs."""
@@ -410,6 +420,7 @@ def plot_all(path, outdir):
                     pa = peak_and_auc(t, c)
                     if pa is not None:
                         row.update(peak_ms=float(t[pa[0]]), max=float(c[pa[0]]), auc=pa[1])
+                    row.update(participant_ci(f, name, lab))
                     rows.append(row)
                 if lo is not None and up is not None and lo.shape[0] == len(labels):
                     ax.fill_between(t, lo[p], up[p], color="0.6", alpha=0.4, lw=0,

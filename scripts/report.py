@@ -114,12 +114,20 @@ def build(summary, written, outdir):
         para("One section per participant: every model's curve against this participant's MEG "
              "(" + parts[0]["objects_label"] + "), the individual model being the participant's "
              "own, with this participant's noise ceiling; peak, maximum and AUC (rho x s) from "
-             "0 ms of each curve; and the own-vs-other comparison on this participant's data.")
+             "0 ms of each curve, with 95 % bootstrap CIs over objects (within folds) for the "
+             "group model and the participant's own model; and the own-vs-other comparison on "
+             "this participant's data.")
+
+        def ci(r, key, spec):
+            c = r.get(key)
+            return "" if c is None else f" [{fmt(c[0], spec)}, {fmt(c[1], spec)}]"
+
         for part in parts:
             heading(f"Participant {part['label']}", 3)
-            table(["model", "peak latency (ms)", "max Spearman", "AUC (rho x s)"],
-                  [[r["model"], fmt(r.get("peak_ms"), ".1f"), fmt(r.get("max"), ".3f"),
-                    fmt(r.get("auc"), ".4f")] for r in part["rows"]])
+            table(["model", "peak latency (ms) [95% CI]", "max Spearman", "AUC (rho x s) [95% CI]"],
+                  [[r["model"], fmt(r.get("peak_ms"), ".1f") + ci(r, "peak_ci", ".0f"),
+                    fmt(r.get("max"), ".3f"), fmt(r.get("auc"), ".4f") + ci(r, "auc_ci", ".4f")]
+                   for r in part["rows"]])
             ovo = summary.get("own_vs_other")
             if ovo is not None and part["label"] in ovo["columns"]:
                 j = ovo["columns"].index(part["label"])

@@ -233,6 +233,10 @@ struct RunOptions {
   // Comparisons (alignment unit, /compare): bootstrap samples of the CIs of model differences
   // (over participants; over objects for behaviour); 0 = no comparisons.
   int64_t compare_bootstrap_n = 2000;
+  // Per-participant peak and AUC CIs (alignment unit): bootstrap samples over objects (within
+  // folds) of each participant's curve with the group model and with their own individual
+  // model; 0 = none. Skipped (logged) when the work would exceed ~4e9 pair visits.
+  int64_t participant_ci_n = 1000;
   // The `predict` stage: every model of the run on these images (a folder, or a text file with
   // one image path per line); "" = the images of train.meg.image_dir (or train.behavior.image_dir
   // when the run has no MEG stage). predict_rdm: also write the model RDMs.

@@ -99,6 +99,9 @@ void AddRunKeys(RunOptions* o, std::vector<Field>* fields) {
           2, 1000),
       Int("run.compare_bootstrap_n", &o->compare_bootstrap_n,
           "bootstrap samples of the CIs of the model comparisons (0 = no comparisons)", 0, 1e7),
+      Int("run.participant_ci_n", &o->participant_ci_n,
+          "bootstrap samples over objects of each participant's peak and AUC CIs (0 = none)", 0,
+          1e6),
       Str("run.predict.images", &o->predict_images,
           "predict stage: image folder or list file; \"\" = train.meg.image_dir (or "
           "train.behavior.image_dir)"),

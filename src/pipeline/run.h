@@ -51,6 +51,7 @@
 #include "config/options.h"
 #include "parallel/comm.h"
 #include "pipeline/alignment_results.h"
+#include "stats/bootstrap.h"
 #include "stats/common.h"
 
 namespace cliphba::meg {
@@ -343,6 +344,40 @@ void WriteDynamicBehavior(io::ResultsStore* store, const std::vector<std::string
                           const std::vector<int64_t>& fold_sizes, const HumanRdm& human,
                           const at::Tensor& times_ms, const config::RunOptions& run,
                           const AlignmentObjects& objects);
+
+// ---- Per-participant CIs (the alignment unit; participant_ci.cc) ------------------------------
+// The out-of-sample design's folds: per fold, its pairs as indices into the models' condensed RDM
+// and into the stack's, and its object count.
+struct FoldPairs {
+  std::vector<at::Tensor> model_pairs, stack_pairs;  // int64 (m_k) each
+  std::vector<int64_t> sizes;                        // n_k
+};
+// One participant's curve with one model: the model's RDMs (T, m_model) over the design's
+// objects, the participant's index into meg's first axis, and the curve on all objects (T).
+struct ParticipantCurve {
+  std::string model;
+  int64_t participant = 0;
+  at::Tensor model_rdm, estimate;
+};
+// Collective. Bootstrap over objects within folds (n_boot samples, the same resamples of fold k
+// for every curve, streams (seed, 0xC7 << 56 | k << 40 | b)): each rank computes the samples'
+// curves at its timepoints [begin, begin + count) with stats::BootstrapObjectsTimeResolvedBlock on
+// each fold's pairs, mean over folds; the rows are gathered (counts: every rank's count), so the
+// numbers do not depend on the rank count. meg: (P, count, m_all) this rank's MEG rows. Returns on
+// the root, per curve, the CIs of its peak latency and AUC from 0 ms (stats::SummarizeBootstrap,
+// 95 %; NaN when no sample is finite); empty elsewhere, and empty everywhere (a logged warning)
+// when the work B x T x pairs x curves would exceed 4e9.
+std::vector<stats::CurveCi> ParticipantCis(const std::vector<ParticipantCurve>& curves,
+                                           const at::Tensor& meg, const FoldPairs& folds,
+                                           int64_t begin, const std::vector<int64_t>& counts,
+                                           const at::Tensor& times_ms, int64_t n_boot,
+                                           uint64_t seed, const parallel::Comm& comm);
+// /meg/<model>/alignment/participant_ci (K, 6): peak_ms, peak_lower, peak_upper, auc, auc_lower,
+// auc_upper per participant (attrs columns, participants, level, n_boot, definition) and
+// participant_ci_n_valid (K). Nothing for empty cis.
+void WriteParticipantCis(io::ResultsStore* store, const std::string& model,
+                         const std::vector<std::string>& participants,
+                         const std::vector<stats::CurveCi>& cis);
 
 struct SummaryRow {
   std::string unit, state;  // state after this run; "skipped (done)" if nothing was done

@@ -1,4 +1,4 @@
-// The alignment unit of `cliphba run` and the model-RDM files it reads (pipeline/run.h).
+// The alignment unit of `cliphba run` (pipeline/run.h); the model-RDM files: model_rdms.cc.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -63,79 +63,6 @@ void WriteClusterTest(io::ResultsStore* store, const std::string& g, const at::T
   if (!res.clusters.empty()) store->WriteTensor(g + "/clusters", rows);
 }
 
-
-std::string ModelRdmPath(const std::string& unit_dir) { return unit_dir + "/model_rdms.h5"; }
-std::string ModelRdmInsamplePath(const std::string& unit_dir) {
-  return unit_dir + "/model_rdms_insample.h5";
-}
-
-namespace {
-
-bool KnownObjects(const std::string& objects) {
-  return objects == "heldout" || objects == "cross_validated" || objects == "insample";
-}
-
-// Shapes and the NaN pattern of a model-RDM file: finite exactly on the within-fold pairs.
-void CheckModelRdms(const std::string& path, const ModelRdms& m) {
-  const int64_t n = int64_t(m.names.size());
-  if (m.rdm.dim() != 2 || m.rdm.size(1) != rsa::NumPairs(n) || int64_t(m.fold.size()) != n)
-    throw DataError(path + ": model RDMs must be (T, " + std::to_string(rsa::NumPairs(n)) +
-                    ") for " + std::to_string(n) + " objects, with one fold per object");
-  if (!KnownObjects(m.objects))
-    throw DataError(path + ": objects '" + m.objects +
-                    "' is none of heldout, cross_validated, insample");
-  const at::Tensor fold = at::tensor(m.fold, at::kLong);
-  const at::Tensor iu = at::triu_indices(n, n, 1);
-  const at::Tensor within = fold.index({iu[0]}).eq(fold.index({iu[1]}));  // (m)
-  const at::Tensor finite = at::isfinite(m.rdm).all(0);                   // (m)
-  if (!finite.eq(within).all().item<bool>())
-    throw DataError(path + ": /model/rdm must be finite exactly on the pairs of objects of the "
-                    "same fold (NaN across folds)");
-}
-
-}  // namespace
-
-void WriteModelRdms(const std::string& path, const ModelRdms& m) {
-  CheckModelRdms(path, m);
-  io::ResultsStore store = io::ResultsStore::Create(path);
-  store.WriteTensor("/model/rdm", m.rdm.to(at::kDouble).contiguous());
-  store.WriteStrings("/model/names", m.names);
-  store.WriteTensor("/model/fold", at::tensor(m.fold, at::kLong));
-  store.SetAttribute("/model", "objects", m.objects);
-  const int64_t n_folds =
-      m.fold.empty() ? 0 : *std::max_element(m.fold.begin(), m.fold.end()) + 1;
-  store.SetAttribute("/model", "n_folds", n_folds);
-  if (m.block_weights.defined())
-    store.WriteTensor("/model/block_weights", m.block_weights.to(at::kDouble).contiguous());
-  store.Commit();
-}
-
-ModelRdms ReadModelRdms(const std::string& path) {
-  if (!fs::exists(path))
-    throw IoError(path + ": no model RDMs (the model unit did not finish writing them)");
-  io::ResultsReader in(path);
-  ModelRdms m;
-  m.rdm = in.ReadTensor("/model/rdm").to(at::kDouble).contiguous();
-  m.names = in.ReadStrings("/model/names");
-  m.fold.assign(m.names.size(), 0);
-  if (in.Exists("/model/fold")) {
-    const at::Tensor f = in.ReadTensor("/model/fold").to(at::kLong).contiguous();
-    if (f.dim() != 1 || f.numel() != int64_t(m.names.size()))
-      throw DataError(path + ": /model/fold must have one entry per name");
-    m.fold.assign(f.data_ptr<int64_t>(), f.data_ptr<int64_t>() + f.numel());
-  }
-  // A file without the attribute (written before the out-of-sample design) is not presented as
-  // out-of-sample.
-  if (in.HasAttribute("/model", "objects")) m.objects = in.ReadStringAttribute("/model", "objects");
-  if (in.Exists("/model/block_weights")) {
-    m.block_weights = in.ReadTensor("/model/block_weights").to(at::kDouble).contiguous();
-    if (m.block_weights.dim() != 2 || m.block_weights.size(0) != m.rdm.size(0))
-      throw DataError(path + ": /model/block_weights must be (T, L) with T = " +
-                      std::to_string(m.rdm.size(0)) + " timepoints");
-  }
-  CheckModelRdms(path, m);
-  return m;
-}
 
 bool StageConfigured(const config::Config& cfg, const std::string& stage) {
   return std::find(cfg.run.stages.begin(), cfg.run.stages.end(), stage) != cfg.run.stages.end();
@@ -434,10 +361,30 @@ UnitOutcome AlignmentStage(const StageContext& c) {
   comm.AllgatherRows(rows, counts);
   auto block = [&](int64_t q) { return rows.slice(1, q * P, (q + 1) * P).t().contiguous(); };
   TimeGen tg;  // time-generalisation matrices (collective)
+  std::vector<ParticipantCurve> pcurves;  // per-participant CIs: group x every participant, then
+  std::vector<stats::CurveCi> pcis;       // each individual model x its own participant
   {
     OneThread one;  // thread-count-free reductions, as above
     tg = TimeGeneralizationFolds(models[0].name == "group" ? &models[0] : nullptr, models[0], meg,
                                  r, T, counts, comm);
+    FoldPairs folds{models[0].model_pairs, models[0].stack_pairs, {}};
+    folds.sizes.assign(folds.model_pairs.size(), 0);
+    for (int64_t k : models[0].fold) ++folds.sizes[size_t(k)];
+    for (size_t i = 0; i < models.size(); ++i) {
+      const at::Tensor sp = block(2 * int64_t(i));  // (P, T)
+      if (models[i].name == "group")
+        for (int64_t p = 0; p < P; ++p) pcurves.push_back({"group", p, models[i].rdm, sp[p]});
+    }
+    for (size_t i = 0, j = 0; i < models.size(); ++i)
+      if (models[i].name != "group") {
+        const int64_t p = own[j++];
+        pcurves.push_back({models[i].name, p, models[i].rdm, block(2 * int64_t(i))[p]});
+      }
+    if (cfg.run.participant_ci_n > 0)
+      pcis = ParticipantCis(pcurves, meg, folds, r.begin, counts,
+                            at::arange(T, at::kDouble) * stack.time().step_ms +
+                                stack.time().start_ms,
+                            cfg.run.participant_ci_n, uint64_t(cfg.run.seed), comm);
   }
 
   const meg::TimeAxis& axis = stack.time();
@@ -465,6 +412,20 @@ UnitOutcome AlignmentStage(const StageContext& c) {
         individual_spearman.push_back(a.spearman);
         individual_names.push_back(f.name);
       }
+    }
+    if (!pcis.empty()) {
+      std::vector<stats::CurveCi> group_cis;
+      std::vector<std::string> group_labels;
+      for (size_t c = 0; c < pcurves.size(); ++c) {
+        const std::string label = labels[size_t(pcurves[c].participant)];
+        if (pcurves[c].model == "group") {
+          group_cis.push_back(pcis[c]);
+          group_labels.push_back(label);
+        } else {
+          WriteParticipantCis(&store, pcurves[c].model, {label}, {pcis[c]});
+        }
+      }
+      WriteParticipantCis(&store, "group", group_labels, group_cis);
     }
     for (size_t i = 0; i < insample.size(); ++i) {
       const int64_t q = 2 * int64_t(models.size() + i);
@@ -567,7 +528,8 @@ void CopyMegAlignment(io::ResultsStore* store, const std::string& path) {
       WriteMegAlignment(store, name,
                         {in.ReadTensor(gi + "/spearman"), in.ReadTensor(gi + "/pearson")}, times,
                         labels, ReadObjectsAttributes(in, gi), "alignment_insample");
-    for (const char* part : {"/significant", "/clusters"})
+    for (const char* part :
+         {"/significant", "/clusters", "/participant_ci", "/participant_ci_n_valid"})
       if (in.Exists(g + part)) store->CopyObject(path, g + part);
     if (in.Exists("/meg/" + name + "/block_weights"))
       store->CopyObject(path, "/meg/" + name + "/block_weights");

@@ -294,6 +294,26 @@ def main(run, results, stack_path, names_txt=None):
         attrs_match("/compare/dynamic_behavior",
                     kind.decode() if isinstance(kind, bytes) else str(kind), first_sets)
         n_dyn = len(dyn_models)
+    # Per-participant CIs: the estimates are the peak and AUC from 0 ms of the written curve rows;
+    # lower <= upper; the samples are checked in tests/stats (the time-resolved bootstrap equals
+    # the static one per timepoint, which equals scipy).
+    n_pci = 0
+    for model in models:
+        d = f"/meg/{model}/alignment/participant_ci"
+        if d not in f:
+            continue
+        sp = f[f"/meg/{model}/alignment/spearman"][()]
+        for i, lab in enumerate(x.decode() if isinstance(x, bytes) else str(x)
+                                for x in f[d].attrs["participants"]):
+            row = f[d][()][i]
+            c = sp[labels.index(lab)][keep]
+            auc = float(np.sum((c[1:] + c[:-1]) / 2 * np.diff(times[keep] / 1000)))
+            same(np.array([row[0], row[3]]), np.array([times[keep][int(np.argmax(c))], auc]),
+                 f"{d} {lab} peak/auc")
+            if not (row[1] <= row[2] and row[4] <= row[5]):
+                sys.exit(f"FAIL: {d} {lab}: a CI's lower bound exceeds its upper")
+            n_pci += 1
+    print(f"per-participant CIs checked for {n_pci} curve(s)")
     print(f"dynamic behavioural validation recomputed for {n_dyn} model(s)")
     print(f"alignment recomputed with scipy for {len(models)} model(s) and "
           f"{len(baselines)} baseline(s) on {len(first_sets)} fold(s), {n_cmp} comparison(s) "
