@@ -18,6 +18,8 @@ Figures (each part is skipped when its datasets are absent):
                                MEG (the individual model: its own), with the participant's ceiling
   block_weights_<model>.{png,svg}  a MEG model's learned block weights over time
                                (/meg/<model>/block_weights) as a heatmap
+  dynamic_behavior.{png,svg}   each MEG model's RDM over time vs the human behaviour RDM, plain
+                               CLIP as a flat baseline (/compare/dynamic_behavior)
 Exit status: 0 on success (also when there is nothing to plot), 3 when the file cannot be read,
 4 when it is not a cliphba results file (no cliphba root attributes).
 Needs Debian's python3-h5py and python3-matplotlib (Agg backend; no display).

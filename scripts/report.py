@@ -5,11 +5,13 @@ Usage: /usr/bin/python3 scripts/report.py RESULTS.h5 OUTDIR
 
 Makes the figures with scripts/plot_results.py (into OUTDIR/plots) and writes the key numbers:
 per model the peak latency, AUC from 0 ms, the maximum Spearman and the noise ceiling there; the
-model comparisons with their CIs; the own-vs-other statistic and its p-value; a section per
-participant (every model on that participant, own vs other there); the time-generalisation
-matrices; each MEG model's learned block weights; the behaviour model-vs-reference Spearman.
-Every figure's caption says which objects it is on (held-out, cross-validated or in-sample). report.md links
-the PNGs (relative paths); report.html embeds them (base64), so it is a single self-contained file.
+model comparisons with their CIs; the dynamic behavioural validation (each MEG model's RDM over
+time vs the human behaviour RDM, and collapsed over time vs plain CLIP); the own-vs-other
+statistic and its p-value; a section per participant (every model on that participant, peak and
+AUC with bootstrap CIs, own vs other there); the time-generalisation matrices; each MEG model's
+learned block weights; the behaviour model-vs-reference Spearman. Every figure's caption says
+which objects it is on (held-out, cross-validated or in-sample). report.md links the PNGs
+(relative paths); report.html embeds them (base64), so it is a single self-contained file.
 Missing parts are left out. Exit status as plot_results.py: 3 unreadable file, 4 not a cliphba
 results file.
 """
