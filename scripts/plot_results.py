@@ -108,7 +108,10 @@ def dynamic_behavior(f):
                      "lower": float(g["collapsed_delta_lower"][i]),
                      "upper": float(g["collapsed_delta_upper"][i])})
     return {"rows": rows, "times": f["/meg/times_ms"][()].astype(float),
-            "reference": _str(g.attrs["reference"]), "objects_label": objects_of(g)[1]}
+            "reference": _str(g.attrs["reference"]), "objects_label": objects_of(g)[1],
+            "meg_init": _str(g.attrs["meg_init"]) if "meg_init" in g.attrs else "",
+            "behavior_heldout": int(g.attrs.get("behavior_heldout_objects", -1)),
+            "n_objects": int(g.attrs["n_objects"]) if "n_objects" in g.attrs else 0}
 
 
 def participant_ci(f, model, label):
@@ -493,7 +496,8 @@ def plot_all(path, outdir):
             for r in dyn["rows"]:
                 ind = r["model"].startswith("individual/")
                 ax.plot(dyn["times"], r["curve"], lw=0.8 if ind else 2,
-                        alpha=0.6 if ind else 1.0, ls="--" if r["model"] == "clip" else "-",
+                        alpha=0.6 if ind else 1.0,
+                        ls="--" if r["model"] in ("clip", "behavior") else "-",
                         label=r["model"])
             ax.axvline(0, color="0.3", lw=0.8, ls=":")
             ax.axhline(0, color="0.3", lw=0.8)

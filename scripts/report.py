@@ -198,12 +198,18 @@ def build(summary, written, outdir):
     dyn = summary.get("dynamic_behavior")
     if dyn is not None:
         heading("Dynamic behavioural validation")
+        caveat = ""
+        if dyn["meg_init"].startswith("behavior"):
+            k = dyn["behavior_heldout"]
+            caveat = (" The MEG models started from CLIP-HBA-Behavior, so they inherited its "
+                      "fine-tune on the behaviour stage's training objects: only "
+                      f"{k if k >= 0 else 'an unknown number'} of these {dyn['n_objects']} "
+                      "objects are out of sample for that part (as for the behavior row).")
         para("Each MEG model's RDM at every timepoint against the human behaviour RDM ("
-             + dyn["reference"] + "; " + dyn["objects_label"] + "): the MEG models never saw "
-             "behavioural data, and each object's RDM rows come from a fold model that never "
-             "trained on it. clip = plain CLIP (static). Collapsed: the model's RDM averaged "
-             "over t >= 0 ms; delta vs clip with a 95 % bootstrap CI over objects. "
-             "CLIP-HBA-Behavior is left out: it trained on most of these objects' behaviour.")
+             + dyn["reference"] + "; " + dyn["objects_label"] + "): each object's RDM rows come "
+             "from a fold model that never trained on its MEG. clip = plain CLIP and behavior = "
+             "CLIP-HBA-Behavior (static). Collapsed: the model's RDM averaged over t >= 0 ms; "
+             "delta vs clip with a 95 % bootstrap CI over objects." + caveat)
         table(["model", "peak (ms)", "collapsed rho", "delta vs clip [95% CI]"],
               [[r["model"], f"{r['peak_ms']:.0f}", f"{r['collapsed']:.3f}",
                 "" if r["model"] == "clip" or not np.isfinite(r["delta"]) else

@@ -32,7 +32,10 @@ std::vector<stats::CurveCi> ParticipantCis(const std::vector<ParticipantCurve>& 
                                            uint64_t seed, const parallel::Comm& comm) {
   const int64_t C = int64_t(curves.size()), K = int64_t(folds.model_pairs.size());
   const int64_t T = times_ms.size(0), B = n_boot, count = meg.size(1);
-  if (C == 0 || B < 1 || K == 0) return {};
+  const at::Tensor times = times_ms.to(at::kDouble).contiguous();
+  const int64_t first = (times < 0).sum().item<int64_t>();  // peak and AUC from 0 ms
+  // Every early return depends on arguments equal on every rank (no rank left in a collective).
+  if (C == 0 || B < 1 || K == 0 || first == T) return {};
   double pairs = 0;
   for (const at::Tensor& p : folds.model_pairs) pairs += double(p.numel());
   const double work = double(B) * double(T) * pairs * double(C);
@@ -49,8 +52,9 @@ std::vector<stats::CurveCi> ParticipantCis(const std::vector<ParticipantCurve>& 
     indices.push_back(stats::ResampleIndices(seed, kParticipantCiStream | (uint64_t(k) << 40), 0,
                                              B, folds.sizes[size_t(k)]));
   at::Tensor rows = at::zeros({T, C * B}, at::kDouble);  // [t, c * B + b]
-  if (count > 0) {
-    const at::Tensor t_local = times_ms.slice(0, begin, begin + count).to(at::kDouble).contiguous();
+  parallel::RunOnAll(comm, [&] {  // a rank's error reaches every rank (none waits in the gather)
+    if (count == 0) return;
+    const at::Tensor t_local = times.slice(0, begin, begin + count).contiguous();
     for (int64_t c = 0; c < C; ++c) {
       const ParticipantCurve& pc = curves[size_t(c)];
       const at::Tensor model = pc.model_rdm.slice(0, begin, begin + count);  // (count, m_model)
@@ -63,28 +67,27 @@ std::vector<stats::CurveCi> ParticipantCis(const std::vector<ParticipantCurve>& 
                    .curves;
       rows.slice(0, begin, begin + count).slice(1, c * B, (c + 1) * B).copy_((sum / double(K)).t());
     }
-  }
+  });
   comm.AllgatherRows(rows, counts);
   std::vector<stats::CurveCi> out;
-  if (!comm.is_root()) return out;
-  const at::Tensor times = times_ms.to(at::kDouble).contiguous();
-  const int64_t first = (times < 0).sum().item<int64_t>();  // peak and AUC from 0 ms
   const at::Tensor t0 = times.slice(0, first).contiguous();
-  for (int64_t c = 0; c < C; ++c) {
-    const at::Tensor samples = rows.slice(1, c * B, (c + 1) * B).t().slice(1, first).contiguous();
-    const at::Tensor estimate = curves[size_t(c)].estimate.slice(0, first).contiguous();
-    const at::Tensor finite = at::isfinite(samples).all(1);
-    stats::CurveCi ci;
-    if (finite.any().item<bool>() && at::isfinite(estimate).all().item<bool>()) {
-      ci = stats::SummarizeBootstrap(estimate, t0, stats::SamplesFromCurves(samples, t0), 0.95);
-    } else {
-      const double nan = std::numeric_limits<double>::quiet_NaN();
-      ci.peak_ms = ci.peak_lower = ci.peak_upper = ci.auc = ci.auc_lower = ci.auc_upper = nan;
-      ci.level = 0.95;
-      ci.n_boot = B;
+  parallel::RunOnRoot(comm, [&] {
+    for (int64_t c = 0; c < C; ++c) {
+      const at::Tensor samples = rows.slice(1, c * B, (c + 1) * B).t().slice(1, first).contiguous();
+      const at::Tensor estimate = curves[size_t(c)].estimate.slice(0, first).contiguous();
+      const at::Tensor finite = at::isfinite(samples).all(1);
+      stats::CurveCi ci;
+      if (finite.any().item<bool>() && at::isfinite(estimate).all().item<bool>()) {
+        ci = stats::SummarizeBootstrap(estimate, t0, stats::SamplesFromCurves(samples, t0), 0.95);
+      } else {
+        const double nan = std::numeric_limits<double>::quiet_NaN();
+        ci.peak_ms = ci.peak_lower = ci.peak_upper = ci.auc = ci.auc_lower = ci.auc_upper = nan;
+        ci.level = 0.95;
+        ci.n_boot = B;
+      }
+      out.push_back(ci);
     }
-    out.push_back(ci);
-  }
+  });
   return out;
 }
 
@@ -118,7 +121,7 @@ void WriteParticipantCis(io::ResultsStore* store, const std::string& model,
                   "over objects: each fold's objects resampled with replacement (pairs of "
                   "distinct resampled objects), the curve the mean over folds; the same "
                   "resamples for every model (run.participant_ci_n samples from run.seed); "
-                  "samples with a NaN anywhere are left out (_n_valid)"));
+                  "samples with a NaN at a timepoint from 0 ms are left out (_n_valid)"));
 }
 
 }  // namespace cliphba::pipeline

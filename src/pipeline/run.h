@@ -324,24 +324,33 @@ void WriteMegComparisons(io::ResultsStore* store, const std::map<std::string, at
 // The human behaviour RDM over `names` (condensed (m) float64, names' order): the RDM of
 // train.behavior.reference_rdm (rows named by reference_rdm_names) when set, else the
 // correlation-distance RDM of train.behavior.targets_csv's embedding (as the behaviour
-// evaluation's "targets" reference). Undefined rdm (empty source) when neither is configured.
-// Throws DataError naming the file and key when a name is missing or the RDM is not square.
+// evaluation's "targets" reference). Undefined rdm with an empty problem when neither is
+// configured; undefined rdm with `problem` set (the analysis is skipped, with a warning) when the
+// file lacks some of the names or the CSV does not exist. Throws IoError / DataError naming the
+// file and key for an unreadable file or a reference RDM that is not a square, symmetric RDM with
+// a zero diagonal and finite values.
 struct HumanRdm {
-  at::Tensor rdm;      // (m) float64, or undefined
-  std::string source;  // the file it came from
+  at::Tensor rdm;       // (m) float64, or undefined
+  std::string source;   // the file it came from
+  std::string problem;  // why there is none, when one was configured
 };
 HumanRdm HumanRdmOn(const config::Config& config, const std::vector<std::string>& names);
 
 // Root only: /compare/dynamic_behavior -- per model (model_rdms[i]: (T, m) over the design's n
-// objects, finite at least on the within-fold pairs), the Spearman with the human RDM at every
-// timepoint, mean over the K folds of fold_pairs[k] (int64 indices into the condensed (m) RDM of
-// fold k's fold_sizes[k] objects, rsa::SubsetPairIndices); peak_ms from 0 ms; each model collapsed
-// over t >= 0 ms and its difference from the model named "clip" with a bootstrap CI over the
-// objects of each fold (run.compare_bootstrap_n, run.seed). Nothing without a human RDM.
+// objects, finite at least on the within-fold pairs; the static ones the same row at every t),
+// the Spearman with the human RDM at every timepoint, mean over the K folds of fold_pairs[k]
+// (int64 indices into the condensed (m) RDM of fold k's fold_sizes[k] objects,
+// rsa::SubsetPairIndices; NaN where a sub-RDM is constant); peak_ms from 0 ms; each model
+// collapsed over t >= 0 ms and its difference from the model named "clip" with a bootstrap CI
+// over the objects of each fold (run.compare_bootstrap_n, run.seed). meg_init (what the MEG
+// models started from) and behavior_heldout (how many of the design's objects the behaviour
+// stage held out; -1 unknown) are recorded to say what is out of sample. Nothing without a
+// human RDM.
 void WriteDynamicBehavior(io::ResultsStore* store, const std::vector<std::string>& model_names,
                           const std::vector<at::Tensor>& model_rdms,
                           const std::vector<at::Tensor>& fold_pairs,
                           const std::vector<int64_t>& fold_sizes, const HumanRdm& human,
+                          const std::string& meg_init, int64_t behavior_heldout,
                           const at::Tensor& times_ms, const config::RunOptions& run,
                           const AlignmentObjects& objects);
 
@@ -365,8 +374,9 @@ struct ParticipantCurve {
 // each fold's pairs, mean over folds; the rows are gathered (counts: every rank's count), so the
 // numbers do not depend on the rank count. meg: (P, count, m_all) this rank's MEG rows. Returns on
 // the root, per curve, the CIs of its peak latency and AUC from 0 ms (stats::SummarizeBootstrap,
-// 95 %; NaN when no sample is finite); empty elsewhere, and empty everywhere (a logged warning)
-// when the work B x T x pairs x curves would exceed 4e9.
+// 95 %; NaN when no sample or the estimate is not finite at every t >= 0 ms); empty elsewhere,
+// and empty everywhere when no timepoint is at or after 0 ms or (a logged warning) when the work
+// B x T x pairs x curves would exceed 4e9. A rank's error is raised on every rank.
 std::vector<stats::CurveCi> ParticipantCis(const std::vector<ParticipantCurve>& curves,
                                            const at::Tensor& meg, const FoldPairs& folds,
                                            int64_t begin, const std::vector<int64_t>& counts,

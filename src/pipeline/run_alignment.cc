@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/shard.h"
+#include "io/results_reader.h"
 #include "io/results_store.h"
 #include "meg/rdm_stack.h"
 #include "meg/target.h"
@@ -480,16 +481,33 @@ UnitOutcome AlignmentStage(const StageContext& c) {
         dyn_names.push_back(f.name);
         dyn_rdms.push_back(f.rdm);
       }
-      for (const FoldedRdms& f : statics)
-        if (f.name == "clip") {
-          dyn_names.push_back(f.name);
-          dyn_rdms.push_back(f.rdm);
-        }
+      for (const FoldedRdms& f : statics) {
+        dyn_names.push_back(f.name);
+        dyn_rdms.push_back(f.rdm);
+      }
       std::vector<int64_t> sizes(models[0].model_pairs.size(), 0);  // objects per fold
       for (int64_t k : models[0].fold) ++sizes[size_t(k)];
+      // What the MEG models started from (as run_meg.cc decides) and how many of the design's
+      // objects the behaviour stage held out.
+      const std::string beh = c.run_dir + "/behavior";
+      const bool from_behavior =
+          StageConfigured(cfg, "behavior") && fs::exists(beh + "/best.safetensors");
+      int64_t heldout = from_behavior ? -1 : int64_t(models[0].names.size());
+      if (from_behavior && fs::exists(beh + "/evaluation.h5")) {
+        const std::vector<std::string> h =
+            io::ResultsReader(beh + "/evaluation.h5").ReadStrings("/behavior/object_names");
+        heldout = 0;
+        for (const std::string& x : models[0].names)
+          heldout += std::find(h.begin(), h.end(), x) != h.end();
+      }
+      const HumanRdm human = HumanRdmOn(cfg, models[0].names);
+      if (!human.problem.empty())
+        LOG_WARN("alignment: the dynamic behavioural validation is skipped: {}", human.problem);
       OneThread one;
-      WriteDynamicBehavior(&store, dyn_names, dyn_rdms, models[0].model_pairs, sizes,
-                           HumanRdmOn(cfg, models[0].names), times, cfg.run, models[0].objects);
+      WriteDynamicBehavior(&store, dyn_names, dyn_rdms, models[0].model_pairs, sizes, human,
+                           from_behavior ? "behavior: " + beh + "/best.safetensors"
+                                         : "base: " + cfg.train_meg.checkpoint,
+                           heldout, times, cfg.run, models[0].objects);
     }
     if (tg.model.defined())
       WriteTimeGeneralization(

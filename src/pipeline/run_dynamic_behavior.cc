@@ -7,7 +7,9 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <filesystem>
 #include <limits>
+#include <set>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -28,12 +30,31 @@ constexpr uint64_t kDynamicBehaviorStream = 0xC6ull << 56;  // | fold << 40 | sa
 
 double Nan() { return std::numeric_limits<double>::quiet_NaN(); }
 
+// Spearman, NaN where it is undefined (a constant input, e.g. a degenerate model RDM).
+double SpearmanOrNan(const at::Tensor& a, const at::Tensor& b) {
+  auto constant = [](const at::Tensor& x) {
+    return x.numel() < 2 || (x.max() == x.min()).item<bool>();
+  };
+  return constant(a) || constant(b) ? Nan() : rsa::Spearman(a, b);
+}
+
 }  // namespace
 
 HumanRdm HumanRdmOn(const config::Config& cfg, const std::vector<std::string>& names) {
   const config::TrainBehaviorOptions& b = cfg.train_behavior;
   HumanRdm out;
   const int64_t n = int64_t(names.size());
+  // Names of `names` missing from `have`, as a reason to skip (not an error of the run).
+  auto missing = [&](const std::vector<std::string>& have, const std::string& source) {
+    const std::set<std::string> set(have.begin(), have.end());
+    int64_t k = 0;
+    std::string first;
+    for (const std::string& x : names)
+      if (!set.count(x) && k++ == 0) first = x;
+    return k == 0 ? std::string()
+                  : source + " lacks " + std::to_string(k) + " of the " + std::to_string(n) +
+                        " objects of the MEG design (first: " + first + ")";
+  };
   if (!b.reference_rdm.empty()) {
     const std::vector<std::string> rdm_names = io::ReadNameList(b.reference_rdm_names);
     const at::Tensor square = io::ReadNpy(b.reference_rdm).to(at::kDouble);
@@ -41,21 +62,29 @@ HumanRdm HumanRdmOn(const config::Config& cfg, const std::vector<std::string>& n
         square.size(1) != int64_t(rdm_names.size()))
       throw DataError(b.reference_rdm + " (train.behavior.reference_rdm): expected a square RDM "
                       "with one row per name of " + b.reference_rdm_names);
-    const std::vector<int64_t> rows = meg::IndicesOfNames(
-        rdm_names, names, b.reference_rdm_names + " (train.behavior.reference_rdm_names)",
-        "meg.rdm's objects");
+    rsa::CondenseSquare(square, b.reference_rdm);  // symmetric, zero diagonal, finite (or throws)
+    out.source = b.reference_rdm;
+    out.problem = missing(rdm_names, b.reference_rdm_names + " (train.behavior.reference_rdm_names)");
+    if (!out.problem.empty()) return out;
+    const std::vector<int64_t> rows =
+        meg::IndicesOfNames(rdm_names, names, b.reference_rdm_names, "meg.rdm's objects");
     const at::Tensor idx = at::tensor(rows, at::kLong);
     const at::Tensor sub = square.index_select(0, idx).index_select(1, idx);
     const at::Tensor iu = at::triu_indices(n, n, 1);
     out.rdm = sub.index({iu[0], iu[1]}).contiguous();
-    out.source = b.reference_rdm;
   } else if (!b.targets_csv.empty()) {
+    out.source = "targets: " + b.targets_csv;
+    if (!std::filesystem::exists(b.targets_csv)) {
+      out.problem = b.targets_csv + " (train.behavior.targets_csv) does not exist";
+      return out;
+    }
     const io::EmbeddingTable table = io::ReadEmbeddingCsv(b.targets_csv);
-    const std::vector<int64_t> rows = meg::IndicesOfNames(
-        table.names, names, b.targets_csv + " (train.behavior.targets_csv)", "meg.rdm's objects");
+    out.problem = missing(table.names, b.targets_csv + " (train.behavior.targets_csv)");
+    if (!out.problem.empty()) return out;
+    const std::vector<int64_t> rows =
+        meg::IndicesOfNames(table.names, names, b.targets_csv, "meg.rdm's objects");
     const at::Tensor x = table.values.index_select(0, at::tensor(rows, at::kLong));
     out.rdm = rsa::ComputeRdm(x, rsa::RdmMetric::kCorrelation).values.contiguous();
-    out.source = "targets: " + b.targets_csv;
   }
   return out;
 }
@@ -64,6 +93,7 @@ void WriteDynamicBehavior(io::ResultsStore* store, const std::vector<std::string
                           const std::vector<at::Tensor>& model_rdms,
                           const std::vector<at::Tensor>& fold_pairs,
                           const std::vector<int64_t>& fold_sizes, const HumanRdm& human,
+                          const std::string& meg_init, int64_t behavior_heldout,
                           const at::Tensor& times_ms, const config::RunOptions& run,
                           const AlignmentObjects& objects) {
   const int64_t M = int64_t(model_names.size()), K = int64_t(fold_pairs.size());
@@ -83,7 +113,7 @@ void WriteDynamicBehavior(io::ResultsStore* store, const std::vector<std::string
     for (int64_t t = 0; t < T; ++t) {
       double sum = 0;
       for (int64_t k = 0; k < K; ++k)
-        sum += rsa::Spearman(rdm[t].index_select(0, fold_pairs[size_t(k)]),
+        sum += SpearmanOrNan(rdm[t].index_select(0, fold_pairs[size_t(k)]),
                              human.rdm.index_select(0, fold_pairs[size_t(k)]));
       curves[i][t] = sum / double(K);
     }
@@ -113,7 +143,7 @@ void WriteDynamicBehavior(io::ResultsStore* store, const std::vector<std::string
                                    fold_sizes[size_t(k)]);
     for (int64_t i = 0; i < M; ++i) {
       const at::Tensor x = collapsed_rdms[size_t(i)].index_select(0, pairs).contiguous();
-      collapsed[i] += rsa::Spearman(x, h[0]) / double(K);
+      collapsed[i] += SpearmanOrNan(x, h[0]) / double(K);
       if (B > 0)
         samples[i] += stats::BootstrapObjectsBlock(x, h, one, rsa::Comparison::kSpearman, idx)
                           .curves.select(1, 0) / double(K);
@@ -121,15 +151,16 @@ void WriteDynamicBehavior(io::ResultsStore* store, const std::vector<std::string
   }
   at::Tensor delta = at::full({M}, Nan(), at::kDouble);
   at::Tensor lower = delta.clone(), upper = delta.clone();
-  int64_t n_valid = 0;
-  if (clip >= 0 && B > 0) {
+  at::Tensor n_valid = at::zeros({M}, at::kLong);
+  const bool boot = clip >= 0 && B > 0;
+  if (boot) {
     for (int64_t i = 0; i < M; ++i) {
       if (i == clip) continue;
       delta[i] = collapsed[i] - collapsed[clip];
       const at::Tensor d = samples[i] - samples[clip];
       const at::Tensor valid = d.index({at::isfinite(d)});
-      n_valid = valid.numel();
-      if (n_valid > 0) {
+      n_valid[i] = valid.numel();
+      if (valid.numel() > 0) {
         lower[i] = stats::Percentile(valid, 2.5).item<double>();
         upper[i] = stats::Percentile(valid, 97.5).item<double>();
       }
@@ -144,23 +175,28 @@ void WriteDynamicBehavior(io::ResultsStore* store, const std::vector<std::string
   store->WriteTensor(g + "/collapsed_delta_vs_clip", delta);
   store->WriteTensor(g + "/collapsed_delta_lower", lower);
   store->WriteTensor(g + "/collapsed_delta_upper", upper);
+  store->WriteTensor(g + "/collapsed_delta_n_valid", n_valid);
   store->SetAttribute(g, "reference", human.source);
   store->SetAttribute(g, "level", 0.95);
-  store->SetAttribute(g, "n_boot", B);
-  store->SetAttribute(g, "n_boot_valid", n_valid);
+  store->SetAttribute(g, "n_boot", boot ? B : int64_t(0));
+  store->SetAttribute(g, "meg_init", meg_init);
+  store->SetAttribute(g, "behavior_heldout_objects", behavior_heldout);
   store->SetAttribute(
       g, "definition",
       std::string(
           "dynamic behavioural validation: spearman[i, t] = Spearman of model i's RDM at "
           "timepoint t with the human behaviour RDM (reference_rdm, over the design's objects "
           "in /meg/<model>/alignment's order), mean over folds of each fold's within-fold "
-          "pairs (the MEG models' RDMs there come from fold models that never trained on those "
-          "objects; the behaviour data were never used by a MEG model); clip: plain CLIP, the "
-          "same RDM at every timepoint; CLIP-HBA-Behavior is left out (it trained on most of "
-          "these objects' behaviour). peak_ms: first maximum from 0 ms. collapsed[i]: the "
-          "model's RDM averaged over t >= 0 ms, then as above; collapsed_delta_vs_clip with a "
-          "95 % percentile bootstrap CI over the objects of each fold (pairs of distinct "
-          "resampled objects, the same resamples for both models, mean over folds)"));
+          "pairs, whose MEG-model rows come from fold models that never trained on those "
+          "objects' MEG; clip (plain CLIP) and behavior (CLIP-HBA-Behavior) are static, the "
+          "same RDM at every timepoint. meg_init: what the MEG models started from; when it is "
+          "the behaviour model, they inherited its fine-tune on the behaviour stage's training "
+          "objects, so on the objects other than the behaviour_heldout_objects (-1: unknown) "
+          "the values are not out of sample for that inherited part, as for behavior itself. "
+          "peak_ms: first maximum from 0 ms. collapsed[i]: the model's RDM averaged over t >= 0 "
+          "ms, then as above; collapsed_delta_vs_clip with a 95 % percentile bootstrap CI over "
+          "the objects of each fold (pairs of distinct resampled objects, the same resamples "
+          "for every model, mean over folds; collapsed_delta_n_valid samples used)"));
   WriteObjectsAttributes(store, g, objects);
 }
 

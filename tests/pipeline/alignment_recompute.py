@@ -28,7 +28,8 @@ For every model of /meg (group, individual/<label>), from <RUN_DIR>/<model>/mode
   * /compare/dynamic_behavior (when written): the human RDM recomputed from its source (the
     targets CSV: scipy's correlation distance of the embedding rows of the models' objects;
     an NPY reference is taken as written), spearman[i, t] = mean over the same folds of
-    spearmanr(model i's RDM at t, human) on the within-fold pairs (clip from /meg/clip/rdm),
+    spearmanr(model i's RDM at t, human) on the within-fold pairs (clip and behavior from
+    /meg/<b>/rdm),
     peak_ms, collapsed = the same on the model's mean RDM over t >= 0 ms, the deltas vs clip;
     the run must write it whenever the run had a behaviour reference and clip.
 Exit 1 with the first mismatch; prints the largest difference.
@@ -264,8 +265,8 @@ def main(run, results, stack_path, names_txt=None):
         curves = g["spearman"][()]
         coll = g["collapsed"][()]
         for i, m in enumerate(dyn_models):
-            if m == "clip":
-                full = f["/meg/clip/rdm"][()]
+            if m in ("clip", "behavior"):
+                full = f[f"/meg/{m}/rdm"][()]
                 rdm = np.repeat(full[None, :], T, 0)
                 sets = [(sidx, mp) for mp, sidx, _ in first_sets]
             else:
@@ -290,6 +291,14 @@ def main(run, results, stack_path, names_txt=None):
                 same(np.array(d[i]), np.array(coll[i] - c), f"dynamic_behavior delta {m}")
                 if not g["collapsed_delta_lower"][()][i] <= g["collapsed_delta_upper"][()][i]:
                     sys.exit(f"FAIL: dynamic_behavior {m}: CI lower > upper")
+        want_rows = models + [b for b in ("clip", "behavior") if f"/meg/{b}/rdm" in f]
+        if dyn_models != want_rows:
+            sys.exit(f"FAIL: dynamic_behavior rows {dyn_models}, expected {want_rows}")
+        ev = f"{run}/behavior/evaluation.h5"
+        if "/meg/behavior/rdm" in f and os.path.exists(ev):
+            held = {x.decode() for x in h5py.File(ev, "r")["/behavior/object_names"][()]}
+            if int(g.attrs["behavior_heldout_objects"]) != sum(x in held for x in names):
+                sys.exit("FAIL: dynamic_behavior behavior_heldout_objects")
         kind = f[f"/meg/{models[0]}/alignment"].attrs["objects"]
         attrs_match("/compare/dynamic_behavior",
                     kind.decode() if isinstance(kind, bytes) else str(kind), first_sets)

@@ -87,10 +87,11 @@ def main(results, cohort, report_only, selected):
     if "/compare/dynamic_behavior" in f:  # reported, not a check
         g = f["/compare/dynamic_behavior"]
         for i, m in enumerate(x.decode() for x in g["models"][()]):
-            if m in ("group", "clip"):
+            if m in ("group", "clip", "behavior"):
+                lo, hi = g["collapsed_delta_lower"][i], g["collapsed_delta_upper"][i]
                 print(f"dynamic behaviour {m} (reported, {objects(g)[1]}): collapsed rho "
-                      f"{g['collapsed'][i]:.4f}, delta vs clip {g['collapsed_delta_vs_clip'][i]:+.4f} "
-                      f"[{g['collapsed_delta_lower'][i]:+.4f}, {g['collapsed_delta_upper'][i]:+.4f}], "
+                      f"{g['collapsed'][i]:.4f}, delta vs clip "
+                      f"{g['collapsed_delta_vs_clip'][i]:+.4f} [{lo:+.4f}, {hi:+.4f}], "
                       f"curve peak {g['peak_ms'][i]:.0f} ms")
 
     times = f["/meg/times_ms"][()]
