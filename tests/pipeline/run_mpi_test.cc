@@ -99,6 +99,11 @@ void CheckAlignment(const parallel::Comm& world, const std::string& base) {
     io::WriteNpy(data + "/meg.npy", x.to(at::kFloat));
     std::ofstream names(data + "/names.txt");
     for (int64_t i = 0; i < n; ++i) names << "obj" << i << "\n";
+    // A behaviour embedding of the objects (the dynamic behavioural validation's human RDM).
+    std::ofstream csv(data + "/embedding.csv");
+    csv << ",image_name,0,1,2\n";
+    for (int64_t i = 0; i < n; ++i)
+      csv << i << ",obj" << i << "," << (i % 3) << "," << (i * i % 5) << "," << (7 - i) << "\n";
   }
   world.Barrier();
   config::Config cfg;
@@ -107,6 +112,7 @@ void CheckAlignment(const parallel::Comm& world, const std::string& base) {
   cfg.meg_rdm.time_start_ms = -20;
   cfg.meg_rdm.time_step_ms = 10;
   cfg.run.stages = {"group", "individual", "alignment", "report"};
+  cfg.train_behavior.targets_csv = data + "/embedding.csv";
   cfg.run.report_script = "";
   pipeline::StageSet stages = pipeline::DefaultStages();
   // Model units: participant p's RDMs (the group: participant 0's) plus a distortion.
@@ -140,7 +146,11 @@ void CheckAlignment(const parallel::Comm& world, const std::string& base) {
     for (const char* d : {"/meg/times_ms", "/meg/group/alignment/spearman",
                           "/meg/group/alignment/pearson", "/meg/individual/1/alignment/spearman",
                           "/meg/ceiling/lower", "/meg/ceiling/upper", "/meg/own_vs_other/matrix",
-                          "/meg/group/time_generalization", "/meg/time_generalization"}) {
+                          "/meg/group/time_generalization", "/meg/time_generalization",
+                          "/meg/group/alignment/participant_ci",
+                          "/meg/individual/1/alignment/participant_ci",
+                          "/compare/dynamic_behavior/spearman",
+                          "/compare/dynamic_behavior/collapsed"}) {
       Expect(a.Exists(d), std::string("results has ") + d);
       if (a.Exists(d) && b.Exists(d))
         Expect(at::equal(a.ReadTensor(d), b.ReadTensor(d)), std::string(d) + " bit-identical");
