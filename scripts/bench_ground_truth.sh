@@ -74,6 +74,7 @@ for d in sorted(glob.glob(f"{w}/seed*"), key=lambda p: int(p.rsplit("seed", 1)[1
                      latency=bool(re.search(r"\|diff\|.*: pass", text)),
                      own_p=float(o["p_value"]), own=float(o["statistic"]),
                      individual=bool(re.search(r"individual \(.*: pass", text)),
+                     full=bool(re.search(r"full criterion.*: pass", text)),
                      ivg=bool(f["/compare/meg/individual_vs_group/significant"][()].any())
                      if "/compare/meg/individual_vs_group/significant" in f else None,
                      delta=float(b["delta"]) if b is not None else float("nan"),
@@ -88,8 +89,9 @@ n = len(rows)
 if mode == "seeds":
     allp = sum(r["behaviour"] and r["latency"] and r["individual"] for r in rows)
     print(f"\n{n} cohorts: behaviour {sum(r['behaviour'] for r in rows)}, latency "
-          f"{sum(r['latency'] for r in rows)}, individual {sum(r['individual'] for r in rows)}; "
-          f"all three {allp}")
+          f"{sum(r['latency'] for r in rows)}, individual {sum(r['individual'] for r in rows)} "
+          f"(with own best-fitted for >= 5 of 6: {sum(r['full'] for r in rows)}); all three "
+          f"{allp}")
 else:
     def rate(k, n):
         lo = stats.beta.ppf(0.025, k, n - k + 1) if k > 0 else 0.0

@@ -30,6 +30,8 @@ fails -- all three unless --check NAME selects some; --report-only: always 0):
   individual  every individual model fits its own participant better than the others: the
               own-vs-other statistic (mean own - mean other entry of /meg/own_vs_other/matrix,
               out of sample) > 0 with the exact permutation p (all P! label orders) < 0.01.
+              Issue 17's full criterion adds "own participant best-fitted for >= 5 of 6 models";
+              it is printed (reported, not enforced).
 """
 import json
 import sys
@@ -147,6 +149,12 @@ def main(results, cohort, report_only, selected):
           f"{sum(own_best)}/{len(own_best)} models: {'pass' if ok else 'FAIL'}")
     if not ok:
         failures.append("individual")
+    # Issue 17's done-when asks more: also own best-fitted for >= 5 of 6 models. Reported, not
+    # enforced (the quickstart world does not reach it; see configs/quickstart.yaml).
+    need = int(np.ceil(5 / 6 * len(own_best)))
+    full = ok and sum(own_best) >= need
+    print(f"individual, issue 17's full criterion (the above and own best-fitted for >= {need} of "
+          f"{len(own_best)}; reported, not enforced): {'pass' if full else 'FAIL'}")
 
     selected = selected or ["behaviour", "latency", "individual"]
     failing = [c for c in selected if c in failures]
