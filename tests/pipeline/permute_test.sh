@@ -132,7 +132,12 @@ sigfast)
   setsid "$MPIEXEC" -np 2 --oversubscribe "$CLIPHBA" "${mantel_args[@]}" "${big[@]}" \
     --out "$OUT/run.h5" > "$OUT/first.log" 2>&1 &
   pid=$!
-  sleep 3
+  # Signal once the sweep runs (rank 0 logs its set-up after every rank installed its handler),
+  # not after a fixed sleep: on a loaded machine the ranks can take longer than that to start,
+  # and a signal before the handler ends them with 143 (seen once in CI under a parallel build).
+  for _ in $(seq 1 1200); do grep -q "mantel: " "$OUT/first.log" && break; sleep 0.05; done
+  grep -q "mantel: " "$OUT/first.log" || fail "the sweep did not start within 60 s"
+  sleep 1
   kill -0 "$pid" 2> /dev/null || fail "the run ended before the signal (too fast to test)"
   t0=$(date +%s.%N)
   pkill -TERM -P "$pid" || fail "no rank processes to signal"
