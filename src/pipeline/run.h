@@ -320,6 +320,12 @@ void WriteMegComparisons(io::ResultsStore* store, const std::map<std::string, at
                          const std::vector<std::string>& participants, const at::Tensor& times_ms,
                          const config::RunOptions& run, const AlignmentObjects& objects);
 
+// The out-of-sample design's folds: per fold, its pairs as indices into the models' condensed RDM
+// and into the stack's, and its object count.
+struct FoldPairs {
+  std::vector<at::Tensor> model_pairs, stack_pairs;  // int64 (m_k) each
+  std::vector<int64_t> sizes;                        // n_k
+};
 // ---- Dynamic behavioural validation (the alignment unit; run_dynamic_behavior.cc) ------------
 // The human behaviour RDM over `names` (condensed (m) float64, names' order): the RDM of
 // train.behavior.reference_rdm (rows named by reference_rdm_names) when set, else the
@@ -338,29 +344,21 @@ HumanRdm HumanRdmOn(const config::Config& config, const std::vector<std::string>
 
 // Root only: /compare/dynamic_behavior -- per model (model_rdms[i]: (T, m) over the design's n
 // objects, finite at least on the within-fold pairs; the static ones the same row at every t),
-// the Spearman with the human RDM at every timepoint, mean over the K folds of fold_pairs[k]
-// (int64 indices into the condensed (m) RDM of fold k's fold_sizes[k] objects,
-// rsa::SubsetPairIndices; NaN where a sub-RDM is constant); peak_ms from 0 ms; each model
-// collapsed over t >= 0 ms and its difference from the model named "clip" with a bootstrap CI
-// over the objects of each fold (run.compare_bootstrap_n, run.seed). meg_init (what the MEG
-// models started from) and behavior_heldout (how many of the design's objects the behaviour
-// stage held out; -1 unknown) are recorded to say what is out of sample. Nothing without a
-// human RDM.
+// the Spearman with the human RDM at every timepoint, mean over the folds of `folds` (each fold's
+// model_pairs into the condensed (m) RDM, its object count in sizes; NaN where a fold's human
+// sub-RDM is constant); peak_ms from 0 ms; each model collapsed over t >= 0 ms and its
+// difference from the model named "clip" with a bootstrap CI over the objects of each fold
+// (run.compare_bootstrap_n, run.seed). meg_init (what the MEG models started from) and
+// behavior_heldout (how many of the design's objects the behaviour stage held out; -1 unknown)
+// are recorded to say what is out of sample. Nothing without a human RDM. Throws DataError as
+// rsa::TimeGeneralization for a constant model row (the alignment refuses those first).
 void WriteDynamicBehavior(io::ResultsStore* store, const std::vector<std::string>& model_names,
-                          const std::vector<at::Tensor>& model_rdms,
-                          const std::vector<at::Tensor>& fold_pairs,
-                          const std::vector<int64_t>& fold_sizes, const HumanRdm& human,
-                          const std::string& meg_init, int64_t behavior_heldout,
-                          const at::Tensor& times_ms, const config::RunOptions& run,
-                          const AlignmentObjects& objects);
+                          const std::vector<at::Tensor>& model_rdms, const FoldPairs& folds,
+                          const HumanRdm& human, const std::string& meg_init,
+                          int64_t behavior_heldout, const at::Tensor& times_ms,
+                          const config::RunOptions& run, const AlignmentObjects& objects);
 
 // ---- Per-participant CIs (the alignment unit; participant_ci.cc) ------------------------------
-// The out-of-sample design's folds: per fold, its pairs as indices into the models' condensed RDM
-// and into the stack's, and its object count.
-struct FoldPairs {
-  std::vector<at::Tensor> model_pairs, stack_pairs;  // int64 (m_k) each
-  std::vector<int64_t> sizes;                        // n_k
-};
 // One participant's curve with one model: the model's RDMs (T, m_model) over the design's
 // objects, the participant's index into meg's first axis, and the curve on all objects (T).
 struct ParticipantCurve {

@@ -361,35 +361,33 @@ UnitOutcome AlignmentStage(const StageContext& c) {
   }
   comm.AllgatherRows(rows, counts);
   auto block = [&](int64_t q) { return rows.slice(1, q * P, (q + 1) * P).t().contiguous(); };
+  const meg::TimeAxis& axis = stack.time();
+  at::Tensor times = at::arange(T, at::kDouble) * axis.step_ms + axis.start_ms;
+  // The out-of-sample design's folds (every model's: checked above), for the analyses below.
+  FoldPairs folds{models[0].model_pairs, models[0].stack_pairs,
+                  std::vector<int64_t>(models[0].model_pairs.size(), 0)};
+  for (int64_t k : models[0].fold) ++folds.sizes[size_t(k)];
   TimeGen tg;  // time-generalisation matrices (collective)
-  std::vector<ParticipantCurve> pcurves;  // per-participant CIs: group x every participant, then
-  std::vector<stats::CurveCi> pcis;       // each individual model x its own participant
+  std::vector<ParticipantCurve> pcurves;  // per-participant CIs: the group model x every
+  std::vector<stats::CurveCi> pcis;       // participant, each individual model x its own
   {
     OneThread one;  // thread-count-free reductions, as above
     tg = TimeGeneralizationFolds(models[0].name == "group" ? &models[0] : nullptr, models[0], meg,
                                  r, T, counts, comm);
-    FoldPairs folds{models[0].model_pairs, models[0].stack_pairs, {}};
-    folds.sizes.assign(folds.model_pairs.size(), 0);
-    for (int64_t k : models[0].fold) ++folds.sizes[size_t(k)];
-    for (size_t i = 0; i < models.size(); ++i) {
+    for (size_t i = 0, j = 0; i < models.size(); ++i) {
       const at::Tensor sp = block(2 * int64_t(i));  // (P, T)
-      if (models[i].name == "group")
+      if (models[i].name == "group") {
         for (int64_t p = 0; p < P; ++p) pcurves.push_back({"group", p, models[i].rdm, sp[p]});
-    }
-    for (size_t i = 0, j = 0; i < models.size(); ++i)
-      if (models[i].name != "group") {
-        const int64_t p = own[j++];
-        pcurves.push_back({models[i].name, p, models[i].rdm, block(2 * int64_t(i))[p]});
+      } else {
+        const int64_t p = own[j++];  // the individual model's own participant
+        pcurves.push_back({models[i].name, p, models[i].rdm, sp[p]});
       }
+    }
     if (cfg.run.participant_ci_n > 0)
-      pcis = ParticipantCis(pcurves, meg, folds, r.begin, counts,
-                            at::arange(T, at::kDouble) * stack.time().step_ms +
-                                stack.time().start_ms,
+      pcis = ParticipantCis(pcurves, meg, folds, r.begin, counts, times,
                             cfg.run.participant_ci_n, uint64_t(cfg.run.seed), comm);
   }
 
-  const meg::TimeAxis& axis = stack.time();
-  at::Tensor times = at::arange(T, at::kDouble) * axis.step_ms + axis.start_ms;
   UnitOutcome out;
   parallel::RunOnRoot(comm, [&] {
     io::ResultsStore store = io::ResultsStore::Create(c.out_dir + "/alignment.h5");
@@ -485,8 +483,6 @@ UnitOutcome AlignmentStage(const StageContext& c) {
         dyn_names.push_back(f.name);
         dyn_rdms.push_back(f.rdm);
       }
-      std::vector<int64_t> sizes(models[0].model_pairs.size(), 0);  // objects per fold
-      for (int64_t k : models[0].fold) ++sizes[size_t(k)];
       // What the MEG models started from (as run_meg.cc decides) and how many of the design's
       // objects the behaviour stage held out.
       const std::string beh = c.run_dir + "/behavior";
@@ -504,7 +500,7 @@ UnitOutcome AlignmentStage(const StageContext& c) {
       if (!human.problem.empty())
         LOG_WARN("alignment: the dynamic behavioural validation is skipped: {}", human.problem);
       OneThread one;
-      WriteDynamicBehavior(&store, dyn_names, dyn_rdms, models[0].model_pairs, sizes, human,
+      WriteDynamicBehavior(&store, dyn_names, dyn_rdms, folds, human,
                            from_behavior ? "behavior: " + beh + "/best.safetensors"
                                          : "base: " + cfg.train_meg.checkpoint,
                            heldout, times, cfg.run, models[0].objects);

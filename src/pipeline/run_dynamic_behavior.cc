@@ -6,6 +6,7 @@
 // n_k / m_k objects / pairs of fold k, B bootstrap samples.
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -90,69 +91,61 @@ HumanRdm HumanRdmOn(const config::Config& cfg, const std::vector<std::string>& n
 }
 
 void WriteDynamicBehavior(io::ResultsStore* store, const std::vector<std::string>& model_names,
-                          const std::vector<at::Tensor>& model_rdms,
-                          const std::vector<at::Tensor>& fold_pairs,
-                          const std::vector<int64_t>& fold_sizes, const HumanRdm& human,
-                          const std::string& meg_init, int64_t behavior_heldout,
-                          const at::Tensor& times_ms, const config::RunOptions& run,
-                          const AlignmentObjects& objects) {
-  const int64_t M = int64_t(model_names.size()), K = int64_t(fold_pairs.size());
+                          const std::vector<at::Tensor>& model_rdms, const FoldPairs& folds,
+                          const HumanRdm& human, const std::string& meg_init,
+                          int64_t behavior_heldout, const at::Tensor& times_ms,
+                          const config::RunOptions& run, const AlignmentObjects& objects) {
+  const int64_t M = int64_t(model_names.size()), K = int64_t(folds.model_pairs.size());
   const int64_t T = times_ms.size(0), B = run.compare_bootstrap_n;
   if (M == 0 || !human.rdm.defined() || K == 0) return;
   const at::Tensor times = times_ms.to(at::kDouble).contiguous();
   const at::Tensor from0 = times >= 0;
   const std::string g = "/compare/dynamic_behavior";
 
-  // Curves: mean over folds of the Spearman on each fold's pairs, per timepoint.
-  at::Tensor curves = at::zeros({M, T}, at::kDouble);
-  at::Tensor peak = at::full({M}, Nan(), at::kDouble);
-  std::vector<at::Tensor> collapsed_rdms;  // (m) per model: the mean RDM over t >= 0
-  for (int64_t i = 0; i < M; ++i) {
-    const at::Tensor& rdm = model_rdms[size_t(i)];  // (T, m)
-    TORCH_CHECK(rdm.dim() == 2 && rdm.size(0) == T, "WriteDynamicBehavior: rdm (T, m)");
-    for (int64_t t = 0; t < T; ++t) {
-      double sum = 0;
-      for (int64_t k = 0; k < K; ++k)
-        sum += SpearmanOrNan(rdm[t].index_select(0, fold_pairs[size_t(k)]),
-                             human.rdm.index_select(0, fold_pairs[size_t(k)]));
-      curves[i][t] = sum / double(K);
-    }
-    const at::Tensor c0 = curves[i].index({from0});
-    if (c0.numel() > 0 && at::isfinite(c0).all().item<bool>())
-      peak[i] = times.index({from0})[c0.argmax()].item<double>();
-    collapsed_rdms.push_back(rdm.index({from0}).mean(0));  // NaN across folds, as the rows
-  }
+  const at::Tensor t0 = times.index({from0});
+  const int64_t clip =
+      std::find(model_names.begin(), model_names.end(), "clip") - model_names.begin();  // M: none
 
-  // Collapsed over time: the mean RDM over t >= 0 per model, Spearman on each fold's pairs, mean
-  // over folds; bootstrap over the objects of each fold (the same resamples for every model).
-  const int64_t clip = [&] {
-    for (int64_t i = 0; i < M; ++i)
-      if (model_names[size_t(i)] == "clip") return i;
-    return int64_t(-1);
-  }();
+  // Per fold: the human sub-RDM, each model's curve on the fold's pairs (rsa::TimeGeneralization
+  // of its T rows with the one human row; NaN for a constant human sub-RDM), and each model
+  // collapsed over t >= 0 ms with its bootstrap samples (the same resamples for every model).
+  at::Tensor curves = at::zeros({M, T}, at::kDouble);
   at::Tensor collapsed = at::zeros({M}, at::kDouble);
   at::Tensor samples = at::zeros({M, std::max<int64_t>(B, 0)}, at::kDouble);  // (M, B)
   const at::Tensor one = at::zeros({1}, at::kDouble);
   for (int64_t k = 0; k < K; ++k) {
-    const at::Tensor& pairs = fold_pairs[size_t(k)];
+    const at::Tensor& pairs = folds.model_pairs[size_t(k)];
     const at::Tensor h = human.rdm.index_select(0, pairs).unsqueeze(0);  // (1, m_k)
+    const bool h_constant = (h.max() == h.min()).item<bool>();
     at::Tensor idx;
     if (B > 0)
       idx = stats::ResampleIndices(uint64_t(run.seed),
                                    kDynamicBehaviorStream | (uint64_t(k) << 40), 0, B,
-                                   fold_sizes[size_t(k)]);
+                                   folds.sizes[size_t(k)]);
     for (int64_t i = 0; i < M; ++i) {
-      const at::Tensor x = collapsed_rdms[size_t(i)].index_select(0, pairs).contiguous();
+      const at::Tensor& rdm = model_rdms[size_t(i)];  // (T, m)
+      TORCH_CHECK(rdm.dim() == 2 && rdm.size(0) == T, "WriteDynamicBehavior: rdm (T, m)");
+      const at::Tensor rows = rdm.index_select(1, pairs);  // (T, m_k)
+      curves[i] += h_constant ? at::full({T}, Nan(), at::kDouble)
+                              : rsa::TimeGeneralization(rows, h).select(1, 0) / double(K);
+      const at::Tensor x = rows.index({from0}).mean(0).contiguous();  // collapsed (m_k)
       collapsed[i] += SpearmanOrNan(x, h[0]) / double(K);
       if (B > 0)
         samples[i] += stats::BootstrapObjectsBlock(x, h, one, rsa::Comparison::kSpearman, idx)
                           .curves.select(1, 0) / double(K);
     }
   }
+  at::Tensor peak = at::full({M}, Nan(), at::kDouble);  // first maximum from 0 ms
+  for (int64_t i = 0; i < M; ++i) {
+    const at::Tensor c0 = curves[i].index({from0});
+    if (c0.numel() > 0 && at::isfinite(c0).all().item<bool>())
+      peak[i] = stats::PeakLatency(c0, t0);
+  }
+
   at::Tensor delta = at::full({M}, Nan(), at::kDouble);
   at::Tensor lower = delta.clone(), upper = delta.clone();
   at::Tensor n_valid = at::zeros({M}, at::kLong);
-  const bool boot = clip >= 0 && B > 0;
+  const bool boot = clip < M && B > 0;
   if (boot) {
     for (int64_t i = 0; i < M; ++i) {
       if (i == clip) continue;
