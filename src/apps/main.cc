@@ -11,6 +11,7 @@
 #include "apps/command_table.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/memory.h"
 #include "core/version.h"
 #include "parallel/comm.h"
 
@@ -51,6 +52,8 @@ void RegisterCommands(CLI::App* app, ParsedArgs* parsed, const Command** selecte
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any tensor work: large freed blocks are reused, not unmapped (core/memory.h).
+  cliphba::ReuseFreedMemory();
   // Log lines go to stderr (the default spdlog logger writes to stdout, which is reserved for
   // results and --json).
   cliphba::SetLogRank(0, 1);

@@ -12,6 +12,8 @@
 #include <functional>
 #include <string>
 
+#include "core/memory.h"
+
 namespace cliphba::bench {
 
 inline int SetBenchThreads() {
@@ -27,10 +29,13 @@ inline int SetBenchThreads() {
   return threads;
 }
 
-// The benchmarks' main(): Google Benchmark's flags, SetBenchThreads, `before` (if given: set-up
+// The benchmarks' main(): the heap policy of cliphba's main (core/memory.h; recorded in the
+// context, CLIPHBA_GLIBC_MALLOC_DEFAULTS=1 measures without it), Google Benchmark's flags, SetBenchThreads, `before` (if given: set-up
 // or checks; a non-zero return ends the program with it), then every selected benchmark.
 inline int BenchMain(int argc, char** argv, const std::function<int()>& before = {}) {
+  const HeapPolicy heap = ReuseFreedMemory();
   benchmark::Initialize(&argc, argv);
+  benchmark::AddCustomContext("heap", heap.applied ? "freed blocks <= 32 MiB reused" : "glibc defaults");
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   SetBenchThreads();
   if (before) {
