@@ -152,10 +152,13 @@ ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(int64_t width, int64_t he
   attn = register_module(
       "attn", torch::nn::MultiheadAttention(torch::nn::MultiheadAttentionOptions(width, heads)));
   ln_1 = register_module("ln_1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
+  c_fc_ = torch::nn::Linear(width, 4 * width);
+  c_proj_ = torch::nn::Linear(4 * width, width);
   torch::nn::Sequential mlp_modules;
-  mlp_modules->push_back("c_fc", torch::nn::Linear(width, 4 * width));
-  mlp_modules->push_back("gelu", QuickGELU());
-  mlp_modules->push_back("c_proj", torch::nn::Linear(4 * width, width));
+  mlp_modules->push_back("c_fc", c_fc_);
+  gelu_ = QuickGELU();
+  mlp_modules->push_back("gelu", gelu_);
+  mlp_modules->push_back("c_proj", c_proj_);
   mlp = register_module("mlp", mlp_modules);
   ln_2 = register_module("ln_2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
 }
@@ -185,7 +188,8 @@ at::Tensor ResidualAttentionBlockImpl::forward(const at::Tensor& input, const at
 
   // Self-attention as torch.nn.functional.multi_head_attention_forward (PyTorch 1.13, slow path).
   const at::Tensor h = ln_1(AsFloat32(input));  // (L, N, W)
-  auto qkv = at::linear(h, attn->in_proj_weight, attn->in_proj_bias).chunk(3, /*dim=*/-1);
+  auto qkv = at::linear(h, in_proj_cast_(attn->in_proj_weight), attn->in_proj_bias)
+                 .chunk(3, /*dim=*/-1);
   auto heads_first = [&](const at::Tensor& t) {  // (L, N, W) -> (N*H, L, head_dim)
     return t.contiguous().view({L, N * heads_, head_dim}).transpose(0, 1);
   };
@@ -197,10 +201,13 @@ at::Tensor ResidualAttentionBlockImpl::forward(const at::Tensor& input, const at
   scores = at::softmax(AsFloat32(scores), /*dim=*/-1);  // float32 also under bf16 autocast
   at::Tensor a = at::bmm(scores, v);                         // (N*H, L, head_dim)
   a = a.transpose(0, 1).contiguous().view({L * N, width_});  // (L*N, W)
-  a = at::linear(a, OutProjWeight(), OutProjBias()).view({L, N, width_});
+  a = at::linear(a, out_proj_cast_(OutProjWeight()), OutProjBias()).view({L, N, width_});
 
   at::Tensor x = input + a;
-  x = x + mlp->forward(ln_2(AsFloat32(x)));
+  // mlp: c_fc, QuickGELU, c_proj (as mlp->forward, with the frozen weights' bf16 copies)
+  at::Tensor m = at::linear(ln_2(AsFloat32(x)), c_fc_cast_(c_fc_->weight), c_fc_->bias);
+  m = gelu_->forward(m);
+  x = x + at::linear(m, c_proj_cast_(c_proj_->weight), c_proj_->bias);
   return x;  // (L, N, W)
 }
 

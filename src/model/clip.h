@@ -102,6 +102,10 @@ class ResidualAttentionBlockImpl : public torch::nn::Module {
   int64_t width_;
   int64_t heads_;
   DoraLinear adapter_{nullptr};
+  torch::nn::Linear c_fc_{nullptr}, c_proj_{nullptr};  // the same modules as in mlp
+  QuickGELU gelu_{nullptr};
+  // bf16 copies of the frozen GEMM weights under bf16 autocast (model/precision.h)
+  FrozenWeightCast in_proj_cast_, out_proj_cast_, c_fc_cast_, c_proj_cast_;
 };
 TORCH_MODULE(ResidualAttentionBlock);
 

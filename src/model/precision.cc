@@ -79,6 +79,21 @@ NoAutocastScope::~NoAutocastScope() {
   SetAutocastEnabled(at::kCUDA, prev_gpu_);
 }
 
+at::Tensor FrozenWeightCast::operator()(const at::Tensor& w) {
+  if (!w.defined() || w.scalar_type() != at::kFloat || w.requires_grad()) return w;
+  const at::DeviceType d = w.device().type();
+  if ((d != at::kCPU && d != at::kCUDA) || !AutocastEnabled(d) ||
+      AutocastDtype(d) != at::kBFloat16)
+    return w;
+  if (!cast_.defined() || !source_.is_same(w) || data_ != w.data_ptr() || version_ != w._version()) {
+    source_ = w;
+    data_ = w.data_ptr();
+    version_ = w._version();
+    cast_ = w.to(at::kBFloat16);
+  }
+  return cast_;
+}
+
 bool CpuHasFastBf16() {
   std::ifstream in("/proc/cpuinfo");
   std::string line;

@@ -69,6 +69,64 @@ TEST(PrecisionTest, ScopesSwitchAutocastAndRestoreIt) {
   EXPECT_EQ(at::mm(a, b).scalar_type(), at::kFloat);
 }
 
+TEST(PrecisionTest, FrozenWeightCastIsMadeOnceAndFollowsInPlaceChanges) {
+  at::Tensor w = at::randn({16, 8});
+  FrozenWeightCast cast;
+  EXPECT_TRUE(cast(w).is_same(w)) << "no autocast: the weight itself";
+  {
+    AutocastScope bf16(Precision::kBFloat16);
+    const at::Tensor c1 = cast(w);
+    EXPECT_EQ(c1.scalar_type(), at::kBFloat16);
+    EXPECT_TRUE(at::equal(c1, w.to(at::kBFloat16)));
+    EXPECT_TRUE(cast(w).is_same(c1)) << "a second call casts again";
+    {
+      at::NoGradGuard no_grad;
+      w.mul_(-2.0);  // changed in place: the copy is stale
+    }
+    const at::Tensor c2 = cast(w);
+    EXPECT_FALSE(c2.is_same(c1));
+    EXPECT_TRUE(at::equal(c2, w.to(at::kBFloat16)));
+    const at::Tensor other = at::randn({16, 8});  // another tensor through the same slot
+    EXPECT_TRUE(at::equal(cast(other), other.to(at::kBFloat16)));
+    {
+      NoAutocastScope full;
+      EXPECT_TRUE(cast(w).is_same(w));
+    }
+    const at::Tensor trainable = at::randn({16, 8}).requires_grad_(true);
+    EXPECT_TRUE(cast(trainable).is_same(trainable)) << "autocast's own cache handles these";
+  }
+  EXPECT_TRUE(cast(w).is_same(w));
+}
+
+// The model's frozen weights go through FrozenWeightCast, trainable ones through autocast's own
+// cache: the same bf16 values either way, so a frozen model and the same model with every weight
+// trainable give identical bf16 outputs, also after a weight is overwritten in place (a stale copy
+// would show here).
+TEST(PrecisionTest, FrozenModelInBf16EqualsTheTrainableOneAfterInPlaceChanges) {
+  Clip frozen = FixtureClip(), trainable = FixtureClip();
+  for (auto& p : frozen->parameters()) p.set_requires_grad(false);
+  for (auto& p : trainable->parameters()) p.set_requires_grad(true);
+  const at::Tensor images = io::ReadNpy(kDir + "images.npy");
+  auto features = [&](Clip& c) {
+    AutocastScope bf16(Precision::kBFloat16);
+    return c->EncodeImage(images).features.detach();
+  };
+  const at::Tensor before = features(frozen);
+  EXPECT_TRUE(at::equal(before, features(trainable)));
+  EXPECT_TRUE(at::equal(features(frozen), before)) << "the cached copies give the same result";
+  {
+    at::NoGradGuard no_grad;
+    for (Clip* c : {&frozen, &trainable}) {
+      auto& block = (*c)->visual->transformer->block(0);
+      block->mlp->named_parameters()["c_fc.weight"].mul_(3.0);
+      block->attn->in_proj_weight.mul_(0.5);
+    }
+  }
+  const at::Tensor after = features(frozen);
+  EXPECT_FALSE(at::equal(after, before));
+  EXPECT_TRUE(at::equal(after, features(trainable)));
+}
+
 TEST(PrecisionTest, Bf16TowersStayCloseToFloat32AndTheHeadIsFloat32) {
   Clip clip = FixtureClip();
   at::NoGradGuard no_grad;
