@@ -177,6 +177,7 @@ void ResidualAttentionBlockImpl::SetOutProjAdapter(DoraLinear adapter) {
   attn->replace_module("out_proj", adapter.ptr());
   attn->out_proj = torch::nn::Linear(nullptr);
   adapter_ = std::move(adapter);
+  out_proj_cast_.Reset();  // the replaced Linear's weight and its bf16 copy
 }
 
 at::Tensor ResidualAttentionBlockImpl::forward(const at::Tensor& input, const at::Tensor& mask) {

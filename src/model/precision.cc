@@ -85,13 +85,23 @@ at::Tensor FrozenWeightCast::operator()(const at::Tensor& w) {
   if ((d != at::kCPU && d != at::kCUDA) || !AutocastEnabled(d) ||
       AutocastDtype(d) != at::kBFloat16)
     return w;
-  if (!cast_.defined() || !source_.is_same(w) || data_ != w.data_ptr() || version_ != w._version()) {
+  const bool fresh = cast_.defined() && source_.is_same(w) && w.storage().is_alias_of(storage_) &&
+                     offset_ == w.storage_offset() && version_ == w._version();
+  if (!fresh) {
     source_ = w;
-    data_ = w.data_ptr();
+    storage_ = w.storage();
+    offset_ = w.storage_offset();
     version_ = w._version();
     cast_ = w.to(at::kBFloat16);
   }
   return cast_;
+}
+
+void FrozenWeightCast::Reset() {
+  source_ = at::Tensor();
+  storage_ = c10::Storage();
+  offset_ = version_ = -1;
+  cast_ = at::Tensor();
 }
 
 bool CpuHasFastBf16() {

@@ -2,7 +2,8 @@
 //
 // bfloat16 is autocast-style mixed precision through ATen's autocast (LibTorch 1.13: the
 // AutocastCPU / AutocastCUDA dispatch keys): inside an AutocastScope, matmul, linear, conv,
-// bmm and baddbmm run in bfloat16 (weights cast once per scope and cached), while the master
+// bmm and baddbmm run in bfloat16 (autocast caches the casts of weights that require grad for the
+// scope; the blocks keep frozen weights' casts in FrozenWeightCast), while the master
 // weights, their gradients, the optimizer state, LayerNorm, softmax, the loss and every statistic
 // stay float32 (ATen's fp32 autocast list; the model runs LayerNorm and softmax on float32 input and
 // its output projections - features, per-block CLS projections, text features - and the HBA head
@@ -56,20 +57,26 @@ class NoAutocastScope {
 // The bfloat16 copy of one frozen float32 weight, made once and reused while the weight is
 // unchanged. ATen's autocast caches its casts only for weights that require grad, so a frozen
 // weight (every base weight under DoRA, every weight in predict and encode) was cast again at
-// every GEMM: ~70 ms per forward of a ViT-B/32 image tower on 2 cores. Use inside an
-// AutocastScope: at::linear(x, cast(w), b). One object per weight; not thread-safe (a model's
-// forward runs on one thread at a time; ATen parallelises inside the ops).
+// every GEMM (casting a ViT-B/32 image tower's 85 M block weights takes ~70 ms on 2 cores).
+// Use inside an AutocastScope: at::linear(x, cast(w), b). Memory: the copy lives as long as this
+// object (half the weight's size: ~170 MB for a ViT-B/32 image tower, ~75 MB for its text
+// tower), also in float32 work after a bf16 scope. One object per weight; not thread-safe (a
+// model's forward runs on one thread at a time; ATen parallelises inside the ops).
 class FrozenWeightCast {
  public:
   // w itself unless bfloat16 autocast is on for w's device (AutocastScope) and w is a float32
   // tensor that does not require grad; then w.to(bfloat16), cast again only when w is another
-  // tensor, its storage moved, or it was changed in place (its version counter).
+  // tensor, has other storage (set_data, a device move), or was changed in place (its version
+  // counter).
   at::Tensor operator()(const at::Tensor& w);
+  // Drops the copy and the weight it came from (e.g. when the weight's module is replaced).
+  void Reset();
 
  private:
-  at::Tensor source_;  // the weight cast last (held: its address cannot be reused meanwhile)
-  const void* data_ = nullptr;
-  int64_t version_ = -1;
+  at::Tensor source_;      // the weight cast last
+  c10::Storage storage_;   // its storage then (held, so that no other storage can take its place)
+  int64_t offset_ = -1;    // its storage offset then
+  int64_t version_ = -1;   // its version counter then
   at::Tensor cast_;
 };
 

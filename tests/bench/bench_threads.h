@@ -30,12 +30,14 @@ inline int SetBenchThreads() {
 }
 
 // The benchmarks' main(): the heap policy of cliphba's main (core/memory.h; recorded in the
-// context, CLIPHBA_GLIBC_MALLOC_DEFAULTS=1 measures without it), Google Benchmark's flags, SetBenchThreads, `before` (if given: set-up
+// context, CLIPHBA_GLIBC_MALLOC_DEFAULTS=1 measures without it), Google Benchmark's flags,
+// SetBenchThreads, `before` (if given: set-up
 // or checks; a non-zero return ends the program with it), then every selected benchmark.
 inline int BenchMain(int argc, char** argv, const std::function<int()>& before = {}) {
   const HeapPolicy heap = ReuseFreedMemory();
   benchmark::Initialize(&argc, argv);
-  benchmark::AddCustomContext("heap", heap.applied ? "freed blocks <= 32 MiB reused" : "glibc defaults");
+  benchmark::AddCustomContext("heap",
+                              heap.applied ? "freed blocks <= 32 MiB reused" : "glibc defaults");
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   SetBenchThreads();
   if (before) {

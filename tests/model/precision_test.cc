@@ -86,6 +86,14 @@ TEST(PrecisionTest, FrozenWeightCastIsMadeOnceAndFollowsInPlaceChanges) {
     const at::Tensor c2 = cast(w);
     EXPECT_FALSE(c2.is_same(c1));
     EXPECT_TRUE(at::equal(c2, w.to(at::kBFloat16)));
+    {
+      at::NoGradGuard no_grad;
+      w.set_data(at::randn({16, 8}));  // new storage under the same tensor
+    }
+    const at::Tensor c3 = cast(w);
+    EXPECT_TRUE(at::equal(c3, w.to(at::kBFloat16)));
+    cast.Reset();
+    EXPECT_FALSE(cast(w).is_same(c3)) << "Reset drops the copy";
     const at::Tensor other = at::randn({16, 8});  // another tensor through the same slot
     EXPECT_TRUE(at::equal(cast(other), other.to(at::kBFloat16)));
     {
