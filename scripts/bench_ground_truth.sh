@@ -31,7 +31,10 @@ NP="${NP:-2}"
 PY=/usr/bin/python3
 CLIPHBA="$BUILD_DIR/src/apps/cliphba"
 SHARED="${CLIPHBA_SHARED_DIR:-$ROOT/../shared}"
-case "$MODE" in seeds | null | silent) ;; *) echo "usage: $0 seeds|null|silent [N]" >&2; exit 2 ;; esac
+case "$MODE" in
+  seeds | null | silent) ;;
+  *) echo "usage: $0 seeds|null|silent [N]" >&2; exit 2 ;;
+esac
 cmake --build "$BUILD_DIR" --target cliphba > /dev/null
 # shellcheck source=scripts/env.sh
 . "$ROOT/scripts/env.sh"
@@ -43,8 +46,12 @@ extra=()
 for kv in ${EXTRA_SETS:-}; do extra+=(--set "$kv"); done
 "$CLIPHBA" synth model --config "$W/q.yaml" --force "${extra[@]}" > /dev/null 2>&1
 null=()
-[ "$MODE" != seeds ] && null=(--set synth.cohort.weight_spread=0 --set synth.cohort.latency_jitter_ms=0)
-[ "$MODE" = silent ] && null+=(--set synth.cohort.visual_amplitude=0 --set synth.cohort.semantic_amplitude=0)
+if [ "$MODE" != seeds ]; then
+  null=(--set synth.cohort.weight_spread=0 --set synth.cohort.latency_jitter_ms=0)
+fi
+if [ "$MODE" = silent ]; then
+  null+=(--set synth.cohort.visual_amplitude=0 --set synth.cohort.semantic_amplitude=0)
+fi
 first=$(case "$MODE" in seeds) echo 1 ;; null) echo 1001 ;; silent) echo 2001 ;; esac)
 for ((s = first; s < first + N; ++s)); do
   d="$W/seed$s"

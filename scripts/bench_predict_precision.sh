@@ -5,8 +5,8 @@
 # NPY (no decoding). Per image = the slope between N_A and N_B images, so model loading and text
 # encoding are not counted. Prints one line per setting and the ratios.
 #   scripts/bench_predict_precision.sh        (~3 min on 2 cores)
-# Environment: CLIPHBA_THREADS (default 2), CLIPHBA_BUILD_DIR (default build), N_A (64), N_B (256),
-# REPEATS (1: each point timed REPEATS times, the minimum kept).
+# Environment: CLIPHBA_THREADS (default 2), CLIPHBA_BUILD_DIR (default build), CLIPHBA_SHARED_DIR,
+# N_A (64), N_B (256), REPEATS (1: each point timed REPEATS times, the minimum kept).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${CLIPHBA_BUILD_DIR:-$ROOT/build}"
@@ -15,31 +15,33 @@ N_A="${N_A:-64}" N_B="${N_B:-256}" REPEATS="${REPEATS:-1}"
 export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS"
 PY=/usr/bin/python3
 CLIPHBA="$BUILD_DIR/src/apps/cliphba"
-VOCAB="$ROOT/../shared/data/clip/bpe_simple_vocab_16e6.txt.gz"
+VOCAB="${CLIPHBA_SHARED_DIR:-$ROOT/../shared}/data/clip/bpe_simple_vocab_16e6.txt.gz"
 cmake --build "$BUILD_DIR" --target cliphba > /dev/null
 W="$BUILD_DIR/bench/predict_precision"
 mkdir -p "$W"
-[[ -f "$W/vitb32.safetensors" ]] || "$CLIPHBA" synth model --set synth.model.out="$W/vitb32.safetensors" \
-  --set synth.model.vision_layers=12 --set synth.model.vision_width=768 \
+[[ -f "$W/vitb32.safetensors" ]] || "$CLIPHBA" synth model \
+  --set synth.model.out="$W/vitb32.safetensors" --set synth.model.vision_layers=12 --set synth.model.vision_width=768 \
   --set synth.model.vision_patch_size=32 --set synth.model.image_resolution=224 \
   --set synth.model.embed_dim=512 --set synth.model.text_layers=12 \
   --set synth.model.text_width=512 --set synth.model.vocab_size=49408 > /dev/null
-[[ -f "$W/prompts/prompts.json" ]] || "$CLIPHBA" synth images --set synth.images.out_dir="$W/prompts" \
-  --set synth.images.n_images=4 --set synth.images.image_size=64 --set synth.images.n_dims=66 \
+[[ -f "$W/prompts/prompts.json" ]] || "$CLIPHBA" synth images \
+  --set synth.images.out_dir="$W/prompts" --set synth.images.n_images=4 --set synth.images.image_size=64 --set synth.images.n_dims=66 \
   --set synth.images.n_heldout=0 > /dev/null
 for n in "$N_A" "$N_B"; do
   [[ -f "$W/images_$n.npy" ]] || $PY -c "import numpy as np; np.save('$W/images_$n.npy', \
 np.random.default_rng(0).standard_normal(($n, 3, 224, 224)).astype(np.float32))"
 done
 
-seconds() {  # seconds HEAP PRECISION N: the fastest of REPEATS runs
-  local best=""
+seconds() {  # seconds HEAP PRECISION N: the fastest of REPEATS runs (HEAP: cliphba | glibc)
+  local heap_env=(env -u CLIPHBA_GLIBC_MALLOC_DEFAULTS)
+  [[ "$1" == glibc ]] && heap_env=(env CLIPHBA_GLIBC_MALLOC_DEFAULTS=1)
+  local best="" s e t
   for _ in $(seq "$REPEATS"); do
-    local s e t
     s=$(date +%s.%N)
-    env ${1:+CLIPHBA_GLIBC_MALLOC_DEFAULTS=1} "$CLIPHBA" predict behavior --model "$W/vitb32.safetensors" \
+    "${heap_env[@]}" "$CLIPHBA" predict behavior --model "$W/vitb32.safetensors" \
       --images-npy "$W/images_$3.npy" --prompts "$W/prompts/prompts.json" --vocab "$VOCAB" \
-      --out "$W/out.h5" --force --threads "$THREADS" --precision "$2" > /dev/null 2> "$W/log"
+      --out "$W/out.h5" --force --threads "$THREADS" --precision "$2" > /dev/null 2> "$W/log" ||
+      { echo "predict failed ($1, $2, $3 images): see $W/log" >&2; return 1; }
     e=$(date +%s.%N)
     t=$(echo "$e - $s" | bc)
     if [[ -z "$best" ]] || (( $(echo "$t < $best" | bc) )); then best=$t; fi
@@ -47,11 +49,11 @@ seconds() {  # seconds HEAP PRECISION N: the fastest of REPEATS runs
   echo "$best"
 }
 : > "$W/results.txt"
-for heap in "" glibc; do
+for heap in cliphba glibc; do
   for p in float32 bfloat16; do
     a=$(seconds "$heap" "$p" "$N_A"); b=$(seconds "$heap" "$p" "$N_B")
     ms=$(echo "scale=2; 1000 * ($b - $a) / ($N_B - $N_A)" | bc)
-    echo "${heap:-cliphba} $p $ms" | tee -a "$W/results.txt" | \
+    echo "$heap $p $ms" | tee -a "$W/results.txt" | \
       awk '{printf "heap %-8s %-9s %7.1f ms per image\n", $1, $2, $3}'
   done
 done
