@@ -31,8 +31,14 @@ NP="${NP:-2}"
 PY=/usr/bin/python3
 CLIPHBA="$BUILD_DIR/src/apps/cliphba"
 SHARED="${CLIPHBA_SHARED_DIR:-$ROOT/../shared}"
+null=()  # the cohort settings of the mode, and its first seed
 case "$MODE" in
-  seeds | null | silent) ;;
+  seeds) first=1 ;;
+  null) first=1001
+    null=(--set synth.cohort.weight_spread=0 --set synth.cohort.latency_jitter_ms=0) ;;
+  silent) first=2001
+    null=(--set synth.cohort.weight_spread=0 --set synth.cohort.latency_jitter_ms=0
+      --set synth.cohort.visual_amplitude=0 --set synth.cohort.semantic_amplitude=0) ;;
   *) echo "usage: $0 seeds|null|silent [N]" >&2; exit 2 ;;
 esac
 cmake --build "$BUILD_DIR" --target cliphba > /dev/null
@@ -45,14 +51,6 @@ sed -e "s#\"results/quickstart/#\"$W/#g" -e "s#\"\.\./shared/#\"$SHARED/#g" \
 extra=()
 for kv in ${EXTRA_SETS:-}; do extra+=(--set "$kv"); done
 "$CLIPHBA" synth model --config "$W/q.yaml" --force "${extra[@]}" > /dev/null 2>&1
-null=()
-if [ "$MODE" != seeds ]; then
-  null=(--set synth.cohort.weight_spread=0 --set synth.cohort.latency_jitter_ms=0)
-fi
-if [ "$MODE" = silent ]; then
-  null+=(--set synth.cohort.visual_amplitude=0 --set synth.cohort.semantic_amplitude=0)
-fi
-first=$(case "$MODE" in seeds) echo 1 ;; null) echo 1001 ;; silent) echo 2001 ;; esac)
 for ((s = first; s < first + N; ++s)); do
   d="$W/seed$s"
   mkdir -p "$d"
@@ -92,8 +90,6 @@ for d in sorted(glob.glob(f"{w}/seed*"), key=lambda p: int(p.rsplit("seed", 1)[1
                      own_p=float(o["p_value"]), own=float(o["statistic"]),
                      individual=bool(re.search(r"individual \(.*: pass", text)),
                      full=bool(re.search(r"full criterion.*: pass", text)),
-                     ivg=bool(f["/compare/meg/individual_vs_group/significant"][()].any())
-                     if "/compare/meg/individual_vs_group/significant" in f else None,
                      clusters={k: bool(f[f"/compare/meg/{k}/significant"][()].any())
                                for k in f.get("/compare/meg", {}).keys()
                                if f"/compare/meg/{k}/significant" in f},
@@ -104,7 +100,7 @@ print(f"\n{'seed':>5} {'beh':>5} {'centre ms':>9} {'lat':>5} {'own-oth':>8} {'p'
 for r in rows:
     print(f"{r['seed']:>5} {str(r['behaviour']):>5} {r['centre']:9.1f} {str(r['latency']):>5} "
           f"{r['own']:8.4f} {r['own_p']:7.4f} {str(r['individual']):>5} {r['delta']:7.3f} "
-          f"{r['delta_lo']:7.3f} {str(r['ivg']):>7}")
+          f"{r['delta_lo']:7.3f} {str(r['clusters'].get('individual_vs_group')):>7}")
 n = len(rows)
 if mode == "seeds":
     allp = sum(r["behaviour"] and r["latency"] and r["individual"] for r in rows)
@@ -130,7 +126,8 @@ else:  # null or silent
         anyc = [any(r["clusters"].values()) for r in rows if r["clusters"]]
         print(f"  any of the comparisons (not corrected across them): {rate(sum(anyc), len(anyc))}")
         sys.exit(0)
-    ivg = [r["ivg"] for r in rows if r["ivg"] is not None]
+    ivg = [r["clusters"]["individual_vs_group"] for r in rows
+           if "individual_vs_group" in r["clusters"]]
     print(f"the two-sided cluster test of individual - group (difference curves over "
           f"participants) finds a significant cluster in {rate(sum(ivg), len(ivg))} (not a "
           f"false-positive rate: an individual model is fitted to one participant's data, the "

@@ -26,11 +26,9 @@ W="$BUILD_DIR/bench/predict"
 rm -rf "$W" && mkdir -p "$W"
 
 # The model: OpenAI ViT-B/32 shapes, random init; images: synthetic PNGs (64 px, resized to 224).
-"$CLIPHBA" synth model --set synth.model.out="$W/vitb32.safetensors" \
-  --set synth.model.vision_layers=12 --set synth.model.vision_width=768 \
-  --set synth.model.vision_patch_size=32 --set synth.model.image_resolution=224 \
-  --set synth.model.embed_dim=512 --set synth.model.text_layers=12 \
-  --set synth.model.text_width=512 --set synth.model.vocab_size=49408 > /dev/null
+# shellcheck source=scripts/bench_models.sh
+. "$ROOT/scripts/bench_models.sh"
+synth_vitb32 "$CLIPHBA" "$W/vitb32.safetensors"
 for n in "$N_SMALL" "$N_LARGE"; do
   "$CLIPHBA" synth images --set synth.images.out_dir="$W/images_$n" --set synth.images.n_images="$n" \
     --set synth.images.image_size=64 --set synth.images.n_dims=66 --set synth.images.n_heldout=0 > /dev/null

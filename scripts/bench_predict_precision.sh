@@ -19,11 +19,9 @@ VOCAB="${CLIPHBA_SHARED_DIR:-$ROOT/../shared}/data/clip/bpe_simple_vocab_16e6.tx
 cmake --build "$BUILD_DIR" --target cliphba > /dev/null
 W="$BUILD_DIR/bench/predict_precision"
 mkdir -p "$W"
-[[ -f "$W/vitb32.safetensors" ]] || "$CLIPHBA" synth model \
-  --set synth.model.out="$W/vitb32.safetensors" --set synth.model.vision_layers=12 --set synth.model.vision_width=768 \
-  --set synth.model.vision_patch_size=32 --set synth.model.image_resolution=224 \
-  --set synth.model.embed_dim=512 --set synth.model.text_layers=12 \
-  --set synth.model.text_width=512 --set synth.model.vocab_size=49408 > /dev/null
+# shellcheck source=scripts/bench_models.sh
+. "$ROOT/scripts/bench_models.sh"
+[[ -f "$W/vitb32.safetensors" ]] || synth_vitb32 "$CLIPHBA" "$W/vitb32.safetensors"
 [[ -f "$W/prompts/prompts.json" ]] || "$CLIPHBA" synth images \
   --set synth.images.out_dir="$W/prompts" --set synth.images.n_images=4 --set synth.images.image_size=64 --set synth.images.n_dims=66 \
   --set synth.images.n_heldout=0 > /dev/null

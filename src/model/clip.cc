@@ -202,7 +202,9 @@ at::Tensor ResidualAttentionBlockImpl::forward(const at::Tensor& input, const at
   scores = at::softmax(AsFloat32(scores), /*dim=*/-1);  // float32 also under bf16 autocast
   at::Tensor a = at::bmm(scores, v);                         // (N*H, L, head_dim)
   a = a.transpose(0, 1).contiguous().view({L * N, width_});  // (L*N, W)
-  a = at::linear(a, out_proj_cast_(OutProjWeight()), OutProjBias()).view({L, N, width_});
+  // A DoRA weight is computed anew at every call: only the plain Linear's weight has a bf16 copy.
+  const at::Tensor out_w = adapter_ ? adapter_->Weight() : out_proj_cast_(attn->out_proj->weight);
+  a = at::linear(a, out_w, OutProjBias()).view({L, N, width_});
 
   at::Tensor x = input + a;
   // mlp: c_fc, QuickGELU, c_proj (as mlp->forward, with the frozen weights' bf16 copies)

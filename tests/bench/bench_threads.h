@@ -31,8 +31,8 @@ inline int SetBenchThreads() {
 
 // The benchmarks' main(): the heap policy of cliphba's main (core/memory.h; recorded in the
 // context, CLIPHBA_GLIBC_MALLOC_DEFAULTS=1 measures without it), Google Benchmark's flags,
-// SetBenchThreads, `before` (if given: set-up
-// or checks; a non-zero return ends the program with it), then every selected benchmark.
+// SetBenchThreads, `before` (if given: set-up or checks; a non-zero return ends the program with
+// it), then every selected benchmark.
 inline int BenchMain(int argc, char** argv, const std::function<int()>& before = {}) {
   const HeapPolicy heap = ReuseFreedMemory();
   benchmark::Initialize(&argc, argv);
