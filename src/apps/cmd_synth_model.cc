@@ -7,7 +7,11 @@
 // OpenAI's archives carry. This is a random network: it stands in for a pretrained CLIP in demos
 // and tests (no checkpoint can be downloaded here), as the shared tiny fixture does, but with as
 // many vision blocks as the MEG head needs.
+// With synth.model.pretrain_steps > 0 the random init is then pre-trained contrastively on
+// captioned images of the shapes world (train/pretrain.h), so that, like a real CLIP, the base
+// model's features carry what captions name before any fine-tuning (issue 17).
 #include <fmt/core.h>
+#include <ATen/Parallel.h>
 #include <torch/utils.h>
 
 #include <filesystem>
@@ -19,6 +23,8 @@
 #include "core/log.h"
 #include "model/checkpoint.h"
 #include "model/clip.h"
+#include "model/tokenizer.h"
+#include "train/pretrain.h"
 
 namespace cliphba::apps {
 
@@ -36,6 +42,22 @@ int RunSynthModel(const CommonArgs& args, bool force) {
       o.text_width, o.text_layers, o.vocab_size, o.context_length);
   torch::manual_seed(uint64_t(o.seed));
   model::Clip clip(c);
+  train::PretrainSummary pre;
+  if (o.pretrain_steps > 0) {
+    const model::ClipTokenizer tokenizer(o.vocab);
+    train::PretrainOptions po;
+    po.steps = o.pretrain_steps;
+    po.batch = o.pretrain_batch;
+    po.lr = o.pretrain_lr;
+    po.seed = uint64_t(o.seed);
+    po.progress_seconds = cfg.train_behavior.progress_seconds;
+    pre = train::PretrainOnShapesWorld(clip, tokenizer, po);
+    LOG_INFO("pre-trained {} steps in {:.1f} s: loss {:.4f} -> {:.4f} (uniform {:.4f}); held-out "
+             "zero-shot caption top-1 {:.3f} (chance {:.4f}), colour {:.3f} shape {:.3f} stripes "
+             "{:.3f} size {:.3f}",
+             pre.steps, pre.seconds, pre.first_loss, pre.final_loss, pre.chance_loss, pre.top1,
+             1.0 / double(pre.n_captions), pre.colour, pre.shape, pre.texture, pre.size);
+  }
 
   model::StateDict sd;
   // OpenAI's order: the model's own parameters, then its three scalar buffers, then sub-modules.
@@ -61,11 +83,22 @@ int RunSynthModel(const CommonArgs& args, bool force) {
       throw IoError(parent.string() +
                     ": cannot create the folder of synth.model.out: " + ec.message());
   }
-  model::SaveSafetensors(o.out, sd,
-                         {{"format", "pt"},
-                          {"key_names", "openai-clip (not HuggingFace)"},
-                          {"source", "cliphba synth model: random-init CLIP ViT"},
-                          {"seed", std::to_string(o.seed)}});
+  std::map<std::string, std::string> meta = {
+      {"format", "pt"},
+      {"key_names", "openai-clip (not HuggingFace)"},
+      {"source", o.pretrain_steps > 0
+                     ? "cliphba synth model: CLIP ViT pre-trained on the shapes world"
+                     : "cliphba synth model: random-init CLIP ViT"},
+      {"seed", std::to_string(o.seed)}};
+  if (o.pretrain_steps > 0) {
+    meta["pretrain_steps"] = std::to_string(o.pretrain_steps);
+    meta["pretrain_batch"] = std::to_string(o.pretrain_batch);
+    meta["pretrain_lr"] = fmt::format("{}", o.pretrain_lr);
+    meta["pretrain_threads"] = std::to_string(at::get_num_threads());
+    meta["pretrain_final_loss"] = fmt::format("{:.6f}", pre.final_loss);
+    meta["pretrain_heldout_top1"] = fmt::format("{:.4f}", pre.top1);
+  }
+  model::SaveSafetensors(o.out, sd, meta);
   LOG_INFO(
       "random CLIP ViT (seed {}): {} vision blocks x width {}, {} px / patch {}, E {}, "
       "text {} x {}, vocab {}: {} parameters",
@@ -75,12 +108,20 @@ int RunSynthModel(const CommonArgs& args, bool force) {
     fmt::print("{}\n", nlohmann::json{{"out", o.out},
                                       {"vision_layers", o.vision_layers},
                                       {"parameters", n_params},
+                                      {"pretrain_steps", o.pretrain_steps},
+                                      {"pretrain_final_loss", pre.final_loss},
+                                      {"pretrain_heldout_top1", pre.top1},
                                       {"config_hash", config::ConfigHash(cfg)}}
                            .dump());
     return 0;
   }
-  fmt::print("random CLIP ViT: {} vision blocks, {} parameters -> {}\n", o.vision_layers, n_params,
-             o.out);
+  if (o.pretrain_steps > 0)
+    fmt::print("CLIP ViT pre-trained on the shapes world ({} steps, held-out caption top-1 {:.3f}): "
+               "{} vision blocks, {} parameters -> {}\n",
+               o.pretrain_steps, pre.top1, o.vision_layers, n_params, o.out);
+  else
+    fmt::print("random CLIP ViT: {} vision blocks, {} parameters -> {}\n", o.vision_layers,
+               n_params, o.out);
   return 0;
 }
 

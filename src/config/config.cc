@@ -333,6 +333,14 @@ void ValidateCrossField(const Config& c) {
       throw ConfigError("synth.model.image_resolution (" + std::to_string(m.image_resolution) +
                         ") must be a multiple of synth.model.vision_patch_size (" +
                         std::to_string(m.vision_patch_size) + ")");
+    if (m.pretrain_steps > 0 && m.vocab.empty())
+      throw ConfigError("synth.model.vocab is empty: pre-training (synth.model.pretrain_steps " +
+                        std::to_string(m.pretrain_steps) +
+                        ") tokenises captions with the CLIP BPE merges file; name it");
+    if (m.pretrain_steps > 0 && m.vocab_size != 49408)
+      throw ConfigError("synth.model.vocab_size (" + std::to_string(m.vocab_size) +
+                        ") must be 49408 with synth.model.pretrain_steps > 0: the captions are "
+                        "tokenised with the real CLIP BPE ids");
   }
   if (c.synth_images.n_heldout >= c.synth_images.n_images)
     throw ConfigError("synth.images.n_heldout (" + std::to_string(c.synth_images.n_heldout) +
@@ -342,10 +350,22 @@ void ValidateCrossField(const Config& c) {
     throw ConfigError(
         "train.behavior.reference_rdm and train.behavior.reference_rdm_names go together: set "
         "both or neither");
-  if (c.synth_cohort.n_heldout >= c.synth_cohort.n_objects)
-    throw ConfigError("synth.cohort.n_heldout (" + std::to_string(c.synth_cohort.n_heldout) +
-                      ") must be smaller than synth.cohort.n_objects (" +
-                      std::to_string(c.synth_cohort.n_objects) + ")");
+  {
+    const SynthCohortOptions& sc = c.synth_cohort;
+    const int64_t all = sc.n_objects + sc.behavior_only_objects;
+    if (sc.n_heldout >= all)
+      throw ConfigError("synth.cohort.n_heldout (" + std::to_string(sc.n_heldout) +
+                        ") must be smaller than synth.cohort.n_objects + "
+                        "synth.cohort.behavior_only_objects (" + std::to_string(all) + ")");
+    for (size_t i = 0; i < sc.dimensions.size(); ++i)
+      for (size_t j = 0; j < i; ++j)
+        if (sc.dimensions[i] == sc.dimensions[j])
+          throw ConfigError("synth.cohort.dimensions: \"" + sc.dimensions[i] +
+                            "\" is listed twice; each dimension may appear once");
+    if (all > 400)
+      throw ConfigError("synth.cohort.n_objects + synth.cohort.behavior_only_objects (" +
+                        std::to_string(all) + ") must be at most 400 (every triplet is simulated)");
+  }
   if (c.rsa_behavior.metrics.empty())
     throw ConfigError("rsa.behavior.metrics: expected at least one RDM type");
   if (c.meg_epochs.tmin_ms > c.meg_epochs.tmax_ms)

@@ -162,6 +162,15 @@ struct TrainBehaviorOptions {
   double progress_seconds = 10;       // rank-0 progress line interval (s)
 };
 
+// The synthetic cohort's behavioural dimensions by name (synth.cohort.dimensions), in the order of
+// data::CohortDimensionPrompts(): dimension k is named CohortDimensionNames()[k].
+inline const std::vector<std::string>& CohortDimensionNames() {
+  static const std::vector<std::string> names = {
+      "red",    "round",   "green",  "angular", "blue",  "pointy", "striped",   "crossed",
+      "yellow", "large",   "purple", "cyan",    "plain", "small",  "red_round", "green_pointy"};
+  return names;
+}
+
 // `cliphba synth cohort`: a THINGS-like cohort with known ground truth (data/synth_cohort.h):
 // rendered images of objects with latent features, a behavioural embedding over named dimensions
 // and its triplet RDM, and per-participant MEG epochs with an early visual and a later semantic
@@ -169,9 +178,16 @@ struct TrainBehaviorOptions {
 struct SynthCohortOptions {
   std::string out_dir = "results/synth_cohort";  // created; refused if it holds something else
   int64_t n_objects = 32;          // objects = MEG conditions (4..400; every triplet is simulated)
+  // Objects with images and behaviour data only (no MEG), listed before the MEG objects: the
+  // behavioural embedding, its triplet RDM and heldout.txt cover n_objects + these, as THINGS'
+  // behaviour covers more objects than an MEG study shows. 0 = every object is an MEG condition.
+  int64_t behavior_only_objects = 0;
   int64_t n_exemplars = 2;         // images per object; exemplar 0 (`*_01.png`) is the named one
   int64_t image_size = 32;         // PNG height = width (pixels)
   int64_t n_dims = 12;             // behavioural dimensions = prompts (1..16, named)
+  // The behavioural dimensions by name (data::CohortDimensionNames(), e.g. "red", "large"), in
+  // order; when non-empty they replace the first n_dims of that list (n_dims is then ignored).
+  std::vector<std::string> dimensions;
   int64_t n_heldout = 8;           // objects listed in heldout.txt (the last ones; < n_objects)
   int64_t choice_repeats = 4;      // simulated odd-one-out choices per distinct triplet
   int64_t n_participants = 6;      // MEG participants (own-vs-other permutation: 6! = 720)
@@ -188,6 +204,7 @@ struct SynthCohortOptions {
   double visual_amplitude = 0.6;     // mean peak amplitude of the visual code (per sensor, ~sd)
   double semantic_amplitude = 0.8;   // mean peak amplitude of the semantic code
   double weight_spread = 0.6;        // sd of log participant weights of the semantic dimensions
+  double amplitude_spread = 0.2;     // sd of the log participant amplitudes (visual and semantic)
   double noise = 1;                  // sd of the sensor noise per sample
   int64_t seed = 1;                  // every draw is a pure function of (seed, stream, item)
 };
@@ -207,7 +224,13 @@ struct SynthModelOptions {
   int64_t text_width = 64;        // multiple of 64
   int64_t context_length = 77;    // text positions (the tokenizer writes 77)
   int64_t vocab_size = 49408;     // token rows: 49408 = the real CLIP BPE ids (no remap needed)
-  int64_t seed = 1;               // torch generator seed of the init
+  int64_t seed = 1;               // torch generator seed of the init (and the pre-training world)
+  // Contrastive pre-training on captioned images of the shapes world (train/pretrain.h); 0 = the
+  // random init as it is.
+  int64_t pretrain_steps = 0;
+  int64_t pretrain_batch = 128;   // image-caption pairs per step
+  double pretrain_lr = 1e-3;      // peak AdamW learning rate (warm-up, cosine decay)
+  std::string vocab;              // CLIP BPE merges (.txt.gz); needed when pretrain_steps > 0
 };
 
 // `cliphba run`: the pipeline as resumable units of work in one run folder (pipeline/run.h).

@@ -47,7 +47,12 @@ void AddSynthCohortKeys(SynthCohortOptions* o, std::vector<Field>* fields) {
       Int("synth.cohort.n_exemplars", &o->n_exemplars, "images per object (exemplar 0 is named)", 1,
           100),
       Int("synth.cohort.image_size", &o->image_size, "PNG height = width in pixels", 8, 1024),
+      Int("synth.cohort.behavior_only_objects", &o->behavior_only_objects,
+          "objects with images and behaviour data only, before the MEG objects", 0, 396),
       Int("synth.cohort.n_dims", &o->n_dims, "named behavioural dimensions (= prompts)", 1, 16),
+      List("synth.cohort.dimensions", &o->dimensions,
+           "behavioural dimensions by name, in order (replaces the first n_dims)",
+           CohortDimensionNames()),
       Int("synth.cohort.n_heldout", &o->n_heldout, "objects in heldout.txt (< n_objects)", 0, 399),
       Int("synth.cohort.choice_repeats", &o->choice_repeats,
           "simulated odd-one-out choices per distinct triplet", 1, 10000),
@@ -73,6 +78,8 @@ void AddSynthCohortKeys(SynthCohortOptions* o, std::vector<Field>* fields) {
           "mean peak amplitude of the semantic code", 0, 1e6),
       Num("synth.cohort.weight_spread", &o->weight_spread,
           "sd of the log participant weights of the semantic dimensions", 0, 10),
+      Num("synth.cohort.amplitude_spread", &o->amplitude_spread,
+          "sd of the log participant amplitudes of both codes", 0, 10),
       Num("synth.cohort.noise", &o->noise, "sd of the sensor noise per sample", 0, 1e6),
       Seed("synth.cohort.seed", &o->seed),
   };
@@ -94,7 +101,15 @@ void AddSynthModelKeys(SynthModelOptions* o, std::vector<Field>* fields) {
           8192),
       Int("synth.model.context_length", &o->context_length, "text positions", 1, 4096),
       Int("synth.model.vocab_size", &o->vocab_size, "token embedding rows", 2, 1000000),
-      Seed("synth.model.seed", &o->seed, "random seed of the init"),
+      Seed("synth.model.seed", &o->seed, "random seed of the init and the pre-training world"),
+      Int("synth.model.pretrain_steps", &o->pretrain_steps,
+          "contrastive pre-training steps on captioned shapes-world images (0: random init)", 0,
+          1e7),
+      Int("synth.model.pretrain_batch", &o->pretrain_batch, "image-caption pairs per step", 2,
+          65536),
+      Num("synth.model.pretrain_lr", &o->pretrain_lr, "peak AdamW learning rate", 1e-8, 1.0),
+      Str("synth.model.vocab", &o->vocab,
+          "CLIP BPE merges file (.txt.gz), needed when pretrain_steps > 0"),
   };
   fields->insert(fields->end(), std::begin(keys), std::end(keys));
 }

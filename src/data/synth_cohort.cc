@@ -38,6 +38,8 @@ constexpr uint64_t kParticipantStream = 0x14ull << 56;  // | participant
 constexpr uint64_t kPatternStream = 0x15ull << 56;      // | participant
 constexpr uint64_t kTrialOrderStream = 0x16ull << 56;   // | participant
 constexpr uint64_t kNoiseStream = 0x17ull << 56;        // | participant << 32 | trial
+constexpr uint64_t kWorldLatentStream = 0x18ull << 56;    // | item (pre-training world)
+constexpr uint64_t kWorldExemplarStream = 0x19ull << 56;  // | item
 
 constexpr int kShapes = 4;  // circle, square, triangle, cross
 // Low-level visual features (F): cos/sin hue, texture, x, y, size, brightness, filled area. The
@@ -59,8 +61,8 @@ struct Exemplar {
   int background;             // grey level
 };
 
-Latents DrawLatents(uint64_t seed, int64_t i) {
-  CounterRng r(seed, kLatentStream | uint64_t(i));
+Latents DrawLatents(uint64_t seed, int64_t i, uint64_t family = kLatentStream) {
+  CounterRng r(seed, family | uint64_t(i));
   Latents l;
   l.hue = r.Uniform();
   l.shape = int(r.Below(kShapes));
@@ -71,8 +73,7 @@ Latents DrawLatents(uint64_t seed, int64_t i) {
   return l;
 }
 
-Exemplar DrawExemplar(uint64_t seed, int64_t i, int64_t e) {
-  CounterRng r(seed, kExemplarStream | (uint64_t(i) << 20) | uint64_t(e));
+Exemplar DrawExemplar(CounterRng r) {
   Exemplar x;
   x.dx = 0.12 * (r.Uniform() - 0.5);
   x.dy = 0.12 * (r.Uniform() - 0.5);
@@ -87,7 +88,8 @@ double HueDistance(double a, double b) {
   return std::min(d, 1.0 - d);
 }
 
-// Dimension k of the behavioural embedding of an object, in [0, 1] (before kEmbeddingScale).
+// Dimension k (an index into CohortDimensionPrompts()) of the behavioural embedding of an object,
+// in [0, 1] (before kEmbeddingScale).
 double DimensionValue(int k, const Latents& l) {
   auto colour = [&](double centre) {
     return std::max(0.0, 1.0 - HueDistance(l.hue, centre) / 0.12);
@@ -221,6 +223,27 @@ std::string ObjectImageName(int64_t i, int64_t e) {
   return buf;
 }
 
+// The cohort's dimensions as indices into CohortDimensionPrompts(): synth.cohort.dimensions by
+// name when set, else the first n_dims. Throws ConfigError for a bad n_dims or an unknown name.
+std::vector<int> DimensionIndices(const config::SynthCohortOptions& o) {
+  const std::vector<std::string>& all = config::CohortDimensionNames();
+  std::vector<int> dims;
+  if (o.dimensions.empty()) {
+    if (o.n_dims < 1 || o.n_dims > int64_t(all.size()))
+      throw ConfigError("synth.cohort.n_dims: expected 1.." + std::to_string(all.size()) +
+                        ", got " + std::to_string(o.n_dims));
+    for (int k = 0; k < int(o.n_dims); ++k) dims.push_back(k);
+    return dims;
+  }
+  for (const std::string& name : o.dimensions) {
+    const auto it = std::find(all.begin(), all.end(), name);
+    if (it == all.end())
+      throw ConfigError("synth.cohort.dimensions: unknown dimension \"" + name + "\"");
+    dims.push_back(int(it - all.begin()));
+  }
+  return dims;
+}
+
 std::string ParticipantLabel(int64_t p) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "sub-%02lld", static_cast<long long>(p + 1));
@@ -239,6 +262,8 @@ void WriteText(const fs::path& path, const std::string& text) {
 
 json OptionsJson(const config::SynthCohortOptions& o) {
   return json{{"n_objects", o.n_objects},
+              {"behavior_only_objects", o.behavior_only_objects},
+              {"dimensions", o.dimensions},
               {"n_exemplars", o.n_exemplars},
               {"image_size", o.image_size},
               {"n_dims", o.n_dims},
@@ -258,6 +283,7 @@ json OptionsJson(const config::SynthCohortOptions& o) {
               {"visual_amplitude", o.visual_amplitude},
               {"semantic_amplitude", o.semantic_amplitude},
               {"weight_spread", o.weight_spread},
+              {"amplitude_spread", o.amplitude_spread},
               {"noise", o.noise},
               {"seed", o.seed}};
 }
@@ -336,14 +362,50 @@ const std::vector<std::string>& CohortDimensionPrompts() {
   return prompts;
 }
 
+const WorldVocabulary& ShapesWorldVocabulary() {
+  static const WorldVocabulary v = {
+      {"red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink"},
+      {"circle", "square", "triangle", "cross"},
+      {"wide", "medium", "fine"},
+      {"small", "medium-sized", "large"}};
+  return v;
+}
+
+std::string ShapesWorldCaption(const WorldAttributes& a) {
+  const WorldVocabulary& v = ShapesWorldVocabulary();
+  return "a " + v.sizes.at(a.size) + " " + v.colours.at(a.colour) + " " + v.shapes.at(a.shape) +
+         " with " + v.textures.at(a.texture) + " stripes";
+}
+
+WorldSample ShapesWorldSample(uint64_t seed, uint64_t item, int64_t image_size) {
+  if (item >= (1ull << 48)) throw ConfigError("ShapesWorldSample: item >= 2^48");
+  const Latents l = DrawLatents(seed, int64_t(item), kWorldLatentStream);
+  CounterRng r(seed, kWorldExemplarStream | item);
+  const Exemplar ex = DrawExemplar(r);
+  CounterRng pixel_rng(seed, kWorldExemplarStream | item, 1ull << 32);
+  const std::vector<uint8_t> px = Render(l, ex, image_size, &pixel_rng);
+  WorldSample s;
+  s.rgb = at::from_blob(const_cast<uint8_t*>(px.data()), {image_size, image_size, 3}, at::kByte)
+              .clone();
+  // The nearest named hue (circular), as the hue centres of the colour dimensions.
+  static const double kHueCentres[8] = {0.0, 0.08, 0.16, 0.33, 0.5, 0.62, 0.8, 0.92};
+  int best = 0;
+  for (int c = 1; c < 8; ++c)
+    if (HueDistance(l.hue, kHueCentres[c]) < HueDistance(l.hue, kHueCentres[best])) best = c;
+  s.attributes.colour = best;
+  s.attributes.shape = l.shape;
+  s.attributes.texture = l.texture < 1.0 / 3 ? 0 : l.texture < 2.0 / 3 ? 1 : 2;
+  s.attributes.size = l.size < 0.4333 ? 0 : l.size < 0.5167 ? 1 : 2;  // thirds of [0.35, 0.6)
+  s.caption = ShapesWorldCaption(s.attributes);
+  return s;
+}
+
 SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool force) {
-  const int64_t n = o.n_objects, n_ex = o.n_exemplars, d = o.n_dims, size = o.image_size;
+  const int64_t n = o.n_objects, n_ex = o.n_exemplars, size = o.image_size;
   const int64_t n_part = o.n_participants, n_sens = o.n_sensors, n_times = o.n_times;
   const uint64_t seed = uint64_t(o.seed);
-  if (d < 1 || d > int64_t(CohortDimensionPrompts().size()))
-    throw ConfigError("synth.cohort.n_dims: expected 1.." +
-                      std::to_string(CohortDimensionPrompts().size()) + ", got " +
-                      std::to_string(d));
+  const std::vector<int> dims = DimensionIndices(o);  // indices into CohortDimensionPrompts()
+  const int64_t d = int64_t(dims.size());
   const std::vector<std::string> earlier = CheckOutDir(o, force);
   StagedFolder staged(o.out_dir, "synth");
   const fs::path dir(staged.path());
@@ -355,7 +417,7 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
   SynthCohortSummary out;
   out.out_dir = o.out_dir;
   out.n_objects = n;
-  out.n_images = n * n_ex;
+  out.n_images = (n + o.behavior_only_objects) * n_ex;
   out.n_dims = d;
   out.n_participants = n_part;
   json files = json::array();
@@ -369,18 +431,23 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
     out.files.push_back(rel);
   };
 
-  // Objects, exemplars, images, low-level features.
-  std::vector<Latents> latents(n);
-  std::vector<std::string> names(n);
-  at::Tensor raw_features = at::zeros({n * n_ex, kFeatures}, at::kDouble);  // (n * E, F)
+  // Objects, exemplars, images, low-level features. Objects 0..n_extra-1 are behaviour-only;
+  // the MEG conditions are the last n objects (local MEG index i = object n_extra + i).
+  const int64_t n_extra = o.behavior_only_objects;
+  const int64_t n_all = n + n_extra;
+  std::vector<Latents> latents(n_all);
+  std::vector<std::string> names(n_all);
+  at::Tensor raw_features = at::zeros({n * n_ex, kFeatures}, at::kDouble);  // (n * E, F), MEG objects
   json objects = json::array();
-  for (int64_t i = 0; i < n; ++i) {
+  for (int64_t i = 0; i < n_all; ++i) {
     latents[i] = DrawLatents(seed, i);
     names[i] = ObjectImageName(i, 0);
     const Latents& l = latents[i];
+    const bool meg = i >= n_extra;
     json exemplars = json::array();
     for (int64_t e = 0; e < n_ex; ++e) {
-      const Exemplar ex = DrawExemplar(seed, i, e);
+      const Exemplar ex =
+          DrawExemplar(CounterRng(seed, kExemplarStream | (uint64_t(i) << 20) | uint64_t(e)));
       CounterRng pixel_rng(seed, kExemplarStream | (uint64_t(i) << 20) | uint64_t(e), 1ull << 32);
       const std::vector<uint8_t> px = Render(l, ex, size, &pixel_rng);
       const std::string rel = "images/" + ObjectImageName(i, e);
@@ -388,8 +455,10 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
           0)
         throw IoError((dir / rel).string() + ": cannot write the PNG");
       record(rel, "image: object " + std::to_string(i) + ", exemplar " + std::to_string(e + 1));
-      const auto f = VisualFeatures(l, ex);
-      for (int k = 0; k < kFeatures; ++k) raw_features[i * n_ex + e][k] = f[k];
+      if (meg) {
+        const auto f = VisualFeatures(l, ex);
+        for (int k = 0; k < kFeatures; ++k) raw_features[(i - n_extra) * n_ex + e][k] = f[k];
+      }
       exemplars.push_back({{"dx", ex.dx},
                            {"dy", ex.dy},
                            {"brightness", ex.brightness},
@@ -397,6 +466,7 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
     }
     static const char* kShapeNames[kShapes] = {"circle", "square", "triangle", "cross"};
     objects.push_back({{"name", names[i]},
+                       {"meg", meg},
                        {"hue", l.hue},
                        {"shape", kShapeNames[l.shape]},
                        {"texture", l.texture},
@@ -406,20 +476,21 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
                        {"exemplars", exemplars}});
   }
   const at::Tensor z_visual = Standardise(raw_features);  // (n * E, F)
+  const std::vector<std::string> meg_names(names.begin() + n_extra, names.end());
 
-  // Behaviour: embedding, prompts, triplet RDM, names, held-out names.
-  at::Tensor embedding = at::zeros({n, d}, at::kDouble);  // (n, d), >= 0
-  for (int64_t i = 0; i < n; ++i)
+  // Behaviour: embedding, prompts, triplet RDM, names, held-out names (over every object).
+  at::Tensor embedding = at::zeros({n_all, d}, at::kDouble);  // (n_all, d), >= 0
+  for (int64_t i = 0; i < n_all; ++i)
     for (int64_t k = 0; k < d; ++k)
-      embedding[i][k] = kEmbeddingScale * DimensionValue(int(k), latents[i]);
-  const std::vector<std::string> prompts(CohortDimensionPrompts().begin(),
-                                         CohortDimensionPrompts().begin() + d);
+      embedding[i][k] = kEmbeddingScale * DimensionValue(dims[k], latents[i]);
+  std::vector<std::string> prompts;
+  for (int64_t k = 0; k < d; ++k) prompts.push_back(CohortDimensionPrompts()[dims[k]]);
   io::WriteEmbeddingCsv((dir / "behavior/embedding.csv").string(), {names, embedding});
   record("behavior/embedding.csv", "behavioural embedding (n x d), ,image_name,0..d-1");
   WriteText(dir / "behavior/prompts.json", json(prompts).dump(1) + "\n");
   record("behavior/prompts.json", "the d dimension prompts (JSON list)");
   const at::Tensor behavior_rdm = SimulateTripletRdm(embedding, o.choice_repeats, seed,
-                                                     kChoiceStream);  // (n, n)
+                                                     kChoiceStream);  // (n_all, n_all)
   io::WriteNpy((dir / "behavior/rdm.npy").string(), behavior_rdm);
   record("behavior/rdm.npy", "triplet-derived behavioural RDM (n x n) float64, rdm_names order");
   io::WriteNameList((dir / "behavior/rdm_names.txt").string(), names);
@@ -429,7 +500,8 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
   record("behavior/heldout.txt", "held-out object names (the last n_heldout)");
 
   // Semantic code input: centred embedding scaled to unit mean variance per dimension.
-  at::Tensor z_sem = embedding - embedding.mean(0, /*keepdim=*/true);  // (n, d)
+  const at::Tensor meg_embedding = embedding.slice(0, n_extra);  // (n, d)
+  at::Tensor z_sem = meg_embedding - meg_embedding.mean(0, /*keepdim=*/true);  // (n, d)
   {
     const double ms = z_sem.pow(2).mean().item<double>();
     if (ms > 1e-12) z_sem = z_sem / std::sqrt(ms);
@@ -450,8 +522,8 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
     CounterRng pr(seed, kParticipantStream | uint64_t(p));
     const double lat_v = o.visual_latency_ms + o.latency_jitter_ms * (2 * pr.Uniform() - 1);
     const double lat_s = o.semantic_latency_ms + o.latency_jitter_ms * (2 * pr.Uniform() - 1);
-    const double amp_v = o.visual_amplitude * std::exp(0.2 * pr.Normal());
-    const double amp_s = o.semantic_amplitude * std::exp(0.2 * pr.Normal());
+    const double amp_v = o.visual_amplitude * std::exp(o.amplitude_spread * pr.Normal());
+    const double amp_s = o.semantic_amplitude * std::exp(o.amplitude_spread * pr.Normal());
     at::Tensor w = at::empty({d}, at::kDouble);  // (d) semantic weights, mean 1
     for (int64_t k = 0; k < d; ++k) w[k] = std::exp(o.weight_spread * pr.Normal());
     w = w / w.mean();
@@ -492,7 +564,7 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
           da[r][s][t] =
               float(gv[t] * va[i * n_ex + e][s] + gs[t] * sa[i][s] + o.noise * noise.Normal());
     }
-    ep.condition_names = names;
+    ep.condition_names = meg_names;
     ep.channel_names = channel_names;
     ep.sfreq = o.sfreq;
     ep.tmin_ms = o.tmin_ms;

@@ -96,6 +96,16 @@ TEST_F(SynthCohortCliTest, BadSizesExitTwoNamingTheKey) {
   ExpectRefused(Synth({"--set", "synth.cohort.n_exemplars=0"}), {"synth.cohort.n_exemplars"});
   ExpectRefused(Synth({"--set", "synth.cohort.n_heldout=8"}),
                 {"synth.cohort.n_heldout", "synth.cohort.n_objects"});
+  ExpectRefused(Synth({"--set", "synth.cohort.n_heldout=20", "--set",
+                       "synth.cohort.behavior_only_objects=12"}),
+                {"synth.cohort.n_heldout", "synth.cohort.behavior_only_objects"});
+  ExpectRefused(Synth({"--set", "synth.cohort.n_objects=300", "--set",
+                       "synth.cohort.behavior_only_objects=101"}),
+                {"synth.cohort.behavior_only_objects", "at most 400"});
+  ExpectRefused(Synth({"--set", "synth.cohort.dimensions=[red, mauve]"}),
+                {"synth.cohort.dimensions", "mauve"});
+  ExpectRefused(Synth({"--set", "synth.cohort.dimensions=[red, blue, red]"}),
+                {"synth.cohort.dimensions", "\"red\" is listed twice"});
   ExpectRefused(Synth({"--set", "synth.cohort.n_exemplar=2"}),
                 {"unknown key", "synth.cohort.n_exemplars"});
 }
@@ -160,6 +170,18 @@ TEST_F(SynthCohortCliTest, ModelRefusesAnExistingFileAndBadShapes) {
   Outcome p = Cli({"synth", "model", "--out", c, "--set", "synth.model.image_resolution=30"});
   EXPECT_EQ(p.code, kUsage) << p.err;
   EXPECT_NE(p.err.find("synth.model.vision_patch_size"), std::string::npos) << p.err;
+  // Pre-training tokenises captions: it needs the BPE file and the real vocabulary size.
+  Outcome v = Cli({"synth", "model", "--out", c, "--set", "synth.model.pretrain_steps=5"});
+  EXPECT_EQ(v.code, kUsage) << v.err;
+  EXPECT_NE(v.err.find("synth.model.vocab"), std::string::npos) << v.err;
+  Outcome z = Cli({"synth", "model", "--out", c, "--set", "synth.model.pretrain_steps=5", "--set",
+                   "synth.model.vocab=x.txt.gz", "--set", "synth.model.vocab_size=4096"});
+  EXPECT_EQ(z.code, kUsage) << z.err;
+  EXPECT_NE(z.err.find("synth.model.vocab_size"), std::string::npos) << z.err;
+  Outcome m = Cli({"synth", "model", "--out", c, "--set", "synth.model.pretrain_steps=5", "--set",
+                   "synth.model.vocab=" + (base_ / "missing.txt.gz").string()});
+  EXPECT_NE(m.code, 0) << m.err;
+  EXPECT_NE(m.err.find("missing.txt.gz"), std::string::npos) << m.err;
   EXPECT_FALSE(fs::exists(c));
 }
 

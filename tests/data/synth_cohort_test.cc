@@ -455,5 +455,64 @@ TEST(SynthCohortTest, RefusesAForeignFolderUnlessForcedAndRegeneratesItsOwn) {
   EXPECT_EQ(ReadJson(dir / "cohort.json")["config"]["n_objects"].get<int64_t>(), 8);
 }
 
+// Behaviour-only objects come first and the MEG conditions are the last n_objects; named
+// dimensions are computed from each object's planted latents in the order given.
+TEST(SynthCohortTest, BehaviourOnlyObjectsAndNamedDimensions) {
+  const fs::path dir = TestDir("behavior_only");
+  config::SynthCohortOptions o = Options(dir, 3);
+  o.n_objects = 8;
+  o.behavior_only_objects = 6;
+  o.n_heldout = 10;  // more than the MEG objects: every MEG object is held out
+  o.dimensions = {"green", "large", "red"};
+  o.n_participants = 2;
+  o.n_times = 12;
+  const SynthCohortSummary summary = GenerateSynthCohort(o, false);
+  EXPECT_EQ(summary.n_objects, 8);
+  EXPECT_EQ(summary.n_images, 14 * o.n_exemplars);
+  EXPECT_EQ(summary.n_dims, 3);
+  const io::EmbeddingTable emb = io::ReadEmbeddingCsv((dir / "behavior/embedding.csv").string());
+  ASSERT_EQ(emb.values.sizes().vec(), (std::vector<int64_t>{14, 3}));
+  EXPECT_EQ(emb.names.front(), "obj0000_01.png");
+  EXPECT_EQ(emb.names.back(), "obj0013_01.png");
+  const json prompts = ReadJson(dir / "behavior/prompts.json");
+  EXPECT_EQ(prompts, json({"green; natural", "large; heavy", "red; warm"}));
+  EXPECT_EQ(io::ReadNpy((dir / "behavior/rdm.npy").string()).sizes().vec(),
+            (std::vector<int64_t>{14, 14}));
+  EXPECT_EQ(io::ReadNameList((dir / "behavior/heldout.txt").string()),
+            std::vector<std::string>(emb.names.end() - 10, emb.names.end()));
+  EXPECT_TRUE(fs::exists(dir / "images/obj0013_02.png"));
+  // The MEG conditions: the last 8 objects, in object order.
+  const EpochsFile ep = ReadEpochs(dir / "meg/sub-01_epochs.h5");
+  EXPECT_EQ(ep.names, std::vector<std::string>(emb.names.begin() + 6, emb.names.end()));
+  // Each column is its named dimension of the planted latents (ground_truth.json).
+  const json truth = ReadJson(dir / "ground_truth.json");
+  ASSERT_EQ(truth["objects"].size(), 14u);
+  for (int64_t i = 0; i < 14; ++i) {
+    const json& obj = truth["objects"][size_t(i)];
+    EXPECT_EQ(obj["meg"].get<bool>(), i >= 6) << i;
+    const double hue = obj["hue"], size = obj["size"];
+    auto colour = [&](double centre) {
+      const double dist = std::min(std::fabs(hue - centre), 1.0 - std::fabs(hue - centre));
+      return 2.0 * std::max(0.0, 1.0 - dist / 0.12);
+    };
+    EXPECT_NEAR(emb.values[i][0].item<double>(), colour(0.33), 1e-9) << i;
+    EXPECT_NEAR(emb.values[i][1].item<double>(), 2.0 * std::max(0.0, (size - 0.475) / 0.125),
+                1e-9)
+        << i;
+    EXPECT_NEAR(emb.values[i][2].item<double>(), colour(0.0), 1e-9) << i;
+  }
+  ASSERT_EQ(config::CohortDimensionNames().size(), CohortDimensionPrompts().size());
+  // An unknown name is refused, naming the key.
+  config::SynthCohortOptions bad = Options(TestDir("behavior_only_bad"), 3);
+  bad.dimensions = {"red", "mauve"};
+  try {
+    GenerateSynthCohort(bad, false);
+    ADD_FAILURE() << "an unknown dimension was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("synth.cohort.dimensions"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("mauve"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace cliphba::data
