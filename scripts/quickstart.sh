@@ -3,11 +3,13 @@
 # on 2 cores (configs/quickstart.yaml):
 #   0. set-up if needed: scripts/setup.sh when a package or the build is missing; otherwise only
 #      the cliphba target is brought up to date (incremental, ccache)
-#   1. cliphba synth model   -> results/quickstart/model: the base CLIP (random init, 6 vision
-#                               blocks; see configs/quickstart.yaml for why not the 2-block fixture)
-#      cliphba synth cohort  -> results/quickstart/cohort: 64 images of 32 objects, a behavioural
-#                               embedding with its triplet RDM, 6 participants' MEG epochs and RDM
-#                               stack with planted visual/semantic latencies (ground_truth.json)
+#   1. cliphba synth model   -> results/quickstart/model: the base CLIP (6 vision blocks, 16 px),
+#                               pre-trained contrastively on captioned shapes-world images (~1 min)
+#      cliphba synth cohort  -> results/quickstart/cohort: 416 images of 208 objects, a behavioural
+#                               embedding (six colour categories) with its triplet RDM; 48 of the
+#                               objects are MEG conditions, held out of the behaviour fine-tune;
+#                               6 participants' MEG epochs and RDM stack with planted
+#                               visual/semantic latencies and individual weights (ground_truth.json)
 #   2. mpirun -np 2 cliphba run -> results/quickstart/run: behaviour fine-tuning of that CLIP
 #                               -> group MEG model -> 6 individual MEG models ->
 #                               alignment + own-vs-other test -> results.h5 and the report

@@ -6,8 +6,8 @@
 #   run     : the cohort and the run (ctest fixture of the checks below); also asserts that the
 #             report (report.md/html, PNG and SVG plots) was written and recomputes the alignment
 #             with scipy (alignment_recompute.py)
-#   CHECK   : behaviour | individual -- one check of ground_truth_check.py on the run (latency:
-#             printed by `run`, not enforced; see tests/pipeline/CMakeLists.txt)
+#   CHECK   : a check of ground_truth_check.py on the run (the ones ctest enforces: see
+#             tests/pipeline/CMakeLists.txt; `run` prints them all)
 #   browser : the run's report.html opened in headless chromium (report_browser_check.py): it
 #             renders, every image loads, every figure says which objects it is on
 # usage: ground_truth_test.sh run|CHECK CLIPHBA MPIEXEC SHARED_DIR SOURCE_DIR OUT_DIR

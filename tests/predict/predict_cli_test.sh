@@ -190,13 +190,17 @@ with h5py.File("n1.h5") as n:
     noisy = n["/predict/meg/group/embedding"][:]
     assert n["/predict/meg/group"].attrs["noise"] == 1
 assert not np.allclose(noisy, quiet), "the noise seed changed nothing"
-# The run's predict unit: every model on all 64 images of the cohort; the alignment's objects'
-# sub-RDMs equal model_rdms_insample.h5 too (an image's prediction does not depend on the other
-# images).
+# The run's predict unit: every model on every image of the cohort (behaviour-only objects'
+# included); the alignment's objects' sub-RDMs equal model_rdms_insample.h5 too (an image's
+# prediction does not depend on the other images).
 from scipy.spatial.distance import squareform
+import json
+cfg = json.load(open("results/quickstart/cohort/cohort.json"))["config"]
+n_images = (cfg["n_objects"] + cfg["behavior_only_objects"]) * cfg["n_exemplars"]
 with h5py.File(f"{run}/predictions.h5") as p:
     names = [x.decode() for x in p["/predict/image_names"][:]]
-    assert len(names) == 64 and "behavior" in p["/predict"], (len(names), list(p["/predict"]))
+    assert len(names) == n_images and "behavior" in p["/predict"], (len(names), n_images,
+                                                                    list(p["/predict"]))
     for m in models:
         with h5py.File(f"{run}/{m}/model_rdms_insample.h5") as f:
             want, sub = f["model/rdm"][:], [names.index(n.decode()) for n in f["model/names"][:]]
