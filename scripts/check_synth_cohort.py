@@ -33,14 +33,15 @@ def centre(curve, times):
 
 def main(d):
     gt = json.load(open(d + "/ground_truth.json"))
-    beh = np.load(d + "/behavior/rdm.npy")
-    n = beh.shape[0]
+    # The MEG conditions are the last n_objects objects (behaviour-only objects come first).
+    n = gt["config"]["n_objects"]
+    beh = np.load(d + "/behavior/rdm.npy")[-n:, -n:]
     iu = np.triu_indices(n, 1)
     n_ex = gt["config"]["n_exemplars"]
     feats = np.array(gt["visual_features"]).reshape(n, n_ex, -1).mean(1)
     vis = (1 - np.corrcoef(feats))[iu]
     rows = list(csv.reader(open(d + "/behavior/embedding.csv")))[1:]
-    emb = np.array([[float(v) for v in r[2:]] for r in rows])
+    emb = np.array([[float(v) for v in r[2:]] for r in rows])[-n:]
     ax = gt["time_axis"]
     times = ax["start_ms"] + ax["step_ms"] * np.arange(ax["size"])
     megs, models = [], []

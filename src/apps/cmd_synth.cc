@@ -67,9 +67,10 @@ int RunSynthCohort(const CommonArgs& args, bool force) {
     return 0;
   }
   fmt::print(
-      "synthetic cohort: {} objects ({} images), {} behavioural dims, {} participants, "
-      "{} files in {} (manifest: cohort.json)\n",
-      s.n_objects, s.n_images, s.n_dims, s.n_participants, s.files.size(), s.out_dir);
+      "synthetic cohort: {} MEG objects + {} behaviour-only ({} images), {} behavioural dims, "
+      "{} participants, {} files in {} (manifest: cohort.json)\n",
+      s.n_objects, cfg.synth_cohort.behavior_only_objects, s.n_images, s.n_dims,
+      s.n_participants, s.files.size(), s.out_dir);
   return 0;
 }
 

@@ -51,6 +51,7 @@ int RunSynthModel(const CommonArgs& args, bool force) {
     po.lr = o.pretrain_lr;
     po.seed = uint64_t(o.seed);
     po.progress_seconds = cfg.train_behavior.progress_seconds;
+    po.normalization = cfg.train_behavior.normalization;  // as the fine-tune will load images
     pre = train::PretrainOnShapesWorld(clip, tokenizer, po);
     LOG_INFO("pre-trained {} steps in {:.1f} s: loss {:.4f} -> {:.4f} (uniform {:.4f}); held-out "
              "zero-shot caption top-1 {:.3f} (chance {:.4f}), colour {:.3f} shape {:.3f} stripes "
@@ -100,9 +101,10 @@ int RunSynthModel(const CommonArgs& args, bool force) {
   }
   model::SaveSafetensors(o.out, sd, meta);
   LOG_INFO(
-      "random CLIP ViT (seed {}): {} vision blocks x width {}, {} px / patch {}, E {}, "
+      "{} CLIP ViT (seed {}): {} vision blocks x width {}, {} px / patch {}, E {}, "
       "text {} x {}, vocab {}: {} parameters",
-      o.seed, o.vision_layers, o.vision_width, o.image_resolution, o.vision_patch_size, o.embed_dim,
+      o.pretrain_steps > 0 ? "pre-trained" : "random", o.seed, o.vision_layers, o.vision_width,
+      o.image_resolution, o.vision_patch_size, o.embed_dim,
       o.text_layers, o.text_width, o.vocab_size, n_params);
   if (args.json) {
     fmt::print("{}\n", nlohmann::json{{"out", o.out},

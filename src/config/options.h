@@ -188,7 +188,7 @@ struct SynthCohortOptions {
   // The behavioural dimensions by name (data::CohortDimensionNames(), e.g. "red", "large"), in
   // order; when non-empty they replace the first n_dims of that list (n_dims is then ignored).
   std::vector<std::string> dimensions;
-  int64_t n_heldout = 8;           // objects listed in heldout.txt (the last ones; < n_objects)
+  int64_t n_heldout = 8;           // objects listed in heldout.txt (the last; < all objects)
   int64_t choice_repeats = 4;      // simulated odd-one-out choices per distinct triplet
   int64_t n_participants = 6;      // MEG participants (own-vs-other permutation: 6! = 720)
   int64_t n_sensors = 32;          // MEG channels

@@ -53,7 +53,7 @@ void AddSynthCohortKeys(SynthCohortOptions* o, std::vector<Field>* fields) {
       List("synth.cohort.dimensions", &o->dimensions,
            "behavioural dimensions by name, in order (replaces the first n_dims)",
            CohortDimensionNames()),
-      Int("synth.cohort.n_heldout", &o->n_heldout, "objects in heldout.txt (< n_objects)", 0, 399),
+      Int("synth.cohort.n_heldout", &o->n_heldout, "objects in heldout.txt (< all objects)", 0, 399),
       Int("synth.cohort.choice_repeats", &o->choice_repeats,
           "simulated odd-one-out choices per distinct triplet", 1, 10000),
       Int("synth.cohort.n_participants", &o->n_participants, "MEG participants", 1, 1000),

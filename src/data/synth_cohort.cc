@@ -610,12 +610,13 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
       "x[r,:,t] = av_p g(t; Lv_p, visual_width) A_p zv(i,e) + as_p g(t; Ls_p, semantic_width) "
       "B_p (w_p * zs(i)) + noise N(0,1); g(t; L, s) = exp(-(t - L)^2 / (2 s^2)); zv: standardised "
       "visual features of the shown exemplar (r-th repeat of object i shows exemplar r mod E); "
-      "zs: embedding centred over objects, divided by its root mean square";
+      "zs: embedding centred over the MEG objects, divided by its root mean square; i indexes "
+      "the MEG objects (the last n_objects of objects[])";
   truth["embedding_scale"] = kEmbeddingScale;
   truth["dimension_prompts"] = prompts;
   truth["visual_feature_names"] =
       std::vector<std::string>(std::begin(kFeatureNames), std::end(kFeatureNames));
-  truth["visual_features"] = TensorJson(z_visual);  // (n * E, F), row i * E + e
+  truth["visual_features"] = TensorJson(z_visual);  // (n * E, F), row i * E + e, MEG object i
   truth["objects"] = objects;
   truth["participants"] = participants;
   WriteText(dir / "ground_truth.json", truth.dump(1) + "\n");

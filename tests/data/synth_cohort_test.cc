@@ -487,6 +487,7 @@ TEST(SynthCohortTest, BehaviourOnlyObjectsAndNamedDimensions) {
   // Each column is its named dimension of the planted latents (ground_truth.json).
   const json truth = ReadJson(dir / "ground_truth.json");
   ASSERT_EQ(truth["objects"].size(), 14u);
+  EXPECT_EQ(truth["visual_features"].size(), size_t(8 * o.n_exemplars)) << "MEG exemplars only";
   for (int64_t i = 0; i < 14; ++i) {
     const json& obj = truth["objects"][size_t(i)];
     EXPECT_EQ(obj["meg"].get<bool>(), i >= 6) << i;
