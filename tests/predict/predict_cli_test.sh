@@ -177,14 +177,17 @@ with h5py.File("m1.h5") as g:
     worst = 0.0
     for m in models:
         with h5py.File(f"{run}/{m}/model_rdms_insample.h5") as f:
-            want = f["model/rdm"][:]
+            want, n_objects = f["model/rdm"][:], len(f["model/names"])
         got = g[f"/predict/meg/{m}/rdm"][:]
         assert got.shape == want.shape, (m, got.shape, want.shape)
-        # Equal up to the float32 storage of predict's file.
-        assert np.array_equal(got, want.astype(np.float32)), (m, np.abs(got - want).max())
+        # Equal up to float32 rounding: predict's file stores float32, and the GEMMs of the head
+        # run on other timepoint-block and image-chunk shapes here than in the run, which can
+        # change the last bit (measured: 6e-8 on the quickstart's 48 objects; 0 on 32).
+        assert np.allclose(got, want.astype(np.float32), rtol=0, atol=1e-6), \
+            (m, np.abs(got - want).max())
         worst = max(worst, float(np.abs(got - want).max()))
         emb = g[f"/predict/meg/{m}/embedding"][:]
-        assert emb.shape[0] == want.shape[0] and emb.shape[1] == 32, emb.shape
+        assert emb.shape[:2] == (want.shape[0], n_objects), (emb.shape, n_objects)
     quiet = g["/predict/meg/group/embedding"][:]
 with h5py.File("n1.h5") as n:
     noisy = n["/predict/meg/group/embedding"][:]
@@ -207,8 +210,9 @@ with h5py.File(f"{run}/predictions.h5") as p:
         full = p[f"/predict/meg/{m}/rdm"][:]
         got = np.stack([squareform(squareform(r, checks=False)[np.ix_(sub, sub)], checks=False)
                         for r in full])
-        assert np.array_equal(got, want.astype(np.float32)), (m, np.abs(got - want).max())
-print(f"meg: 7 models equal their alignment RDMs (max |diff| {worst:.1e}, float32 rounding), in "
+        assert np.allclose(got, want.astype(np.float32), rtol=0, atol=1e-6), \
+            (m, np.abs(got - want).max())
+print(f"meg: 7 models equal their alignment RDMs (max |diff| {worst:.1e} <= 1e-6), in "
       "predict meg and in the run's predictions.h5; noise reproducible")
 EOF
   ;;
