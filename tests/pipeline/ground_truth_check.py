@@ -99,9 +99,9 @@ def main(results, cohort, report_only, selected):
         print("behaviour_vs_clip: FAIL: no /compare/behavior in the results")
     if not ok:
         failures.append("behaviour_vs_clip")
-    planted = ["behavior_vs_clip", "group_vs_clip", "group_vs_behavior", "individual_vs_group"]
+    positive = ["behavior_vs_clip", "group_vs_clip", "group_vs_behavior", "individual_vs_group"]
     wrong = []
-    for name in planted:
+    for name in positive:
         if "/compare/meg/" + name not in f:
             print(f"comparisons: {name}: FAIL: not in /compare/meg")
             wrong.append(name)
