@@ -98,6 +98,7 @@ void WriteEpochsH5(const std::string& path, const Epochs& e) {
     H5File file(Check(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, fcpl.id(), H5P_DEFAULT),
                       "H5Fcreate", partial),
                 partial);
+    h5::DetachOnUnwind guard(partial);  // a failed write: the file closes into memory (h5.h)
     H5PropertyList gcpl = h5::CreatePlist(H5P_GROUP_CREATE, partial);
     Check(H5Pset_obj_track_times(gcpl.id(), 0), "H5Pset_obj_track_times", partial);
     H5Group g(Check(H5Gcreate2(file.id(), "epochs", H5P_DEFAULT, gcpl.id(), H5P_DEFAULT),
@@ -111,7 +112,7 @@ void WriteEpochsH5(const std::string& path, const Epochs& e) {
     WriteDoubleAttribute(g.id(), "tmin_ms", e.tmin_ms, partial);
     if (!e.participant.empty()) WriteStringAttribute(g.id(), "participant", e.participant, partial);
     g.reset();
-    if (file.Close() < 0) h5::ThrowError("H5Fclose", partial, "");
+    h5::CloseWritten(file, partial);
   }
   out.Commit();
 }

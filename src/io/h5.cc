@@ -1,5 +1,15 @@
 #include "io/h5.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -108,6 +118,96 @@ bool PathExists(hid_t loc, const std::string& path, const std::string& file) {
 H5Object OpenObject(hid_t loc, const std::string& path, const std::string& file) {
   SilenceErrorStack();
   return H5Object(Check(H5Oopen(loc, path.c_str(), H5P_DEFAULT), "H5Oopen", file, path));
+}
+
+uint64_t ReserveForClose(hid_t file, const std::string& path) {
+  SilenceErrorStack();
+  uint64_t end = 0;
+  haddr_t eoa = 0;
+  if (H5Fget_eoa(file, &eoa) >= 0) {  // sec2 (any SWMR-capable driver)
+    end = eoa;
+  } else {  // MPI-IO: no EOA; bound it by what is on disk plus what the cache may still write
+    H5Eclear2(H5E_DEFAULT);
+    struct stat st {};
+    size_t max_size = 0, min_clean = 0, cur_size = 0;
+    int entries = 0;
+    if (stat(path.c_str(), &st) != 0 ||
+        H5Fget_mdc_size(file, &max_size, &min_clean, &cur_size, &entries) < 0) {
+      H5Eclear2(H5E_DEFAULT);
+      return 0;
+    }
+    end = uint64_t(st.st_size) + cur_size + (64u << 10);
+  }
+  if (end == 0) return 0;
+  const int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return 0;  // the close will report what is wrong with the file
+  const int ret = fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, off_t(end));
+  const int err = errno;
+  close(fd);
+  if (ret == 0) return end;
+  if (err == ENOSPC || err == EDQUOT) {
+    throw IoError("cannot close '" + path + "': no space for the " + std::to_string(end) +
+                  " bytes of its final write (" + std::strerror(err) + ")");
+  }
+  return 0;  // EOPNOTSUPP and the like: this file system cannot reserve
+}
+
+void ReleaseReservation(const std::string& path, uint64_t reserved_end) noexcept {
+  struct stat st {};
+  if (reserved_end == 0 || stat(path.c_str(), &st) != 0) return;
+  if (uint64_t(st.st_size) >= reserved_end) return;
+  const int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, st.st_size,
+                  off_t(reserved_end - uint64_t(st.st_size)));
+  close(fd);
+}
+
+int DetachFromDisk(const std::string& path) noexcept {
+  struct stat target {};
+  if (stat(path.c_str(), &target) != 0) return 0;
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return 0;
+  std::vector<int> fds;
+  while (const dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    const int fd = std::atoi(entry->d_name);
+    struct stat st {};
+    if (fd != dirfd(dir) && fstat(fd, &st) == 0 && st.st_dev == target.st_dev &&
+        st.st_ino == target.st_ino) {
+      fds.push_back(fd);
+    }
+  }
+  closedir(dir);
+  int moved = 0;
+  for (int fd : fds) {
+    const int mem = memfd_create("cliphba-discarded", MFD_CLOEXEC);
+    if (mem < 0) break;
+    if (dup2(mem, fd) >= 0) ++moved;  // atomically replaces fd; the file's own description closes
+    close(mem);
+  }
+  return moved;
+}
+
+void CloseWritten(H5File& file, const std::string& path) {
+  uint64_t reserved = 0;
+  try {
+    reserved = ReserveForClose(file.id(), path);
+  } catch (const IoError&) {
+    DetachFromDisk(path);
+    file.reset();
+    throw;
+  }
+  SilenceErrorStack();
+  if (file.Close() < 0) ThrowError("H5Fclose", path, "");
+  ReleaseReservation(path, reserved);
+}
+
+DetachOnUnwind::DetachOnUnwind(std::string path)
+    : path_(std::move(path)), exceptions_(std::uncaught_exceptions()) {}
+
+DetachOnUnwind::~DetachOnUnwind() {
+  if (std::uncaught_exceptions() > exceptions_) DetachFromDisk(path_);
 }
 
 }  // namespace h5

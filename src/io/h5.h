@@ -18,6 +18,7 @@
 
 #include <hdf5.h>
 
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -167,6 +168,49 @@ bool PathExists(hid_t loc, const std::string& path, const std::string& file);
 
 // Opens a group or dataset by path (H5Oopen). Throws IoError naming the object.
 H5Object OpenObject(hid_t loc, const std::string& path, const std::string& file);
+
+// ---- Full disks. HDF5 1.10.8 (Debian 12) frees a file whose close failed but leaves its id
+// registered; the library's own shutdown (at MPI_Finalize, or at exit) then closes it again and
+// crashes (fixed upstream in 1.14.1, HDFGroup/hdf5#2291). A close fails when its final flush cannot
+// write (disk full, quota exceeded), and a failed H5Fflush leaves the cache unable to close at all.
+// So a written file is closed only after the space of its flush is reserved, and a file being
+// discarded writes its last bytes to memory instead of the disk.
+
+// Reserves the disk blocks of `path` (the open file `file`) that closing it can write: [0, EOA)
+// where the driver reports the end of allocation (sec2), else [0, size on disk + metadata cache
+// size + 64 KiB) (MPI-IO). fallocate(FALLOC_FL_KEEP_SIZE): the file's size does not change.
+// Returns the reserved end (0: the file system cannot reserve, nothing is promised). Throws
+// IoError("... no space for the N bytes ...") naming the file when the blocks are not there.
+// Local call (rank 0 of a parallel file).
+uint64_t ReserveForClose(hid_t file, const std::string& path);
+
+// After the file is closed: gives back what ReserveForClose reserved beyond its final size.
+// Best effort, never throws.
+void ReleaseReservation(const std::string& path, uint64_t reserved_end) noexcept;
+
+// Points every descriptor this process holds on `path` at an anonymous in-memory file (memfd), so
+// that what HDF5 still writes while closing a file that is being discarded cannot fail. Linux
+// (/proc/self/fd); best effort, never throws. Returns the number of descriptors moved.
+int DetachFromDisk(const std::string& path) noexcept;
+
+// Closes a serial file whose writing is done (ReserveForClose, H5Fclose, ReleaseReservation).
+// Throws IoError naming `path` when its space cannot be reserved (the file is then closed into
+// memory) or the close fails.
+void CloseWritten(H5File& file, const std::string& path);
+
+// Declared after the H5File it guards: if the scope is left by an exception, detaches `path`
+// (DetachFromDisk) before the file's destructor closes it.
+class DetachOnUnwind {
+ public:
+  explicit DetachOnUnwind(std::string path);
+  ~DetachOnUnwind();
+  DetachOnUnwind(const DetachOnUnwind&) = delete;
+  DetachOnUnwind& operator=(const DetachOnUnwind&) = delete;
+
+ private:
+  std::string path_;
+  int exceptions_;
+};
 
 }  // namespace h5
 

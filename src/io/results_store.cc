@@ -146,9 +146,11 @@ std::string StringsError(const std::vector<std::string>& values, const std::stri
   return "";
 }
 
-// Closes an uncommitted file and removes its partial file (rank 0 / serial). Never throws.
+// Closes an uncommitted file and removes its partial file (rank 0 / serial). Never throws. The
+// file is detached first, so that its closing flush cannot fail on a full disk (see h5.h).
 void Abandon(std::unique_ptr<H5File>& file, AtomicFile& out) noexcept {
   if (!file) return;
+  h5::DetachFromDisk(out.partial_path());
   file->reset();  // collective in parallel mode
   file.reset();
   out.Abandon();  // rank 0 removes the partial file
@@ -272,8 +274,11 @@ void ResultsStore::WriteTensor(const std::string& dataset_path, const at::Tensor
     mem_space = mem.id();
     file_space = filesp.id();
   }
-  Check(H5Dwrite(dset.id(), dt.mem_type, mem_space, file_space, dxpl.id(), t.data_ptr()),
-        "H5Dwrite", partial_path_, ds);
+  // A collective write can fail on some ranks only (a full disk): every rank throws alike.
+  parallel::RunOnAll(*comm_, [&] {
+    Check(H5Dwrite(dset.id(), dt.mem_type, mem_space, file_space, dxpl.id(), t.data_ptr()),
+          "H5Dwrite", partial_path_, ds);
+  });
 }
 
 void ResultsStore::CopyObject(const std::string& source, const std::string& object_path) {
@@ -395,16 +400,35 @@ void ResultsStore::SetAttribute(const std::string& object_path, const std::strin
 
 void ResultsStore::Commit() {
   RequireOpen(file_, committed_, path_, "Commit");
-  // 1. Flush and close (collective). Errors are gathered so that every rank throws alike.
+  // 1. Reserve the disk space the closing flush writes into (rank 0), then close (collective). A
+  // close that failed for want of space would leave HDF5 crashing at exit (h5.h); without the
+  // space, every rank closes the file into memory instead. No H5Fflush: its MPI_File_sync can fail
+  // on one rank alone and leave the others waiting (Open MPI's OMPIO, after a full disk); the
+  // close writes everything and AtomicFile::Commit makes it durable (fsync before the rename).
+  // Errors are gathered so that every rank throws alike.
   std::string error;
-  try {
-    Check(H5Fflush(file_->id(), H5F_SCOPE_GLOBAL), "H5Fflush", partial_path_);
-    h5::SilenceErrorStack();
-    if (file_->Close() < 0) h5::ThrowError("H5Fclose", partial_path_, "");
-  } catch (const IoError& e) {
-    error = e.what();
+  uint64_t reserved = 0;
+  if (rank_ == 0) {
+    try {
+      reserved = h5::ReserveForClose(file_->id(), partial_path_);
+    } catch (const IoError& e) {
+      error = e.what();
+    }
+  }
+  if (comm_->AnyTrue(!error.empty())) {
+    if (error.empty()) error = "reserving its space failed on rank 0";
+    h5::DetachFromDisk(partial_path_);
+    file_->reset();  // collective in parallel mode
+  } else {
+    try {
+      h5::SilenceErrorStack();
+      if (file_->Close() < 0) h5::ThrowError("H5Fclose", partial_path_, "");
+    } catch (const IoError& e) {
+      error = e.what();
+    }
   }
   file_.reset();
+  if (rank_ == 0) h5::ReleaseReservation(partial_path_, reserved);
   // Also the barrier before the rename.
   if (comm_->AnyTrue(!error.empty()) && error.empty()) error = "closing it failed on another rank";
   // 2. Rank 0: deferred string data (parallel mode), fsync, rename.
@@ -412,13 +436,15 @@ void ResultsStore::Commit() {
     try {
       if (!deferred_strings_.empty()) {
         H5File serial = H5File::Open(partial_path_, H5F_ACC_RDWR);
-        for (const auto& [ds, values] : deferred_strings_) {
-          H5Dataset dset(
-              Check(H5Dopen2(serial.id(), ds.c_str(), H5P_DEFAULT), "H5Dopen2", partial_path_, ds));
-          WriteVlStrings(dset, values, partial_path_, ds);
+        {
+          h5::DetachOnUnwind guard(partial_path_);  // a failed write: close into memory
+          for (const auto& [ds, values] : deferred_strings_) {
+            H5Dataset dset(Check(H5Dopen2(serial.id(), ds.c_str(), H5P_DEFAULT), "H5Dopen2",
+                                 partial_path_, ds));
+            WriteVlStrings(dset, values, partial_path_, ds);
+          }
         }
-        h5::SilenceErrorStack();
-        if (serial.Close() < 0) h5::ThrowError("H5Fclose", partial_path_, "");
+        h5::CloseWritten(serial, partial_path_);
       }
     } catch (const IoError& e) {
       error = e.what();

@@ -54,8 +54,11 @@ void ResultsStore::TransferBlock(const H5Dataset& dset, const std::string& ds, i
   Check(H5Pset_dxpl_mpio(dxpl.id(), H5FD_MPIO_COLLECTIVE), "H5Pset_dxpl_mpio", partial_path_);
   static const char kNothing = 0;  // HDF5 wants a non-null buffer even for empty selections
   const void* buf = t.numel() > 0 ? t.data_ptr() : &kNothing;
-  Check(H5Dwrite(dset.id(), mem_type, mem.id(), filesp.id(), dxpl.id(), buf), "H5Dwrite",
-        partial_path_, ds);
+  // A collective write can fail on some ranks only (a full disk): every rank throws alike.
+  parallel::RunOnAll(*comm_, [&] {
+    Check(H5Dwrite(dset.id(), mem_type, mem.id(), filesp.id(), dxpl.id(), buf), "H5Dwrite",
+          partial_path_, ds);
+  });
   H5D_mpio_actual_io_mode_t mode = H5D_MPIO_NO_COLLECTIVE;
   Check(H5Pget_mpio_actual_io_mode(dxpl.id(), &mode), "H5Pget_mpio_actual_io_mode", partial_path_);
   last_io_collective_ = mode != H5D_MPIO_NO_COLLECTIVE;
