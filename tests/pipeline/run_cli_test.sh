@@ -9,7 +9,7 @@
 #             -> exit 3, clear message; SIGTERM stops a run with exit 75, its unit left running
 #   kill    : kill -9 of one rank mid-training; the rerun resumes from the last epoch's state
 #             (nothing finished is redone) and equals an uninterrupted run
-#   full    : the results location is full (64 KiB tmpfs; if it cannot be mounted, a path below a
+#   full    : the results location is full (1 MiB tmpfs; if it cannot be mounted, a path below a
 #             regular file): the report fails with exit 3 naming the file, the previous results
 #             file stays intact, and the rerun after freeing space finishes
 #   missing : a configuration naming a missing stage input fails before any work (exit 3)
@@ -232,7 +232,7 @@ kill)
 full)
   mkdir -p "$OUT/space"
   mounted=0
-  if mount -t tmpfs -o size=64k tmpfs "$OUT/space" 2> /dev/null; then
+  if mount -t tmpfs -o size=1m tmpfs "$OUT/space" 2> /dev/null; then
     mounted=1
     trap 'umount "$OUT/space" 2> /dev/null || true' EXIT
     results="$OUT/space/results.h5"
@@ -242,7 +242,9 @@ full)
   run 1 "$OUT/d" --set run.results="$results" || { cat "$OUT/d.log"; fail "first run"; }
   cp "$results" "$OUT/results.before"
   if [ "$mounted" = 1 ]; then
-    dd if=/dev/zero of="$OUT/space/filler" bs=1k 2> /dev/null || true  # fill the file system
+    # Fill the file system (16 KiB blocks, then the last partial block).
+    dd if=/dev/zero of="$OUT/space/filler" bs=16k 2> /dev/null || true
+    dd if=/dev/zero of="$OUT/space/filler2" bs=512 2> /dev/null || true
     target="$results"
   else
     echo "tmpfs not available: using a results path below a regular file" >&2
@@ -258,7 +260,7 @@ full)
   [ "$(field "$OUT/d/units/report.json" state)" = failed ] || fail "report record not failed"
   grep -q "unit behavior: done in an earlier run, skipped" "$OUT/d.log" || fail "behaviour redone"
   if [ "$mounted" = 1 ]; then
-    rm -f "$OUT/space/filler"
+    rm -f "$OUT/space/filler" "$OUT/space/filler2"
     run 1 "$OUT/d" --set run.results="$target" --set run.report_script=none.py \
       || { cat "$OUT/d.log"; fail "rerun after freeing space"; }
     grep -q "unit report resuming" "$OUT/d.log" || fail "the failed report was not retried"
