@@ -193,6 +193,19 @@ std::vector<uint8_t> Render(const Latents& l, const Exemplar& ex, int64_t size, 
   return px;
 }
 
+// One exemplar of latents `l` and its pixels, both from `stream`: the exemplar's draws first, then
+// the pixel noise from the stream's upper half. A cohort image and a pre-training image alike.
+struct DrawnImage {
+  Exemplar exemplar;
+  std::vector<uint8_t> rgb;  // (size, size, 3) row-major
+};
+DrawnImage DrawImage(uint64_t seed, uint64_t stream, const Latents& l, int64_t size) {
+  DrawnImage d{DrawExemplar(CounterRng(seed, stream)), {}};
+  CounterRng pixel_rng(seed, stream, 1ull << 32);
+  d.rgb = Render(l, d.exemplar, size, &pixel_rng);
+  return d;
+}
+
 // Low-level visual features of an exemplar as shown (before standardisation).
 std::array<double, kFeatures> VisualFeatures(const Latents& l, const Exemplar& ex) {
   static const double kShapeArea[kShapes] = {kPi / 4, 1.0, 0.5, 5.0 / 9.0};  // of the bounding box
@@ -380,10 +393,7 @@ std::string ShapesWorldCaption(const WorldAttributes& a) {
 WorldSample ShapesWorldSample(uint64_t seed, uint64_t item, int64_t image_size) {
   if (item >= (1ull << 48)) throw ConfigError("ShapesWorldSample: item >= 2^48");
   const Latents l = DrawLatents(seed, int64_t(item), kWorldLatentStream);
-  CounterRng r(seed, kWorldExemplarStream | item);
-  const Exemplar ex = DrawExemplar(r);
-  CounterRng pixel_rng(seed, kWorldExemplarStream | item, 1ull << 32);
-  const std::vector<uint8_t> px = Render(l, ex, image_size, &pixel_rng);
+  const std::vector<uint8_t> px = DrawImage(seed, kWorldExemplarStream | item, l, image_size).rgb;
   WorldSample s;
   s.rgb = at::from_blob(const_cast<uint8_t*>(px.data()), {image_size, image_size, 3}, at::kByte)
               .clone();
@@ -446,10 +456,10 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
     const bool meg = i >= n_extra;
     json exemplars = json::array();
     for (int64_t e = 0; e < n_ex; ++e) {
-      const Exemplar ex =
-          DrawExemplar(CounterRng(seed, kExemplarStream | (uint64_t(i) << 20) | uint64_t(e)));
-      CounterRng pixel_rng(seed, kExemplarStream | (uint64_t(i) << 20) | uint64_t(e), 1ull << 32);
-      const std::vector<uint8_t> px = Render(l, ex, size, &pixel_rng);
+      const DrawnImage drawn =
+          DrawImage(seed, kExemplarStream | (uint64_t(i) << 20) | uint64_t(e), l, size);
+      const Exemplar& ex = drawn.exemplar;
+      const std::vector<uint8_t>& px = drawn.rgb;
       const std::string rel = "images/" + ObjectImageName(i, e);
       if (stbi_write_png((dir / rel).c_str(), int(size), int(size), 3, px.data(), int(size * 3)) ==
           0)
