@@ -120,24 +120,40 @@ H5Object OpenObject(hid_t loc, const std::string& path, const std::string& file)
   return H5Object(Check(H5Oopen(loc, path.c_str(), H5P_DEFAULT), "H5Oopen", file, path));
 }
 
-uint64_t ReserveForClose(hid_t file, const std::string& path) {
+namespace {
+
+// Adds the storage of every dataset below the visited object (H5Ovisit2 callback).
+herr_t AddDatasetStorage(hid_t obj, const char* name, const H5O_info_t* info, void* total) {
+  if (info->type != H5O_TYPE_DATASET) return 0;
+  const hid_t dset = H5Dopen2(obj, name, H5P_DEFAULT);
+  if (dset < 0) return -1;
+  *static_cast<uint64_t*>(total) += H5Dget_storage_size(dset);
+  H5Dclose(dset);
+  return 0;
+}
+
+}  // namespace
+
+uint64_t CloseExtent(hid_t file, const std::string& path) {
   SilenceErrorStack();
-  uint64_t end = 0;
   haddr_t eoa = 0;
-  if (H5Fget_eoa(file, &eoa) >= 0) {  // sec2 (any SWMR-capable driver)
-    end = eoa;
-  } else {  // MPI-IO: no EOA; bound it by what is on disk plus what the cache may still write
+  if (H5Fget_eoa(file, &eoa) >= 0) return eoa;  // sec2 (any SWMR-capable driver)
+  H5Eclear2(H5E_DEFAULT);
+  struct stat st {};
+  size_t max_size = 0, min_clean = 0, cur_size = 0;
+  int entries = 0;
+  uint64_t datasets = 0;
+  if (stat(path.c_str(), &st) != 0 ||
+      H5Fget_mdc_size(file, &max_size, &min_clean, &cur_size, &entries) < 0 ||
+      H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_NATIVE, AddDatasetStorage, &datasets,
+                H5O_INFO_BASIC) < 0) {
     H5Eclear2(H5E_DEFAULT);
-    struct stat st {};
-    size_t max_size = 0, min_clean = 0, cur_size = 0;
-    int entries = 0;
-    if (stat(path.c_str(), &st) != 0 ||
-        H5Fget_mdc_size(file, &max_size, &min_clean, &cur_size, &entries) < 0) {
-      H5Eclear2(H5E_DEFAULT);
-      return 0;
-    }
-    end = uint64_t(st.st_size) + cur_size + (64u << 10);
+    return 0;
   }
+  return uint64_t(st.st_size) + datasets + cur_size + (64u << 10);
+}
+
+uint64_t ReserveDiskSpace(const std::string& path, uint64_t end) {
   if (end == 0) return 0;
   const int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return 0;  // the close will report what is wrong with the file
@@ -168,22 +184,23 @@ int DetachFromDisk(const std::string& path) noexcept {
   if (stat(path.c_str(), &target) != 0) return 0;
   DIR* dir = opendir("/proc/self/fd");
   if (dir == nullptr) return 0;
-  std::vector<int> fds;
+  int fds[64];  // no allocation: called from destructors and error paths
+  int n = 0;
   while (const dirent* entry = readdir(dir)) {
     if (entry->d_name[0] == '.') continue;
     const int fd = std::atoi(entry->d_name);
     struct stat st {};
-    if (fd != dirfd(dir) && fstat(fd, &st) == 0 && st.st_dev == target.st_dev &&
+    if (n < 64 && fd != dirfd(dir) && fstat(fd, &st) == 0 && st.st_dev == target.st_dev &&
         st.st_ino == target.st_ino) {
-      fds.push_back(fd);
+      fds[n++] = fd;
     }
   }
   closedir(dir);
   int moved = 0;
-  for (int fd : fds) {
+  for (int i = 0; i < n; ++i) {
     const int mem = memfd_create("cliphba-discarded", MFD_CLOEXEC);
-    if (mem < 0) break;
-    if (dup2(mem, fd) >= 0) ++moved;  // atomically replaces fd; the file's own description closes
+    if (mem < 0) continue;
+    if (dup2(mem, fds[i]) >= 0) ++moved;  // atomically replaces the descriptor
     close(mem);
   }
   return moved;
@@ -192,7 +209,7 @@ int DetachFromDisk(const std::string& path) noexcept {
 void CloseWritten(H5File& file, const std::string& path) {
   uint64_t reserved = 0;
   try {
-    reserved = ReserveForClose(file.id(), path);
+    reserved = ReserveDiskSpace(path, CloseExtent(file.id(), path));
   } catch (const IoError&) {
     DetachFromDisk(path);
     file.reset();

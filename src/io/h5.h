@@ -176,15 +176,21 @@ H5Object OpenObject(hid_t loc, const std::string& path, const std::string& file)
 // So a written file is closed only after the space of its flush is reserved, and a file being
 // discarded writes its last bytes to memory instead of the disk.
 
-// Reserves the disk blocks of `path` (the open file `file`) that closing it can write: [0, EOA)
-// where the driver reports the end of allocation (sec2), else [0, size on disk + metadata cache
-// size + 64 KiB) (MPI-IO). fallocate(FALLOC_FL_KEEP_SIZE): the file's size does not change.
-// Returns the reserved end (0: the file system cannot reserve, nothing is promised). Throws
-// IoError("... no space for the N bytes ...") naming the file when the blocks are not there.
-// Local call (rank 0 of a parallel file).
-uint64_t ReserveForClose(hid_t file, const std::string& path);
+// The end of what closing `file` (at `path`) can write: its EOA where the driver reports it
+// (sec2). MPI-IO keeps the EOA private, so there a bound: the size on disk, plus the storage of
+// every dataset (parallel HDF5 allocates it at creation; it may be unwritten), plus the metadata
+// cache, plus 64 KiB. 0 when it cannot be told. Reads metadata only (H5Ovisit, H5Dopen): every
+// rank of a parallel file calls it alike.
+uint64_t CloseExtent(hid_t file, const std::string& path);
 
-// After the file is closed: gives back what ReserveForClose reserved beyond its final size.
+// Reserves the disk blocks of [0, end) of `path` (fallocate, FALLOC_FL_KEEP_SIZE: the file's size
+// does not change), so that the close's writes cannot fail for want of space. Returns the reserved
+// end (0: nothing to reserve, or the file system cannot: nothing is promised). Throws
+// IoError("cannot close '<path>': no space for the N bytes of its final write (...)") when the
+// blocks are not there. Local call (rank 0 of a parallel file).
+uint64_t ReserveDiskSpace(const std::string& path, uint64_t end);
+
+// After the file is closed: gives back what ReserveDiskSpace reserved beyond its final size.
 // Best effort, never throws.
 void ReleaseReservation(const std::string& path, uint64_t reserved_end) noexcept;
 
@@ -193,7 +199,8 @@ void ReleaseReservation(const std::string& path, uint64_t reserved_end) noexcept
 // (/proc/self/fd); best effort, never throws. Returns the number of descriptors moved.
 int DetachFromDisk(const std::string& path) noexcept;
 
-// Closes a serial file whose writing is done (ReserveForClose, H5Fclose, ReleaseReservation).
+// Closes a serial file whose writing is done (CloseExtent, ReserveDiskSpace, H5Fclose,
+// ReleaseReservation).
 // Throws IoError naming `path` when its space cannot be reserved (the file is then closed into
 // memory) or the close fails.
 void CloseWritten(H5File& file, const std::string& path);

@@ -146,6 +146,17 @@ std::string StringsError(const std::vector<std::string>& values, const std::stri
   return "";
 }
 
+// fsync of the file at `path`: "" or the error.
+std::string SyncFile(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "cannot open '" + path + "' to sync it: " + std::strerror(errno);
+  std::string error;
+  if (fsync(fd) != 0 && errno != EINVAL)
+    error = "fsync of '" + path + "' failed: " + std::strerror(errno);
+  close(fd);
+  return error;
+}
+
 // Closes an uncommitted file and removes its partial file (rank 0 / serial). Never throws. The
 // file is detached first, so that its closing flush cannot fail on a full disk (see h5.h).
 void Abandon(std::unique_ptr<H5File>& file, AtomicFile& out) noexcept {
@@ -274,7 +285,8 @@ void ResultsStore::WriteTensor(const std::string& dataset_path, const at::Tensor
     mem_space = mem.id();
     file_space = filesp.id();
   }
-  // A collective write can fail on some ranks only (a full disk): every rank throws alike.
+  // A collective write can fail on some ranks only (a full disk): every rank throws alike (when
+  // every rank gets back from H5Dwrite; HDF5 1.10 may leave the others in MPI-IO's set_view).
   parallel::RunOnAll(*comm_, [&] {
     Check(H5Dwrite(dset.id(), dt.mem_type, mem_space, file_space, dxpl.id(), t.data_ptr()),
           "H5Dwrite", partial_path_, ds);
@@ -403,15 +415,17 @@ void ResultsStore::Commit() {
   // 1. Reserve the disk space the closing flush writes into (rank 0), then close (collective). A
   // close that failed for want of space would leave HDF5 crashing at exit (h5.h); without the
   // space, every rank closes the file into memory instead. No H5Fflush: its MPI_File_sync can fail
-  // on one rank alone and leave the others waiting (Open MPI's OMPIO, after a full disk); the
-  // close writes everything and AtomicFile::Commit makes it durable (fsync before the rename).
-  // Errors are gathered so that every rank throws alike.
+  // on one rank alone and leave the others waiting (Open MPI's OMPIO, after a full disk). The close
+  // writes everything; then every rank fsyncs what it wrote (a rank of another node may hold data
+  // of its own), and AtomicFile::Commit fsyncs again before the rename. Errors are gathered so
+  // that every rank throws alike.
   std::string error;
   uint64_t reserved = 0;
+  const uint64_t extent = h5::CloseExtent(file_->id(), partial_path_);  // every rank alike
   if (rank_ == 0) {
     try {
-      reserved = h5::ReserveForClose(file_->id(), partial_path_);
-    } catch (const IoError& e) {
+      reserved = h5::ReserveDiskSpace(partial_path_, extent);
+    } catch (const std::exception& e) {
       error = e.what();
     }
   }
@@ -423,14 +437,15 @@ void ResultsStore::Commit() {
     try {
       h5::SilenceErrorStack();
       if (file_->Close() < 0) h5::ThrowError("H5Fclose", partial_path_, "");
+      if (parallel() && rank_ != 0) error = SyncFile(partial_path_);
     } catch (const IoError& e) {
       error = e.what();
     }
   }
   file_.reset();
-  if (rank_ == 0) h5::ReleaseReservation(partial_path_, reserved);
   // Also the barrier before the rename.
   if (comm_->AnyTrue(!error.empty()) && error.empty()) error = "closing it failed on another rank";
+  if (rank_ == 0) h5::ReleaseReservation(partial_path_, reserved);
   // 2. Rank 0: deferred string data (parallel mode), fsync, rename.
   if (error.empty() && rank_ == 0) {
     try {

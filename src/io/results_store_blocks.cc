@@ -54,7 +54,8 @@ void ResultsStore::TransferBlock(const H5Dataset& dset, const std::string& ds, i
   Check(H5Pset_dxpl_mpio(dxpl.id(), H5FD_MPIO_COLLECTIVE), "H5Pset_dxpl_mpio", partial_path_);
   static const char kNothing = 0;  // HDF5 wants a non-null buffer even for empty selections
   const void* buf = t.numel() > 0 ? t.data_ptr() : &kNothing;
-  // A collective write can fail on some ranks only (a full disk): every rank throws alike.
+  // A collective write can fail on some ranks only (a full disk): every rank throws alike (when
+  // every rank gets back from H5Dwrite; HDF5 1.10 may leave the others in MPI-IO's set_view).
   parallel::RunOnAll(*comm_, [&] {
     Check(H5Dwrite(dset.id(), mem_type, mem.id(), filesp.id(), dxpl.id(), buf), "H5Dwrite",
           partial_path_, ds);

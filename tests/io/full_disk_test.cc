@@ -31,6 +31,7 @@ using cliphba::io::ResultsReader;
 using cliphba::io::ResultsStore;
 
 int g_rank = 0;
+int g_size = 1;
 int g_failures = 0;
 
 // Plain checks (no early return), so that every rank keeps taking part in the collective calls.
@@ -73,23 +74,27 @@ ResultsStore Open(const std::string& path, bool parallel) {
                   : ResultsStore::Create(path);
 }
 
-// Forty groups of small datasets and attributes: most of what closing writes is metadata.
+// Forty groups of small datasets and attributes (most of what closing writes is metadata), and
+// 2000 strings (in parallel mode written after the close; their dataset is allocated before).
 void WriteSome(ResultsStore& store, double offset) {
   for (int i = 0; i < 40; ++i) {
     const std::string group = "/g" + std::to_string(i);
     store.WriteTensor(group + "/x", at::arange(64, at::kDouble).add(offset + i));
     store.SetAttribute(group, "index", int64_t{i});
   }
+  std::vector<std::string> names;
+  for (int i = 0; i < 2000; ++i) names.push_back("object_" + std::to_string(i));
+  store.WriteStrings("/names", names);
 }
 
-// True if `call` threw IoError naming `name` with "space" in its message.
+// True if `call` threw IoError naming `name` with `text` in its message.
 template <typename F>
-bool ThrowsNoSpace(F call, const std::string& name) {
+bool Throws(F call, const std::string& name, const std::string& text) {
   try {
     call();
   } catch (const IoError& e) {
     const std::string what = e.what();
-    if (what.find(name) != std::string::npos && what.find("space") != std::string::npos) return true;
+    if (what.find(name) != std::string::npos && what.find(text) != std::string::npos) return true;
     std::fprintf(stderr, "[rank %d] unexpected message: %s\n", g_rank, what.c_str());
     return false;
   }
@@ -108,7 +113,8 @@ void Scenarios(const std::string& space, bool parallel) {
   }
   struct stat st {};
   TEST_CHECK(stat(path.c_str(), &st) == 0);
-  // Page rounding aside (tmpfs, 4 KiB): the reservation went at least 64 KiB further.
+  // Page rounding aside (tmpfs, 4 KiB): nothing reserved is left beyond the end (in parallel mode
+  // the reservation is a bound at least 64 KiB beyond the file's final size).
   TEST_CHECK(uint64_t(st.st_blocks) * 512 <= uint64_t(st.st_size) + 16384);
   TEST_CHECK(ResultsReader(path).ReadTensor("/g39/x").equal(at::arange(64, at::kDouble).add(39)));
   const std::string before = ReadBytes(path);
@@ -119,25 +125,24 @@ void Scenarios(const std::string& space, bool parallel) {
     ResultsStore store = Open(path, parallel);
     WriteSome(store, 100.0);
     FillDisk(filler);
-    TEST_CHECK(ThrowsNoSpace([&] { store.Commit(); }, tag + ".h5"));
+    // The reservation's error, not HDF5's own from a failed close.
+    TEST_CHECK(Throws([&] { store.Commit(); }, tag + ".h5", "bytes of its final write"));
   }
   MPI_Barrier(MPI_COMM_WORLD);
   TEST_CHECK(ReadBytes(path) == before);
   TEST_CHECK(!fs::exists(path + ".partial"));
 
   // 3. A write finds the disk full (or the file cannot even be created): the store is abandoned.
-  {
-    bool threw = false;
-    try {
-      ResultsStore store = Open(path, parallel);
-      store.WriteTensor("/big", at::ones({256, 256}, at::kDouble));  // 512 KiB
-      WriteSome(store, 200.0);
-      store.Commit();
-    } catch (const IoError&) {
-      threw = true;
-    }
-    TEST_CHECK(threw);
-  }
+  // One rank only: at 2+ ranks HDF5 1.10 can fail a collective call on one rank alone and leave
+  // the others inside it (H5Dcreate's fill, MPI-IO's set_view; src/io/README.md).
+  if (g_size == 1) TEST_CHECK(Throws(
+      [&] {
+        ResultsStore store = Open(path, parallel);
+        store.WriteTensor("/big", at::ones({256, 256}, at::kDouble));  // 512 KiB
+        WriteSome(store, 200.0);
+        store.Commit();
+      },
+      tag + ".h5", "space"));
   MPI_Barrier(MPI_COMM_WORLD);
   TEST_CHECK(ReadBytes(path) == before);
   TEST_CHECK(!fs::exists(path + ".partial"));
@@ -156,9 +161,9 @@ void Scenarios(const std::string& space, bool parallel) {
 
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
-  int size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+  const int size = g_size;
   if (argc != 2) {
     if (g_rank == 0) std::fprintf(stderr, "usage: %s DIR\n", argv[0]);
     MPI_Finalize();
@@ -168,7 +173,7 @@ int main(int argc, char** argv) {
   int mounted = 0;
   if (g_rank == 0) {
     fs::create_directories(space);
-    umount(space.c_str());  // a mount left by an earlier, killed run
+    umount2(space.c_str(), MNT_DETACH);  // a mount left by an earlier, killed run
     mounted = mount("tmpfs", space.c_str(), "tmpfs", 0, "size=1m") == 0 ? 1 : 0;
   }
   MPI_Bcast(&mounted, 1, MPI_INT, 0, MPI_COMM_WORLD);
@@ -189,7 +194,10 @@ int main(int argc, char** argv) {
   int local = g_failures > 0 ? 1 : 0, any = 0;
   MPI_Allreduce(&local, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   if (g_rank == 0) {
-    if (umount(space.c_str()) != 0) std::fprintf(stderr, "full_disk_test: umount failed\n");
+    if (umount2(space.c_str(), MNT_DETACH) != 0) {
+      std::fprintf(stderr, "full_disk_test: umount of %s failed\n", space.c_str());
+      any = 1;
+    }
     std::printf("full_disk_test (%d ranks): %s\n", size, any ? "FAIL" : "PASS");
   }
   MPI_Finalize();  // HDF5 1.10.8 shuts down here; with a file it failed to close, it crashes

@@ -242,7 +242,7 @@ full)
   run 1 "$OUT/d" --set run.results="$results" || { cat "$OUT/d.log"; fail "first run"; }
   cp "$results" "$OUT/results.before"
   if [ "$mounted" = 1 ]; then
-    # Fill the file system (16 KiB blocks, then the last partial block).
+    # Fill the file system (16 KiB blocks; the second dd is for a file system with smaller blocks).
     dd if=/dev/zero of="$OUT/space/filler" bs=16k 2> /dev/null || true
     dd if=/dev/zero of="$OUT/space/filler2" bs=512 2> /dev/null || true
     target="$results"
