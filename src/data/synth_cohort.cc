@@ -17,6 +17,7 @@
 #include "core/rng.h"
 #include "core/staged_folder.h"
 #include "data/synth_behavior.h"
+#include "data/synth_cohort_manifest.h"
 #include "io/csv.h"
 #include "io/epochs_h5.h"
 #include "io/npy.h"
@@ -29,6 +30,11 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using detail::CheckOutDir;
+using detail::OptionsJson;
+using detail::ReadAll;
+using detail::TensorJson;
+using detail::WriteText;
 
 // RNG stream families (high byte of the 64-bit stream id); the low bits name the item.
 constexpr uint64_t kLatentStream = 0x11ull << 56;       // | object
@@ -261,96 +267,6 @@ std::string ParticipantLabel(int64_t p) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "sub-%02lld", static_cast<long long>(p + 1));
   return buf;
-}
-
-std::string ReadAll(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-// Writes text atomically (io/text_file.h: path.partial, fsync, rename).
-void WriteText(const fs::path& path, const std::string& text) {
-  io::WriteTextFileAtomically(path.string(), text);
-}
-
-json OptionsJson(const config::SynthCohortOptions& o) {
-  return json{{"n_objects", o.n_objects},
-              {"behavior_only_objects", o.behavior_only_objects},
-              {"dimensions", o.dimensions},
-              {"n_exemplars", o.n_exemplars},
-              {"image_size", o.image_size},
-              {"n_dims", o.n_dims},
-              {"n_heldout", o.n_heldout},
-              {"choice_repeats", o.choice_repeats},
-              {"n_participants", o.n_participants},
-              {"n_sensors", o.n_sensors},
-              {"n_times", o.n_times},
-              {"sfreq", o.sfreq},
-              {"tmin_ms", o.tmin_ms},
-              {"n_trials", o.n_trials},
-              {"visual_latency_ms", o.visual_latency_ms},
-              {"semantic_latency_ms", o.semantic_latency_ms},
-              {"latency_jitter_ms", o.latency_jitter_ms},
-              {"visual_width_ms", o.visual_width_ms},
-              {"semantic_width_ms", o.semantic_width_ms},
-              {"visual_amplitude", o.visual_amplitude},
-              {"semantic_amplitude", o.semantic_amplitude},
-              {"weight_spread", o.weight_spread},
-              {"amplitude_spread", o.amplitude_spread},
-              {"noise", o.noise},
-              {"seed", o.seed}};
-}
-
-json TensorJson(const at::Tensor& t) {  // (rows, cols) float64 -> nested lists
-  json rows = json::array();
-  at::Tensor c = t.to(at::kDouble).contiguous();
-  auto a = c.accessor<double, 2>();
-  for (int64_t i = 0; i < c.size(0); ++i) {
-    json row = json::array();
-    for (int64_t j = 0; j < c.size(1); ++j) row.push_back(a[i][j]);
-    rows.push_back(row);
-  }
-  return rows;
-}
-
-// Refuses a folder holding anything but a cohort of the same options (unless force). Nothing is
-// removed here: the cohort is written into a staging folder and replaces the earlier one's files
-// only when complete (StagedFolder). Returns the files the earlier cohort's manifest lists
-// (relative paths), which the commit removes where this cohort does not write them again.
-std::vector<std::string> CheckOutDir(const config::SynthCohortOptions& o, bool force) {
-  const fs::path dir(o.out_dir);
-  std::error_code ec;
-  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
-    throw ConfigError(o.out_dir + ": synth.cohort.out_dir exists and is not a folder");
-  const fs::path manifest = dir / "cohort.json";
-  json previous;
-  if (fs::exists(manifest, ec)) {
-    try {
-      previous = json::parse(ReadAll(manifest));
-    } catch (const json::exception&) {
-      previous = json();
-    }
-  }
-  const bool non_empty = fs::exists(dir, ec) && !fs::is_empty(dir, ec);
-  const bool same =
-      previous.is_object() && previous.contains("config") && previous["config"] == OptionsJson(o);
-  if (non_empty && !same && !force) {
-    throw ConfigError(o.out_dir + ": synth.cohort.out_dir is not empty and " +
-                      (previous.is_object()
-                           ? std::string("holds a cohort made with other settings")
-                           : std::string("holds no finished cohort (no cohort.json)")) +
-                      "; pass --force to write over it, or choose another synth.cohort.out_dir");
-  }
-  std::vector<std::string> earlier;
-  if (previous.is_object() && previous.contains("files")) {
-    for (const auto& f : previous["files"]) {
-      if (!f.is_object() || !f.contains("path") || !f["path"].is_string()) continue;
-      const fs::path rel(f["path"].get<std::string>());
-      if (rel.is_absolute() || rel.string().find("..") != std::string::npos) continue;
-      earlier.push_back(rel.string());
-    }
-  }
-  return earlier;
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 
 #include "core/error.h"
 #include "io/results_store.h"
+#include "mpi_check.h"
 #include "parallel/comm.h"
 
 namespace {
@@ -30,19 +31,7 @@ using cliphba::IoError;
 using cliphba::io::ResultsReader;
 using cliphba::io::ResultsStore;
 
-int g_rank = 0;
 int g_size = 1;
-int g_failures = 0;
-
-// Plain checks (no early return), so that every rank keeps taking part in the collective calls.
-#define TEST_CHECK(cond)                                                                      \
-  do {                                                                                        \
-    if (!(cond)) {                                                                            \
-      std::fprintf(stderr, "[rank %d] %s:%d: CHECK failed: %s\n", g_rank, __FILE__, __LINE__, \
-                   #cond);                                                                    \
-      ++g_failures;                                                                           \
-    }                                                                                         \
-  } while (0)
 
 std::string ReadBytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/shard.h"
 #include "io/results_store.h"
+#include "mpi_check.h"
 #include "parallel/comm.h"
 
 namespace {
@@ -21,19 +22,6 @@ using cliphba::Range;
 using cliphba::ShardRange;
 using cliphba::io::ResultsReader;
 using cliphba::io::ResultsStore;
-
-int g_rank = 0;
-int g_failures = 0;
-
-// Plain checks (no early return), so that every rank keeps taking part in the collective calls.
-#define TEST_CHECK(cond)                                                                      \
-  do {                                                                                        \
-    if (!(cond)) {                                                                            \
-      std::fprintf(stderr, "[rank %d] %s:%d: CHECK failed: %s\n", g_rank, __FILE__, __LINE__, \
-                   #cond);                                                                    \
-      ++g_failures;                                                                           \
-    }                                                                                         \
-  } while (0)
 
 double MatrixValue(int64_t row, int64_t col) { return 100.0 * row + col + 0.25; }
 int64_t VectorValue(int64_t i) { return i * i - 3 * i - 1; }
