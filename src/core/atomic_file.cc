@@ -8,13 +8,15 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/fsync.h"
 
 namespace cliphba {
 namespace {
 
 std::string ErrnoText() { return std::strerror(errno); }
 
-// fsync of a closed file by name. "" or an error text.
+}  // namespace
+
 std::string SyncByName(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) return "cannot open '" + path + "' to sync it: " + ErrnoText();
@@ -23,8 +25,6 @@ std::string SyncByName(const std::string& path) {
   ::close(fd);
   return err;
 }
-
-}  // namespace
 
 AtomicFile::AtomicFile(std::string path, std::string what, bool owner)
     : path_(std::move(path)), partial_(path_ + ".partial"), what_(std::move(what)), owner_(owner) {}

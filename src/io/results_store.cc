@@ -27,6 +27,7 @@
 #include <stdexcept>
 
 #include "core/error.h"
+#include "core/fsync.h"
 #include "core/version.h"
 #include "io/h5.h"
 #include "io/results_store_detail.h"
@@ -144,17 +145,6 @@ std::string StringsError(const std::vector<std::string>& values, const std::stri
     }
   }
   return "";
-}
-
-// fsync of the file at `path`: "" or the error.
-std::string SyncFile(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return "cannot open '" + path + "' to sync it: " + std::strerror(errno);
-  std::string error;
-  if (fsync(fd) != 0 && errno != EINVAL)
-    error = "fsync of '" + path + "' failed: " + std::strerror(errno);
-  close(fd);
-  return error;
 }
 
 // Closes an uncommitted file and removes its partial file (rank 0 / serial). Never throws. The
@@ -437,7 +427,7 @@ void ResultsStore::Commit() {
     try {
       h5::SilenceErrorStack();
       if (file_->Close() < 0) h5::ThrowError("H5Fclose", partial_path_, "");
-      if (parallel() && rank_ != 0) error = SyncFile(partial_path_);
+      if (parallel() && rank_ != 0) error = SyncByName(partial_path_);
     } catch (const IoError& e) {
       error = e.what();
     }
