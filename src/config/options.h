@@ -20,6 +20,7 @@ enum class DistBackend { kAuto, kMpi, kNccl };       // auto | mpi | nccl
 enum class RdmRescale { kMinMax, kNone };            // minmax | none
 enum class MegMode { kGroup, kIndividual };          // group | individual
 enum class WfrInit { kLast, kRamp };                 // last | ramp
+enum class WeightDesign { kLognormal, kRanked };  // lognormal | ranked
 
 inline const char* Name(MantelStatistic v) {
   return v == MantelStatistic::kPearson ? "pearson" : "spearman";
@@ -39,6 +40,9 @@ inline const char* Name(DistBackend v) {
 inline const char* Name(RdmRescale v) { return v == RdmRescale::kNone ? "none" : "minmax"; }
 inline const char* Name(MegMode v) { return v == MegMode::kIndividual ? "individual" : "group"; }
 inline const char* Name(WfrInit v) { return v == WfrInit::kRamp ? "ramp" : "last"; }
+inline const char* Name(WeightDesign v) {
+  return v == WeightDesign::kRanked ? "ranked" : "lognormal";
+}
 
 struct LogOptions {
   std::string level = "info";  // trace | debug | info | warn | error | off
@@ -204,6 +208,11 @@ struct SynthCohortOptions {
   double visual_amplitude = 0.6;     // mean peak amplitude of the visual code (per sensor, ~sd)
   double semantic_amplitude = 0.8;   // mean peak amplitude of the semantic code
   double weight_spread = 0.6;        // sd of log participant weights of the semantic dimensions
+  // lognormal: each weight exp(weight_spread * N(0, 1)) on its own. ranked: every participant
+  // has the same profile, the weight at rank r being exp(-weight_spread * r), in an order of its
+  // own whose first dimension no other of the first d participants has first (a seeded
+  // permutation of the dimensions, participant p -> its (p mod d)-th), the rest in a random order.
+  WeightDesign weight_design = WeightDesign::kLognormal;
   double amplitude_spread = 0.2;     // sd of the log participant amplitudes (visual and semantic)
   double noise = 1;                  // sd of the sensor noise per sample
   int64_t seed = 1;                  // every draw is a pure function of (seed, stream, item)

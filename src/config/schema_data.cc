@@ -77,7 +77,12 @@ void AddSynthCohortKeys(SynthCohortOptions* o, std::vector<Field>* fields) {
       Num("synth.cohort.semantic_amplitude", &o->semantic_amplitude,
           "mean peak amplitude of the semantic code", 0, 1e6),
       Num("synth.cohort.weight_spread", &o->weight_spread,
-          "sd of the log participant weights of the semantic dimensions", 0, 10),
+          "participant weights: sd of the log weights (lognormal), log ratio of ranks (ranked)",
+          0, 10),
+      Choice("synth.cohort.weight_design", &o->weight_design,
+             "participant weights: lognormal (each exp(spread N(0, 1))) or ranked (one profile, "
+             "exp(-spread r) at rank r, a distinct first dimension per participant)",
+             {WeightDesign::kLognormal, WeightDesign::kRanked}),
       Num("synth.cohort.amplitude_spread", &o->amplitude_spread,
           "sd of the log participant amplitudes of both codes", 0, 10),
       Num("synth.cohort.noise", &o->noise, "sd of the sensor noise per sample", 0, 1e6),

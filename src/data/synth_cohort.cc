@@ -46,6 +46,8 @@ constexpr uint64_t kTrialOrderStream = 0x16ull << 56;   // | participant
 constexpr uint64_t kNoiseStream = 0x17ull << 56;        // | participant << 32 | trial
 constexpr uint64_t kWorldLatentStream = 0x18ull << 56;    // | item (pre-training world)
 constexpr uint64_t kWorldExemplarStream = 0x19ull << 56;  // | item
+constexpr uint64_t kWeightTopStream = 0x1aull << 56;      // (one draw: the dimensions' order)
+constexpr uint64_t kWeightOrderStream = 0x1bull << 56;    // | participant
 
 constexpr int kShapes = 4;  // circle, square, triangle, cross
 // Low-level visual features (F): cos/sin hue, texture, x, y, size, brightness, filled area. The
@@ -444,6 +446,9 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
   const int64_t n_trials = n * o.n_trials;
   out.n_trials_total = n_trials * n_part;
   json participants = json::array();
+  // ranked: participant p's most-weighted dimension is top[p mod d].
+  std::vector<int64_t> top(d);
+  RandomPermutation(seed, kWeightTopStream, d, top.data());
   for (int64_t p = 0; p < n_part; ++p) {
     CounterRng pr(seed, kParticipantStream | uint64_t(p));
     const double lat_v = o.visual_latency_ms + o.latency_jitter_ms * (2 * pr.Uniform() - 1);
@@ -451,7 +456,18 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
     const double amp_v = o.visual_amplitude * std::exp(o.amplitude_spread * pr.Normal());
     const double amp_s = o.semantic_amplitude * std::exp(o.amplitude_spread * pr.Normal());
     at::Tensor w = at::empty({d}, at::kDouble);  // (d) semantic weights, mean 1
-    for (int64_t k = 0; k < d; ++k) w[k] = std::exp(o.weight_spread * pr.Normal());
+    if (o.weight_design == config::WeightDesign::kRanked) {
+      std::vector<int64_t> rest(d - 1), order;  // the other dimensions, in a random order
+      RandomPermutation(seed, kWeightOrderStream | uint64_t(p), d - 1, rest.data());
+      std::vector<int64_t> others;
+      for (int64_t k = 0; k < d; ++k)
+        if (k != top[p % d]) others.push_back(k);
+      order.push_back(top[p % d]);
+      for (int64_t k : rest) order.push_back(others[k]);
+      for (int64_t r = 0; r < d; ++r) w[order[r]] = std::exp(-o.weight_spread * double(r));
+    } else {
+      for (int64_t k = 0; k < d; ++k) w[k] = std::exp(o.weight_spread * pr.Normal());
+    }
     w = w / w.mean();
     CounterRng patr(seed, kPatternStream | uint64_t(p));
     at::Tensor a = at::empty({n_sens, kFeatures}, at::kDouble);  // (S, F)

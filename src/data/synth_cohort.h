@@ -20,7 +20,9 @@
 // av_p, as_p the planted amplitudes times exp(amplitude_spread * N(0, 1)),
 // z_v the standardised low-level features of the shown exemplar (F), z_s the centred, scaled
 // behavioural embedding (d), w_p participant weights of the semantic dimensions (log-normal,
-// mean 1: what makes participants individual), A_p (S, F) and B_p (S, d) random spatial mixing.
+// mean 1: what makes participants individual; with weight_design ranked every participant has
+// the profile exp(-weight_spread r) over ranks r, in an order whose first dimension is its own
+// among the first d participants), A_p (S, F) and B_p (S, d) random spatial mixing.
 #pragma once
 
 #include <ATen/ATen.h>

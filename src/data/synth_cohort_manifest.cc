@@ -22,7 +22,7 @@ void WriteText(const fs::path& path, const std::string& text) {
 }
 
 json OptionsJson(const config::SynthCohortOptions& o) {
-  return json{{"n_objects", o.n_objects},
+  json j{{"n_objects", o.n_objects},
               {"behavior_only_objects", o.behavior_only_objects},
               {"dimensions", o.dimensions},
               {"n_exemplars", o.n_exemplars},
@@ -47,6 +47,10 @@ json OptionsJson(const config::SynthCohortOptions& o) {
               {"amplitude_spread", o.amplitude_spread},
               {"noise", o.noise},
               {"seed", o.seed}};
+  // Recorded only when not the default, so a cohort made before the key existed still matches.
+  if (o.weight_design != config::WeightDesign::kLognormal)
+    j["weight_design"] = config::Name(o.weight_design);
+  return j;
 }
 
 json TensorJson(const at::Tensor& t) {
