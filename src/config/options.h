@@ -213,6 +213,10 @@ struct SynthCohortOptions {
   // own whose first dimension no other of the first d participants has first (a seeded
   // permutation of the dimensions, participant p -> its (p mod d)-th), the rest in a random order.
   WeightDesign weight_design = WeightDesign::kLognormal;
+  // The MEG's own emphasis of the semantic dimensions, shared by the cohort and absent from the
+  // behaviour data: profile exp(-cohort_weight_spread r) at rank r over a seeded order of the
+  // dimensions, multiplying every participant's weights. 0: none (the MEG's code is behaviour's).
+  double cohort_weight_spread = 0;
   double amplitude_spread = 0.2;     // sd of the log participant amplitudes (visual and semantic)
   double noise = 1;                  // sd of the sensor noise per sample
   int64_t seed = 1;                  // every draw is a pure function of (seed, stream, item)

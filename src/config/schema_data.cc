@@ -83,6 +83,9 @@ void AddSynthCohortKeys(SynthCohortOptions* o, std::vector<Field>* fields) {
              "participant weights: lognormal (each exp(spread N(0, 1))) or ranked (one profile, "
              "exp(-spread r) at rank r, a distinct first dimension per participant)",
              {WeightDesign::kLognormal, WeightDesign::kRanked}),
+      Num("synth.cohort.cohort_weight_spread", &o->cohort_weight_spread,
+          "the MEG's cohort-wide weighting of the semantic dimensions, absent from behaviour: "
+          "exp(-spread r) at rank r (0: none)", 0, 10),
       Num("synth.cohort.amplitude_spread", &o->amplitude_spread,
           "sd of the log participant amplitudes of both codes", 0, 10),
       Num("synth.cohort.noise", &o->noise, "sd of the sensor noise per sample", 0, 1e6),

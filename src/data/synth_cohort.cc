@@ -48,6 +48,7 @@ constexpr uint64_t kWorldLatentStream = 0x18ull << 56;    // | item (pre-trainin
 constexpr uint64_t kWorldExemplarStream = 0x19ull << 56;  // | item
 constexpr uint64_t kWeightTopStream = 0x1aull << 56;      // (one draw: the dimensions' order)
 constexpr uint64_t kWeightOrderStream = 0x1bull << 56;    // | participant
+constexpr uint64_t kCohortWeightStream = 0x1cull << 56;   // (one draw: the cohort profile's order)
 
 constexpr int kShapes = 4;  // circle, square, triangle, cross
 // Low-level visual features (F): cos/sin hue, texture, x, y, size, brightness, filled area. The
@@ -449,6 +450,12 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
   // ranked: participant p's most-weighted dimension is top[p mod d].
   std::vector<int64_t> top(d);
   RandomPermutation(seed, kWeightTopStream, d, top.data());
+  // The cohort-wide MEG profile (1 everywhere unless cohort_weight_spread > 0).
+  std::vector<int64_t> cohort_order(d);
+  RandomPermutation(seed, kCohortWeightStream, d, cohort_order.data());
+  at::Tensor cohort_w = at::empty({d}, at::kDouble);
+  for (int64_t r = 0; r < d; ++r)
+    cohort_w[cohort_order[r]] = std::exp(-o.cohort_weight_spread * double(r));
   for (int64_t p = 0; p < n_part; ++p) {
     CounterRng pr(seed, kParticipantStream | uint64_t(p));
     const double lat_v = o.visual_latency_ms + o.latency_jitter_ms * (2 * pr.Uniform() - 1);
@@ -468,6 +475,7 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
     } else {
       for (int64_t k = 0; k < d; ++k) w[k] = std::exp(o.weight_spread * pr.Normal());
     }
+    if (o.cohort_weight_spread > 0) w = w * cohort_w;
     w = w / w.mean();
     CounterRng patr(seed, kPatternStream | uint64_t(p));
     at::Tensor a = at::empty({n_sens, kFeatures}, at::kDouble);  // (S, F)
@@ -556,6 +564,9 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
       "the MEG objects (the last n_objects of objects[])";
   truth["embedding_scale"] = kEmbeddingScale;
   truth["dimension_prompts"] = prompts;
+  if (o.cohort_weight_spread > 0)  // already in every participant's semantic_weights
+    truth["cohort_semantic_weights"] =
+        std::vector<double>(cohort_w.data_ptr<double>(), cohort_w.data_ptr<double>() + d);
   truth["visual_feature_names"] =
       std::vector<std::string>(std::begin(kFeatureNames), std::end(kFeatureNames));
   truth["visual_features"] = TensorJson(z_visual);  // (n * E, F), row i * E + e, MEG object i

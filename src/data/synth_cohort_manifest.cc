@@ -50,6 +50,7 @@ json OptionsJson(const config::SynthCohortOptions& o) {
   // Recorded only when not the default, so a cohort made before the key existed still matches.
   if (o.weight_design != config::WeightDesign::kLognormal)
     j["weight_design"] = config::Name(o.weight_design);
+  if (o.cohort_weight_spread != 0) j["cohort_weight_spread"] = o.cohort_weight_spread;
   return j;
 }
 

@@ -565,5 +565,47 @@ TEST(SynthCohortTest, RankedWeightsShareOneProfileWithDistinctFirstDimensions) {
     for (double v : p["semantic_weights"]) EXPECT_EQ(v, 1.0);
 }
 
+// cohort_weight_spread: a cohort-wide MEG profile exp(-s r) over a seeded order multiplies every
+// participant's weights (the MEG's code then differs from behaviour's); 0 leaves them alone.
+TEST(SynthCohortTest, CohortWeightProfileMultipliesEveryParticipantsWeights) {
+  auto make = [](const std::string& name, double cohort_spread) {
+    const fs::path dir = TestDir(name);
+    config::SynthCohortOptions o = Options(dir, 6);
+    o.n_objects = 8;
+    o.n_heldout = 2;
+    o.n_dims = 6;
+    o.n_participants = 3;
+    o.n_times = 8;
+    o.n_trials = 2;
+    o.weight_spread = 0.7;
+    o.weight_design = config::WeightDesign::kRanked;
+    o.cohort_weight_spread = cohort_spread;
+    GenerateSynthCohort(o, false);
+    return ReadJson(dir / "ground_truth.json");
+  };
+  const json plain = make("cohort_profile_none", 0.0);
+  const json with = make("cohort_profile", 0.5);
+  EXPECT_FALSE(plain.contains("cohort_semantic_weights"));
+  ASSERT_TRUE(with.contains("cohort_semantic_weights"));
+  std::vector<double> c = with["cohort_semantic_weights"];
+  ASSERT_EQ(c.size(), 6u);
+  std::vector<double> sorted = c;
+  std::sort(sorted.begin(), sorted.end(), std::greater<double>());
+  for (size_t r = 0; r < 6; ++r) EXPECT_NEAR(sorted[r], std::exp(-0.5 * double(r)), 1e-12) << r;
+  for (size_t p = 0; p < 3; ++p) {
+    const std::vector<double> w0 = plain["participants"][p]["semantic_weights"];
+    const std::vector<double> w1 = with["participants"][p]["semantic_weights"];
+    // w1 = w0 * c / mean(w0 * c): the ratio w1 / (w0 c) is one constant.
+    const double k = w1[0] / (w0[0] * c[0]);
+    double mean = 0;
+    for (size_t j = 0; j < 6; ++j) {
+      EXPECT_NEAR(w1[j] / (w0[j] * c[j]), k, 1e-12) << "participant " << p << ", dim " << j;
+      mean += w1[j] / 6;
+    }
+    EXPECT_NEAR(mean, 1.0, 1e-12);
+  }
+  EXPECT_EQ(with["config"]["cohort_weight_spread"], 0.5);
+}
+
 }  // namespace
 }  // namespace cliphba::data
