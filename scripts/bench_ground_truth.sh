@@ -21,6 +21,7 @@
 #                                             prints each comparison's cluster-test rejection
 #                                             rate with its Clopper-Pearson 95 % CI
 # ~2.5 min per cohort on 2 cores (np 2). Environment: CLIPHBA_BUILD_DIR (default build), NP (2),
+# FIRST_SEED (seeds mode: the first cohort seed, default 1; e.g. 11 for a confirmation set),
 # EXTRA_SETS (more --set KEY=VALUE arguments for every cohort and run, space-separated). The null
 # and silent calibrations of results/BENCHMARKS.md ran on the previous quickstart world.
 set -euo pipefail
@@ -34,7 +35,7 @@ CLIPHBA="$BUILD_DIR/src/apps/cliphba"
 SHARED="${CLIPHBA_SHARED_DIR:-$ROOT/../shared}"
 null=()  # the cohort settings of the mode, and its first seed
 case "$MODE" in
-  seeds) first=1 ;;
+  seeds) first=${FIRST_SEED:-1} ;;
   null) first=1001
     null=(--set synth.cohort.weight_spread=0 --set synth.cohort.latency_jitter_ms=0) ;;
   silent) first=2001

@@ -215,7 +215,8 @@ struct SynthCohortOptions {
   WeightDesign weight_design = WeightDesign::kLognormal;
   // The MEG's own emphasis of the semantic dimensions, shared by the cohort and absent from the
   // behaviour data: profile exp(-cohort_weight_spread r) at rank r over a seeded order of the
-  // dimensions, multiplying every participant's weights. 0: none (the MEG's code is behaviour's).
+  // dimensions, multiplying every participant's weights (ranked: then each participant's largest
+  // weight is swapped back onto its own first dimension). 0: none (the MEG's code is behaviour's).
   double cohort_weight_spread = 0;
   double amplitude_spread = 0.2;     // sd of the log participant amplitudes (visual and semantic)
   double noise = 1;                  // sd of the sensor noise per sample

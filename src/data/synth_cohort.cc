@@ -477,6 +477,13 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
     }
     if (o.cohort_weight_spread > 0) w = w * cohort_w;
     w = w / w.mean();
+    if (o.weight_design == config::WeightDesign::kRanked && o.cohort_weight_spread > 0) {
+      // The cohort profile may have moved the largest weight: it goes back to the own dimension.
+      const int64_t largest = w.argmax().item<int64_t>(), own = top[p % d];
+      const double v = w[own].item<double>();
+      w[own] = w[largest].item<double>();
+      w[largest] = v;
+    }
     CounterRng patr(seed, kPatternStream | uint64_t(p));
     at::Tensor a = at::empty({n_sens, kFeatures}, at::kDouble);  // (S, F)
     at::Tensor b = at::empty({n_sens, d}, at::kDouble);          // (S, d)

@@ -595,14 +595,18 @@ TEST(SynthCohortTest, CohortWeightProfileMultipliesEveryParticipantsWeights) {
   for (size_t p = 0; p < 3; ++p) {
     const std::vector<double> w0 = plain["participants"][p]["semantic_weights"];
     const std::vector<double> w1 = with["participants"][p]["semantic_weights"];
-    // w1 = w0 * c / mean(w0 * c): the ratio w1 / (w0 c) is one constant.
-    const double k = w1[0] / (w0[0] * c[0]);
+    // w1 = w0 * c / mean(w0 * c), its largest entry swapped back onto w0's first dimension.
+    std::vector<double> want(6);
     double mean = 0;
-    for (size_t j = 0; j < 6; ++j) {
-      EXPECT_NEAR(w1[j] / (w0[j] * c[j]), k, 1e-12) << "participant " << p << ", dim " << j;
-      mean += w1[j] / 6;
-    }
-    EXPECT_NEAR(mean, 1.0, 1e-12);
+    for (size_t j = 0; j < 6; ++j) mean += w0[j] * c[j] / 6;
+    for (size_t j = 0; j < 6; ++j) want[j] = w0[j] * c[j] / mean;
+    const size_t own = size_t(std::max_element(w0.begin(), w0.end()) - w0.begin());
+    const size_t largest = size_t(std::max_element(want.begin(), want.end()) - want.begin());
+    std::swap(want[own], want[largest]);
+    for (size_t j = 0; j < 6; ++j)
+      EXPECT_NEAR(w1[j], want[j], 1e-12) << "participant " << p << ", dim " << j;
+    EXPECT_EQ(std::max_element(w1.begin(), w1.end()) - w1.begin(), long(own))
+        << "participant " << p << " lost its own first dimension";
   }
   EXPECT_EQ(with["config"]["cohort_weight_spread"], 0.5);
 }
