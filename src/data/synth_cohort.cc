@@ -18,6 +18,7 @@
 #include "core/staged_folder.h"
 #include "data/synth_behavior.h"
 #include "data/synth_cohort_manifest.h"
+#include "data/synth_weights.h"
 #include "io/csv.h"
 #include "io/epochs_h5.h"
 #include "io/npy.h"
@@ -46,9 +47,7 @@ constexpr uint64_t kTrialOrderStream = 0x16ull << 56;   // | participant
 constexpr uint64_t kNoiseStream = 0x17ull << 56;        // | participant << 32 | trial
 constexpr uint64_t kWorldLatentStream = 0x18ull << 56;    // | item (pre-training world)
 constexpr uint64_t kWorldExemplarStream = 0x19ull << 56;  // | item
-constexpr uint64_t kWeightTopStream = 0x1aull << 56;      // (one draw: the dimensions' order)
-constexpr uint64_t kWeightOrderStream = 0x1bull << 56;    // | participant
-constexpr uint64_t kCohortWeightStream = 0x1cull << 56;   // (one draw: the cohort profile's order)
+// 0x1a-0x1c: the participant weights' streams (data/synth_weights.cc).
 
 constexpr int kShapes = 4;  // circle, square, triangle, cross
 // Low-level visual features (F): cos/sin hue, texture, x, y, size, brightness, filled area. The
@@ -447,43 +446,13 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
   const int64_t n_trials = n * o.n_trials;
   out.n_trials_total = n_trials * n_part;
   json participants = json::array();
-  // ranked: participant p's most-weighted dimension is top[p mod d].
-  std::vector<int64_t> top(d);
-  RandomPermutation(seed, kWeightTopStream, d, top.data());
-  // The cohort-wide MEG profile (1 everywhere unless cohort_weight_spread > 0).
-  std::vector<int64_t> cohort_order(d);
-  RandomPermutation(seed, kCohortWeightStream, d, cohort_order.data());
-  at::Tensor cohort_w = at::empty({d}, at::kDouble);
-  for (int64_t r = 0; r < d; ++r)
-    cohort_w[cohort_order[r]] = std::exp(-o.cohort_weight_spread * double(r));
   for (int64_t p = 0; p < n_part; ++p) {
     CounterRng pr(seed, kParticipantStream | uint64_t(p));
     const double lat_v = o.visual_latency_ms + o.latency_jitter_ms * (2 * pr.Uniform() - 1);
     const double lat_s = o.semantic_latency_ms + o.latency_jitter_ms * (2 * pr.Uniform() - 1);
     const double amp_v = o.visual_amplitude * std::exp(o.amplitude_spread * pr.Normal());
     const double amp_s = o.semantic_amplitude * std::exp(o.amplitude_spread * pr.Normal());
-    at::Tensor w = at::empty({d}, at::kDouble);  // (d) semantic weights, mean 1
-    if (o.weight_design == config::WeightDesign::kRanked) {
-      std::vector<int64_t> rest(d - 1), order;  // the other dimensions, in a random order
-      RandomPermutation(seed, kWeightOrderStream | uint64_t(p), d - 1, rest.data());
-      std::vector<int64_t> others;
-      for (int64_t k = 0; k < d; ++k)
-        if (k != top[p % d]) others.push_back(k);
-      order.push_back(top[p % d]);
-      for (int64_t k : rest) order.push_back(others[k]);
-      for (int64_t r = 0; r < d; ++r) w[order[r]] = std::exp(-o.weight_spread * double(r));
-    } else {
-      for (int64_t k = 0; k < d; ++k) w[k] = std::exp(o.weight_spread * pr.Normal());
-    }
-    if (o.cohort_weight_spread > 0) w = w * cohort_w;
-    w = w / w.mean();
-    if (o.weight_design == config::WeightDesign::kRanked && o.cohort_weight_spread > 0) {
-      // The cohort profile may have moved the largest weight: it goes back to the own dimension.
-      const int64_t largest = w.argmax().item<int64_t>(), own = top[p % d];
-      const double v = w[own].item<double>();
-      w[own] = w[largest].item<double>();
-      w[largest] = v;
-    }
+    const at::Tensor w = ParticipantWeights(o, seed, p, d, &pr);  // (d), mean 1
     CounterRng patr(seed, kPatternStream | uint64_t(p));
     at::Tensor a = at::empty({n_sens, kFeatures}, at::kDouble);  // (S, F)
     at::Tensor b = at::empty({n_sens, d}, at::kDouble);          // (S, d)
@@ -571,9 +540,10 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
       "the MEG objects (the last n_objects of objects[])";
   truth["embedding_scale"] = kEmbeddingScale;
   truth["dimension_prompts"] = prompts;
-  if (o.cohort_weight_spread > 0)  // already in every participant's semantic_weights
-    truth["cohort_semantic_weights"] =
-        std::vector<double>(cohort_w.data_ptr<double>(), cohort_w.data_ptr<double>() + d);
+  if (o.cohort_weight_spread > 0) {  // already in every participant's semantic_weights
+    const at::Tensor c = CohortWeightProfile(o, seed, d);
+    truth["cohort_semantic_weights"] = std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + d);
+  }
   truth["visual_feature_names"] =
       std::vector<std::string>(std::begin(kFeatureNames), std::end(kFeatureNames));
   truth["visual_features"] = TensorJson(z_visual);  // (n * E, F), row i * E + e, MEG object i

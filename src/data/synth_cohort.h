@@ -23,8 +23,8 @@
 // mean 1: what makes participants individual; with weight_design ranked every participant has
 // the profile exp(-weight_spread r) over ranks r, in an order whose first dimension is its own
 // among the first d participants; cohort_weight_spread > 0 multiplies every w_p by one cohort-wide
-// profile, so the MEG's code differs from behaviour's), A_p (S, F) and B_p (S, d) random spatial
-// mixing.
+// profile, so the MEG's code differs from behaviour's; data/synth_weights.h), A_p (S, F) and B_p
+// (S, d) random spatial mixing.
 #pragma once
 
 #include <ATen/ATen.h>

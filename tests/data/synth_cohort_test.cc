@@ -14,7 +14,6 @@
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
-#include <numeric>
 #include <set>
 #include <string>
 #include <vector>
@@ -514,101 +513,6 @@ TEST(SynthCohortTest, BehaviourOnlyObjectsAndNamedDimensions) {
     EXPECT_NE(std::string(e.what()).find("synth.cohort.dimensions"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("mauve"), std::string::npos) << e.what();
   }
-}
-
-// weight_design ranked (issue 17's robust world): every participant has the same profile of
-// weights, exp(-weight_spread r) at rank r (mean 1), in an order whose first dimension is its own;
-// nothing else of the cohort changes, and a spread of 0 plants no differences at all.
-TEST(SynthCohortTest, RankedWeightsShareOneProfileWithDistinctFirstDimensions) {
-  auto make = [](const std::string& name, config::WeightDesign design, double spread) {
-    const fs::path dir = TestDir(name);
-    config::SynthCohortOptions o = Options(dir, 5);
-    o.n_objects = 8;
-    o.n_heldout = 2;
-    o.n_dims = 6;
-    o.n_participants = 7;  // one more than the dimensions: the 7th repeats the 1st's first
-    o.n_times = 8;
-    o.n_trials = 2;
-    o.weight_spread = spread;
-    o.weight_design = design;
-    GenerateSynthCohort(o, false);
-    return ReadJson(dir / "ground_truth.json");
-  };
-  const json a = make("weights_lognormal", config::WeightDesign::kLognormal, 0.85);
-  const json b = make("weights_ranked", config::WeightDesign::kRanked, 0.85);
-  std::vector<double> profile(6);
-  for (int r = 0; r < 6; ++r) profile[size_t(r)] = std::exp(-0.85 * r);
-  const double mean = std::accumulate(profile.begin(), profile.end(), 0.0) / 6;
-  std::vector<size_t> tops;
-  std::set<std::vector<double>> orders;
-  for (size_t p = 0; p < 7; ++p) {
-    const json &pa = a["participants"][p], &pb = b["participants"][p];
-    std::vector<double> w = pb["semantic_weights"];
-    orders.insert(w);
-    tops.push_back(size_t(std::max_element(w.begin(), w.end()) - w.begin()));
-    std::sort(w.begin(), w.end(), std::greater<double>());
-    for (size_t r = 0; r < 6; ++r)
-      EXPECT_NEAR(w[r], profile[r] / mean, 1e-12) << "participant " << p << ", rank " << r;
-    for (const char* key : {"semantic_latency_ms", "semantic_amplitude", "semantic_pattern"})
-      EXPECT_EQ(pa[key], pb[key]) << key;
-  }
-  EXPECT_EQ(std::set<size_t>(tops.begin(), tops.begin() + 6).size(), 6u)
-      << "two of the first 6 participants share their most-weighted dimension";
-  EXPECT_EQ(tops[6], tops[0]);
-  EXPECT_EQ(orders.size(), 7u) << "the orders after the first dimension are drawn per participant";
-  EXPECT_EQ(a["objects"], b["objects"]);
-  EXPECT_EQ(b["config"]["weight_design"], "ranked");
-  EXPECT_FALSE(a["config"].contains("weight_design")) << "the default is not recorded";
-  // No spread: every weight 1, no individual differences (the null cohorts of the benchmarks).
-  const json c = make("weights_ranked_null", config::WeightDesign::kRanked, 0.0);
-  for (const json& p : c["participants"])
-    for (double v : p["semantic_weights"]) EXPECT_EQ(v, 1.0);
-}
-
-// cohort_weight_spread: a cohort-wide MEG profile exp(-s r) over a seeded order multiplies every
-// participant's weights (the MEG's code then differs from behaviour's); 0 leaves them alone.
-TEST(SynthCohortTest, CohortWeightProfileMultipliesEveryParticipantsWeights) {
-  auto make = [](const std::string& name, double cohort_spread) {
-    const fs::path dir = TestDir(name);
-    config::SynthCohortOptions o = Options(dir, 6);
-    o.n_objects = 8;
-    o.n_heldout = 2;
-    o.n_dims = 6;
-    o.n_participants = 3;
-    o.n_times = 8;
-    o.n_trials = 2;
-    o.weight_spread = 0.7;
-    o.weight_design = config::WeightDesign::kRanked;
-    o.cohort_weight_spread = cohort_spread;
-    GenerateSynthCohort(o, false);
-    return ReadJson(dir / "ground_truth.json");
-  };
-  const json plain = make("cohort_profile_none", 0.0);
-  const json with = make("cohort_profile", 0.5);
-  EXPECT_FALSE(plain.contains("cohort_semantic_weights"));
-  ASSERT_TRUE(with.contains("cohort_semantic_weights"));
-  std::vector<double> c = with["cohort_semantic_weights"];
-  ASSERT_EQ(c.size(), 6u);
-  std::vector<double> sorted = c;
-  std::sort(sorted.begin(), sorted.end(), std::greater<double>());
-  for (size_t r = 0; r < 6; ++r) EXPECT_NEAR(sorted[r], std::exp(-0.5 * double(r)), 1e-12) << r;
-  for (size_t p = 0; p < 3; ++p) {
-    const std::vector<double> w0 = plain["participants"][p]["semantic_weights"];
-    const std::vector<double> w1 = with["participants"][p]["semantic_weights"];
-    // w1 = w0 * c / mean(w0 * c), its largest entry swapped back onto w0's first dimension.
-    std::vector<double> want(6);
-    double mean = 0;
-    for (size_t j = 0; j < 6; ++j) mean += w0[j] * c[j] / 6;
-    for (size_t j = 0; j < 6; ++j) want[j] = w0[j] * c[j] / mean;
-    const size_t own = size_t(std::max_element(w0.begin(), w0.end()) - w0.begin());
-    const size_t largest = size_t(std::max_element(want.begin(), want.end()) - want.begin());
-    std::swap(want[own], want[largest]);
-    for (size_t j = 0; j < 6; ++j)
-      EXPECT_NEAR(w1[j], want[j], 1e-12) << "participant " << p << ", dim " << j;
-    EXPECT_EQ(std::max_element(w1.begin(), w1.end()) - w1.begin(), long(own))
-        << "participant " << p << " lost its own first dimension";
-  }
-  EXPECT_EQ(with["config"]["cohort_weight_spread"], 0.5);
 }
 
 }  // namespace
