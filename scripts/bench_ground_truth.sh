@@ -22,6 +22,8 @@
 #                                             rate with its Clopper-Pearson 95 % CI
 # ~2.5 min per cohort on 2 cores (np 2). Environment: CLIPHBA_BUILD_DIR (default build), NP (2),
 # FIRST_SEED (seeds mode: the first cohort seed, default 1; e.g. 11 for a confirmation set),
+# SEEDS (seeds mode: an explicit space-separated list of cohort seeds instead, e.g. "2 15 18"),
+# BENCH_DIR (the work folder, default $BUILD_DIR/bench/ground_truth_<mode>; emptied first),
 # EXTRA_SETS (more --set KEY=VALUE arguments for every cohort and run, space-separated). The null
 # and silent calibrations of results/BENCHMARKS.md ran on the previous quickstart world.
 set -euo pipefail
@@ -46,14 +48,20 @@ esac
 cmake --build "$BUILD_DIR" --target cliphba > /dev/null
 # shellcheck source=scripts/env.sh
 . "$ROOT/scripts/env.sh"
-W="$BUILD_DIR/bench/ground_truth_$MODE"
+W="${BENCH_DIR:-$BUILD_DIR/bench/ground_truth_$MODE}"
 rm -rf "$W" && mkdir -p "$W"
 sed -e "s#\"results/quickstart/#\"$W/#g" -e "s#\"\.\./shared/#\"$SHARED/#g" \
   "$ROOT/configs/quickstart.yaml" > "$W/q.yaml"
 extra=()
 for kv in ${EXTRA_SETS:-}; do extra+=(--set "$kv"); done
 "$CLIPHBA" synth model --config "$W/q.yaml" --force "${extra[@]}" > /dev/null 2>&1
-for ((s = first; s < first + N; ++s)); do
+seeds=()
+if [ "$MODE" = seeds ] && [ -n "${SEEDS:-}" ]; then
+  read -r -a seeds <<< "$SEEDS"
+else
+  for ((s = first; s < first + N; ++s)); do seeds+=("$s"); done
+fi
+for s in "${seeds[@]}"; do
   d="$W/seed$s"
   mkdir -p "$d"
   sed -e "s#\"$W/cohort/#\"$d/cohort/#g" -e "s#\"$W/cohort\"#\"$d/cohort\"#g" \
