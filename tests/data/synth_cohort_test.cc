@@ -26,6 +26,7 @@
 #include "io/results_store.h"
 #include "rsa/compare.h"
 #include "rsa/rdm.h"
+#include "tests/data/common.h"
 
 namespace cliphba::data {
 namespace {
@@ -33,21 +34,9 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// A folder of its own per process: ctest runs every test in its own process, in parallel, and
-// several of them generate the same cohort.
-fs::path TestDir(const std::string& name) {
-  fs::path dir = fs::path(CLIPHBA_TEST_OUT_DIR) / "synth_cohort" /
-                 (name + "_" + std::to_string(static_cast<long>(getpid())));
-  fs::remove_all(dir);
-  return dir;
-}
-
-std::string ReadAll(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-json ReadJson(const fs::path& path) { return json::parse(ReadAll(path)); }
+fs::path TestDir(const std::string& name) { return testing::TestDir("synth_cohort", name); }
+using testing::ReadAll;
+using testing::ReadJson;
 
 config::SynthCohortOptions Options(const fs::path& dir, int64_t seed = 1) {
   config::SynthCohortOptions o;  // the defaults: the cohort users get
@@ -281,14 +270,12 @@ TEST_F(CohortTest, NoFileRecordsTheStagingFolder) {
   for (const auto& e : std::filesystem::recursive_directory_iterator(*dir_)) {
     if (!e.is_regular_file()) continue;
     ++files;
-    std::ifstream in(e.path(), std::ios::binary);
-    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string bytes = ReadAll(e.path());
     EXPECT_EQ(bytes.find(".synth.partial"), std::string::npos) << e.path();
   }
   EXPECT_GT(files, 5);
   const std::string rdm = (*dir_ / "meg/rdm.h5").string();
-  std::ifstream in(rdm, std::ios::binary);
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string bytes = ReadAll(rdm);
   EXPECT_NE(bytes.find((*dir_ / "meg/").string()), std::string::npos)
       << rdm << " does not name the epochs files under their final folder";
 }

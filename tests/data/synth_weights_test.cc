@@ -5,19 +5,17 @@
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "data/synth_cohort.h"
+#include "tests/data/common.h"
 
 namespace cliphba::data {
 namespace {
@@ -131,9 +129,7 @@ TEST(SynthWeightsTest, NoSpreadGivesEveryParticipantTheSameWeights) {
 TEST(SynthWeightsTest, TheCohortRecordsTheProfileAndOnlyNonDefaultKeys) {
   namespace fs = std::filesystem;
   auto make = [](const std::string& name, const config::SynthCohortOptions& weights) {
-    const fs::path dir = fs::path(CLIPHBA_TEST_OUT_DIR) / "synth_weights" /
-                         (name + "_" + std::to_string(static_cast<long>(getpid())));
-    fs::remove_all(dir);
+    const fs::path dir = testing::TestDir("synth_weights", name);
     config::SynthCohortOptions o = weights;
     o.out_dir = dir.string();
     o.seed = kSeed;
@@ -144,9 +140,7 @@ TEST(SynthWeightsTest, TheCohortRecordsTheProfileAndOnlyNonDefaultKeys) {
     o.n_times = 8;
     o.n_trials = 2;
     GenerateSynthCohort(o, false);
-    std::ifstream in(dir / "ground_truth.json");
-    return nlohmann::json::parse(
-        std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()));
+    return testing::ReadJson(dir / "ground_truth.json");
   };
   const auto with = Options(config::WeightDesign::kRanked, 0.7, 0.5);
   const nlohmann::json a = make("defaults", Options(config::WeightDesign::kLognormal, 0.6, 0.0));
