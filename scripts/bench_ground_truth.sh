@@ -2,7 +2,8 @@
 # The out-of-sample ground truth over many synthetic cohorts (issue 17, slow benchmark, not CI):
 # the quickstart configuration (configs/quickstart.yaml: the same base model) run through the whole
 # pipeline for N cohort seeds, then tests/pipeline/ground_truth_check.py on each, as one table.
-#   scripts/bench_ground_truth.sh seeds [N]   cohort seeds 1..N (default 10) as configured
+#   scripts/bench_ground_truth.sh seeds [N]   N cohort seeds (default 10) from FIRST_SEED (1), or
+#                                             the list SEEDS, as configured
 #   scripts/bench_ground_truth.sh null [N]    N null cohorts (default 100): no planted individual
 #                                             differences (synth.cohort.weight_spread 0,
 #                                             latency_jitter_ms 0), seeds 1001..1000+N; prints
@@ -45,10 +46,19 @@ case "$MODE" in
       --set synth.cohort.visual_amplitude=0 --set synth.cohort.semantic_amplitude=0) ;;
   *) echo "usage: $0 seeds|null|silent [N]" >&2; exit 2 ;;
 esac
+W="${BENCH_DIR:-$BUILD_DIR/bench/ground_truth_$MODE}"
+# BENCH_DIR is emptied: only a new folder, an empty one or an earlier run of this script (q.yaml).
+if [ -n "${BENCH_DIR:-}" ] && [ -d "$W" ] && [ -n "$(ls -A "$W")" ] && [ ! -f "$W/q.yaml" ]; then
+  echo "BENCH_DIR $W: not empty and not an earlier ground-truth run (no q.yaml); refusing to empty it" >&2
+  exit 2
+fi
+case "$W" in *[\#\&\\]*) echo "BENCH_DIR $W: '#', '&' and '\\' are not allowed" >&2; exit 2 ;; esac
+for s in ${SEEDS:-}; do
+  [[ "$s" =~ ^[0-9]+$ ]] || { echo "SEEDS: expected cohort seeds (integers), got '$s'" >&2; exit 2; }
+done
 cmake --build "$BUILD_DIR" --target cliphba > /dev/null
 # shellcheck source=scripts/env.sh
 . "$ROOT/scripts/env.sh"
-W="${BENCH_DIR:-$BUILD_DIR/bench/ground_truth_$MODE}"
 rm -rf "$W" && mkdir -p "$W"
 sed -e "s#\"results/quickstart/#\"$W/#g" -e "s#\"\.\./shared/#\"$SHARED/#g" \
   "$ROOT/configs/quickstart.yaml" > "$W/q.yaml"

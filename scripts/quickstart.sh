@@ -5,8 +5,8 @@
 #      the cliphba target is brought up to date (incremental, ccache)
 #   1. cliphba synth model   -> results/quickstart/model: the base CLIP (6 vision blocks, 16 px),
 #                               pre-trained contrastively on captioned shapes-world images (~1 min)
-#      cliphba synth cohort  -> results/quickstart/cohort: 416 images of 208 objects, a behavioural
-#                               embedding (six colour categories) with its triplet RDM; 48 of the
+#      cliphba synth cohort  -> results/quickstart/cohort: 704 images of 352 objects, a behavioural
+#                               embedding (six colour categories) with its triplet RDM; 72 of the
 #                               objects are MEG conditions, held out of the behaviour fine-tune;
 #                               6 participants' MEG epochs and RDM stack with planted
 #                               visual/semantic latencies and individual weights (ground_truth.json)
