@@ -25,8 +25,10 @@
 # FIRST_SEED (seeds mode: the first cohort seed, default 1; e.g. 11 for a confirmation set),
 # SEEDS (seeds mode: an explicit space-separated list of cohort seeds instead, e.g. "2 15 18"),
 # BENCH_DIR (the work folder, default $BUILD_DIR/bench/ground_truth_<mode>; emptied first),
-# EXTRA_SETS (more --set KEY=VALUE arguments for every cohort and run, space-separated). The null
-# and silent calibrations of results/BENCHMARKS.md ran on the previous quickstart world.
+# EXTRA_SETS (more --set KEY=VALUE arguments for every cohort and run, space-separated). Null
+# cohorts keep each participant's own sensor patterns, which make their RDMs differ (a planted
+# individual difference; results/BENCHMARKS.md, session 13: 20 of 100 rejections on the current
+# world). The silent calibration there ran on the session-9 world.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${CLIPHBA_BUILD_DIR:-$ROOT/build}"
