@@ -542,7 +542,8 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
   truth["dimension_prompts"] = prompts;
   if (o.cohort_weight_spread > 0) {  // already in every participant's semantic_weights
     const at::Tensor c = CohortWeightProfile(o, seed, d);
-    truth["cohort_semantic_weights"] = std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + d);
+    truth["cohort_semantic_weights"] =
+        std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + d);
   }
   truth["visual_feature_names"] =
       std::vector<std::string>(std::begin(kFeatureNames), std::end(kFeatureNames));
