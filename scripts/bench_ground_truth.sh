@@ -6,7 +6,9 @@
 #                                             the list SEEDS, as configured
 #   scripts/bench_ground_truth.sh null [N]    N null cohorts (default 100): no planted individual
 #                                             differences (synth.cohort.weight_spread 0,
-#                                             latency_jitter_ms 0), seeds 1001..1000+N; prints
+#                                             latency_jitter_ms 0, amplitude_spread 0,
+#                                             shared_sensor_patterns true), seeds
+#                                             1001..1000+N; prints
 #                                             the rate at which the out-of-sample own-vs-other
 #                                             test rejects at alpha 0.05, with its binomial
 #                                             (Clopper-Pearson) 95 % CI, and the rate at which
@@ -26,9 +28,8 @@
 # SEEDS (seeds mode: an explicit space-separated list of cohort seeds instead, e.g. "2 15 18"),
 # BENCH_DIR (the work folder, default $BUILD_DIR/bench/ground_truth_<mode>; emptied first),
 # EXTRA_SETS (more --set KEY=VALUE arguments for every cohort and run, space-separated). Null
-# cohorts keep each participant's own sensor patterns, which make their RDMs differ (a planted
-# individual difference; results/BENCHMARKS.md, session 13: 20 of 100 rejections on the current
-# world). The silent calibration there ran on the session-9 world.
+# cohorts share one pair of sensor patterns: with a pair per participant their noise-free RDMs
+# differ (results/BENCHMARKS.md, session 13: 20 of 100 rejections that way).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${CLIPHBA_BUILD_DIR:-$ROOT/build}"
@@ -41,11 +42,12 @@ SHARED="${CLIPHBA_SHARED_DIR:-$ROOT/../shared}"
 null=()  # the cohort settings of the mode, and its first seed
 case "$MODE" in
   seeds) first=${FIRST_SEED:-1} ;;
-  null) first=1001
-    null=(--set synth.cohort.weight_spread=0 --set synth.cohort.latency_jitter_ms=0) ;;
-  silent) first=2001
+  null|silent)
     null=(--set synth.cohort.weight_spread=0 --set synth.cohort.latency_jitter_ms=0
-      --set synth.cohort.visual_amplitude=0 --set synth.cohort.semantic_amplitude=0) ;;
+      --set synth.cohort.amplitude_spread=0 --set synth.cohort.shared_sensor_patterns=true) ;;&
+  null) first=1001 ;;
+  silent) first=2001
+    null+=(--set synth.cohort.visual_amplitude=0 --set synth.cohort.semantic_amplitude=0) ;;
   *) echo "usage: $0 seeds|null|silent [N]" >&2; exit 2 ;;
 esac
 W="${BENCH_DIR:-$BUILD_DIR/bench/ground_truth_$MODE}"

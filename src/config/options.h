@@ -219,6 +219,11 @@ struct SynthCohortOptions {
   // weight is swapped back onto its own first dimension). 0: none (the MEG's code is behaviour's).
   double cohort_weight_spread = 0;
   double amplitude_spread = 0.2;     // sd of the log participant amplitudes (visual and semantic)
+  // The sensor patterns A_p, B_p: drawn per participant (false), or one draw (participant 0's)
+  // for the whole cohort (true). A correlation RDM over sensors is not invariant to the pattern,
+  // so per-participant patterns give each participant a geometry of their own even with no
+  // planted weights or latencies; a cohort with no individual differences needs true.
+  bool shared_sensor_patterns = false;
   double noise = 1;                  // sd of the sensor noise per sample
   int64_t seed = 1;                  // every draw is a pure function of (seed, stream, item)
 };

@@ -88,6 +88,8 @@ void AddSynthCohortKeys(SynthCohortOptions* o, std::vector<Field>* fields) {
           "exp(-spread r) at rank r (0: none)", 0, 10),
       Num("synth.cohort.amplitude_spread", &o->amplitude_spread,
           "sd of the log participant amplitudes of both codes", 0, 10),
+      Bool("synth.cohort.shared_sensor_patterns", &o->shared_sensor_patterns,
+           "one pair of sensor patterns for the whole cohort (no individual geometry)"),
       Num("synth.cohort.noise", &o->noise, "sd of the sensor noise per sample", 0, 1e6),
       Seed("synth.cohort.seed", &o->seed),
   };

@@ -453,7 +453,7 @@ SynthCohortSummary GenerateSynthCohort(const config::SynthCohortOptions& o, bool
     const double amp_v = o.visual_amplitude * std::exp(o.amplitude_spread * pr.Normal());
     const double amp_s = o.semantic_amplitude * std::exp(o.amplitude_spread * pr.Normal());
     const at::Tensor w = ParticipantWeights(o, seed, p, d, &pr);  // (d), mean 1
-    CounterRng patr(seed, kPatternStream | uint64_t(p));
+    CounterRng patr(seed, kPatternStream | uint64_t(o.shared_sensor_patterns ? 0 : p));
     at::Tensor a = at::empty({n_sens, kFeatures}, at::kDouble);  // (S, F)
     at::Tensor b = at::empty({n_sens, d}, at::kDouble);          // (S, d)
     for (int64_t s = 0; s < n_sens; ++s)

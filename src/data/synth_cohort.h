@@ -24,7 +24,9 @@
 // the profile exp(-weight_spread r) over ranks r, in an order whose first dimension is its own
 // among the first d participants; cohort_weight_spread > 0 multiplies every w_p by one cohort-wide
 // profile, so the MEG's code differs from behaviour's; data/synth_weights.h), A_p (S, F) and B_p
-// (S, d) random spatial mixing.
+// (S, d) random spatial mixing, drawn per participant (or once for the cohort with
+// shared_sensor_patterns: a correlation RDM over sensors is not invariant to the mixing, so
+// per-participant patterns alone give each participant a geometry of their own).
 #pragma once
 
 #include <ATen/ATen.h>

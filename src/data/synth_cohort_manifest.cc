@@ -51,6 +51,7 @@ json OptionsJson(const config::SynthCohortOptions& o) {
   if (o.weight_design != config::WeightDesign::kLognormal)
     j["weight_design"] = config::Name(o.weight_design);
   if (o.cohort_weight_spread != 0) j["cohort_weight_spread"] = o.cohort_weight_spread;
+  if (o.shared_sensor_patterns) j["shared_sensor_patterns"] = true;
   return j;
 }
 
