@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "model/precision.h"
+#include "model/quick_gelu.h"
 
 namespace cliphba::model {
 namespace {
@@ -144,7 +145,8 @@ ClipConfig InferClipConfig(const Entries& sd) {
 
 // ---- Modules ----
 
-at::Tensor QuickGELUImpl::forward(const at::Tensor& x) { return x * at::sigmoid(1.702 * x); }
+// bf16 (autocast) takes the fused kernels; float32 is the reference's x * sigmoid(1.702 x).
+at::Tensor QuickGELUImpl::forward(const at::Tensor& x) { return QuickGelu(x); }
 
 ResidualAttentionBlockImpl::ResidualAttentionBlockImpl(int64_t width, int64_t heads)
     : width_(width), heads_(heads) {
