@@ -1,6 +1,7 @@
 #include "model/quick_gelu.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cstring>
@@ -28,12 +29,15 @@ inline uint16_t FloatToBf16(float f) {
 }
 
 // exp(x), relative error < 2e-7 on [-87, 88]: 2^n e^r with r = x - n ln 2 (Cody-Waite, two-part
-// ln 2), |r| <= ln 2 / 2, e^r by its Taylor polynomial of degree 7; below -87 it stays at
-// e^-87 (sigmoid then rounds to 1 anyway), above 88 it is +inf (so that sigmoid is 0, as
-// float32's own). Plain arithmetic, selects and bit moves, so that the loops below vectorise.
+// ln 2), |r| <= ln 2 / 2, e^r by its Taylor polynomial of degree 7. Below -87 it stays at e^-87
+// (sigmoid then rounds to 1 anyway); above 88 it is +inf, a little before float32's exp
+// (88.72), so sigmoid(z) is 0 from z = -88 on (QuickGELU then returns 0 for x in about
+// (-52.1, -51.7) where float32 gives ~1e-37). NaN stays NaN through the callers' products.
+// Plain arithmetic, selects and bit moves, so that the loops below vectorise.
 inline float Exp(float x) {
   const bool overflow = x > 88.0f;
-  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  x = x > -87.0f ? x : -87.0f;  // NaN -> -87: no NaN reaches the int conversion
+  x = x < 88.0f ? x : 88.0f;
   const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest
   const float r = (x - n * 0.693145751953125f) - n * 1.42860682030941723e-6f;
   float p = 1.0f / 5040.0f;
@@ -66,7 +70,10 @@ void BackwardKernel(const uint16_t* __restrict x, const uint16_t* __restrict dy,
   for (int64_t i = 0; i < n; ++i) {
     const float v = Bf16ToFloat(x[i]);
     const float s = Sigmoid(kAlpha * v);
-    dx[i] = FloatToBf16(Bf16ToFloat(dy[i]) * s * (1.0f + kAlpha * v * (1.0f - s)));
+    // s + a x s (1 - s), ordered so that every product stays finite for finite x (|y| <= |x|):
+    // a * x alone overflows for |x| > 2e38 and would meet a zero factor.
+    const float y = v * s;
+    dx[i] = FloatToBf16(Bf16ToFloat(dy[i]) * (s + kAlpha * (y * (1.0f - s))));
   }
 }
 
@@ -91,6 +98,8 @@ struct QuickGeluBf16Function : public torch::autograd::Function<QuickGeluBf16Fun
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
+    TORCH_CHECK(!at::GradMode::is_enabled(),
+                "QuickGelu (bfloat16): no double backward (create_graph); use float32");
     const at::Tensor x = ctx->get_saved_variables()[0];
     const at::Tensor dy = grads[0].to(at::kBFloat16).contiguous();
     at::Tensor dx = at::empty_like(x, at::MemoryFormat::Contiguous);

@@ -17,9 +17,12 @@
 
 namespace cliphba::model {
 
-// x: any shape -> the same shape and dtype. Differentiable w.r.t. x (first order).
-// bf16 CPU tensors take the fused kernels (results within one bf16 rounding of the reference
-// formula computed in float32); everything else is x * sigmoid(1.702 x).
+// x: any shape -> the same shape and dtype. Differentiable w.r.t. x, first order only (bf16: a
+// backward with create_graph throws c10::Error).
+// bf16 CPU tensors take the fused kernels: for every finite bf16 input whose exact result is
+// not tiny (|y| >= 1e-30), forward and backward are within one bf16 ulp of the exact value
+// (tests/model/quick_gelu_test.cc); the infinities and NaN give what the formula gives in float
+// (NaN, except inf -> inf forward). Everything else is x * sigmoid(1.702 x), op for op.
 at::Tensor QuickGelu(const at::Tensor& x);
 
 // The fused kernels on raw bfloat16 bits (exposed for tests). n values each; no aliasing

@@ -1,7 +1,6 @@
 // The synthetic cohort's participant weights (data/synth_weights.h), and that the cohort records
 // them: the ranked design's shared profile and distinct first dimensions, the cohort-wide MEG
-// profile, and no individual differences at weight_spread 0 with shared sensor patterns (the
-// benchmarks' null cohorts).
+// profile, and no individual differences at weight_spread 0 (the benchmarks' null cohorts).
 #include "data/synth_weights.h"
 
 #include <ATen/ATen.h>
@@ -16,7 +15,6 @@
 #include <vector>
 
 #include "data/synth_cohort.h"
-#include "io/results_reader.h"
 #include "tests/data/common.h"
 
 namespace cliphba::data {
@@ -158,50 +156,6 @@ TEST(SynthWeightsTest, TheCohortRecordsTheProfileAndOnlyNonDefaultKeys) {
   for (int64_t p = 0; p < 3; ++p)
     EXPECT_EQ(b["participants"][size_t(p)]["semantic_weights"].get<std::vector<double>>(),
               Weights(with, p));
-}
-
-// A null cohort (no weight spread, jitter or amplitude spread) has one geometry for everyone only
-// with shared sensor patterns: noise-free, every participant's MEG RDM stack is then the same,
-// while per-participant patterns alone make them differ (the 20-of-100 null rejections of
-// results/BENCHMARKS.md, session 13).
-TEST(SynthWeightsTest, SharedSensorPatternsLeaveNullCohortsNoIndividualGeometry) {
-  namespace fs = std::filesystem;
-  auto make = [](const std::string& name, bool shared) {
-    const fs::path dir = testing::TestDir("synth_weights", name);
-    config::SynthCohortOptions o = Options(config::WeightDesign::kRanked, 0.0, 0.5);
-    o.out_dir = dir.string();
-    o.seed = kSeed;
-    o.n_objects = 10;
-    o.n_heldout = 2;
-    o.n_dims = 6;
-    o.n_participants = 3;
-    o.n_times = 12;
-    o.tmin_ms = 200;  // around the semantic peak (250 ms) and after the visual one
-    o.n_trials = 2;
-    o.latency_jitter_ms = 0;
-    o.amplitude_spread = 0;
-    o.noise = 0;
-    o.shared_sensor_patterns = shared;
-    GenerateSynthCohort(o, false);
-    io::ResultsReader r((dir / "meg/rdm.h5").string());
-    return std::make_pair(r.ReadTensor("/meg/rdm").to(at::kDouble),  // (P, T, m)
-                          testing::ReadJson(dir / "ground_truth.json"));
-  };
-  const auto [own, own_truth] = make("own_patterns", false);
-  const auto [shared, shared_truth] = make("shared_patterns", true);
-  EXPECT_FALSE(own_truth["config"].contains("shared_sensor_patterns"));
-  EXPECT_EQ(shared_truth["config"]["shared_sensor_patterns"], true);
-  double own_gap = 0;
-  for (int64_t p = 1; p < 3; ++p) {
-    for (const char* key : {"visual_pattern", "semantic_pattern"}) {
-      EXPECT_EQ(shared_truth["participants"][size_t(p)][key],
-                shared_truth["participants"][0][key]) << key << ", participant " << p;
-      EXPECT_NE(own_truth["participants"][size_t(p)][key], own_truth["participants"][0][key]);
-    }
-    EXPECT_LT((shared[p] - shared[0]).abs().max().item<double>(), 1e-6) << "participant " << p;
-    own_gap = std::max(own_gap, (own[p] - own[0]).abs().max().item<double>());
-  }
-  EXPECT_GT(own_gap, 0.05) << "per-participant patterns should give distinct noise-free RDMs";
 }
 
 }  // namespace

@@ -28,17 +28,10 @@ float ToFloat(uint16_t b) {
   return f;
 }
 
-// Every finite bf16 value whose magnitude is in [2^-20, 2^8) (both signs; ~4000 values) plus 0,
-// the extremes and the infinities.
+// Every bf16 bit pattern (65,536: both zeros, subnormals, the extremes, the infinities, NaNs).
 std::vector<uint16_t> Inputs() {
-  std::vector<uint16_t> v;
-  for (uint32_t b = 0; b < 0x10000u; ++b) {
-    const float f = ToFloat(uint16_t(b));
-    const float a = std::fabs(f);
-    if ((a >= 0x1p-20f && a < 256.0f) || a == 0.0f || std::isinf(f) ||
-        (std::isfinite(f) && a > 1e30f && (b & 0xff) == 0))
-      v.push_back(uint16_t(b));
-  }
+  std::vector<uint16_t> v(0x10000);
+  for (uint32_t b = 0; b < 0x10000u; ++b) v[b] = uint16_t(b);
   return v;
 }
 
@@ -55,33 +48,40 @@ void ExpectWithinOneUlp(float got, double want, float x, const char* what) {
 
 TEST(QuickGeluTest, FusedKernelsMatchTheFormulaWithinOneBf16Ulp) {
   const std::vector<uint16_t> x = Inputs();
-  ASSERT_GT(x.size(), 4000u);
   const int64_t n = int64_t(x.size());
   std::vector<uint16_t> ones(x.size(), 0x3f80), y(x.size()), dx(x.size());  // 0x3f80: 1.0
   QuickGeluForwardBf16(x.data(), y.data(), n);
   QuickGeluBackwardBf16(x.data(), ones.data(), dx.data(), n);
-  int exact = 0;
+  int exact = 0, finite = 0;
   for (size_t i = 0; i < x.size(); ++i) {
     const float v = ToFloat(x[i]);
-    if (std::isinf(v)) {  // as the formula in float: inf * 1 = inf, -inf * 0 = nan
+    if (std::isnan(v)) {
+      EXPECT_TRUE(std::isnan(ToFloat(y[i])) && std::isnan(ToFloat(dx[i]))) << "bits " << i;
+      continue;
+    }
+    if (std::isinf(v)) {  // as the formula in float: inf * 1 = inf, -inf * 0 = nan; dx nan
       if (v > 0) {
         EXPECT_EQ(ToFloat(y[i]), v);
       } else {
         EXPECT_TRUE(std::isnan(ToFloat(y[i])));
       }
+      EXPECT_TRUE(std::isnan(ToFloat(dx[i]))) << "x = " << v;
       continue;
     }
+    ++finite;
     ExpectWithinOneUlp(ToFloat(y[i]), Forward(v), v, "forward");
     ExpectWithinOneUlp(ToFloat(dx[i]), Backward(v), v, "backward");
     exact += ToFloat(y[i]) == float(at::BFloat16(float(Forward(v))));
   }
+  EXPECT_EQ(finite, 65536 - 2 * 127 - 2);  // 254 NaN patterns, 2 infinities
   // Rounding the exact value to bf16 gives the same bits almost always (float32 arithmetic inside).
-  EXPECT_GT(exact, int(0.98 * double(x.size())));
-  // NaN propagates.
-  const uint16_t nan = 0x7fc0;
-  uint16_t out = 0;
-  QuickGeluForwardBf16(&nan, &out, 1);
-  EXPECT_TRUE(std::isnan(ToFloat(out)));
+  EXPECT_GT(exact, int(0.98 * double(finite)));
+  // The largest finite inputs: the gradient is 1 (x > 0) or 0 (x < 0), not inf * 0.
+  const uint16_t big[2] = {0x7f7f, 0xff7f};  // +-3.39e38
+  uint16_t g[2];
+  QuickGeluBackwardBf16(big, ones.data(), g, 2);
+  EXPECT_EQ(ToFloat(g[0]), 1.0f);
+  EXPECT_EQ(ToFloat(g[1]), 0.0f);
 }
 
 // Through autograd: a bf16 tensor takes the fused path (the kernels' bits, forward and backward,
@@ -109,6 +109,25 @@ TEST(QuickGeluTest, AutogradUsesTheKernelsForBf16AndTheReferenceForFloat32) {
   yf.backward(dy.to(at::kFloat));
   EXPECT_TRUE(at::allclose(yb.detach().to(at::kFloat), yf.detach(), 1e-2, 1e-3));
   EXPECT_TRUE(at::allclose(xb.grad().to(at::kFloat), xf.grad(), 1e-2, 1e-3));
+
+  // Non-contiguous input, a broadcast (stride 0) incoming gradient, no grad mode, no double
+  // backward.
+  const at::Tensor xt = xb.detach().transpose(0, 1).requires_grad_(true);  // (N, L, 4W)
+  QuickGelu(xt).sum().backward();
+  at::Tensor want_t = at::empty_like(xd);
+  const at::Tensor ones = at::ones_like(xd);
+  QuickGeluBackwardBf16(bits(xd), bits(ones), bits(want_t), xd.numel());
+  EXPECT_TRUE(at::equal(xt.grad(), want_t.transpose(0, 1)));
+  EXPECT_TRUE(at::equal(QuickGelu(xt.detach()), want_y.transpose(0, 1)));
+  {
+    at::NoGradGuard no_grad;
+    const at::Tensor y = QuickGelu(xb);
+    EXPECT_FALSE(y.requires_grad());
+    EXPECT_TRUE(at::equal(y, want_y));
+  }
+  const at::Tensor x2 = xb.detach().clone().requires_grad_(true);
+  const at::Tensor y2 = QuickGelu(x2).to(at::kFloat).sum();
+  EXPECT_THROW(y2.backward({}, /*retain_graph=*/true, /*create_graph=*/true), c10::Error);
 
   const at::Tensor a = x32.clone().requires_grad_(true), b = x32.clone().requires_grad_(true);
   const at::Tensor ya = QuickGelu(a), yr = b * at::sigmoid(1.702 * b);
