@@ -29,7 +29,8 @@
 # BENCH_DIR (the work folder, default $BUILD_DIR/bench/ground_truth_<mode>; emptied first),
 # EXTRA_SETS (more --set KEY=VALUE arguments for every cohort and run, space-separated). Null
 # cohorts share one pair of sensor patterns: with a pair per participant their noise-free RDMs
-# differ (results/BENCHMARKS.md, session 13: 20 of 100 rejections that way).
+# differ (results/BENCHMARKS.md, session 13: 20 of 100 rejections that way; session 14, shared:
+# null 4 of 100, silent 2-4 of 100 per comparison).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${CLIPHBA_BUILD_DIR:-$ROOT/build}"
