@@ -30,7 +30,7 @@
 # EXTRA_SETS (more --set KEY=VALUE arguments for every cohort and run, space-separated). Null
 # cohorts share one pair of sensor patterns: with a pair per participant their noise-free RDMs
 # differ (results/BENCHMARKS.md, session 13: 20 of 100 rejections that way; session 14, shared:
-# null 4 of 100, silent 2-4 of 100 per comparison).
+# null 4 of 100; silent: cluster tests 2-4 of 100, own vs other 6).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${CLIPHBA_BUILD_DIR:-$ROOT/build}"

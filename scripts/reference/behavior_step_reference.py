@@ -9,9 +9,13 @@ reference code copied). What makes it the reference's structure:
     block; everything else frozen; float32;
   * output logit_scale.exp() * cos(image feature, text feature_k), MSE to targets >= 0, AdamW
     lr 3e-4.
-The same shapes as cliphba's `BM_TrainStep/vitb32_b16_text_batched` (tests/bench/train_bench.cc):
-random weights, random images, prompts of 12 tokens. Prints one JSON line: median / min seconds
-per step, the text tower's share, the loss of the first step.
+The model, batch, image size and 66 prompts of cliphba's `BM_TrainStep/vitb32_b16_text_batched`
+(tests/bench/train_bench.cc). Differences: the reference's text tower runs all 77 positions of
+each prompt (cliphba's stops after the last end-of-text token: most of the speed-up); the prompts
+are 12 random tokens and an end-of-text token (cliphba's: the real prompts66.json); targets and
+weights are drawn differently, so the first losses are not comparable. Random weights and
+images. Prints one JSON line: median / min seconds per step, the text tower's share, the loss of
+the first step.
 
   /usr/bin/python3 scripts/reference/behavior_step_reference.py --model vitb32 --batch 16
 Needs python3-torch (Debian 1.13); only for benchmarks (scripts/bench_precision.sh), not for CI.

@@ -15,7 +15,7 @@ PearsonMSELongLoss. Prints one JSON line per configuration: median / min seconds
 share of the timepoint loop and of the text tower, and the loss of the first step.
 
   /usr/bin/python3 scripts/reference/meg_step_reference.py --model tiny --batch 16 --timepoints 29
-Needs python3-torch (Debian 1.13); only for benchmarks (scripts/bench_meg.sh), not for CI.
+Needs python3-torch (Debian 1.13); only for benchmarks (scripts/bench_meg.sh, scripts/bench_precision.sh), not for CI.
 """
 import argparse
 import json
