@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from meg_step_reference import CONFIGS, Clip, DoRA  # noqa: E402
+from meg_step_reference import CONFIGS, DoRA, frozen_clip, prompt_ids  # noqa: E402
 
 
 def encode_image(model, images):  # (N, 3, R, R) -> (N, E): ln_post(CLS of the last block) @ proj
@@ -51,12 +51,7 @@ def main():
     ap.add_argument("--steps", type=int, default=2, help="timed steps (after one warm-up)")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(1)
-    c = CONFIGS[a.model]
-    model = Clip(c)
-    for p in model.parameters():
-        p.requires_grad_(False)
+    c, model = frozen_clip(a.model, a.threads)
     trainable = []
     for b in list(model.vblocks)[-2:] + list(model.tblocks)[-1:]:
         b.out_proj = DoRA(b.out_proj, 32, 32.0, True)
@@ -64,9 +59,7 @@ def main():
     for p in trainable:
         p.requires_grad_(True)
     opt = torch.optim.AdamW(trainable, lr=3e-4)
-    ids = torch.randint(1, c["vocab"] - 1, (66, 1, 77))
-    ids[:, 0, 12] = c["vocab"] - 1  # EOT (the row maximum)
-    ids[:, 0, 13:] = 0
+    ids = prompt_ids(c)
     images = torch.randn(a.batch, 3, c["res"], c["res"])
     targets = torch.rand(a.batch, 66)
 

@@ -114,6 +114,25 @@ class Clip(nn.Module):
         return x[torch.arange(x.shape[0]), ids.argmax(-1)] @ self.text_projection
 
 
+def frozen_clip(name, threads):
+    """Threads set, torch seeded (1), the random CLIP of CONFIGS[name] built with every
+    parameter frozen: the start of both reference steps. Returns (config, model)."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(1)
+    c = CONFIGS[name]
+    model = Clip(c)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return c, model
+
+
+def prompt_ids(c):  # (66, 1, 77): 12 random tokens, then EOT (the row maximum), then padding
+    ids = torch.randint(1, c["vocab"] - 1, (66, 1, 77))
+    ids[:, 0, 12] = c["vocab"] - 1
+    ids[:, 0, 13:] = 0
+    return ids
+
+
 def pearson_rdm(x):  # (B, K) -> (B, B)
     c = x - x.mean(1, keepdim=True)
     n = c.norm(dim=1, keepdim=True)
@@ -150,12 +169,7 @@ def main():
     ap.add_argument("--steps", type=int, default=3, help="timed steps (after one warm-up)")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(1)
-    c = CONFIGS[a.model]
-    model = Clip(c)
-    for p in model.parameters():
-        p.requires_grad_(False)
+    c, model = frozen_clip(a.model, a.threads)
     dora = []
     for b in model.vblocks:  # DoRA on every vision block, direction only (METHOD.md group)
         b.out_proj = DoRA(b.out_proj, 32, 16.0, False)
@@ -172,9 +186,7 @@ def main():
     noise = torch.rand(t_full)
     step_ms = 700 / (a.timepoints - 1)
     times = [i * step_ms for i in range(a.timepoints)]
-    ids = torch.randint(1, c["vocab"] - 1, (66, 1, 77))
-    ids[:, 0, 12] = c["vocab"] - 1  # EOT (the row maximum)
-    ids[:, 0, 13:] = 0
+    ids = prompt_ids(c)
     images = torch.randn(a.batch, 3, c["res"], c["res"])
     u = torch.rand(a.timepoints, a.batch, a.batch)
     target = (u + u.transpose(1, 2)) / 2 * (1 - torch.eye(a.batch))

@@ -2,9 +2,9 @@
 
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
+#include <c10/util/BFloat16.h>
 #include <torch/csrc/autograd/custom_function.h>
 
-#include <cstring>
 
 namespace cliphba::model {
 namespace {
@@ -12,21 +12,9 @@ namespace {
 constexpr float kAlpha = 1.702f;
 constexpr int64_t kGrain = 16384;  // values per parallel task (~64 KB of bf16 in and out)
 
-inline float Bf16ToFloat(uint16_t b) {
-  const uint32_t u = uint32_t(b) << 16;
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-// Round to nearest even, as c10::BFloat16; NaN stays a (quiet) NaN.
-inline uint16_t FloatToBf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
-  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-  return nan ? uint16_t(0x7fc0u) : uint16_t(rounded);
-}
+// c10's own conversions (round to nearest even; NaN -> 0x7fc0): inline, so the loops vectorise.
+inline float Bf16ToFloat(uint16_t b) { return c10::detail::f32_from_bits(b); }
+inline uint16_t FloatToBf16(float f) { return c10::detail::round_to_nearest_even(f); }
 
 // exp(x), relative error < 2e-7 on [-87, 88]: 2^n e^r with r = x - n ln 2 (Cody-Waite, two-part
 // ln 2), |r| <= ln 2 / 2, e^r by its Taylor polynomial of degree 7. Below -87 it stays at e^-87

@@ -507,12 +507,10 @@ TEST(SynthCohortTest, BehaviourOnlyObjectsAndNamedDimensions) {
 TEST(SynthCohortTest, SharedSensorPatternsLeaveNullCohortsNoIndividualGeometry) {
   auto make = [](const std::string& name, bool shared) {
     const fs::path dir = TestDir(name);
-    config::SynthCohortOptions o;
+    config::SynthCohortOptions o = Options(dir, 5);
     o.weight_design = config::WeightDesign::kRanked;  // the quickstart's design, spread 0
     o.weight_spread = 0;
     o.cohort_weight_spread = 0.5;
-    o.out_dir = dir.string();
-    o.seed = 5;
     o.n_objects = 10;
     o.n_heldout = 2;
     o.n_dims = 6;

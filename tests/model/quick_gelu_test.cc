@@ -3,12 +3,11 @@
 #include "model/quick_gelu.h"
 
 #include <ATen/ATen.h>
+#include <c10/util/BFloat16.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
-#include <limits>
 #include <vector>
 
 namespace cliphba::model {
@@ -21,12 +20,7 @@ double Backward(double x) {
   return s * (1.0 + 1.702 * x * (1.0 - s));
 }
 
-float ToFloat(uint16_t b) {
-  const uint32_t u = uint32_t(b) << 16;
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
+float ToFloat(uint16_t b) { return c10::detail::f32_from_bits(b); }
 
 // Every bf16 bit pattern (65,536: both zeros, subnormals, the extremes, the infinities, NaNs).
 std::vector<uint16_t> Inputs() {
